@@ -1,0 +1,357 @@
+//! Signed RPC calls with retries: jittered exponential back-off inside a total time budget,
+//! bounded concurrency per endpoint, and a count of calls per action for reports and benchmarks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::sign;
+use super::{ApiError, Credentials, Endpoints};
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    /// Throttling starts from a longer delay, as the legacy SDK does (reference section 2).
+    pub throttle_base_delay: Duration,
+    pub max_delay: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub budget: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            throttle_base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            budget: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// One API call. `params` are the API's own parameters; the client adds the common ones and signs.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// Endpoint product code (`ecs`, `r-kvstore`, ...), used to pick the host.
+    pub product: &'static str,
+    pub version: &'static str,
+    pub action: &'static str,
+    /// Region whose endpoint serves the call.
+    pub region: String,
+    pub params: Vec<(String, String)>,
+    /// Reads, and writes that carry an idempotency token, may be retried after an ambiguous failure.
+    pub idempotent: bool,
+}
+
+impl ApiRequest {
+    pub fn new(product: &'static str, version: &'static str, action: &'static str, region: &str) -> Self {
+        ApiRequest { product, version, action, region: region.to_string(), params: Vec::new(), idempotent: true }
+    }
+
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((key.into(), value.into()));
+        self
+    }
+
+    /// Marks a call that changes state and has no idempotency token.
+    pub fn mutating(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    credentials: Credentials,
+    endpoints: Endpoints,
+    retry: RetryPolicy,
+    per_endpoint_concurrency: usize,
+    limits: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("credentials", &self.inner.credentials).finish_non_exhaustive()
+    }
+}
+
+/// Installs the ring crypto provider for rustls once per process (reqwest 0.13 with `rustls-no-provider`).
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Client {
+    pub fn new(credentials: Credentials, endpoints: Endpoints, retry: RetryPolicy, per_endpoint_concurrency: usize) -> Result<Self, ApiError> {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(retry.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("aliyun-janitor/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport { action: "client setup".into(), message: e.without_url().to_string(), timeout: false })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                credentials,
+                endpoints,
+                retry,
+                per_endpoint_concurrency: per_endpoint_concurrency.max(1),
+                limits: Mutex::new(BTreeMap::new()),
+                calls: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// Calls made so far, by `product:Action` (every attempt counts).
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.inner.calls.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Calls an API and deserializes the answer, naming the offending field when the shape is wrong.
+    pub async fn call_json<T: DeserializeOwned>(&self, req: &ApiRequest) -> Result<T, ApiError> {
+        let value = self.call(req).await?;
+        serde_path_to_error::deserialize(value).map_err(|e| ApiError::Shape {
+            action: req.action.to_string(),
+            detail: format!("at `{}`: {}", e.path(), e.inner()),
+        })
+    }
+
+    /// Calls an API with retries and returns the JSON body of a successful answer.
+    pub async fn call(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+        let retry = &self.inner.retry;
+        let start = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let err = match self.attempt(req).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let may_retry = if req.idempotent { err.is_retryable() } else { never_reached_the_service(&err) };
+            if !may_retry || attempt >= retry.max_attempts {
+                return Err(if attempt > 1 { exhausted(req, attempt, err) } else { err });
+            }
+            let base = if err.is_throttling() { retry.throttle_base_delay } else { retry.base_delay };
+            let delay = backoff(base, retry.max_delay, attempt);
+            if start.elapsed() + delay > retry.budget {
+                return Err(exhausted(req, attempt, err));
+            }
+            tracing::debug!(action = req.action, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn semaphore(&self, base_url: &str) -> Arc<Semaphore> {
+        let mut limits = match self.inner.limits.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        limits.entry(base_url.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.inner.per_endpoint_concurrency))).clone()
+    }
+
+    fn count(&self, req: &ApiRequest) {
+        if let Ok(mut calls) = self.inner.calls.lock() {
+            *calls.entry(format!("{}:{}", req.product, req.action)).or_default() += 1;
+        }
+    }
+
+    async fn attempt(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+        let base_url = self.inner.endpoints.base_url(req.product, &req.region);
+        let permit = self.semaphore(&base_url);
+        let _permit = permit.acquire().await;
+        self.count(req);
+        let query = signed_query(req, &self.inner.credentials, "POST");
+        let url = format!("{base_url}/?{query}");
+        let transport = |e: reqwest::Error| ApiError::Transport {
+            action: req.action.to_string(),
+            timeout: e.is_timeout(),
+            // without_url: the URL holds the signature and the STS token.
+            message: describe_transport(&e.without_url()),
+        };
+        let resp = self
+            .inner
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(transport)?;
+        parse_response(req.action, status, &body)
+    }
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_connect() {
+        msg.insert_str(0, "connect: ");
+    }
+    msg
+}
+
+/// A connection that was refused, or a request the service explicitly throttled, never ran:
+/// even a non-idempotent call may be sent again.
+fn never_reached_the_service(err: &ApiError) -> bool {
+    match err {
+        ApiError::Transport { message, timeout: false, .. } => message.starts_with("connect: "),
+        e => e.is_throttling(),
+    }
+}
+
+fn exhausted(req: &ApiRequest, attempts: u32, last: ApiError) -> ApiError {
+    ApiError::Exhausted { action: req.action.to_string(), attempts, last: Box::new(last) }
+}
+
+/// Full-jitter-ish exponential back-off: `d/2 + rand(0..d/2)` with `d = base * 2^(attempt-1)`, capped.
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let d = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
+    let half = d / 2;
+    half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
+}
+
+/// Common parameters + API parameters + `Signature`, as a query string.
+pub(crate) fn signed_query(req: &ApiRequest, creds: &Credentials, method: &str) -> String {
+    let mut params: Vec<(String, String)> = vec![
+        ("Action".into(), req.action.into()),
+        ("Version".into(), req.version.into()),
+        ("Format".into(), "JSON".into()),
+        ("AccessKeyId".into(), creds.access_key_id.clone()),
+        ("SignatureMethod".into(), "HMAC-SHA1".into()),
+        ("SignatureVersion".into(), "1.0".into()),
+        ("SignatureNonce".into(), uuid::Uuid::new_v4().to_string()),
+        ("Timestamp".into(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    ];
+    if let Some(token) = creds.security_token() {
+        params.push(("SecurityToken".into(), token.into()));
+    }
+    params.extend(req.params.iter().cloned());
+    let signature = sign::signature(method, &params, creds.secret());
+    params.push(("Signature".into(), signature));
+    params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect::<Vec<_>>().join("&")
+}
+
+/// Turns an HTTP answer into JSON or a typed error. Business envelopes (Kafka, BSS) report
+/// failures inside a 200 body with `Success: false`; those are errors too (reference section 2).
+pub(crate) fn parse_response(action: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if !(200..300).contains(&status) {
+        return match parsed {
+            Some(v) if v.get("Code").is_some() => Err(ApiError::Service {
+                action: action.into(),
+                status,
+                code: text(v.get("Code")),
+                message: text(v.get("Message")),
+                request_id: text(v.get("RequestId")),
+            }),
+            _ => Err(ApiError::Http { action: action.into(), status }),
+        };
+    }
+    let v = parsed.ok_or_else(|| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })?;
+    if !v.is_object() {
+        return Err(ApiError::Shape { action: action.into(), detail: "body is not a JSON object".into() });
+    }
+    let failed = match v.get("Success") {
+        Some(Value::Bool(b)) => !b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
+    if failed {
+        return Err(ApiError::Service {
+            action: action.into(),
+            status,
+            code: text(v.get("Code")),
+            message: text(v.get("Message")),
+            request_id: text(v.get("RequestId")),
+        });
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_document_keeps_the_code() {
+        let e = parse_response("DeleteInstances", 403, br#"{"Code":"IncorrectInstanceStatus","Message":"m","RequestId":"r-1"}"#).unwrap_err();
+        assert_eq!(e.code(), Some("IncorrectInstanceStatus"));
+        assert_eq!(e.request_id(), Some("r-1"));
+    }
+
+    #[test]
+    fn business_envelope_failure_is_an_error() {
+        let e = parse_response("ReleaseInstance", 200, br#"{"Code":"ONS_SYSTEM_ERROR","Success":false,"Message":"x","RequestId":"r"}"#).unwrap_err();
+        assert_eq!(e.code(), Some("ONS_SYSTEM_ERROR"));
+        let e = parse_response("ReleaseInstance", 200, br#"{"Code":500,"Success":"false"}"#).unwrap_err();
+        assert_eq!(e.code(), Some("500"));
+        assert!(parse_response("ReleaseInstance", 200, br#"{"Code":200,"Success":true}"#).is_ok());
+    }
+
+    #[test]
+    fn non_json_errors() {
+        assert_eq!(parse_response("A", 502, b"<html>").unwrap_err(), ApiError::Http { action: "A".into(), status: 502 });
+        assert!(matches!(parse_response("A", 200, b"{\"trunc"), Err(ApiError::Shape { .. })));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let max = Duration::from_secs(2);
+        for attempt in 1..20 {
+            let d = backoff(Duration::from_millis(100), max, attempt);
+            assert!(d <= max);
+        }
+        let first = backoff(Duration::from_millis(100), max, 1);
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn signed_query_carries_token_and_verifies() {
+        let creds = Credentials::new("id", "secret", Some("tok".into()));
+        let req = ApiRequest::new("ecs", "2014-05-26", "DescribeInstances", "cn-hangzhou").param("RegionId", "cn-hangzhou");
+        let q = signed_query(&req, &creds, "POST");
+        let pairs: Vec<(String, String)> = q
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (sign::percent_decode(k, false).unwrap(), sign::percent_decode(v, false).unwrap())
+            })
+            .collect();
+        let sig = pairs.iter().find(|(k, _)| k == "Signature").unwrap().1.clone();
+        assert_eq!(sign::signature("POST", &pairs, "secret"), sig);
+        assert!(pairs.iter().any(|(k, v)| k == "SecurityToken" && v == "tok"));
+    }
+}

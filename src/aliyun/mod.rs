@@ -1,0 +1,12 @@
+//! A small signed client for Alibaba Cloud RPC-style APIs. It knows nothing about policies or products' semantics.
+
+mod client;
+mod credentials;
+mod endpoint;
+mod error;
+pub mod sign;
+
+pub use client::{ApiRequest, Client, RetryPolicy};
+pub use credentials::{CredentialError, Credentials};
+pub use endpoint::{Endpoints, EndpointError};
+pub use error::ApiError;

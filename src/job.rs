@@ -1,0 +1,1 @@
+//! One run, wired end to end: trigger + policy → listing → plan → dry run → release → summary.

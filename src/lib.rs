@@ -1,0 +1,17 @@
+//! aliyun-janitor: releases expired and pay-as-you-go Alibaba Cloud instances, dry-run first.
+//!
+//! A run reads as the module list: [`event`] (what triggered us) → [`policy`] (what the user allows) →
+//! [`products`] (what exists) → [`plan`] (decisions with reasons) → [`release`] (dry run, then act) →
+//! [`report`] (summary and logs). [`job`] wires them; [`aliyun`] is the signed API client and [`sim`] the
+//! local emulator of the Alibaba API used by the demo and the tests.
+
+pub mod aliyun;
+pub mod event;
+pub mod inventory;
+pub mod job;
+pub mod plan;
+pub mod policy;
+pub mod products;
+pub mod release;
+pub mod report;
+pub mod sim;

@@ -1,0 +1,87 @@
+//! One trait for every product: list, re-read, dry-run and release. A new product is one file
+//! implementing [`Product`] plus one line in [`registry`]; the engine only reads [`Capabilities`].
+
+use async_trait::async_trait;
+
+use crate::aliyun::{ApiError, Client};
+use crate::inventory::{ChargeType, Instance};
+
+mod ecs;
+
+pub use ecs::Ecs;
+
+/// Where an adapter learns whether an instance is protected against release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectionSource {
+    /// The listing carries the flag (ECS `DeletionProtection`).
+    Listing,
+    /// A per-instance read is needed (Redis `DescribeInstanceAttribute`); adapters do it inside `list`/`get`.
+    DetailRead,
+    /// The product has no protection flag.
+    None,
+}
+
+/// What a product's API can do. The engine plans and releases from these declarations, never from product names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capabilities {
+    /// The release API has a `DryRun` flag. Without one, the dry-run step is a fresh re-read by id (pre-flight).
+    pub native_dry_run: bool,
+    /// Most ids one release call accepts.
+    pub batch_size: usize,
+    pub protection: ProtectionSource,
+    /// Charge types the release API accepts. Others are reported as "release by hand".
+    pub releasable: &'static [ChargeType],
+    /// Release is followed by a second call that removes the released record (Kafka).
+    pub two_step_release: bool,
+    /// A release call is safe to repeat (carries a client token, or "not found" counts as done).
+    pub idempotent_release: bool,
+}
+
+/// Options that travel with one release call; all ids in a call share them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+pub struct ReleaseOptions {
+    /// Release even if running (ECS `Force=true`, Kafka `ForceDeleteInstance`, KMS `ForceDeleteWithoutBackup`).
+    pub force: bool,
+    /// The instance is an expired subscription (ECS `TerminateSubscription=true`).
+    pub terminate_subscription: bool,
+}
+
+/// One release call: up to `batch_size` ids of one region, with a deterministic idempotency token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseCall {
+    pub region: String,
+    pub ids: Vec<String>,
+    pub options: ReleaseOptions,
+    /// Stable for the same run, ids and options, so a retried call cannot release twice.
+    pub client_token: String,
+    /// Product-specific values kept from the listing (`Instance::extra`), by id.
+    pub extra: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+/// The answer to a release or native dry-run call: the request id on success.
+pub type CallResult = Result<String, ApiError>;
+
+#[async_trait]
+pub trait Product: Send + Sync {
+    /// The product code used in policies, reports and endpoints (`ecs`, `r-kvstore`, `alikafka`, `kms`).
+    fn code(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every instance in `region`, all pages. Any failed page fails the whole listing (fail closed).
+    async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError>;
+
+    /// A fresh read of the given ids (for events and pre-flight checks). Ids that no longer exist are absent.
+    async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError>;
+
+    /// The native dry run of a release call. Products without one are never asked (see `native_dry_run`).
+    async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult;
+
+    /// The real release call for every id in `call`.
+    async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
+}
+
+/// Every product the janitor knows. Adding a product: one file plus one line here.
+pub fn registry() -> Vec<Box<dyn Product>> {
+    vec![Box::new(Ecs)]
+}

@@ -1,0 +1,1 @@
+//! Dry run, then act: turns the plan's `Release` decisions into batched calls.
