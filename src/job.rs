@@ -1,1 +1,348 @@
-//! One run, wired end to end: trigger + policy → listing → plan → dry run → release → summary.
+//! One run, wired end to end: trigger + policy → listing → plan → limits → dry run → release → summary.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::Semaphore;
+
+use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
+use crate::event::{EventError, Trigger};
+use crate::inventory::Instance;
+use crate::plan::{self, Decision, Verdict};
+use crate::policy::Policy;
+use crate::products::{self, Product};
+use crate::release::{self, Eligible, IdOutcome};
+use crate::report::{Entry, Outcome, SkippedScope, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("bad event: {0}")]
+    Event(#[from] EventError),
+    #[error("{0}")]
+    Credentials(#[from] CredentialError),
+    #[error("{0}")]
+    Endpoint(#[from] EndpointError),
+    #[error("trigger asks for {what} `{value}`, which the policy does not cover (an event may only narrow the policy)")]
+    Widening { what: &'static str, value: String },
+    #[error("API client: {0}")]
+    Client(#[from] ApiError),
+}
+
+impl JobError {
+    /// A short machine-readable class for runtimes (Lambda `errorType`, FC logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobError::Event(_) => "InvalidEvent",
+            JobError::Credentials(_) => "MissingCredentials",
+            JobError::Endpoint(_) => "InvalidEndpoint",
+            JobError::Widening { .. } => "ScopeWidening",
+            JobError::Client(_) => "ClientSetup",
+        }
+    }
+}
+
+/// Everything a run needs besides the trigger, built once per process (or per invocation for credentials).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    /// `JANITOR_ENDPOINT`: one base URL for every product (the emulator).
+    pub endpoint_override: Option<String>,
+    /// The CLI's `--apply`. The policy's `apply: true` works too; a trigger can only turn apply off.
+    pub apply_flag: bool,
+    /// Evaluate the policy at this time instead of the wall clock (tests, replays).
+    pub now: Option<DateTime<Utc>>,
+    pub retry: RetryPolicy,
+}
+
+impl Settings {
+    pub fn new(policy: Policy) -> Self {
+        Settings { policy, endpoint_override: None, apply_flag: false, now: None, retry: RetryPolicy::default() }
+    }
+}
+
+/// Parses an event body and runs the job: the shared entry point of the CLI, Lambda and Function Compute.
+pub async fn handle(body: &[u8], settings: &Settings, credentials: Credentials) -> Result<Summary, JobError> {
+    let trigger = crate::event::parse(body)?;
+    run(&trigger, settings, credentials).await
+}
+
+/// Runs the job for an already-parsed trigger.
+pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credentials) -> Result<Summary, JobError> {
+    let policy = &settings.policy;
+    let endpoints = Endpoints::new(settings.endpoint_override.as_deref(), &policy.endpoints)?;
+    let api = Client::new(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
+    let scope = Scope::resolve(policy, trigger, products::registry())?;
+    let now = settings.now.unwrap_or_else(Utc::now);
+    let run_id = trigger.event_id().map(String::from).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+
+    let (apply, mode_reason) = if trigger.forces_dry_run() {
+        (false, "the trigger asked for a dry run".to_string())
+    } else if policy.apply {
+        (true, "policy says apply: true".to_string())
+    } else if settings.apply_flag {
+        (true, "--apply was given".to_string())
+    } else {
+        (false, "apply is off (set apply: true in the policy or pass --apply)".to_string())
+    };
+    tracing::info!(run_id, trigger = trigger.describe(), mode = if apply { "apply" } else { "dry-run" }, mode_reason, now = %now, "run starting");
+
+    let mut summary = Summary {
+        run_id: run_id.clone(),
+        mode: if apply { "apply" } else { "dry-run" }.into(),
+        mode_reason,
+        trigger: trigger.describe(),
+        now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        scanned: 0,
+        counts: BTreeMap::new(),
+        released: Vec::new(),
+        would_release: Vec::new(),
+        failures: Vec::new(),
+        skipped_scopes: Vec::new(),
+        limit_breach: None,
+        api_calls: BTreeMap::new(),
+        entries: Vec::new(),
+    };
+
+    // 1. List every (product, region), regions in parallel under a bound. A failed listing skips its scope.
+    let listings = list_all(&api, &scope, policy.concurrency.regions).await;
+    let mut scopes: Vec<(Arc<dyn Product>, String, Vec<Instance>)> = Vec::new();
+    for (product, region, result) in listings {
+        match result {
+            Ok(instances) => scopes.push((product, region, instances)),
+            Err(e) => {
+                tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
+                summary.skipped_scopes.push(SkippedScope {
+                    product: product.code().into(),
+                    region,
+                    code: e.summary_code(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    // 2. Decide, per instance.
+    for (_, _, instances) in &scopes {
+        summary.scanned += instances.len();
+        for inst in instances {
+            summary.entries.push(Entry::from_decision(plan::evaluate(inst, policy, now)));
+        }
+    }
+    for entry in summary.entries.iter_mut() {
+        let caps = scopes.iter().find(|(p, _, _)| p.code() == entry.decision.product).map(|(p, _, _)| p.capabilities());
+        let charge = entry.decision.facts.get("charge_type").cloned().unwrap_or_default();
+        if let (Some(caps), true) = (caps, entry.decision.is_release()) {
+            if !caps.releasable.iter().any(|c| c.to_string() == charge) {
+                entry.outcome = Outcome::Manual;
+                entry.message = Some(format!("eligible, but {} cannot release {charge} instances by API: release it by hand", entry.decision.product));
+            }
+        }
+    }
+
+    // 3. Run-wide limits: above them nothing is released, not even dry-run calls are made.
+    let eligible = summary.entries.iter().filter(|e| e.outcome == Outcome::WouldRelease).count();
+    if let Some(breach) = plan::check_limits(eligible, summary.scanned, &policy.limits) {
+        tracing::warn!(eligible = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached: nothing released");
+        for e in summary.entries.iter_mut().filter(|e| e.outcome == Outcome::WouldRelease) {
+            e.outcome = Outcome::Held;
+            e.message = Some(breach.reason.clone());
+        }
+        summary.limit_breach = Some(breach);
+    } else {
+        // 4. Dry run, then release, per scope.
+        for (product, region, instances) in &scopes {
+            release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
+        }
+    }
+
+    summary.api_calls = api.call_counts();
+    summary.finish();
+    for e in &summary.entries {
+        log_entry(e);
+    }
+    tracing::info!(
+        run_id,
+        scanned = summary.scanned,
+        released = summary.released.len(),
+        would_release = summary.would_release.len(),
+        failures = summary.failures.len(),
+        skipped_scopes = summary.skipped_scopes.len(),
+        "run finished"
+    );
+    Ok(summary)
+}
+
+/// Products and regions this run covers: the policy's, narrowed (never widened) by the trigger.
+struct Scope {
+    products: Vec<Arc<dyn Product>>,
+    regions: Vec<String>,
+}
+
+impl Scope {
+    fn resolve(policy: &Policy, trigger: &Trigger, registry: Vec<Box<dyn Product>>) -> Result<Scope, JobError> {
+        let mut regions = policy.regions.clone();
+        if let Some(asked) = trigger.regions() {
+            for r in asked {
+                if !policy.regions.contains(r) {
+                    return Err(JobError::Widening { what: "region", value: r.clone() });
+                }
+            }
+            regions.retain(|r| asked.contains(r));
+        }
+        let mut codes = policy.products.clone();
+        if let Some(asked) = trigger.products() {
+            for p in asked {
+                if !policy.products.contains(p) {
+                    return Err(JobError::Widening { what: "product", value: p.clone() });
+                }
+            }
+            codes.retain(|p| asked.contains(p));
+        }
+        let products = registry
+            .into_iter()
+            .filter(|p| codes.iter().any(|c| c == p.code()))
+            .map(Arc::from)
+            .collect::<Vec<Arc<dyn Product>>>();
+        Ok(Scope { products, regions })
+    }
+}
+
+type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
+
+async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listing> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for product in &scope.products {
+        for region in &scope.regions {
+            let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire().await;
+                let result = product.list(&api, &region).await;
+                (product, region, result)
+            });
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(listing) => out.push(listing),
+            // A panicking task is a bug; its scope is simply absent from the scan and so never released.
+            Err(e) => tracing::error!(error = %e, "listing task failed"),
+        }
+    }
+    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn release_scope(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    instances: &[Instance],
+    run_id: &str,
+    apply: bool,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    entries: &mut [Entry],
+) {
+    let caps = product.capabilities();
+    let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease;
+    let mut eligible: Vec<Eligible> = Vec::new();
+    for e in entries.iter().filter(|e| in_scope(e)) {
+        if let Verdict::Release { options } = e.decision.verdict {
+            let extra = instances.iter().find(|i| i.id == e.decision.id).map(|i| i.extra.clone()).unwrap_or_default();
+            eligible.push(Eligible { id: e.decision.id.clone(), options, extra });
+        }
+    }
+    if eligible.is_empty() {
+        return;
+    }
+
+    // Without a native dry run, the dry-run step is a fresh read made just before the release: only what
+    // still matches the same rule with the same options goes on.
+    if !caps.native_dry_run {
+        let ids: Vec<String> = eligible.iter().map(|e| e.id.clone()).collect();
+        match product.get(api, region, &ids).await {
+            Ok(fresh) => {
+                let mut keep = Vec::new();
+                for el in eligible {
+                    let entry = entries.iter_mut().find(|e| in_scope(e) && e.decision.id == el.id);
+                    let Some(entry) = entry else { continue };
+                    match fresh.iter().find(|i| i.id == el.id).map(|i| plan::evaluate(i, policy, now)) {
+                        Some(d) if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule => keep.push(el),
+                        Some(d) => {
+                            entry.outcome = Outcome::Skipped;
+                            entry.message = Some(format!("changed since listing (pre-flight): now {}", describe_verdict(&d)));
+                            entry.decision = Decision { verdict: Verdict::Skip { reason: "changed since listing (pre-flight)".into() }, ..d };
+                        }
+                        None => {
+                            entry.outcome = Outcome::Skipped;
+                            entry.decision.verdict = Verdict::Skip { reason: "no longer exists (pre-flight)".into() };
+                        }
+                    }
+                }
+                eligible = keep;
+            }
+            Err(e) => {
+                for entry in entries.iter_mut().filter(|e| in_scope(e)) {
+                    entry.outcome = Outcome::Failed;
+                    entry.code = Some(e.summary_code());
+                    entry.message = Some(format!("pre-flight read failed: {e}"));
+                }
+                return;
+            }
+        }
+    }
+
+    let results = release::release_region(product, api, region, run_id, eligible, apply).await;
+    for entry in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region) {
+        let Some(r) = results.get(&entry.decision.id) else { continue };
+        match r {
+            IdOutcome::DryRunPassed { request_ids } => {
+                entry.outcome = Outcome::WouldRelease;
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::Released { request_ids } => {
+                entry.outcome = Outcome::Released;
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::Failed { error, request_ids } => {
+                entry.outcome = Outcome::Failed;
+                entry.code = Some(error.summary_code());
+                entry.message = Some(error.to_string());
+                entry.request_ids = request_ids.clone();
+            }
+        }
+    }
+}
+
+fn describe_verdict(d: &Decision) -> String {
+    match &d.verdict {
+        Verdict::Release { .. } => format!("eligible under rule {}", d.rule.as_deref().unwrap_or("?")),
+        Verdict::Protected { by } => format!("protected by {by}"),
+        Verdict::Skip { reason } | Verdict::Invalid { reason } => reason.clone(),
+        Verdict::Keep => "no rule matches".into(),
+    }
+}
+
+/// One JSON log line per instance: id, product, region, decision, rule, facts, request ids.
+fn log_entry(e: &Entry) {
+    let d = &e.decision;
+    let facts = serde_json::to_string(&d.facts).unwrap_or_default();
+    tracing::info!(
+        target: "decision",
+        product = d.product,
+        region = d.region,
+        id = d.id,
+        name = d.name,
+        decision = e.outcome.as_str(),
+        rule = d.rule.as_deref().unwrap_or(""),
+        reason = crate::report::reason(e),
+        code = e.code.as_deref().unwrap_or(""),
+        facts,
+        request_ids = e.request_ids.join(","),
+        "decision"
+    );
+}

@@ -6,6 +6,7 @@
 //! local emulator of the Alibaba API used by the demo and the tests.
 
 pub mod aliyun;
+pub mod cli;
 pub mod event;
 pub mod inventory;
 pub mod job;

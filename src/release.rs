@@ -1,1 +1,216 @@
-//! Dry run, then act: turns the plan's `Release` decisions into batched calls.
+//! Dry run, then act. Takes the eligible instances of one (product, region), groups them into calls of at
+//! most `batch_size` ids sharing the same options, proves each call with a dry run, and (in apply mode)
+//! releases only the ids whose dry run passed. One instance's error never blocks the rest of its batch:
+//! the batch is split in halves until the failing instance stands alone.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use sha2::{Digest, Sha256};
+
+use crate::aliyun::{ApiError, Client};
+use crate::products::{CallResult, Product, ReleaseCall, ReleaseOptions};
+
+/// What happened to one id in the release step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdOutcome {
+    /// Dry run passed (or pre-flight held), and no real call was made.
+    DryRunPassed { request_ids: Vec<String> },
+    Released { request_ids: Vec<String> },
+    /// The dry run or the release failed for this id.
+    Failed { error: ApiError, request_ids: Vec<String> },
+}
+
+/// One eligible instance handed to the release step.
+#[derive(Debug, Clone)]
+pub struct Eligible {
+    pub id: String,
+    pub options: ReleaseOptions,
+    pub extra: BTreeMap<String, String>,
+}
+
+/// A deterministic idempotency token (≤ 64 ASCII chars): the same run, product, region, ids and options
+/// always give the same token, so a retry after a lost response cannot release twice.
+pub fn client_token(run_id: &str, product: &str, region: &str, ids: &[String], options: ReleaseOptions) -> String {
+    let mut h = Sha256::new();
+    for part in [run_id, product, region] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update([0]);
+    }
+    h.update([options.force as u8, options.terminate_subscription as u8]);
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("janitor-{}", &hex[..48])
+}
+
+/// Calls `f` on `ids`; on an error that concerns single instances, splits the group and tries the halves,
+/// so each id ends with its own result. Account-level errors (permission, signature, throttling that
+/// outlived its retries) are not split: they would fail the same way for every half.
+pub async fn call_with_split<F, Fut>(ids: Vec<String>, mut f: F) -> Vec<(String, CallResult)>
+where
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: Future<Output = CallResult>,
+{
+    let mut results = Vec::with_capacity(ids.len());
+    let mut stack = vec![ids];
+    while let Some(group) = stack.pop() {
+        if group.is_empty() {
+            continue;
+        }
+        match f(group.clone()).await {
+            Ok(request_id) => results.extend(group.into_iter().map(|id| (id, Ok(request_id.clone())))),
+            Err(e) if group.len() == 1 || e.is_account_level() => results.extend(group.into_iter().map(|id| (id, Err(e.clone())))),
+            Err(_) => {
+                let mut left = group;
+                let right = left.split_off(left.len() / 2);
+                // Pop order: left half first, so results stay in a predictable order.
+                stack.push(right);
+                stack.push(left);
+            }
+        }
+    }
+    results
+}
+
+/// Runs the dry-run step and, when `apply` is set, the release step for one product and region.
+/// Products without a native dry run must have been pre-flighted by the caller (a fresh re-read); their
+/// dry-run step here is a no-op pass.
+pub async fn release_region(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    run_id: &str,
+    eligible: Vec<Eligible>,
+    apply: bool,
+) -> BTreeMap<String, IdOutcome> {
+    let caps = product.capabilities();
+    let mut by_options: BTreeMap<ReleaseOptions, Vec<Eligible>> = BTreeMap::new();
+    for e in eligible {
+        by_options.entry(e.options).or_default().push(e);
+    }
+    let mut out = BTreeMap::new();
+    for (options, mut group) in by_options {
+        group.sort_by(|a, b| a.id.cmp(&b.id));
+        let extra: BTreeMap<String, BTreeMap<String, String>> = group.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
+        let make_call = |ids: Vec<String>| ReleaseCall {
+            region: region.to_string(),
+            client_token: client_token(run_id, product.code(), region, &ids, options),
+            options,
+            extra: ids.iter().filter_map(|id| extra.get(id).map(|x| (id.clone(), x.clone()))).collect(),
+            ids,
+        };
+        for batch in group.chunks(caps.batch_size.max(1)) {
+            let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+
+            // Step 1: dry run. Only ids that pass go on.
+            let mut passed: Vec<String> = Vec::new();
+            let mut dry_ids: BTreeMap<String, String> = BTreeMap::new();
+            if caps.native_dry_run {
+                let results = call_with_split(ids, |ids| {
+                    let call = make_call(ids);
+                    async move { product.dry_run(api, &call).await }
+                })
+                .await;
+                for (id, r) in results {
+                    match r {
+                        Ok(rid) => {
+                            dry_ids.insert(id.clone(), rid);
+                            passed.push(id);
+                        }
+                        Err(error) => {
+                            out.insert(id, IdOutcome::Failed { error, request_ids: Vec::new() });
+                        }
+                    }
+                }
+            } else {
+                passed = ids;
+            }
+            passed.sort();
+            let rids = |id: &str| dry_ids.get(id).filter(|r| !r.is_empty()).cloned().into_iter().collect::<Vec<_>>();
+            if !apply {
+                for id in passed {
+                    let request_ids = rids(&id);
+                    out.insert(id, IdOutcome::DryRunPassed { request_ids });
+                }
+                continue;
+            }
+
+            // Step 2: the real call, on exactly the ids whose dry run passed.
+            let results = call_with_split(passed, |ids| {
+                let call = make_call(ids);
+                async move { product.release(api, &call).await }
+            })
+            .await;
+            for (id, r) in results {
+                let mut request_ids = rids(&id);
+                match r {
+                    Ok(rid) => {
+                        request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                        out.insert(id, IdOutcome::Released { request_ids });
+                    }
+                    Err(error) => {
+                        request_ids.extend(error.request_id().map(String::from));
+                        out.insert(id, IdOutcome::Failed { error, request_ids });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: &str) -> ApiError {
+        ApiError::Service { action: "DeleteInstances".into(), status: 403, code: code.into(), message: String::new(), request_id: String::new() }
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("i-{i:03}")).collect()
+    }
+
+    #[tokio::test]
+    async fn one_bad_instance_does_not_block_its_batch() {
+        let mut calls = 0;
+        let results = call_with_split(ids(8), |group| {
+            calls += 1;
+            async move { if group.iter().any(|id| id == "i-005") { Err(err("IncorrectInstanceStatus")) } else { Ok("req".to_string()) } }
+        })
+        .await;
+        assert_eq!(results.len(), 8);
+        for (id, r) in &results {
+            assert_eq!(r.is_err(), id == "i-005", "{id}");
+        }
+        assert_eq!(results.iter().find(|(id, _)| id == "i-005").unwrap().1.as_ref().unwrap_err().code(), Some("IncorrectInstanceStatus"));
+        // 1 + 2 + 2 + 2 calls: log2(8) levels of splitting around the bad one.
+        assert_eq!(calls, 7);
+    }
+
+    #[tokio::test]
+    async fn account_level_errors_are_not_split() {
+        let mut calls = 0;
+        let results = call_with_split(ids(64), |_| {
+            calls += 1;
+            async { Err(err("Forbidden.RAM")) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert!(results.iter().all(|(_, r)| r.is_err()));
+    }
+
+    #[test]
+    fn tokens_are_stable_and_distinct() {
+        let o = ReleaseOptions::default();
+        let a = client_token("run", "ecs", "cn-hangzhou", &ids(3), o);
+        assert_eq!(a, client_token("run", "ecs", "cn-hangzhou", &ids(3), o));
+        assert_ne!(a, client_token("run2", "ecs", "cn-hangzhou", &ids(3), o));
+        assert_ne!(a, client_token("run", "ecs", "cn-hangzhou", &ids(2), o));
+        assert_ne!(a, client_token("run", "ecs", "cn-hangzhou", &ids(3), ReleaseOptions { force: true, ..o }));
+        assert!(a.len() <= 64 && a.is_ascii());
+    }
+}

@@ -1,17 +1,190 @@
-//! ECS (version 2014-05-26): DescribeInstances / DeleteInstances. Reference section 3.1.
+//! ECS (version 2014-05-26): `DescribeInstances` to list, `DeleteInstances` (batch, native `DryRun`,
+//! `ClientToken`) to release. Reference section 3.1.
+
+use std::collections::{BTreeMap, BTreeSet};
+
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall};
-use crate::aliyun::{ApiError, Client};
-use crate::inventory::{ChargeType, Instance};
+use crate::aliyun::{ApiError, ApiRequest, Client};
+use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
+
+const VERSION: &str = "2014-05-26";
+/// A safety stop for a listing whose `NextToken` never ends (a misbehaving endpoint).
+const MAX_PAGES: usize = 10_000;
 
 pub struct Ecs;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeInstancesResponse {
+    #[serde(default)]
+    next_token: Option<String>,
+    instances: InstanceList,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InstanceList {
+    #[serde(default)]
+    instance: Vec<EcsInstance>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EcsInstance {
+    instance_id: String,
+    #[serde(default)]
+    instance_name: String,
+    #[serde(default)]
+    region_id: Option<String>,
+    status: String,
+    instance_charge_type: String,
+    #[serde(default)]
+    creation_time: Option<String>,
+    #[serde(default)]
+    expired_time: Option<String>,
+    #[serde(default)]
+    deletion_protection: bool,
+    #[serde(default)]
+    operation_locks: Option<Locks>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Locks {
+    #[serde(default)]
+    lock_reason: Vec<Lock>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Lock {
+    lock_reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tags {
+    #[serde(default)]
+    tag: Vec<Tag>,
+}
+
+/// ECS spells tag fields `TagKey`/`TagValue`, unlike most products.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    tag_key: String,
+    #[serde(default)]
+    tag_value: String,
+}
+
+fn shape(action: &str, detail: String) -> ApiError {
+    ApiError::Shape { action: action.into(), detail }
+}
+
+impl EcsInstance {
+    fn into_instance(self, region: &str) -> Result<Instance, ApiError> {
+        let at = |field: &str| format!("instance {}: `{field}`", self.instance_id);
+        let charge_type = match self.instance_charge_type.as_str() {
+            "PostPaid" => ChargeType::PayAsYouGo,
+            "PrePaid" => ChargeType::Subscription,
+            other => return Err(shape("DescribeInstances", format!("{}: unknown charge type `{other}`", at("InstanceChargeType")))),
+        };
+        if let Some(r) = &self.region_id {
+            if r != region {
+                return Err(shape("DescribeInstances", format!("{}: `{r}` but region `{region}` was listed", at("RegionId"))));
+            }
+        }
+        let created_at = match self.creation_time.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("CreationTime"))))?),
+            None => None,
+        };
+        let expires_at = match charge_type {
+            ChargeType::PayAsYouGo => None,
+            ChargeType::Subscription => {
+                parse_expiry(self.expired_time.as_deref().unwrap_or("")).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("ExpiredTime"))))?
+            }
+        };
+        let mut inst = Instance::new("ecs", region, &self.instance_id, charge_type);
+        inst.name = self.instance_name;
+        inst.running = self.status.eq_ignore_ascii_case("Running");
+        inst.status = self.status;
+        inst.created_at = created_at;
+        inst.expires_at = expires_at;
+        inst.deletion_protection = self.deletion_protection;
+        inst.locks = self.operation_locks.map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect()).unwrap_or_default();
+        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<BTreeMap<_, _>>()).unwrap_or_default();
+        Ok(inst)
+    }
+}
+
+impl Ecs {
+    /// All pages of one DescribeInstances query. A repeated token or a repeated instance id means the
+    /// listing cannot be trusted, so the whole listing fails (fail closed).
+    async fn describe(&self, api: &Client, region: &str, ids: Option<&[String]>) -> Result<Vec<Instance>, ApiError> {
+        let mut out = Vec::new();
+        let mut seen_ids = BTreeSet::new();
+        let mut seen_tokens = BTreeSet::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut req = ApiRequest::new("ecs", VERSION, "DescribeInstances", region).param("RegionId", region).param("MaxResults", "100");
+            if let Some(ids) = ids {
+                let json = serde_json::to_string(ids).map_err(|e| shape("DescribeInstances", e.to_string()))?;
+                req = req.param("InstanceIds", json);
+            }
+            if let Some(t) = &token {
+                req = req.param("NextToken", t.clone());
+            }
+            let page: DescribeInstancesResponse = api.call_json(&req).await?;
+            for raw in page.instances.instance {
+                if !seen_ids.insert(raw.instance_id.clone()) {
+                    return Err(shape("DescribeInstances", format!("instance {} listed twice: pagination is inconsistent", raw.instance_id)));
+                }
+                out.push(raw.into_instance(region)?);
+            }
+            match page.next_token.filter(|t| !t.is_empty()) {
+                None => return Ok(out),
+                Some(t) => {
+                    if !seen_tokens.insert(t.clone()) {
+                        return Err(shape("DescribeInstances", "NextToken repeated: pagination does not end".into()));
+                    }
+                    token = Some(t);
+                }
+            }
+        }
+        Err(shape("DescribeInstances", format!("more than {MAX_PAGES} pages")))
+    }
+
+    fn delete_request(&self, call: &ReleaseCall, dry_run: bool) -> ApiRequest {
+        let mut req = ApiRequest::new("ecs", VERSION, "DeleteInstances", &call.region).param("RegionId", call.region.clone());
+        for (i, id) in call.ids.iter().enumerate() {
+            req = req.param(format!("InstanceId.{}", i + 1), id.clone());
+        }
+        if call.options.force {
+            req = req.param("Force", "true");
+        }
+        if call.options.terminate_subscription {
+            req = req.param("TerminateSubscription", "true");
+        }
+        if dry_run {
+            req.param("DryRun", "true")
+        } else {
+            // Same run, same ids, same options → same token, so a retried call is a no-op on the server.
+            req.param("ClientToken", call.client_token.clone())
+        }
+    }
+}
 
 #[async_trait]
 impl Product for Ecs {
     fn code(&self) -> &'static str {
         "ecs"
     }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_dry_run: true,
@@ -22,16 +195,30 @@ impl Product for Ecs {
             idempotent_release: true,
         }
     }
-    async fn list(&self, _api: &Client, _region: &str) -> Result<Vec<Instance>, ApiError> {
-        todo!()
+
+    async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
+        self.describe(api, region, None).await
     }
-    async fn get(&self, _api: &Client, _region: &str, _ids: &[String]) -> Result<Vec<Instance>, ApiError> {
-        todo!()
+
+    async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            out.extend(self.describe(api, region, Some(chunk)).await?);
+        }
+        Ok(out)
     }
-    async fn dry_run(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
-        todo!()
+
+    async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult {
+        match api.call(&self.delete_request(call, true)).await {
+            // A passing dry run is an error answer (reference 3.1); newer docs spell it DRYRUN.SUCCESS.
+            Err(e) if matches!(e.code(), Some("DryRunOperation" | "DRYRUN.SUCCESS")) => Ok(e.request_id().unwrap_or_default().to_string()),
+            Err(e) => Err(e),
+            Ok(_) => Err(shape("DeleteInstances", "a DryRun call answered success instead of DryRunOperation".into())),
+        }
     }
-    async fn release(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
-        todo!()
+
+    async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
+        let v = api.call(&self.delete_request(call, false)).await?;
+        Ok(v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string())
     }
 }

@@ -1,0 +1,196 @@
+//! The command-line interface: `run`, `validate` and `sim`. Each subcommand is an args struct with one `run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::aliyun::Credentials;
+use crate::event::{self, Trigger};
+use crate::job::{self, Settings};
+use crate::policy::Policy;
+use crate::report::{self, Summary};
+use crate::sim::{self, Sim, SimOptions};
+
+/// Exit code of a run that finished but did not do everything (a scope unscanned, a failure, a limit breach).
+pub const EXIT_DEGRADED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(name = "aliyun-janitor", version, about = "Releases expired and pay-as-you-go Alibaba Cloud instances, dry-run first")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the janitor once: list, decide, dry-run, and (with --apply or `apply: true`) release.
+    Run(RunArgs),
+    /// Check a policy file and print what it means; exits non-zero on the first error.
+    Validate(ValidateArgs),
+    /// Start the local Alibaba Cloud API emulator (for the demo and tests).
+    Sim(SimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Policy file (YAML).
+    #[arg(long, env = "JANITOR_POLICY")]
+    pub policy: PathBuf,
+    /// Trigger event file (JSON): an EventBridge Scheduled Event, an FC timer event or a manual invocation.
+    #[arg(long)]
+    pub event: Option<PathBuf>,
+    /// Really release. Without it (and without `apply: true` in the policy) only dry runs are made.
+    #[arg(long)]
+    pub apply: bool,
+    /// Evaluate the policy as of this time (RFC 3339) instead of now: for tests and replays.
+    #[arg(long, env = "JANITOR_NOW")]
+    pub now: Option<DateTime<Utc>>,
+    /// Output: `json` (the summary) or `text` (one explained line per instance, then the summary counts).
+    #[arg(long, default_value = "json", value_parser = ["json", "text"])]
+    pub output: String,
+    /// Send every API request to this base URL (the emulator), e.g. http://127.0.0.1:8931.
+    #[arg(long, env = "JANITOR_ENDPOINT")]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    #[arg(long, env = "JANITOR_POLICY")]
+    pub policy: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Inventory JSON file (credentials, instances per product, faults).
+    #[arg(long)]
+    pub inventory: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8931")]
+    pub listen: String,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction of requests answered `Throttling.User` (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Fraction of requests answered 503 `ServiceUnavailable` (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    tracing::error!(error = %msg, "run aborted: nothing was released");
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+impl RunArgs {
+    pub async fn run(&self) -> ExitCode {
+        let policy = match Policy::from_file(&self.policy) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let trigger = match &self.event {
+            None => Trigger::cli(),
+            Some(path) => match std::fs::read(path) {
+                Ok(body) => match event::parse(&body) {
+                    Ok(t) => t,
+                    Err(e) => return fail(format!("{}: {e}", path.display())),
+                },
+                Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
+            },
+        };
+        let credentials = match Credentials::from_env() {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let mut settings = Settings::new(policy);
+        settings.endpoint_override = self.endpoint.clone();
+        settings.apply_flag = self.apply;
+        settings.now = self.now;
+        match job::run(&trigger, &settings, credentials).await {
+            Ok(summary) => {
+                print_summary(&summary, &self.output);
+                if summary.is_degraded() { ExitCode::from(EXIT_DEGRADED) } else { ExitCode::SUCCESS }
+            }
+            Err(e) => fail(e),
+        }
+    }
+}
+
+fn print_summary(summary: &Summary, output: &str) {
+    if output == "text" {
+        println!("run {} — mode {} ({}), trigger {}, now {}", summary.run_id, summary.mode, summary.mode_reason, summary.trigger, summary.now);
+        for e in &summary.entries {
+            println!("  {}", report::explain(e));
+        }
+        for s in &summary.skipped_scopes {
+            println!("  not scanned    {}/{} — {}", s.product, s.region, s.error);
+        }
+        if let Some(b) = &summary.limit_breach {
+            println!("  LIMIT          {}", b.reason);
+        }
+        println!(
+            "scanned {} · released {} · would release {} · failed {} · scopes not scanned {}",
+            summary.scanned,
+            summary.released.len(),
+            summary.would_release.len(),
+            summary.failures.len(),
+            summary.skipped_scopes.len()
+        );
+    } else {
+        match serde_json::to_string_pretty(summary) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: cannot serialize summary: {e}"),
+        }
+    }
+}
+
+impl ValidateArgs {
+    pub fn run(&self) -> ExitCode {
+        match Policy::from_file(&self.policy) {
+            Ok(p) => {
+                println!(
+                    "{}: ok — {} rule(s), products {:?}, regions {:?}, apply {}, limits {} per run / {}%",
+                    self.policy.display(),
+                    p.rules.len(),
+                    p.products,
+                    p.regions,
+                    p.apply,
+                    p.limits.max_releases_per_run,
+                    p.limits.max_release_percent
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+impl SimArgs {
+    pub async fn run(&self) -> ExitCode {
+        let opts = SimOptions { latency_ms: self.latency_ms, throttle_rate: self.throttle_rate, error_rate: self.error_rate, seed: self.seed, ..Default::default() };
+        let sim = match Sim::from_inventory_file(&self.inventory, opts) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let listener = match tokio::net::TcpListener::bind(&self.listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(format!("cannot listen on {}: {e}", self.listen)),
+        };
+        match listener.local_addr() {
+            Ok(addr) => eprintln!("aliyun-janitor sim listening on http://{addr}"),
+            Err(e) => return fail(e),
+        }
+        match sim::serve(listener, sim).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    }
+}
