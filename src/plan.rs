@@ -81,7 +81,7 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
             matched = Some(rule);
             break;
         }
-        // Facts of rules that did not match explain a `Keep`, but never overwrite what the instance says.
+        // Facts of rules that did not match help explain a `Keep`; the first one recorded stays.
         for (key, value) in rule_facts {
             facts.entry(key).or_insert(value);
         }

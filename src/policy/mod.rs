@@ -77,7 +77,8 @@ pub struct Concurrency {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Protection {
-    /// A tag whose presence (value `None`) or exact value protects (`janitor:keep: "true"`).
+    /// A tag whose presence (value `None`) or value protects (`janitor:keep: "true"`). Keys, values and name
+    /// patterns are matched ignoring ASCII case: a protection errs towards keeping.
     pub tags: Vec<TagMatch>,
     pub instance_ids: BTreeSet<String>,
     pub names: Vec<glob::Pattern>,
@@ -128,7 +129,7 @@ pub struct Rule {
 #[error("{file}: {path}: {message}")]
 pub struct PolicyError {
     pub file: String,
-    /// Field path such as `rules[2].ttl_tag`.
+    /// Field path in YAML names, such as `rules[2].filters.ttl_tag` (`(document)` for the whole file).
     pub path: String,
     pub message: String,
 }
