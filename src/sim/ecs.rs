@@ -225,6 +225,10 @@ impl Ecs {
     fn describe_instances(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let region = required(p, "RegionId")?;
         let filter = Filter::parse(p)?;
+        // DryRun on a listing checks permission only (reference section 2: it tells "none" from "not allowed").
+        if boolean(p, "DryRun")? {
+            return Err(dry_run_passed());
+        }
         let matching: Vec<&EcsInstance> = self.instances.values().filter(|i| i.region == region && filter.matches(i)).collect();
         let total = matching.len();
         if p.contains_key("MaxResults") || p.contains_key("NextToken") {
@@ -469,6 +473,7 @@ mod tests {
         let many = serde_json::to_string(&(0..101).map(|n| format!("i-{n}")).collect::<Vec<_>>()).unwrap();
         assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", &many)])), "InvalidParameter");
         assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Status", "Gone")])), "InvalidParameter");
+        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("DryRun", "true")])), "DryRunOperation");
     }
 
     #[test]

@@ -71,6 +71,17 @@ pub struct Sim {
     inner: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Sim")
+            .field("latency", &self.inner.latency)
+            .field("products", &state.services.iter().map(|s| s.product()).collect::<Vec<_>>())
+            .field("calls", &state.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Shared {
     latency: Duration,
     state: Mutex<State>,
@@ -214,5 +225,111 @@ fn host_id(product: Option<&str>, p: &Params) -> String {
         (Some(product), Some(region)) => format!("{product}.{region}.aliyuncs.com"),
         (Some(product), None) => format!("{product}.aliyuncs.com"),
         (None, _) => "aliyuncs.com".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aliyun::sign;
+    use proptest::prelude::*;
+
+    const INVENTORY: &str = r#"{
+        "credentials": [{"access_key_id": "id", "access_key_secret": "secret"}],
+        "ecs": [
+            {"InstanceId": "i-a", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"},
+            {"InstanceId": "i-b", "RegionId": "r", "Status": "Running", "InstanceChargeType": "PrePaid", "ExpiredTime": "2020-01-01T00:00Z"}
+        ]
+    }"#;
+
+    /// A correctly signed request, so arbitrary API parameters reach the handler.
+    fn signed(action: &str, api: &[(String, String)]) -> Params {
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let ts = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut pairs: Vec<(String, String)> = [
+            ("Action", action),
+            ("Version", "2014-05-26"),
+            ("AccessKeyId", "id"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce.as_str()),
+            ("Timestamp", ts.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        pairs.extend(api.iter().filter(|(k, _)| !COMMON.contains(&k.as_str())).cloned());
+        let sig = sign::signature("POST", &pairs, "secret");
+        pairs.push(("Signature".into(), sig));
+        pairs.into_iter().collect()
+    }
+
+    const COMMON: &[&str] = &["Action", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"];
+
+    #[test]
+    fn log_redacts_and_flags_releases() {
+        let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+        let p = signed("DeleteInstances", &[("RegionId".into(), "r".into()), ("InstanceId.1".into(), "i-a".into())]);
+        let r = sim.handle("POST", Ok(p));
+        assert_eq!((r.status, r.code), (200, None));
+        let calls = sim.calls();
+        assert_eq!(calls[0].params["Signature"], "<redacted>");
+        assert_eq!(calls[0].params["AccessKeyId"], "<redacted>");
+        assert_eq!(sim.release_calls().len(), 1);
+        assert_eq!(sim.instance_ids("ecs"), ["i-b"]);
+        assert!(format!("{sim:?}").contains("ecs"));
+    }
+
+    #[test]
+    fn host_id_names_product_and_region() {
+        let p: Params = [("RegionId".to_string(), "cn-shanghai".to_string())].into_iter().collect();
+        assert_eq!(host_id(Some("ecs"), &p), "ecs.cn-shanghai.aliyuncs.com");
+        assert_eq!(host_id(Some("ecs"), &Params::new()), "ecs.aliyuncs.com");
+        assert_eq!(host_id(None, &p), "aliyuncs.com");
+    }
+
+    fn api_param() -> impl Strategy<Value = (String, String)> {
+        let names = prop::sample::select(vec![
+            "RegionId", "InstanceIds", "InstanceId.1", "InstanceId.2", "InstanceId.0", "InstanceId.100", "InstanceId.99999999999999999999",
+            "InstanceId", "MaxResults", "NextToken", "PageNumber", "PageSize", "Status", "InstanceChargeType", "Tag.1.Key", "Tag.1.Value",
+            "Tag.21.Key", "Tag.x.Key", "Force", "TerminateSubscription", "DryRun", "ClientToken", "ZoneId",
+        ]);
+        let values = prop_oneof![
+            Just("r".to_string()),
+            Just("i-a".to_string()),
+            Just("true".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("0".to_string()),
+            Just("[\"i-a\",1]".to_string()),
+            ".{0,12}",
+        ];
+        (names.prop_map(str::to_string), values)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Whatever the API parameters, a signed request gets a JSON answer with a sensible status, never a panic.
+        #[test]
+        fn arbitrary_parameters_never_panic(
+            action in prop::sample::select(vec!["DescribeInstances", "DeleteInstances", "DeleteInstance", "DescribeRegions"]),
+            api in prop::collection::vec(api_param(), 0..8),
+        ) {
+            let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+            let r = sim.handle("POST", Ok(signed(action, &api)));
+            prop_assert!([200, 400, 403, 404].contains(&r.status), "{} {}", r.status, r.body);
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            prop_assert!(body["RequestId"].is_string());
+            prop_assert_eq!(r.status == 200, r.code.is_none());
+        }
+
+        /// Garbage query strings are refused cleanly.
+        #[test]
+        fn arbitrary_query_strings_never_panic(query in ".{0,80}") {
+            let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+            let parsed = params::decode_pairs(&query).and_then(params::merge);
+            let r = sim.handle("GET", parsed);
+            prop_assert!(r.status >= 400);
+        }
     }
 }
