@@ -446,8 +446,8 @@ fn fixture_and_file_loading() {
     let sim = Sim::from_inventory_file(&path, SimOptions::default()).expect("fixture loads");
     assert_eq!(sim.instance_ids("ecs").len(), 18);
     assert!(sim.instance_ids("kms").is_empty());
-    let missing = Sim::from_inventory_file(std::path::Path::new("/nonexistent/inventory.json"), SimOptions::default()).err().expect("error");
+    let missing = Sim::from_inventory_file(std::path::Path::new("/nonexistent/inventory.json"), SimOptions::default()).expect_err("error");
     assert!(missing.to_string().contains("/nonexistent/inventory.json"));
-    let bad = Sim::from_inventory_json(&FIXTURE.replace("\"Stopping\"", "\"Halting\""), SimOptions::default()).err().expect("error");
+    let bad = Sim::from_inventory_json(&FIXTURE.replace("\"Stopping\"", "\"Halting\""), SimOptions::default()).expect_err("error");
     assert!(bad.to_string().contains("ecs[7].Status"), "{bad}");
 }
