@@ -1,6 +1,7 @@
 //! Authentication like the real RPC gateway (reference sections 1.1 and 2): common parameters, signature
 //! method/version, timestamp format and skew, AccessKeyId, STS token, the V2 signature, then the nonce.
 //! Verification uses [`crate::aliyun::sign`], so the client and the emulator agree byte for byte.
+//! `Format` is not enforced: the real default is XML, but the emulator answers JSON whatever is asked.
 
 use std::collections::{HashSet, VecDeque};
 
