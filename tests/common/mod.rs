@@ -25,7 +25,8 @@ pub fn ecs(id: &str, region: &str, status: &str, charge: &str, tags: &[(&str, &s
 }
 
 pub fn inventory(ecs: Vec<Value>) -> Value {
-    json!({"credentials": [{"access_key_id": KEY_ID, "access_key_secret": SECRET}], "ecs": ecs})
+    // The emulator's expiry clock is pinned to the same "now" the janitor evaluates at.
+    json!({"credentials": [{"access_key_id": KEY_ID, "access_key_secret": SECRET}], "now": NOW, "ecs": ecs})
 }
 
 pub struct Env {
@@ -88,6 +89,8 @@ impl Env {
             .flat_map(|c| c.params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v.clone()).collect::<Vec<_>>())
             .collect();
         ids.sort();
+        // A ClientToken replay is logged as a second successful call for the same ids.
+        ids.dedup();
         ids
     }
 
