@@ -15,3 +15,4 @@ pub mod products;
 pub mod release;
 pub mod report;
 pub mod sim;
+pub mod webhook;
