@@ -131,7 +131,7 @@ pub fn parse(body: &[u8]) -> Result<Trigger, EventError> {
     let obj = match value {
         Value::Object(obj) => obj,
         Value::Array(_) => return Err(EventError::Unknown("expected a JSON object, got an array (EventBridge batches are not supported)".into())),
-        other => return Err(EventError::Unknown(format!("expected a JSON object, got {}", kind(&other)))),
+        other => return Err(EventError::Unknown(format!("expected a JSON object, got {}", json_kind(&other)))),
     };
     if obj.contains_key("detail-type") {
         aws_event(obj)
@@ -188,7 +188,7 @@ fn fc_timer(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     let overrides = match obj.get("payload") {
         None | Some(Value::Null) => ManualRequest::default(),
         Some(Value::String(payload)) => timer_payload(payload)?,
-        Some(other) => return Err(field("payload", format!("expected a string, got {}", kind(other)))),
+        Some(other) => return Err(field("payload", format!("expected a string, got {}", json_kind(other)))),
     };
     Ok(Trigger::Scheduled { source: "fc.timer".into(), event_id: Some(format!("{name}@{time_str}")), time: Some(time), overrides })
 }
@@ -205,7 +205,7 @@ fn timer_payload(payload: &str) -> Result<ManualRequest, EventError> {
     }
     match serde_json::from_str::<Value>(trimmed) {
         Ok(Value::Object(obj)) => manual(&obj, "payload.", false),
-        Ok(other) => Err(field("payload", format!("starts with `{{` but holds {}", kind(&other)))),
+        Ok(other) => Err(field("payload", format!("starts with `{{` but holds {}", json_kind(&other)))),
         Err(e) => Err(field("payload", format!("starts with `{{` but is not valid JSON: {e}"))),
     }
 }
@@ -220,7 +220,7 @@ fn manual(obj: &Map<String, Value>, prefix: &str, allow_id: bool) -> Result<Manu
         match key.as_str() {
             "dry_run" => match value {
                 Value::Bool(b) => req.dry_run = Some(*b),
-                other => return Err(field(name, format!("expected a boolean, got {}", kind(other)))),
+                other => return Err(field(name, format!("expected a boolean, got {}", json_kind(other)))),
             },
             "regions" => req.regions = Some(list(value, &name, is_region, "region id (like `cn-hangzhou`)")?),
             "products" => req.products = Some(list(value, &name, is_product_code, "product code (like `ecs`)")?),
@@ -232,7 +232,7 @@ fn manual(obj: &Map<String, Value>, prefix: &str, allow_id: bool) -> Result<Manu
                     return Err(field(name, "give only one of `id` and `run_id`"));
                 }
                 let Value::String(id) = value else {
-                    return Err(field(name, format!("expected a string, got {}", kind(value))));
+                    return Err(field(name, format!("expected a string, got {}", json_kind(value))));
                 };
                 check_id(id, &name)?;
                 req.id = Some(id.clone());
@@ -249,7 +249,7 @@ fn manual(obj: &Map<String, Value>, prefix: &str, allow_id: bool) -> Result<Manu
 /// A non-empty, bounded list of strings that each pass `valid`, de-duplicated in order.
 fn list(value: &Value, name: &str, valid: fn(&str) -> bool, what: &str) -> Result<Vec<String>, EventError> {
     let Value::Array(items) = value else {
-        return Err(field(name, format!("expected an array of strings, got {}", kind(value))));
+        return Err(field(name, format!("expected an array of strings, got {}", json_kind(value))));
     };
     if items.is_empty() {
         return Err(field(name, "must not be empty; leave it out to keep the policy's scope"));
@@ -260,7 +260,7 @@ fn list(value: &Value, name: &str, valid: fn(&str) -> bool, what: &str) -> Resul
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::String(s) = item else {
-            return Err(field(format!("{name}[{i}]"), format!("expected a string, got {}", kind(item))));
+            return Err(field(format!("{name}[{i}]"), format!("expected a string, got {}", json_kind(item))));
         };
         if s.len() > MAX_ENTRY_LEN {
             return Err(field(format!("{name}[{i}]"), format!("is {} bytes long; the limit is {MAX_ENTRY_LEN}", s.len())));
@@ -313,7 +313,7 @@ fn required_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, E
     match obj.get(key) {
         Some(Value::String(s)) => Ok(s),
         None => Err(field(key, "missing")),
-        Some(other) => Err(field(key, format!("expected a string, got {}", kind(other)))),
+        Some(other) => Err(field(key, format!("expected a string, got {}", json_kind(other)))),
     }
 }
 
@@ -321,7 +321,8 @@ fn field(name: impl Into<String>, message: impl Into<String>) -> EventError {
     EventError::Field { field: name.into(), message: message.into() }
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value is named in error messages ("got an array").
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -335,7 +336,7 @@ fn kind(v: &Value) -> &'static str {
 fn describe_value(v: &Value) -> String {
     match v {
         Value::String(s) => quote(s),
-        other => kind(other).to_string(),
+        other => json_kind(other).to_string(),
     }
 }
 

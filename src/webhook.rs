@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
+use crate::event::json_kind as kind;
 use crate::plan::Verdict;
 use crate::report::{Entry, Outcome, Summary};
 
@@ -224,16 +225,6 @@ fn looks_like_a_name(s: &str) -> bool {
     (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-')
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Rendering: pure functions of the summary.
@@ -599,7 +590,8 @@ impl Default for DeliveryPolicy {
 }
 
 /// Posts the summary to every target, concurrently, with the default [`DeliveryPolicy`]. Results come back
-/// in target order. The caller's client must have a rustls crypto provider installed for https.
+/// in target order. The caller's client must have a rustls crypto provider installed for https, and should
+/// not follow redirects (`redirect::Policy::none()`): a 307/308 would resend the body to another host.
 pub async fn deliver_all(http: &reqwest::Client, targets: &[WebhookTarget], summary: &Summary) -> Vec<Delivery> {
     deliver_all_with(http, targets, summary, DeliveryPolicy::default()).await
 }
@@ -633,7 +625,7 @@ async fn deliver_one(http: &reqwest::Client, target: &WebhookTarget, body: &Valu
     let mut attempts = 0;
     let error = loop {
         let Some(remaining) = policy.budget.checked_sub(start.elapsed()).filter(|r| !r.is_zero()) else {
-            break "time budget spent before the first attempt".to_string();
+            break "time budget spent".to_string();
         };
         attempts += 1;
         let failure = match attempt(http, target, body, policy.attempt_timeout.min(remaining)).await {
