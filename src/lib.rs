@@ -16,3 +16,4 @@ pub mod products;
 pub mod release;
 pub mod report;
 pub mod sim;
+pub mod webhook;
