@@ -767,6 +767,7 @@ mod tests {
             skipped_scopes: vec![SkippedScope { product: "ecs".into(), region: "cn-beijing".into(), code: "Forbidden.RAM".into(), error: "not authorized".into() }],
             limit_breach: None,
             api_calls: BTreeMap::new(),
+            notifications: Vec::new(),
             entries,
         };
         s.finish();

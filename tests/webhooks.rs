@@ -139,6 +139,7 @@ fn summary(mode: &str) -> Summary {
         skipped_scopes: vec![SkippedScope { product: "ecs".into(), region: "cn-beijing".into(), code: "Forbidden.RAM".into(), error: "User not authorized".into() }],
         limit_breach: None,
         api_calls: BTreeMap::from([("ecs:DescribeInstances".to_string(), 3)]),
+        notifications: Vec::new(),
         entries: vec![
             entry("i-bp1done", "ci-runner-7", done, release()),
             failed,
