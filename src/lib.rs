@@ -1,7 +1,8 @@
 //! aliyun-janitor: releases expired and pay-as-you-go Alibaba Cloud instances, dry-run first.
 //!
 //! A run reads as the module list: [`event`] (what triggered us) → [`policy`] (what the user allows) →
-//! [`products`] (what exists) → [`plan`] (decisions with reasons) → [`release`] (dry run, then act) →
+//! [`products`] (what exists) → [`plan`] (decisions with reasons) → [`lifecycle`] (mark, wait, release, unmark) →
+//! [`release`] (dry run, then act) →
 //! [`report`] (summary and logs). [`job`] wires them; [`aliyun`] is the signed API client and [`sim`] the
 //! local emulator of the Alibaba API used by the demo and the tests.
 
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod event;
 pub mod inventory;
 pub mod job;
+pub mod lifecycle;
 pub mod plan;
 pub mod policy;
 pub mod products;

@@ -16,6 +16,11 @@
 //! limits:
 //!   max_releases_per_run: 10   # default 10; 0 releases nothing
 //!   max_release_percent: 25    # default 25; 0 < x <= 100, share of the scanned instances
+//! window:                      # optional: releases happen only while this window is open (marks any time)
+//!   cron: "0 0 2 * * Mon-Fri"  # when it opens: 6 or 7 fields, seconds first, day names (not numbers)
+//!   duration: 4h               # how long it stays open (real time)
+//!   tz: Asia/Shanghai          # IANA zone the cron is read in; default UTC
+//! notify: { owner_tag: owner } # optional: the summary lists, per value of this tag, what was marked/unmarked/released
 //! rules:                       # required, at least one; tried in file order, the first match wins
 //!   - name: expired-by-tag     # required, unique
 //!     filters:                 # at least one besides products/regions/tag_absent; all must match
@@ -32,9 +37,16 @@
 //!       expired_for: 7d                   # subscriptions expired more than this long ago
 //!       name: "ci-*"                      # glob on the instance name (case-sensitive)
 //!     force: false                        # allow releasing running instances
+//!     grace: 3d                           # default 3d: mark first, release once this has passed; 0 = at once
+//!     auto_release: false                 # also set the platform's auto-release time at the deadline (ECS
+//!                                         # pay-as-you-go); needs a grace of 30m to 3 years
+//!     window: { cron: "0 0 3 * * *", duration: 2h }   # replaces the top-level window for this rule
 //! ```
 //!
 //! Durations are integer+unit groups, largest first (`30m`, `72h`, `7d`, `2w`, `1d12h`), at most 10 years.
+//! Only `grace` accepts zero, and only written out (`0` or `0s`): releasing without warning is a choice.
+//! Rules may not filter on the janitor's own tags (`janitor:release-after`, `janitor:rule`, `janitor:last-event`):
+//! a mark never makes an instance eligible by itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -44,8 +56,16 @@ use crate::inventory::ChargeType;
 
 mod raw;
 mod time;
+mod window;
 
-pub use time::{format_duration, parse_duration, parse_tag_date, MAX_DURATION};
+pub use time::{format_duration, parse_duration, parse_grace, parse_tag_date, MAX_DURATION};
+pub use window::{Window, WindowState};
+
+/// The grace of a rule that does not say: marked instances are released three days after the mark.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 86_400);
+/// `ModifyInstanceAutoReleaseTime` accepts times from 30 minutes to 3 years ahead (reference section 3.1).
+pub const AUTO_RELEASE_MIN: Duration = Duration::from_secs(30 * 60);
+pub const AUTO_RELEASE_MAX: Duration = Duration::from_secs(3 * 365 * 86_400);
 
 /// Product codes a policy may name. Kept here (not read from `products::registry`) so the policy stays free
 /// of the API adapters; an adapter for a code not listed here cannot be selected by any policy.
@@ -65,6 +85,15 @@ pub struct Policy {
     pub protect: Protection,
     pub limits: Limits,
     pub rules: Vec<Rule>,
+    /// Releases happen only while this window is open; a rule's own window replaces it. `None`: any time.
+    pub window: Option<Window>,
+    pub notify: Notify,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Notify {
+    /// Tag whose value names an instance's owner; the summary groups marks, unmarks and releases by it.
+    pub owner_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +152,14 @@ pub struct Rule {
     pub name_glob: Option<glob::Pattern>,
     /// Allow releasing running instances (ECS `Force=true`). Default false.
     pub force: bool,
+    /// Time between the first match (the mark) and the release. Zero: release at once, without a mark.
+    pub grace: Duration,
+    /// When marking a pay-as-you-go instance, also set the platform's auto-release time to the deadline, so it
+    /// holds even if the janitor never runs again (it then also bypasses windows, limits and later keep tags
+    /// until the next run notices and cancels it).
+    pub auto_release: bool,
+    /// Replaces the top-level window for instances this rule matches.
+    pub window: Option<Window>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -213,6 +250,26 @@ impl Policy {
                 "" => err(format!("{path}.filters"), message),
                 field => err(format!("{path}.filters.{field}"), message),
             })?;
+            if rule.grace > MAX_DURATION {
+                return Err(err(format!("{path}.grace"), format!("{} is out of range: at most 10 years", format_duration(rule.grace))));
+            }
+            if rule.auto_release && !(AUTO_RELEASE_MIN..=AUTO_RELEASE_MAX).contains(&rule.grace) {
+                return Err(err(
+                    format!("{path}.auto_release"),
+                    format!(
+                        "needs a grace from 30m to 3 years (the platform's auto-release time must be that far ahead), but grace is {}",
+                        format_duration(rule.grace)
+                    ),
+                ));
+            }
+        }
+        if let Some(owner) = &self.notify.owner_tag {
+            if owner.trim().is_empty() {
+                return Err(err("notify.owner_tag".into(), "empty tag key: expected a tag key such as owner".into()));
+            }
+            if crate::lifecycle::is_reserved_tag(owner) {
+                return Err(err("notify.owner_tag".into(), format!("`{owner}` is one of the janitor's own tags: expected a tag such as owner")));
+            }
         }
         Ok(())
     }
@@ -269,6 +326,9 @@ impl Policy {
             if keys.iter().any(|k| k.trim().is_empty()) {
                 return fail(field, "empty tag key: expected a tag key such as expire-at".into());
             }
+            if let Some(k) = keys.iter().find(|k| crate::lifecycle::is_reserved_tag(k)) {
+                return fail(field, format!("`{k}` is one of the janitor's own tags: a mark must never make an instance eligible by itself"));
+            }
         }
         for (field, duration) in [("created_older_than", rule.created_older_than), ("expired_for", rule.expired_for)] {
             if let Some(d) = duration {
@@ -299,6 +359,9 @@ impl Rule {
             expired_for: None,
             name_glob: None,
             force: false,
+            grace: DEFAULT_GRACE,
+            auto_release: false,
+            window: None,
         }
     }
 

@@ -9,7 +9,10 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::{parse_duration, Concurrency, Limits, Policy, PolicyError, Protection, Rule, TagMatch, KNOWN_PRODUCTS};
+use super::{
+    parse_duration, parse_grace, Concurrency, Limits, Notify, Policy, PolicyError, Protection, Rule, TagMatch, Window, DEFAULT_GRACE,
+    KNOWN_PRODUCTS,
+};
 use crate::inventory::ChargeType;
 
 /// Reads the YAML text into the raw structs; errors carry the field path serde_path_to_error tracked.
@@ -164,6 +167,28 @@ pub(super) struct RawPolicy {
     limits: Option<RawLimits>,
     #[serde(default, deserialize_with = "present")]
     rules: Option<Vec<RawRule>>,
+    #[serde(default, deserialize_with = "present")]
+    window: Option<RawWindow>,
+    #[serde(default, deserialize_with = "present")]
+    notify: Option<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    #[serde(default, deserialize_with = "present")]
+    cron: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    duration: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    tz: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default, deserialize_with = "present")]
+    owner_tag: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +229,12 @@ struct RawRule {
     filters: Option<RawFilters>,
     #[serde(default, deserialize_with = "present")]
     force: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    grace: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    auto_release: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    window: Option<RawWindow>,
 }
 
 #[derive(Deserialize, Default)]
@@ -261,7 +292,22 @@ impl RawPolicy {
         let concurrency = self.concurrency.map(RawConcurrency::into_concurrency).transpose()?.unwrap_or_default();
         let protect = self.protect.map(RawProtect::into_protection).transpose()?.unwrap_or_default();
         let limits = self.limits.map(RawLimits::into_limits).transpose()?.unwrap_or_default();
-        Ok(Policy { apply: self.apply.unwrap_or(false), regions, products, endpoints, concurrency, protect, limits, rules })
+        let window = self.window.map(|w| w.into_window("window")).transpose()?;
+        let notify = Notify { owner_tag: self.notify.and_then(|n| n.owner_tag).map(|Text(t)| t) };
+        Ok(Policy { apply: self.apply.unwrap_or(false), regions, products, endpoints, concurrency, protect, limits, rules, window, notify })
+    }
+}
+
+impl RawWindow {
+    fn into_window(self, path: &str) -> Result<Window, PolicyError> {
+        let Some(Text(cron)) = self.cron else {
+            return Err(err(format!("{path}.cron"), "missing: expected when the window opens, such as \"0 0 2 * * Mon-Fri\""));
+        };
+        let Some(duration) = self.duration else {
+            return Err(err(format!("{path}.duration"), "missing: expected how long the window stays open, such as 4h"));
+        };
+        let duration = self::duration(duration, &format!("{path}.duration"))?;
+        Window::new(&cron, duration, self.tz.as_ref().map(|Text(t)| t.as_str())).map_err(|(field, message)| err(format!("{path}.{field}"), message))
     }
 }
 
@@ -356,6 +402,12 @@ impl RawRule {
             expired_for: f.expired_for.map(|v| duration(v, &fp("expired_for"))).transpose()?,
             name_glob: f.name.map(|v| pattern(v, &fp("name"))).transpose()?,
             force: self.force.unwrap_or(false),
+            grace: match self.grace {
+                Some(Text(g)) => parse_grace(&g).map_err(|m| err(format!("{path}.grace"), m))?,
+                None => DEFAULT_GRACE,
+            },
+            auto_release: self.auto_release.unwrap_or(false),
+            window: self.window.map(|w| w.into_window(&format!("{path}.window"))).transpose()?,
         })
     }
 }

@@ -14,7 +14,27 @@ const DURATION_EXPECTED: &str =
 /// Parses a duration written as integer+unit groups, largest unit first: `30s`, `30m`, `72h`, `7d`, `2w`,
 /// `1d12h`. Zero, negative, fractional, over 10 years or overflowing values are errors naming the value.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let fail = |why: &str| Err(format!("`{s}` is not a valid duration ({why}): {DURATION_EXPECTED}"));
+    match duration_seconds(s, DURATION_EXPECTED)? {
+        0 => Err(format!("`{s}` is not a valid duration (zero): {DURATION_EXPECTED}")),
+        total => Ok(Duration::from_secs(total)),
+    }
+}
+
+const GRACE_EXPECTED: &str =
+    "expected a duration such as 30m, 72h, 3d or 1w (integer + unit s, m, h, d or w, largest unit first, at most 10 years), or 0 to release at once";
+
+/// Parses a grace period: like [`parse_duration`], but zero is allowed when written out (`0`, `0s`, `0d`...),
+/// because "release at once" must be an explicit choice.
+pub fn parse_grace(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    duration_seconds(s, GRACE_EXPECTED).map(Duration::from_secs)
+}
+
+/// The total seconds of integer+unit groups (zero allowed); errors name the value and end with `expected`.
+fn duration_seconds(s: &str, expected: &str) -> Result<u64, String> {
+    let fail = |why: &str| Err(format!("`{s}` is not a valid duration ({why}): {expected}"));
     let text = s.trim();
     if text.is_empty() {
         return fail("empty");
@@ -60,10 +80,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         };
         rest = &after[unit.len_utf8()..];
     }
-    if total == 0 {
-        return fail("zero");
-    }
-    Ok(Duration::from_secs(total))
+    Ok(total)
 }
 
 /// Formats a duration in the notation [`parse_duration`] reads (`1d12h`, `0s`), for facts and reports.
@@ -149,6 +166,18 @@ mod tests {
             let err = parse_duration(bad).expect_err(bad);
             assert!(err.contains(&format!("`{bad}`")), "{err}");
             assert!(err.contains("expected"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_grace_may_be_zero_only_when_written_out() {
+        for zero in ["0", " 0 ", "0s", "0d", "0d0h"] {
+            assert_eq!(parse_grace(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(parse_grace("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        for bad in ["", "-1d", "3", "1.5d", "3 days", "3654d", "never"] {
+            let err = parse_grace(bad).expect_err(bad);
+            assert!(err.contains(&format!("`{bad}`")) && err.contains("or 0 to release at once"), "{err}");
         }
     }
 

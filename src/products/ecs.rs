@@ -1,18 +1,26 @@
 //! ECS (version 2014-05-26): `DescribeInstances` to list, `DeleteInstances` (batch, native `DryRun`,
-//! `ClientToken`) to release. Reference section 3.1.
+//! `ClientToken`) to release, `TagResources`/`UntagResources` to mark, `ModifyInstanceAutoReleaseTime` for the
+//! platform's own release time. Reference section 3.1.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall};
+use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
 
 const VERSION: &str = "2014-05-26";
 /// A safety stop for a listing whose `NextToken` never ends (a misbehaving endpoint).
 const MAX_PAGES: usize = 10_000;
+/// `TagResources`/`UntagResources` take at most 50 `ResourceId.N` and 20 tags or keys per call.
+const TAG_BATCH: usize = 50;
+const MAX_TAGS_PER_CALL: usize = 20;
+/// Where `Instance::extra` keeps the platform's auto-release time (RFC 3339), when one is set.
+pub const AUTO_RELEASE_EXTRA: &str = "auto_release_time";
 
 pub struct Ecs;
 
@@ -51,6 +59,8 @@ struct EcsInstance {
     operation_locks: Option<Locks>,
     #[serde(default)]
     tags: Option<Tags>,
+    #[serde(default)]
+    auto_release_time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +128,10 @@ impl EcsInstance {
         inst.deletion_protection = self.deletion_protection;
         inst.locks = self.operation_locks.map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect()).unwrap_or_default();
         inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<BTreeMap<_, _>>()).unwrap_or_default();
+        if let Some(s) = self.auto_release_time.as_deref().filter(|s| !s.trim().is_empty()) {
+            let when = parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("AutoReleaseTime"))))?;
+            inst.extra.insert(AUTO_RELEASE_EXTRA.into(), crate::lifecycle::format_time(when));
+        }
         Ok(inst)
     }
 }
@@ -157,6 +171,32 @@ impl Ecs {
             }
         }
         Err(shape("DescribeInstances", format!("more than {MAX_PAGES} pages")))
+    }
+
+    /// One `TagResources` or `UntagResources` call per 50 ids; `params` are the tag (or key) parameters.
+    async fn tag_calls(&self, api: &Client, region: &str, action: &'static str, ids: &[String], params: &[(String, String)]) -> TagReport {
+        let mut report = TagReport::default();
+        for chunk in ids.chunks(TAG_BATCH) {
+            let mut req = ApiRequest::new("ecs", VERSION, action, region).param("RegionId", region).param("ResourceType", "instance");
+            for (i, id) in chunk.iter().enumerate() {
+                req = req.param(format!("ResourceId.{}", i + 1), id.clone());
+            }
+            for (k, v) in params {
+                req = req.param(k.clone(), v.clone());
+            }
+            match api.call(&req).await {
+                Ok(v) => {
+                    if let Some(rid) = v.get("RequestId").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+                        report.request_ids.push(rid.to_string());
+                    }
+                    if let Err(e) = failed_resources(action, &v, chunk, &mut report) {
+                        report.fail_all(chunk, &e);
+                    }
+                }
+                Err(e) => report.fail_all(chunk, &e),
+            }
+        }
+        report
     }
 
     fn delete_request(&self, call: &ReleaseCall, dry_run: bool) -> ApiRequest {
@@ -221,4 +261,71 @@ impl Product for Ecs {
         let v = api.call(&self.delete_request(call, false)).await?;
         Ok(v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string())
     }
+
+    fn can_tag(&self) -> bool {
+        true
+    }
+
+    async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
+            return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
+        }
+        let mut params = Vec::new();
+        for (i, (k, v)) in tags.iter().enumerate() {
+            params.push((format!("Tag.{}.Key", i + 1), k.clone()));
+            params.push((format!("Tag.{}.Value", i + 1), v.clone()));
+        }
+        Ok(self.tag_calls(api, region, "TagResources", ids, &params).await)
+    }
+
+    async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
+        if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
+            return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
+        }
+        let params: Vec<(String, String)> = keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect();
+        Ok(self.tag_calls(api, region, "UntagResources", ids, &params).await)
+    }
+
+    fn can_auto_release(&self) -> bool {
+        true
+    }
+
+    /// `ModifyInstanceAutoReleaseTime`: pay-as-you-go only, 30 minutes to 3 years ahead, seconds truncated;
+    /// without `AutoReleaseTime` it cancels (reference section 3.1).
+    async fn set_auto_release(&self, api: &Client, region: &str, id: &str, at: Option<DateTime<Utc>>) -> CallResult {
+        let mut req = ApiRequest::new("ecs", VERSION, "ModifyInstanceAutoReleaseTime", region).param("RegionId", region).param("InstanceId", id);
+        if let Some(at) = at {
+            req = req.param("AutoReleaseTime", at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        let v = api.call(&req).await?;
+        Ok(v.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_string())
+    }
+}
+
+/// Reads `FailedResources` from a 200 answer (the Tag service shape, reference 3.6:
+/// `{"FailedResources": {"FailedResource": [{"ResourceARN" or "ResourceId", "Result": {"Code", "Message"}}]}}`).
+/// A failure that names no id of the call cannot be attributed, so it fails the whole call.
+fn failed_resources(action: &str, v: &Value, ids: &[String], report: &mut TagReport) -> Result<(), ApiError> {
+    let list = match v.get("FailedResources") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(o)) => match o.get("FailedResource") {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(shape(action, "`FailedResources.FailedResource` is not an array".into())),
+        },
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(shape(action, "`FailedResources` is not an object".into())),
+    };
+    for (i, item) in list.iter().enumerate() {
+        let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
+        let id = text("ResourceId").or_else(|| text("ResourceARN").and_then(|arn| arn.rsplit('/').next().map(str::to_string)));
+        let Some(id) = id.filter(|id| ids.contains(id)) else {
+            return Err(shape(action, format!("`FailedResources.FailedResource[{i}]` names no resource of the call")));
+        };
+        let result = item.get("Result").unwrap_or(item);
+        let code = result.get("Code").and_then(Value::as_str).unwrap_or("UnknownError").to_string();
+        let message = result.get("Message").and_then(Value::as_str).unwrap_or_default().to_string();
+        report.failed.insert(id, (code, format!("{action}: {message}")));
+    }
+    Ok(())
 }

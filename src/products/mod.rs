@@ -1,7 +1,10 @@
 //! One trait for every product: list, re-read, dry-run and release. A new product is one file
 //! implementing [`Product`] plus one line in [`registry`]; the engine only reads [`Capabilities`].
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::aliyun::{ApiError, Client};
 use crate::inventory::{ChargeType, Instance};
@@ -61,6 +64,35 @@ pub struct ReleaseCall {
 /// The answer to a release or native dry-run call: the request id on success.
 pub type CallResult = Result<String, ApiError>;
 
+/// What a tag or untag request did: the request ids, and the ids that failed (a call can fail for some
+/// resources only, with HTTP 200 and `FailedResources`; a whole call that fails lists all its ids here).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TagReport {
+    pub request_ids: Vec<String>,
+    /// Resource id → (error code, message).
+    pub failed: BTreeMap<String, (String, String)>,
+}
+
+impl TagReport {
+    /// Records a whole-call failure against every id of the call.
+    pub fn fail_all(&mut self, ids: &[String], error: &ApiError) {
+        for id in ids {
+            self.failed.insert(id.clone(), (error.summary_code(), error.to_string()));
+        }
+    }
+}
+
+/// The error a product gives for an operation its adapter does not implement.
+pub fn unsupported(product: &str, what: &str) -> ApiError {
+    ApiError::Service {
+        action: what.to_string(),
+        status: 400,
+        code: "Janitor.NotSupported".into(),
+        message: format!("the janitor cannot {what} for {product}"),
+        request_id: String::new(),
+    }
+}
+
 #[async_trait]
 pub trait Product: Send + Sync {
     /// The product code used in policies, reports and endpoints (`ecs`, `r-kvstore`, `alikafka`, `kms`).
@@ -79,6 +111,32 @@ pub trait Product: Send + Sync {
 
     /// The real release call for every id in `call`.
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
+
+    /// The adapter can write and remove tags ([`Product::tag`], [`Product::untag`]): the release lifecycle
+    /// marks instances with tags, so a rule with a grace period needs this.
+    fn can_tag(&self) -> bool {
+        false
+    }
+
+    /// Sets `tags` (overwriting values of existing keys) on every id. Per-id failures are in the report.
+    async fn tag(&self, _api: &Client, _region: &str, _ids: &[String], _tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+        Err(unsupported(self.code(), "tag resources"))
+    }
+
+    /// Removes the tag `keys` from every id (absent keys are not an error). Per-id failures are in the report.
+    async fn untag(&self, _api: &Client, _region: &str, _ids: &[String], _keys: &[String]) -> Result<TagReport, ApiError> {
+        Err(unsupported(self.code(), "untag resources"))
+    }
+
+    /// The product has a platform-side auto-release time ([`Product::set_auto_release`]) for pay-as-you-go instances.
+    fn can_auto_release(&self) -> bool {
+        false
+    }
+
+    /// Sets (`Some`) or cancels (`None`) the platform's own release time for one instance; the request id on success.
+    async fn set_auto_release(&self, _api: &Client, _region: &str, _id: &str, _at: Option<DateTime<Utc>>) -> CallResult {
+        Err(unsupported(self.code(), "set an auto-release time"))
+    }
 }
 
 /// Every product the janitor knows. Adding a product: one file plus one line here.

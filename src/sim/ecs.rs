@@ -1,5 +1,12 @@
 //! ECS, version `2014-05-26` (reference sections 3.1 and 7): `DescribeInstances`, `DeleteInstances`,
-//! `DeleteInstance` and `DescribeRegions`, served from the inventory's `ecs` section.
+//! `DeleteInstance` and `DescribeRegions`, served from the inventory's `ecs` section; `TagResources`,
+//! `UntagResources` and `ModifyInstanceAutoReleaseTime` change the served instance objects.
+//!
+//! Tagging answers per-resource failures the way the Tag service does (reference 3.6): HTTP 200 with
+//! `FailedResources.FailedResource[] = {ResourceId, Result: {Code, Message}}`, here for an id that does not exist
+//! in the region (`InvalidResourceId.NotFound`) or that would carry more than 20 tags (`InvalidTagCount`).
+//! An instance whose `AutoReleaseTime` has passed on the emulator clock is gone, as the platform would release it
+//! (unless it has deletion protection).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -10,13 +17,16 @@ use super::inventory::{Fields, SimError};
 use super::params::{api_params, boolean, number, optional, repeat_list, required, Params};
 use super::reply::ApiFault;
 use super::service::{ActionKind, Env, Service};
-use crate::inventory::{parse_api_time, parse_expiry};
+use crate::inventory::{format_minutes, parse_api_time, parse_expiry};
 
 pub(crate) const VERSION: &str = "2014-05-26";
 const STATUSES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
 const CHARGE_TYPES: &[&str] = &["PostPaid", "PrePaid"];
 /// `InstanceIds`, `InstanceId.N`, `MaxResults` and `PageSize` all stop at 100.
 const MAX_BATCH: usize = 100;
+/// `ResourceId.N` of the tag APIs stops at 50; `Tag.N`/`TagKey.N` at 20, as do the tags of one resource.
+const MAX_TAG_RESOURCES: usize = 50;
+const MAX_TAGS: usize = 20;
 
 struct EcsInstance {
     id: String,
@@ -29,8 +39,20 @@ struct EcsInstance {
     deletion_protection: bool,
     locks: Vec<String>,
     tags: Vec<(String, String)>,
-    /// The inventory object, served verbatim.
+    /// The platform releases the instance at this time (`ModifyInstanceAutoReleaseTime`).
+    auto_release: Option<DateTime<Utc>>,
+    /// The inventory object, served verbatim (tags and `AutoReleaseTime` are kept up to date in it).
     raw: Value,
+}
+
+impl EcsInstance {
+    fn sync_raw(&mut self) {
+        if let Value::Object(obj) = &mut self.raw {
+            let tags: Vec<Value> = self.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect();
+            obj.insert("Tags".into(), json!({ "Tag": tags }));
+            obj.insert("AutoReleaseTime".into(), Value::String(self.auto_release.as_ref().map(format_minutes).unwrap_or_default()));
+        }
+    }
 }
 
 /// The original answer to a `ClientToken`, replayed for a retry with the same parameters.
@@ -95,6 +117,10 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
             _ => Err(f.err(&format!("Tags.Tag[{j}]"), "expected {\"TagKey\": string, \"TagValue\": string}")),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let auto_release = match f.opt_str("AutoReleaseTime")?.filter(|t| !t.trim().is_empty()) {
+        Some(t) => Some(parse_api_time(t).map_err(|e| f.err("AutoReleaseTime", e.to_string()))?),
+        None => None,
+    };
     Ok(EcsInstance {
         id: f.req_str("InstanceId")?.to_string(),
         region: f.req_str("RegionId")?.to_string(),
@@ -105,6 +131,7 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
         deletion_protection: f.opt_bool("DeletionProtection")?.unwrap_or(false),
         locks,
         tags,
+        auto_release,
         raw: v.clone(),
     })
 }
@@ -122,12 +149,18 @@ impl Service for Ecs {
         match action {
             "DescribeInstances" | "DescribeRegions" => Some(ActionKind::Read),
             "DeleteInstances" | "DeleteInstance" => Some(ActionKind::Release),
+            "TagResources" | "UntagResources" | "ModifyInstanceAutoReleaseTime" => Some(ActionKind::Write),
             _ => None,
         }
     }
 
     fn handle(&mut self, action: &str, p: &Params, env: &Env<'_>) -> Result<Value, ApiFault> {
+        // The platform's own auto-release, applied lazily on the emulator clock.
+        self.instances.retain(|_, i| i.deletion_protection || i.auto_release.is_none_or(|t| t > env.now));
         match action {
+            "TagResources" => self.tag_resources(p),
+            "UntagResources" => self.untag_resources(p),
+            "ModifyInstanceAutoReleaseTime" => self.modify_auto_release_time(p, env),
             "DescribeInstances" => self.describe_instances(p),
             "DescribeRegions" => Ok(self.describe_regions()),
             "DeleteInstances" => self.delete_instances(p, env),
@@ -316,6 +349,90 @@ impl Ecs {
         Ok(json!({}))
     }
 
+    /// The instances of a tag call: (ids found in the region, per-resource failures for the others).
+    fn tag_targets(&self, p: &Params) -> Result<(Vec<String>, Vec<Value>), ApiFault> {
+        let region = required(p, "RegionId")?;
+        let resource_type = required(p, "ResourceType")?;
+        if resource_type != "instance" {
+            return Err(ApiFault::invalid("ResourceType", "the emulator tags instances only (ResourceType=instance)"));
+        }
+        let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
+        let mut found = Vec::new();
+        let mut failed = Vec::new();
+        for id in ids {
+            if self.instances.get(&id).is_some_and(|i| i.region == region) {
+                found.push(id);
+            } else {
+                failed.push(failed_resource(&id, "InvalidResourceId.NotFound", &format!("The specified resource {id} does not exist in {region}.")));
+            }
+        }
+        Ok((found, failed))
+    }
+
+    fn tag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let tags = tag_pairs(p)?;
+        let (ids, mut failed) = self.tag_targets(p)?;
+        for id in ids {
+            let Some(inst) = self.instances.get_mut(&id) else { continue };
+            let added = tags.iter().filter(|(k, _)| !inst.tags.iter().any(|(tk, _)| tk == k)).count();
+            if inst.tags.len() + added > MAX_TAGS {
+                failed.push(failed_resource(&id, "InvalidTagCount", &format!("A resource can carry at most {MAX_TAGS} tags.")));
+                continue;
+            }
+            for (k, v) in &tags {
+                match inst.tags.iter_mut().find(|(tk, _)| tk == k) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => inst.tags.push((k.clone(), v.clone())),
+                }
+            }
+            inst.sync_raw();
+        }
+        Ok(tag_answer(failed))
+    }
+
+    fn untag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let all = boolean(p, "All")?;
+        let keys = if all { Vec::new() } else { repeat_list(p, "TagKey", MAX_TAGS)? };
+        let (ids, failed) = self.tag_targets(p)?;
+        for id in ids {
+            let Some(inst) = self.instances.get_mut(&id) else { continue };
+            inst.tags.retain(|(k, _)| !all && !keys.contains(k));
+            inst.sync_raw();
+        }
+        Ok(tag_answer(failed))
+    }
+
+    /// Sets or (without `AutoReleaseTime`) cancels the platform's release time: pay-as-you-go only, 30 minutes to
+    /// 3 years ahead of the emulator clock, seconds truncated (reference section 3.1).
+    fn modify_auto_release_time(&mut self, p: &Params, env: &Env<'_>) -> Result<Value, ApiFault> {
+        let id = required(p, "InstanceId")?;
+        let region = optional(p, "RegionId");
+        let at = match optional(p, "AutoReleaseTime") {
+            None => None,
+            Some(text) => {
+                let malformed = || ApiFault::new(400, "InvalidAutoReleaseTime.Malformed", format!("The specified AutoReleaseTime {text} is not valid: expected yyyy-MM-ddTHH:mm:ssZ."));
+                let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").map_err(|_| malformed())?.and_utc();
+                if t < env.now + chrono::Duration::minutes(30) || t > env.now + chrono::Duration::days(3 * 365) {
+                    return Err(ApiFault::new(
+                        400,
+                        "InvalidAutoReleaseTime.Malformed",
+                        format!("The specified AutoReleaseTime {text} must be at least 30 minutes and at most 3 years ahead."),
+                    ));
+                }
+                Some(t - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&t))))
+            }
+        };
+        let Some(inst) = self.instances.get_mut(id).filter(|i| region.is_none_or(|r| r == i.region)) else {
+            return Err(ApiFault::new(404, "InvalidInstanceId.NotFound", format!("The specified InstanceId does not exist. ({id})")));
+        };
+        if inst.prepaid {
+            return Err(ApiFault::new(403, "ChargeTypeViolation", format!("The operation is not permitted due to charge type of the instance. ({id}: a subscription)")));
+        }
+        inst.auto_release = at;
+        inst.sync_raw();
+        Ok(json!({}))
+    }
+
     /// The refusals of reference section 3.1 and 7, in the order the brief lists them.
     fn check_release(&self, id: &str, region: Option<&str>, opts: &ReleaseOptions, now: DateTime<Utc>) -> Result<(), ApiFault> {
         let Some(i) = self.instances.get(id).filter(|i| region.is_none_or(|r| r == i.region)) else {
@@ -360,6 +477,58 @@ impl Ecs {
 fn release_options(p: &Params) -> Result<ReleaseOptions, ApiFault> {
     boolean(p, "ForceStop")?;
     Ok(ReleaseOptions { force: boolean(p, "Force")?, terminate_subscription: boolean(p, "TerminateSubscription")? })
+}
+
+/// `Tag.N.Key`/`Tag.N.Value` (N from 1 to 20), with the documented key rules.
+fn tag_pairs(p: &Params) -> Result<Vec<(String, String)>, ApiFault> {
+    let mut slots: BTreeMap<u64, (Option<String>, Option<String>)> = BTreeMap::new();
+    for (k, v) in p {
+        let Some((n, field)) = k.strip_prefix("Tag.").and_then(|rest| rest.split_once('.')) else { continue };
+        let n = match n.parse::<u64>() {
+            Ok(n) if (1..=MAX_TAGS as u64).contains(&n) => n,
+            _ => return Err(ApiFault::invalid(k, "the tag index must be from 1 to 20")),
+        };
+        let slot = slots.entry(n).or_default();
+        match field {
+            "Key" => slot.0 = Some(v.clone()),
+            "Value" => slot.1 = Some(v.clone()),
+            _ => return Err(ApiFault::invalid(k, "expected Tag.N.Key or Tag.N.Value")),
+        }
+    }
+    if slots.is_empty() {
+        return Err(ApiFault::missing("Tag.1.Key"));
+    }
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (n, (key, value)) in slots {
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return Err(ApiFault::missing(&format!("Tag.{n}.Key")));
+        };
+        let value = value.unwrap_or_default();
+        let lower = key.to_ascii_lowercase();
+        if key.chars().count() > 128 || lower.starts_with("aliyun") || lower.starts_with("acs:") || lower.contains("http://") || lower.contains("https://") {
+            return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "at most 128 characters, not starting with aliyun or acs:, without http:// or https://"));
+        }
+        if value.chars().count() > 128 || value.contains("http://") || value.contains("https://") {
+            return Err(ApiFault::invalid(&format!("Tag.{n}.Value"), "at most 128 characters, without http:// or https://"));
+        }
+        if tags.iter().any(|(k, _)| *k == key) {
+            return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "the same key is given twice"));
+        }
+        tags.push((key, value));
+    }
+    Ok(tags)
+}
+
+fn failed_resource(id: &str, code: &str, message: &str) -> Value {
+    json!({"ResourceId": id, "ResourceType": "instance", "Result": {"Code": code, "Message": message}})
+}
+
+fn tag_answer(failed: Vec<Value>) -> Value {
+    if failed.is_empty() {
+        json!({})
+    } else {
+        json!({"FailedResources": {"FailedResource": failed}})
+    }
 }
 
 fn dry_run_passed() -> ApiFault {
@@ -535,6 +704,78 @@ mod tests {
         assert_eq!(s.instance_ids(), ["i-b"]);
         let long = "x".repeat(65);
         assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-b"), ("ClientToken", &long)])), "InvalidParameter");
+    }
+
+    #[test]
+    fn tagging_changes_what_is_served_and_fails_per_resource() {
+        let mut s = ecs(vec![inst("i-a", "r", json!({"Tags": {"Tag": [{"TagKey": "owner", "TagValue": "ann"}]}})), inst("i-b", "other", json!({}))]);
+        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
+            let mut pairs = vec![("RegionId", "r"), ("ResourceType", "instance")];
+            pairs.extend_from_slice(extra);
+            call(s, "TagResources", &pairs)
+        };
+        let v = tag(&mut s, &[("ResourceId.1", "i-a"), ("ResourceId.2", "i-b"), ("Tag.1.Key", "janitor:rule"), ("Tag.1.Value", "x"), ("Tag.2.Key", "owner"), ("Tag.2.Value", "bob")]).unwrap();
+        let failed = &v["FailedResources"]["FailedResource"];
+        assert_eq!(failed.as_array().map(Vec::len), Some(1), "{v}");
+        assert_eq!((failed[0]["ResourceId"].as_str(), failed[0]["Result"]["Code"].as_str()), (Some("i-b"), Some("InvalidResourceId.NotFound")));
+        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner"), ("Tag.1.Value", "bob")]).unwrap();
+        assert_eq!(ids(&listed), ["i-a"]);
+        assert_eq!(listed["Instances"]["Instance"][0]["Tags"]["Tag"].as_array().map(Vec::len), Some(2), "an existing key is overwritten");
+        assert!(tag(&mut s, &[("ResourceId.1", "i-a"), ("Tag.1.Key", "x"), ("Tag.1.Value", "y")]).unwrap().get("FailedResources").is_none());
+
+        for (bad, code) in [
+            (vec![("ResourceId.1", "i-a"), ("Tag.1.Key", "acs:x"), ("Tag.1.Value", "y")], "InvalidParameter"),
+            (vec![("ResourceId.1", "i-a"), ("Tag.1.Key", "k"), ("Tag.1.Value", "https://x")], "InvalidParameter"),
+            (vec![("ResourceId.1", "i-a"), ("Tag.21.Key", "k")], "InvalidParameter"),
+            (vec![("ResourceId.1", "i-a")], "MissingParameter"),
+            (vec![("Tag.1.Key", "k")], "MissingParameter"),
+            (vec![("ResourceId.51", "i-a"), ("Tag.1.Key", "k")], "InvalidParameter"),
+        ] {
+            assert_eq!(code_of(tag(&mut s, &bad)), code, "{bad:?}");
+        }
+        assert_eq!(code_of(call(&mut s, "TagResources", &[("RegionId", "r"), ("ResourceType", "disk"), ("ResourceId.1", "i-a"), ("Tag.1.Key", "k")])), "InvalidParameter");
+        let many: Vec<(String, String)> = (1..=19).flat_map(|n| [(format!("Tag.{n}.Key"), format!("k{n}")), (format!("Tag.{n}.Value"), "v".into())]).collect();
+        let mut pairs: Vec<(&str, &str)> = vec![("ResourceId.1", "i-a")];
+        pairs.extend(many.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let v = tag(&mut s, &pairs).unwrap();
+        assert_eq!(v["FailedResources"]["FailedResource"][0]["Result"]["Code"], "InvalidTagCount");
+
+        let untag = call(&mut s, "UntagResources", &[("RegionId", "r"), ("ResourceType", "instance"), ("ResourceId.1", "i-a"), ("TagKey.1", "owner"), ("TagKey.2", "absent")]).unwrap();
+        assert!(untag.get("FailedResources").is_none());
+        assert!(ids(&call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner")]).unwrap()).is_empty());
+        call(&mut s, "UntagResources", &[("RegionId", "r"), ("ResourceType", "instance"), ("ResourceId.1", "i-a"), ("All", "true")]).unwrap();
+        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r")]).unwrap();
+        assert_eq!(listed["Instances"]["Instance"][0]["Tags"]["Tag"], json!([]));
+    }
+
+    #[test]
+    fn auto_release_time_is_checked_served_and_honoured() {
+        let mut s = ecs(vec![inst("i-a", "r", json!({})), inst("i-sub", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": "2026-07-01T00:00Z"}))]);
+        let set = |s: &mut Box<dyn Service>, id: &str, at: Option<&str>| {
+            let mut pairs = vec![("RegionId", "r"), ("InstanceId", id)];
+            pairs.extend(at.map(|a| ("AutoReleaseTime", a)));
+            code_of(call(s, "ModifyInstanceAutoReleaseTime", &pairs))
+        };
+        assert_eq!(set(&mut s, "i-a", Some("2026-06-01T00:10:00Z")), "InvalidAutoReleaseTime.Malformed", "less than 30 minutes ahead");
+        assert_eq!(set(&mut s, "i-a", Some("2030-06-01T00:00:00Z")), "InvalidAutoReleaseTime.Malformed", "more than 3 years ahead");
+        assert_eq!(set(&mut s, "i-a", Some("2026-06-04 00:00")), "InvalidAutoReleaseTime.Malformed");
+        assert_eq!(set(&mut s, "i-sub", Some("2026-06-04T00:00:00Z")), "ChargeTypeViolation");
+        assert_eq!(set(&mut s, "i-none", Some("2026-06-04T00:00:00Z")), "InvalidInstanceId.NotFound");
+        assert_eq!(set(&mut s, "i-a", Some("2026-06-04T00:00:42Z")), "ok");
+        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", r#"["i-a"]"#)]).unwrap();
+        assert_eq!(listed["Instances"]["Instance"][0]["AutoReleaseTime"], "2026-06-04T00:00Z", "seconds are truncated");
+        assert_eq!(set(&mut s, "i-a", None), "ok");
+        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", r#"["i-a"]"#)]).unwrap();
+        assert_eq!(listed["Instances"]["Instance"][0]["AutoReleaseTime"], "", "cancelled");
+        assert_eq!(set(&mut s, "i-a", Some("2026-06-04T00:00:00Z")), "ok");
+        let later = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 4, 0, 0, 0).unwrap();
+        let p: Params = [("RegionId", "r")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        s.handle("DescribeInstances", &p, &Env { now: later, request_id: "REQ" }).unwrap();
+        assert_eq!(s.instance_ids(), ["i-sub"], "the platform released it at its auto-release time");
+    }
+
+    fn code_of(r: Result<Value, ApiFault>) -> String {
+        code(r)
     }
 
     #[test]

@@ -11,6 +11,8 @@ use super::{ecs, Params};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActionKind {
     Read,
+    /// Changes state without releasing anything (tags, auto-release times).
+    Write,
     /// Releases instances; real (non-dry-run) calls that reach the handler show up in `Sim::release_calls`.
     Release,
 }
