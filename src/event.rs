@@ -2,13 +2,23 @@
 //! error naming what was wrong, and nothing runs.
 //!
 //! Accepted shapes (reference section 4), told apart by their keys in this fixed order:
-//! 1. a `detail-type` key: an AWS EventBridge event. Only `Scheduled Event` from `aws.events` runs.
-//! 2. a `specversion` key: an Alibaba EventBridge CloudEvent. None runs yet (tag-change shapes are reserved).
+//! 1. a `detail-type` key: an AWS EventBridge event. `Scheduled Event` from `aws.events` runs the schedule;
+//!    `Tag Change on Resource` from `aws.tag` names resources by ARN (Alibaba ARNs `acs:ecs:<region>:<uid>:instance/<id>`
+//!    are ours; AWS ARNs are named in the log and ignored).
+//! 2. a `specversion` key: an Alibaba EventBridge CloudEvent: `<product>:ActionTrail:ApiCall` for the tag APIs
+//!    (`TagResources`, `UntagResources`, `AddTags`, `RemoveTags`; other API calls name nothing), with ids from
+//!    `data.referencedResources` and `data.requestParameters` (`ResourceId.N`, `InstanceId`, `ResourceARN.N`),
+//!    and `ecs:Instance:StateChange` (`data.resourceId` or `data.content.resourceId`). Other types are rejected.
 //! 3. a `triggerTime` or `triggerName` key: an Alibaba Function Compute timer. Its `payload` may hold a
 //!    manual request as a JSON object string, carried in [`Trigger::Scheduled::overrides`].
 //! 4. a `source` or `type` key: some other event envelope, rejected by name.
 //! 5. anything else must be a manual invocation: `{"dry_run": true, "regions": [...], "products": [...]}`
 //!    with every key known (`{}` is a plain run).
+//!
+//! A JSON array is an EventBridge batch: every element must be a tag-change or state-change event, and the batch
+//! is one [`Trigger::Resources`] with the union of the resources and every event id.
+//!
+//! Resource events are hints: the job re-reads the named resources by id and decides from what it reads.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -22,6 +32,14 @@ pub const MAX_LIST_ENTRIES: usize = 100;
 pub const MAX_ENTRY_LEN: usize = 64;
 /// Longest invocation id (`id`, `run_id`, an AWS event id, an FC trigger name), in bytes.
 pub const MAX_ID_LEN: usize = 128;
+/// Most events in one EventBridge batch (EventBridge batches hold at most 100 by default... and 10 000 at most).
+pub const MAX_BATCH_EVENTS: usize = 100;
+/// Most resources one trigger may name (after the union of a batch). Above it the trigger is refused.
+pub const MAX_TARGETS: usize = 500;
+/// Longest resource id, in bytes.
+pub const MAX_RESOURCE_ID_LEN: usize = 64;
+/// ActionTrail API calls that change tags.
+pub const TAG_EVENT_NAMES: [&str; 4] = ["TagResources", "UntagResources", "AddTags", "RemoveTags"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
@@ -37,7 +55,39 @@ pub enum Trigger {
     /// A manual invocation (`{"dry_run": true, "regions": [...], "products": [...]}`): it may narrow the
     /// policy's scope or force a dry run, never widen the scope or turn apply on.
     Manual(ManualRequest),
+    /// Resources named by tag-change or state-change events (one event or a batch): the job re-reads exactly
+    /// these by id and never lists a region.
+    Resources(ResourceEvent),
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceEvent {
+    /// `aws.tag`, `acs.actiontrail` (ActionTrail API calls), `acs.ecs` (state changes), or `batch`.
+    pub source: String,
+    /// Every delivered event's id, in delivery order, without repeats.
+    pub event_ids: Vec<String>,
+    /// The run's id: the event id, or for a batch of several a digest of all of them (the same for a redelivery).
+    pub run_id: String,
+    /// The resources named, de-duplicated, each with the events that named it.
+    pub targets: Vec<ResourceRef>,
+    /// What the events named that is not a resource the janitor manages (another cloud's ARN, a disk, an API
+    /// call that is not a tag change), for the log.
+    pub ignored: Vec<String>,
+}
+
+/// One resource an event names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ResourceRef {
+    /// Product code (`ecs`, `r-kvstore`, `alikafka`, `kms`).
+    pub product: String,
+    pub region: String,
+    pub id: String,
+    /// Ids of the events that named it.
+    pub event_ids: Vec<String>,
+}
+
+/// The request of a trigger that carries none.
+const NO_REQUEST: &ManualRequest = &ManualRequest { dry_run: None, regions: None, products: None, id: None };
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ManualRequest {
@@ -84,14 +134,24 @@ impl Trigger {
         match self {
             Trigger::Scheduled { event_id, .. } => event_id.as_deref(),
             Trigger::Manual(m) => m.id.as_deref(),
+            Trigger::Resources(r) => Some(&r.run_id),
         }
     }
 
-    /// The narrowing/dry-run request this trigger carries (empty for a plain scheduled run).
+    /// The narrowing/dry-run request this trigger carries (empty for a plain scheduled run or a resource event).
     pub fn request(&self) -> &ManualRequest {
         match self {
             Trigger::Scheduled { overrides, .. } => overrides,
             Trigger::Manual(m) => m,
+            Trigger::Resources(_) => NO_REQUEST,
+        }
+    }
+
+    /// The resources named by an event trigger (`None` for runs that list everything).
+    pub fn resources(&self) -> Option<&ResourceEvent> {
+        match self {
+            Trigger::Resources(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -113,6 +173,11 @@ impl Trigger {
             Trigger::Scheduled { source, overrides, .. } if !overrides.is_empty() => format!("scheduled ({source}) with payload overrides"),
             Trigger::Scheduled { source, .. } => format!("scheduled ({source})"),
             Trigger::Manual(_) => "manual".into(),
+            Trigger::Resources(r) => {
+                let events = if r.event_ids.len() == 1 { "1 event".to_string() } else { format!("{} events", r.event_ids.len()) };
+                let named = if r.targets.len() == 1 { "1 resource".to_string() } else { format!("{} resources", r.targets.len()) };
+                format!("event ({}, {events}) naming {named}", r.source)
+            }
         }
     }
 }
@@ -128,11 +193,15 @@ pub fn parse(body: &[u8]) -> Result<Trigger, EventError> {
     }
     // serde_json's syntax errors give a position, never the input; nesting deeper than 128 is an error.
     let value: Value = serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
-    let obj = match value {
-        Value::Object(obj) => obj,
-        Value::Array(_) => return Err(EventError::Unknown("expected a JSON object, got an array (EventBridge batches are not supported)".into())),
-        other => return Err(EventError::Unknown(format!("expected a JSON object, got {}", json_kind(&other)))),
-    };
+    match value {
+        Value::Object(obj) => parse_object(obj),
+        Value::Array(items) => batch(items),
+        other => Err(EventError::Unknown(format!("expected a JSON object, got {}", json_kind(&other)))),
+    }
+}
+
+/// One event object, told apart by its keys (see the module documentation).
+fn parse_object(obj: Map<String, Value>) -> Result<Trigger, EventError> {
     if obj.contains_key("detail-type") {
         aws_event(obj)
     } else if obj.contains_key("specversion") {
@@ -147,15 +216,93 @@ pub fn parse(body: &[u8]) -> Result<Trigger, EventError> {
     }
 }
 
-/// AWS EventBridge (reference section 4.4). `Tag Change on Resource` is reserved for tag-triggered runs.
+/// An EventBridge batch: each element a resource event; one trigger with the union of what they name.
+fn batch(items: Vec<Value>) -> Result<Trigger, EventError> {
+    if items.is_empty() {
+        return Err(EventError::Unknown("empty event batch (an array with no events)".into()));
+    }
+    if items.len() > MAX_BATCH_EVENTS {
+        return Err(EventError::Unknown(format!("event batch of {} events; the limit is {MAX_BATCH_EVENTS}", items.len())));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let Value::Object(obj) = item else {
+            return Err(EventError::Unknown(format!("batch element [{i}]: expected a JSON object, got {}", json_kind(&item))));
+        };
+        match parse_object(obj).map_err(|e| in_batch(i, e))? {
+            Trigger::Resources(r) => events.push(r),
+            other => {
+                return Err(EventError::Unknown(format!(
+                    "batch element [{i}] is a {} trigger: a batch may hold only tag-change and state-change events",
+                    other.describe()
+                )))
+            }
+        }
+    }
+    if events.len() == 1 {
+        return Ok(Trigger::Resources(events.remove(0)));
+    }
+    let mut merged = ResourceEvent { source: "batch".into(), event_ids: Vec::new(), run_id: String::new(), targets: Vec::new(), ignored: Vec::new() };
+    for e in events {
+        for id in e.event_ids {
+            if !merged.event_ids.contains(&id) {
+                merged.event_ids.push(id);
+            }
+        }
+        for t in e.targets {
+            add_target(&mut merged.targets, t)?;
+        }
+        merged.ignored.extend(e.ignored);
+    }
+    merged.run_id = batch_run_id(&merged.event_ids);
+    Ok(Trigger::Resources(merged))
+}
+
+/// `batch-` and 32 hex digits of SHA-256 over the event ids: the same batch redelivered gets the same run id,
+/// hence the same release idempotency tokens.
+fn batch_run_id(ids: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update([0]);
+    }
+    let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("batch-{hex}")
+}
+
+fn in_batch(i: usize, e: EventError) -> EventError {
+    match e {
+        EventError::Field { field, message } => EventError::Field { field: format!("[{i}].{field}"), message },
+        EventError::Unknown(m) => EventError::Unknown(format!("batch element [{i}]: {m}")),
+        other => other,
+    }
+}
+
+/// Adds a target, merging the event ids of a resource named twice. Fails above [`MAX_TARGETS`].
+fn add_target(targets: &mut Vec<ResourceRef>, t: ResourceRef) -> Result<(), EventError> {
+    if let Some(existing) = targets.iter_mut().find(|x| x.product == t.product && x.region == t.region && x.id == t.id) {
+        for id in t.event_ids {
+            if !existing.event_ids.contains(&id) {
+                existing.event_ids.push(id);
+            }
+        }
+        return Ok(());
+    }
+    if targets.len() >= MAX_TARGETS {
+        return Err(EventError::Unknown(format!("the event names more than {MAX_TARGETS} resources: refused (run the schedule instead)")));
+    }
+    targets.push(t);
+    Ok(())
+}
+
+/// AWS EventBridge (reference section 4.4): `Scheduled Event` and `Tag Change on Resource`.
 fn aws_event(obj: Map<String, Value>) -> Result<Trigger, EventError> {
     let detail_type = required_str(&obj, "detail-type")?;
     let source = required_str(&obj, "source")?;
     match (detail_type, source) {
         ("Scheduled Event", "aws.events") => {}
-        ("Tag Change on Resource", "aws.tag") => {
-            return Err(EventError::Unknown("AWS `Tag Change on Resource` events are reserved for tag-triggered runs, not handled yet".into()))
-        }
+        ("Tag Change on Resource", "aws.tag") => return aws_tag_change(&obj),
         _ => {
             return Err(EventError::Unknown(format!("AWS event {} from {} is not handled", quote(detail_type), quote(source))));
         }
@@ -167,14 +314,291 @@ fn aws_event(obj: Map<String, Value>) -> Result<Trigger, EventError> {
     Ok(Trigger::Scheduled { source: "aws.events".into(), event_id: Some(id), time: event.time, overrides: ManualRequest::default() })
 }
 
-/// Alibaba EventBridge CloudEvents (reference section 4.3): ActionTrail API calls and ECS state changes are
-/// reserved for tag-triggered runs; every other type is rejected by name.
+/// `Tag Change on Resource` (reference 4.4): the resources are the ARNs in `resources`. `detail.tags` is not
+/// used: the fresh read is the truth.
+fn aws_tag_change(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
+    let id = event_id(obj)?;
+    let mut event = ResourceEvent::new("aws.tag", &id);
+    let Some(resources) = obj.get("resources") else {
+        return Err(field("resources", "missing (a tag change names the resource it changed)"));
+    };
+    for (i, arn) in strings(resources, "resources")?.into_iter().enumerate() {
+        event.add_arn(arn, &format!("resources[{i}]"))?;
+    }
+    Ok(Trigger::Resources(event))
+}
+
+/// Alibaba EventBridge CloudEvents (reference section 4.3): ActionTrail API calls and ECS state changes name
+/// resources; every other type is rejected by name.
 fn cloud_event(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     let ty = required_str(obj, "type")?;
-    if ty.ends_with(":ActionTrail:ApiCall") || ty == "ecs:Instance:StateChange" {
-        return Err(EventError::Unknown(format!("CloudEvent {} is reserved for tag-triggered runs, not handled yet", quote(ty))));
+    if let Some(service) = ty.strip_suffix(":ActionTrail:ApiCall") {
+        return actiontrail_call(obj, service);
+    }
+    if ty == "ecs:Instance:StateChange" {
+        return ecs_state_change(obj);
     }
     Err(EventError::Unknown(format!("CloudEvent {} is not handled", quote(ty))))
+}
+
+/// An ActionTrail API call. Only the tag APIs name resources; any other call is a no-op (EventBridge rules
+/// often forward every write call).
+fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, EventError> {
+    let id = event_id(obj)?;
+    let mut event = ResourceEvent::new("acs.actiontrail", &id);
+    let data = data_object(obj)?;
+    let name = required_str(data, "eventName").map_err(|e| prefixed("data.", e))?;
+    if !TAG_EVENT_NAMES.contains(&name) {
+        event.ignored.push(format!("ActionTrail {} is not a tag change", quote(name)));
+        return Ok(Trigger::Resources(event));
+    }
+    let params = match data.get("requestParameters") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(p)) => Some(p),
+        Some(other) => return Err(field("data.requestParameters", format!("expected an object, got {}", json_kind(other)))),
+    };
+    let region = match (data.get("acsRegion"), params.and_then(|p| p.get("RegionId")), obj.get("aliyunregionid")) {
+        (Some(v), _, _) => Some(region_value(v, "data.acsRegion")?),
+        (None, Some(v), _) => Some(region_value(v, "data.requestParameters.RegionId")?),
+        (None, None, Some(v)) => Some(region_value(v, "aliyunregionid")?),
+        (None, None, None) => None,
+    };
+    let product = product_of_service(service);
+
+    if let Some(refs) = data.get("referencedResources") {
+        let Value::Object(refs) = refs else {
+            return Err(field("data.referencedResources", format!("expected an object, got {}", json_kind(refs))));
+        };
+        for (ty, ids) in refs {
+            let at = format!("data.referencedResources.{}", clip(ty, 64));
+            let ids = strings(ids, &at)?;
+            match product_of_resource_type(ty) {
+                Some(p) => {
+                    let Some(region) = &region else { return Err(field("data.acsRegion", "missing (needed to re-read the referenced resources)")) };
+                    for (i, rid) in ids.into_iter().enumerate() {
+                        event.add(p, region, rid, &format!("{at}[{i}]"))?;
+                    }
+                }
+                None => event.ignored.push(format!("{} {}", clip(ty, 64), ids.iter().map(|i| clip(i, 64)).collect::<Vec<_>>().join(", "))),
+            }
+        }
+    }
+    if let Some(params) = params {
+        let instance_type = match params.get("ResourceType") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(t)) => t.eq_ignore_ascii_case("instance"),
+            Some(other) => return Err(field("data.requestParameters.ResourceType", format!("expected a string, got {}", json_kind(other)))),
+        };
+        for (key, value) in params {
+            let at = format!("data.requestParameters.{}", clip(key, 64));
+            let base = key.split_once('.').map_or(key.as_str(), |(b, n)| if n.bytes().all(|c| c.is_ascii_digit()) { b } else { "" });
+            match base {
+                "ResourceId" | "InstanceId" => {
+                    let ids = strings(value, &at)?;
+                    match (product, instance_type || base != "ResourceId", &region) {
+                        (Some(p), true, Some(region)) => {
+                            for (i, rid) in ids.into_iter().enumerate() {
+                                event.add(p, region, rid, &format!("{at}[{i}]"))?;
+                            }
+                        }
+                        (Some(_), true, None) => return Err(field("data.acsRegion", "missing (needed to re-read the named resources)")),
+                        _ => event.ignored.push(format!(
+                            "{} {} {}",
+                            clip(service, 32),
+                            params.get("ResourceType").map(describe_value).unwrap_or_default(),
+                            ids.iter().map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
+                        )),
+                    }
+                }
+                "ResourceARN" => {
+                    for (i, arn) in strings(value, &at)?.into_iter().enumerate() {
+                        event.add_arn(arn, &format!("{at}[{i}]"))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::String(subject)) = obj.get("subject") {
+        // The envelope's subject is informative only: one that does not parse is ignored, not an error.
+        let _ = event.add_arn(subject, "subject");
+    }
+    Ok(Trigger::Resources(event))
+}
+
+/// `ecs:Instance:StateChange` (reference 4.3): `data.resourceId` (an id or an ARN), or the legacy CloudMonitor
+/// wrapper's `data.content.resourceId`.
+fn ecs_state_change(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
+    let id = event_id(obj)?;
+    let mut event = ResourceEvent::new("acs.ecs", &id);
+    let data = data_object(obj)?;
+    let (inner, at) = match data.get("content") {
+        Some(Value::Object(content)) if !data.contains_key("resourceId") || content.contains_key("resourceId") => (content, "data.content"),
+        _ => (data, "data"),
+    };
+    let resource = match inner.get("resourceId").or_else(|| data.get("resourceId")) {
+        Some(Value::String(r)) => r,
+        Some(other) => return Err(field(format!("{at}.resourceId"), format!("expected a string, got {}", json_kind(other)))),
+        None => return Err(field(format!("{at}.resourceId"), "missing (a state change names its instance)")),
+    };
+    if let Some(Value::String(ty)) = inner.get("resourceType") {
+        if !ty.eq_ignore_ascii_case("ALIYUN::ECS::Instance") && !ty.eq_ignore_ascii_case("ACS::ECS::Instance") {
+            event.ignored.push(format!("{} {}", clip(ty, 64), clip(resource, 64)));
+            return Ok(Trigger::Resources(event));
+        }
+    }
+    if resource.contains(':') {
+        event.add_arn(resource, &format!("{at}.resourceId"))?;
+    } else {
+        let region = match (data.get("regionId"), inner.get("regionId"), obj.get("aliyunregionid")) {
+            (Some(v), _, _) => region_value(v, "data.regionId")?,
+            (None, Some(v), _) => region_value(v, &format!("{at}.regionId"))?,
+            (None, None, Some(v)) => region_value(v, "aliyunregionid")?,
+            (None, None, None) => return Err(field("aliyunregionid", "missing (needed to re-read the instance)")),
+        };
+        event.add("ecs", &region, resource, &format!("{at}.resourceId"))?;
+    }
+    Ok(Trigger::Resources(event))
+}
+
+impl ResourceEvent {
+    fn new(source: &str, event_id: &str) -> Self {
+        ResourceEvent { source: source.into(), event_ids: vec![event_id.to_string()], run_id: event_id.to_string(), targets: Vec::new(), ignored: Vec::new() }
+    }
+
+    /// Adds a resource after checking its region and id; `at` names the field for errors.
+    fn add(&mut self, product: &str, region: &str, id: &str, at: &str) -> Result<(), EventError> {
+        if !is_region(region) {
+            return Err(field(at, format!("region {} is not a region id", quote(region))));
+        }
+        if !is_resource_id(id) {
+            return Err(field(at, format!("{} is not a resource id (letters, digits, `-`, `_`, `.`; at most {MAX_RESOURCE_ID_LEN} bytes)", quote(id))));
+        }
+        let t = ResourceRef { product: product.into(), region: region.into(), id: id.into(), event_ids: self.event_ids.clone() };
+        add_target(&mut self.targets, t)
+    }
+
+    /// Adds the resource an ARN names: Alibaba ARNs (`[arn:]acs:<product>:<region>:<account>:<type>/<id>`) of a
+    /// managed product's instance are added; other clouds' ARNs and other resource types are noted as ignored.
+    fn add_arn(&mut self, arn: &str, at: &str) -> Result<(), EventError> {
+        match parse_arn(arn) {
+            Arn::Managed { product, region, id } => self.add(product, &region, &id, at),
+            Arn::Foreign => {
+                self.ignored.push(format!("{} (not an Alibaba Cloud instance the janitor manages)", clip(arn, 200)));
+                Ok(())
+            }
+            Arn::Malformed(why) => Err(field(at, format!("{}: {why}", quote(arn)))),
+        }
+    }
+}
+
+enum Arn {
+    Managed { product: &'static str, region: String, id: String },
+    Foreign,
+    Malformed(&'static str),
+}
+
+fn parse_arn(arn: &str) -> Arn {
+    let body = arn.strip_prefix("arn:").unwrap_or(arn);
+    let parts: Vec<&str> = body.splitn(5, ':').collect();
+    if parts.first() != Some(&"acs") {
+        return Arn::Foreign;
+    }
+    let [_, service, region, _account, resource] = parts[..] else {
+        return Arn::Malformed("expected acs:<product>:<region>:<account>:<type>/<id>");
+    };
+    let Some((ty, id)) = resource.split_once('/') else {
+        return Arn::Malformed("expected <type>/<id> after the account");
+    };
+    match product_of_service(service) {
+        Some(product) if ty.eq_ignore_ascii_case("instance") => {
+            if region == "*" || region.is_empty() {
+                return Arn::Malformed("the region is a wildcard: the resource cannot be re-read");
+            }
+            Arn::Managed { product, region: region.to_string(), id: id.to_string() }
+        }
+        _ => Arn::Foreign,
+    }
+}
+
+/// The janitor's product code for a service name as it appears in ARNs, event types and ActionTrail.
+fn product_of_service(service: &str) -> Option<&'static str> {
+    match service.to_ascii_lowercase().as_str() {
+        "ecs" => Some("ecs"),
+        "kvstore" | "r-kvstore" | "redisa" | "redis" => Some("r-kvstore"),
+        "alikafka" | "kafka" => Some("alikafka"),
+        "kms" => Some("kms"),
+        _ => None,
+    }
+}
+
+/// ActionTrail `referencedResources` types (`ACS::ECS::Instance`) of instances the janitor manages.
+fn product_of_resource_type(ty: &str) -> Option<&'static str> {
+    let mut parts = ty.split("::");
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(ns), Some(service), Some(kind), None) if (ns == "ACS" || ns == "ALIYUN") && kind.eq_ignore_ascii_case("Instance") => {
+            product_of_service(service)
+        }
+        _ => None,
+    }
+}
+
+/// `^[A-Za-z0-9][A-Za-z0-9._-]*$`, at most [`MAX_RESOURCE_ID_LEN`] bytes: `i-bp1…`, `r-bp1…`, `alikafka_post-cn-…`.
+pub fn is_resource_id(s: &str) -> bool {
+    (1..=MAX_RESOURCE_ID_LEN).contains(&s.len())
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// The event's `id`, checked like every id that ends up in tokens and tags.
+fn event_id(obj: &Map<String, Value>) -> Result<String, EventError> {
+    let id = required_str(obj, "id")?;
+    check_id(id, "id")?;
+    Ok(id.to_string())
+}
+
+fn data_object(obj: &Map<String, Value>) -> Result<&Map<String, Value>, EventError> {
+    match obj.get("data") {
+        Some(Value::Object(d)) => Ok(d),
+        Some(other) => Err(field("data", format!("expected an object, got {}", json_kind(other)))),
+        None => Err(field("data", "missing")),
+    }
+}
+
+fn region_value(v: &Value, at: &str) -> Result<String, EventError> {
+    match v {
+        Value::String(r) if is_region(r) => Ok(r.clone()),
+        Value::String(r) => Err(field(at, format!("{} is not a region id", quote(r)))),
+        other => Err(field(at, format!("expected a string, got {}", json_kind(other)))),
+    }
+}
+
+/// A string or an array of strings (ActionTrail renders repeat lists either way), at most [`MAX_TARGETS`].
+fn strings<'a>(v: &'a Value, at: &str) -> Result<Vec<&'a str>, EventError> {
+    match v {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => {
+            if items.len() > MAX_TARGETS {
+                return Err(field(at, format!("has {} entries; the limit is {MAX_TARGETS}", items.len())));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.as_str()),
+                    other => Err(field(format!("{at}[{i}]"), format!("expected a string, got {}", json_kind(other)))),
+                })
+                .collect()
+        }
+        other => Err(field(at, format!("expected a string or an array of strings, got {}", json_kind(other)))),
+    }
+}
+
+fn prefixed(prefix: &str, e: EventError) -> EventError {
+    match e {
+        EventError::Field { field, message } => EventError::Field { field: format!("{prefix}{field}"), message },
+        other => other,
+    }
 }
 
 /// Function Compute timer (reference section 4.1). Keys other than the three below are ignored, so a
@@ -507,7 +931,7 @@ mod tests {
     rejects!(hostile_both_ids, "both-ids.json", "give only one of `id` and `run_id`");
     rejects!(hostile_id_injection, "id-injection.json", "event field `id`", "may hold only");
     rejects!(hostile_null_body, "null.json", "expected a JSON object, got null");
-    rejects!(hostile_array_body, "array.json", "expected a JSON object, got an array");
+    rejects!(hostile_array_body, "array.json", "batch element [0] is a manual trigger: a batch may hold only tag-change and state-change events");
     rejects!(hostile_string_body, "string.json", "expected a JSON object, got a string");
     rejects!(hostile_number_body, "number.json", "expected a JSON object, got a number");
     rejects!(hostile_trailing_garbage, "trailing-garbage.json", "not valid JSON");
@@ -519,15 +943,167 @@ mod tests {
     rejects!(hostile_timer_payload_apply, "fc-timer-payload-apply.json", "event field `payload.apply`: unknown key: a timer payload accepts only");
     rejects!(hostile_timer_payload_id, "fc-timer-payload-id.json", "event field `payload.id`: not accepted in a timer payload");
     rejects!(hostile_timer_payload_bad_region, "fc-timer-payload-bad-region.json", "event field `payload.regions[0]`");
-    rejects!(hostile_aws_tag_change, "aws-tag-change.json", "`Tag Change on Resource` events are reserved");
     rejects!(hostile_aws_other, "aws-ec2-state-change.json", "AWS event `EC2 Instance State-change Notification` from `aws.ec2` is not handled");
     rejects!(hostile_aws_scheduled_no_id, "aws-scheduled-no-id.json", "event field `id`: missing");
     rejects!(hostile_aws_scheduled_bad_time, "aws-scheduled-bad-time.json", "event field `time`");
     rejects!(hostile_aws_scheduled_wrong_source, "aws-scheduled-wrong-source.json", "AWS event `Scheduled Event` from `evil.events` is not handled");
-    rejects!(hostile_cloudevent_actiontrail, "cloudevent-actiontrail.json", "CloudEvent `ecs:ActionTrail:ApiCall` is reserved");
-    rejects!(hostile_cloudevent_state_change, "cloudevent-ecs-state-change.json", "CloudEvent `ecs:Instance:StateChange` is reserved");
     rejects!(hostile_cloudevent_other, "cloudevent-other.json", "CloudEvent `resourcemanager:ResourceSharing:AssociationStatusChange` is not handled");
     rejects!(hostile_other_envelope, "other-envelope.json", "event `acs.ecs` is neither a schedule");
+
+    // ---- resource events ----
+
+    fn resources(t: &Trigger) -> &ResourceEvent {
+        t.resources().unwrap_or_else(|| panic!("expected a resource event, got {t:?}"))
+    }
+
+    fn target(product: &str, region: &str, id: &str, events: &[&str]) -> ResourceRef {
+        ResourceRef { product: product.into(), region: region.into(), id: id.into(), event_ids: events.iter().map(|e| e.to_string()).collect() }
+    }
+
+    #[test]
+    fn sample_actiontrail_tag() {
+        let t = round_trip(include_str!("../events/alibaba-actiontrail-tag.json"));
+        let r = resources(&t);
+        assert_eq!(r.source, "acs.actiontrail");
+        assert_eq!(r.event_ids, ["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"]);
+        assert_eq!(t.event_id(), Some("7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"));
+        // Named three times (referencedResources, ResourceId.1, subject): one target.
+        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"])]);
+        assert!(!t.forces_dry_run() && t.regions().is_none() && t.products().is_none());
+        assert_eq!(t.describe(), "event (acs.actiontrail, 1 event) naming 1 resource");
+    }
+
+    #[test]
+    fn sample_ecs_state_change() {
+        let t = round_trip(include_str!("../events/alibaba-ecs-state-change.json"));
+        let r = resources(&t);
+        assert_eq!(r.source, "acs.ecs");
+        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1stopped000000001", &["c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"])]);
+    }
+
+    #[test]
+    fn sample_aws_tag_change_with_an_alibaba_arn() {
+        let t = round_trip(include_str!("../events/aws-tag-change.json"));
+        let r = resources(&t);
+        assert_eq!(r.source, "aws.tag");
+        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["bddcf1d6-0251-35a1-aab0-adc1fb47c11c"])]);
+        assert!(r.ignored.is_empty());
+    }
+
+    #[test]
+    fn sample_batch_is_one_trigger_with_the_union() {
+        let t = round_trip(include_str!("../events/alibaba-batch.json"));
+        let r = resources(&t);
+        assert_eq!(r.source, "batch");
+        assert_eq!(r.event_ids, ["9e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b", "c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"]);
+        assert!(r.run_id.starts_with("batch-") && r.run_id.len() == 38, "{}", r.run_id);
+        assert_eq!(t.event_id(), Some(r.run_id.as_str()));
+        let ids: Vec<&str> = r.targets.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["i-bp1keep00000000001", "i-bp1stopped000000001"]);
+        assert_eq!(r.targets[1].event_ids, ["c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"]);
+        assert_eq!(t.describe(), "event (batch, 2 events) naming 2 resources");
+    }
+
+    #[test]
+    fn a_batch_names_a_resource_once_with_every_event_that_named_it() {
+        let one = |id: &str| format!(r#"{{"id":"{id}","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{{"resourceId":"i-1"}}}}"#);
+        let t = parse(format!("[{},{},{}]", one("e-1"), one("e-2"), one("e-1")).as_bytes()).unwrap();
+        let r = resources(&t);
+        assert_eq!(r.event_ids, ["e-1", "e-2"]);
+        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-1", &["e-1", "e-2"])]);
+        let again = parse(format!("[{},{}]", one("e-1"), one("e-2")).as_bytes()).unwrap();
+        assert_eq!(again.event_id(), t.event_id(), "a redelivered batch gets the same run id");
+        assert_eq!(parse(format!("[{}]", one("e-9")).as_bytes()).unwrap().event_id(), Some("e-9"), "a batch of one is that event");
+    }
+
+    #[test]
+    fn fixtures_of_the_reserved_shapes_now_parse() {
+        let t = parse(include_bytes!("../tests/fixtures/events/cloudevent-actiontrail.json")).unwrap();
+        assert_eq!(resources(&t).targets, [target("ecs", "cn-hangzhou", "i-8vb0000", &["45ef4dewdwe1-7c35-447a-bd93-fab0000"])]);
+        let t = parse(include_bytes!("../tests/fixtures/events/cloudevent-ecs-state-change.json")).unwrap();
+        assert_eq!(resources(&t).targets.len(), 1);
+        // An AWS resource: nothing the janitor manages, named for the log.
+        let t = parse(include_bytes!("../tests/fixtures/events/aws-tag-change.json")).unwrap();
+        let r = resources(&t);
+        assert!(r.targets.is_empty());
+        assert!(r.ignored[0].contains("arn:aws:ec2:us-east-1"), "{:?}", r.ignored);
+    }
+
+    #[test]
+    fn other_api_calls_and_other_resources_name_nothing() {
+        let call = |name: &str| {
+            format!(
+                r#"{{"id":"e-1","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{{"eventName":"{name}","acsRegion":"cn-hangzhou","referencedResources":{{"ACS::ECS::Instance":["i-1"],"ACS::ECS::Disk":["d-1"]}}}}}}"#
+            )
+        };
+        let r = resources(&parse(call("DeleteDisk").as_bytes()).unwrap()).clone();
+        assert!(r.targets.is_empty() && r.ignored[0].contains("`DeleteDisk` is not a tag change"), "{r:?}");
+        let r = resources(&parse(call("UntagResources").as_bytes()).unwrap()).clone();
+        assert_eq!(r.targets.len(), 1);
+        assert!(r.ignored.iter().any(|i| i.contains("ACS::ECS::Disk d-1")), "{r:?}");
+        // Tags on a disk, by ResourceType.
+        let disk = r#"{"id":"e-2","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceType":"disk","ResourceId.1":"d-1"}}}"#;
+        assert!(resources(&parse(disk.as_bytes()).unwrap()).targets.is_empty());
+        // The Tag service names resources by ARN; a Redis instance maps to r-kvstore.
+        let tag = r#"{"id":"e-3","specversion":"1.0","type":"tag:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-shanghai","requestParameters":{"ResourceARN.1":"arn:acs:kvstore:cn-shanghai:123:instance/r-1","ResourceARN.2":"arn:acs:oss:cn-shanghai:123:bucket/b"}}}"#;
+        let r = resources(&parse(tag.as_bytes()).unwrap()).clone();
+        assert_eq!(r.targets, [target("r-kvstore", "cn-shanghai", "r-1", &["e-3"])]);
+        assert_eq!(r.ignored.len(), 1);
+        // Repeat lists rendered as arrays, and InstanceId.
+        let arrays = r#"{"id":"e-4","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"AddTags","acsRegion":"cn-hangzhou","requestParameters":{"ResourceId":["i-1","i-2"],"InstanceId":"i-3"}}}"#;
+        assert_eq!(resources(&parse(arrays.as_bytes()).unwrap()).targets.len(), 3);
+        // The legacy CloudMonitor wrapper of a state change.
+        let legacy = r#"{"id":"e-5","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"ver":"1.0","product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-9","regionId":"cn-hangzhou","content":{"resourceId":"i-9","resourceType":"ALIYUN::ECS::Instance","state":"Stopped"}}}"#;
+        assert_eq!(resources(&parse(legacy.as_bytes()).unwrap()).targets, [target("ecs", "cn-hangzhou", "i-9", &["e-5"])]);
+    }
+
+    #[test]
+    fn malformed_resource_events_are_errors_naming_the_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#, "event field `id`: missing"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":"i-1"}"#, "event field `data`: expected an object, got a string"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":7}}"#, "event field `data.resourceId`: expected a string, got a number"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#, "event field `aliyunregionid`: missing"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{"resourceId":"i-1; rm -rf /"}}"#, "is not a resource id"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"acsRegion":"cn-hangzhou"}}"#, "event field `data.eventName`: missing"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"CN HZ","referencedResources":{}}}"#, "event field `data.acsRegion`"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","referencedResources":{"ACS::ECS::Instance":[1]}}}"#, "event field `data.referencedResources.ACS::ECS::Instance[0]`: expected a string"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","referencedResources":{"ACS::ECS::Instance":["i-1"]}}}"#, "event field `data.acsRegion`: missing"),
+            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceARN.1":"acs:ecs:*:1:instance/i-1"}}}"#, "region is a wildcard"),
+            (r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag","resources":"acs:ecs:cn-hangzhou:1:instance"}"#, "expected <type>/<id>"),
+            (r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag"}"#, "event field `resources`: missing"),
+            ("[]", "empty event batch"),
+            ("[[1]]", "batch element [0]: expected a JSON object, got an array"),
+            (r#"[{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{}}]"#, "event field `[0].data.resourceId`: missing"),
+        ];
+        for (body, want) in cases {
+            let e = err(body.as_bytes());
+            assert!(e.contains(want), "{body}
+  error {e:?} should contain {want:?}");
+        }
+        let many: Vec<String> = (0..=MAX_TARGETS).map(|i| format!("\"i-{i}\"")).collect();
+        let body = format!(r#"{{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{{"ResourceId":[{}]}}}}}}"#, many.join(","));
+        assert!(err(body.as_bytes()).contains("the limit is 500"));
+        let batch = format!("[{}]", vec![r#"{"dry_run":true}"#; MAX_BATCH_EVENTS + 1].join(","));
+        assert!(err(batch.as_bytes()).contains("the limit is 100"));
+    }
+
+    #[test]
+    fn arns() {
+        assert!(matches!(parse_arn("acs:ecs:cn-hangzhou:123:instance/i-1"), Arn::Managed { product: "ecs", .. }));
+        assert!(matches!(parse_arn("arn:acs:ecs:cn-hangzhou:*:instance/i-1"), Arn::Managed { product: "ecs", .. }));
+        assert!(matches!(parse_arn("arn:acs:alikafka:cn-hangzhou:1:instance/alikafka_post-cn-1"), Arn::Managed { product: "alikafka", .. }));
+        assert!(matches!(parse_arn("arn:aws:ec2:us-east-1:1:instance/i-0"), Arn::Foreign));
+        assert!(matches!(parse_arn("acs:ecs:cn-hangzhou:1:disk/d-1"), Arn::Foreign));
+        assert!(matches!(parse_arn("acs:ecs:cn-hangzhou"), Arn::Malformed(_)));
+        assert!(matches!(parse_arn(""), Arn::Foreign));
+        for ok in ["i-bp1abc", "r-bp1", "alikafka_post-cn-1.x", "kst-hzz6"] {
+            assert!(is_resource_id(ok), "{ok}");
+        }
+        for bad in ["", "-i", "i 1", "i/1", "i-1\n", &"x".repeat(65)] {
+            assert!(!is_resource_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn empty_bodies() {
@@ -607,7 +1183,8 @@ mod tests {
             prop_oneof![
                 Just("dry_run"), Just("regions"), Just("products"), Just("id"), Just("run_id"), Just("detail-type"),
                 Just("source"), Just("specversion"), Just("type"), Just("triggerTime"), Just("triggerName"), Just("payload"),
-                Just("time"), Just("detail")
+                Just("time"), Just("detail"), Just("eventName"), Just("acsRegion"), Just("referencedResources"),
+                Just("requestParameters"), Just("resourceId"), Just("content"), Just("ResourceId.1"), Just("ACS::ECS::Instance")
             ]
             .prop_map(String::from),
             ".{0,12}",
@@ -631,7 +1208,22 @@ mod tests {
                 for p in req.products.iter().flatten() { prop_assert!(is_product_code(p)); }
                 prop_assert!(req.regions.as_ref().is_none_or(|l| !l.is_empty() && l.len() <= MAX_LIST_ENTRIES));
                 prop_assert!(req.products.as_ref().is_none_or(|l| !l.is_empty() && l.len() <= MAX_LIST_ENTRIES));
+                if let Some(r) = trigger.resources() {
+                    prop_assert!(r.targets.len() <= MAX_TARGETS);
+                    for t in &r.targets { prop_assert!(is_region(&t.region) && is_resource_id(&t.id) && is_product_code(&t.product)); }
+                }
             }
+        }
+
+        #[test]
+        fn parse_never_panics_on_resource_event_shapes(
+            data in proptest::collection::btree_map(key(), json_value(), 0..6),
+            ty in prop_oneof![Just("ecs:ActionTrail:ApiCall"), Just("ecs:Instance:StateChange"), Just("tag:ActionTrail:ApiCall")],
+            batch in any::<bool>(),
+        ) {
+            let event = serde_json::json!({"id": "e-1", "specversion": "1.0", "type": ty, "aliyunregionid": "cn-hangzhou", "data": Value::Object(data.into_iter().collect())});
+            let body = if batch { Value::Array(vec![event.clone(), event]) } else { event };
+            let _ = parse(&serde_json::to_vec(&body).expect("serializes"));
         }
     }
 }
