@@ -1,19 +1,22 @@
-//! One run, wired end to end: trigger + policy → listing → plan → limits → dry run → release → summary.
+//! One run, wired end to end: trigger + policy → listing (or, for an event, a re-read by id) → plan →
+//! lifecycle (mark / wait / release / unmark, window) → limits → tags → dry run → release → summary.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 
 use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
-use crate::event::{EventError, Trigger};
-use crate::inventory::Instance;
-use crate::plan::{self, Decision, Verdict};
-use crate::policy::Policy;
-use crate::products::{self, Product};
+use crate::event::{EventError, ResourceEvent, Trigger};
+use crate::inventory::{ChargeType, Instance};
+use crate::lifecycle::{self, Action, LAST_EVENT_TAG};
+use crate::plan::{self, Decision, LimitScope, Verdict};
+use crate::policy::{Policy, WindowState, AUTO_RELEASE_MIN};
+use crate::products::{self, Product, TagReport, AUTO_RELEASE_EXTRA};
 use crate::release::{self, Eligible, IdOutcome};
-use crate::report::{Entry, Outcome, SkippedScope, Summary};
+use crate::report::{Entry, Outcome, SkippedScope, Summary, NO_OWNER, OWNER_FACT, RELEASE_AFTER_FACT};
 use crate::webhook::WebhookTarget;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,26 +101,15 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     };
     tracing::info!(run_id, trigger = trigger.describe(), mode = if apply { "apply" } else { "dry-run" }, mode_reason, now = %now, "run starting");
 
-    let mut summary = Summary {
-        run_id: run_id.clone(),
-        mode: if apply { "apply" } else { "dry-run" }.into(),
-        mode_reason,
-        trigger: trigger.describe(),
-        now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        scanned: 0,
-        counts: BTreeMap::new(),
-        released: Vec::new(),
-        would_release: Vec::new(),
-        failures: Vec::new(),
-        skipped_scopes: Vec::new(),
-        limit_breach: None,
-        api_calls: BTreeMap::new(),
-        notifications: Vec::new(),
-        entries: Vec::new(),
-    };
+    let mode = if apply { "apply" } else { "dry-run" };
+    let mut summary = Summary::new(&run_id, mode, &mode_reason, &trigger.describe(), &now.to_rfc3339_opts(SecondsFormat::Secs, true));
 
-    // 1. List every (product, region), regions in parallel under a bound. A failed listing skips its scope.
-    let listings = list_all(&api, &scope, policy.concurrency.regions).await;
+    // 1. What exists: every (product, region) listed, regions in parallel under a bound; or, for an event, a fresh
+    //    read of exactly the resources it names. A failed listing or read skips its scope.
+    let listings = match trigger.resources() {
+        None => list_all(&api, &scope, policy.concurrency.regions).await,
+        Some(event) => read_named(&api, &scope, event, policy.concurrency.regions, &mut summary.ignored).await,
+    };
     let mut scopes: Vec<(Arc<dyn Product>, String, Vec<Instance>)> = Vec::new();
     for (product, region, result) in listings {
         match result {
@@ -152,20 +144,34 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
     }
 
-    // 3. Run-wide limits: above them nothing is released, not even dry-run calls are made.
+    // 3. The lifecycle: mark, wait, release or unmark; releases only inside the window.
+    let index = InstanceIndex::new(&scopes);
+    lifecycle_step(&index, policy, trigger.resources(), now, apply, &mut summary.entries);
+
+    // 4. Run-wide limits, on releases and on new marks: above them that whole set is held (fail closed), and
+    //    not even dry-run calls are made for it. An event run checks the count only (see `plan::LimitScope`).
+    let limit_scope = if trigger.resources().is_some() { LimitScope::Event } else { LimitScope::Fleet };
     let eligible = summary.entries.iter().filter(|e| e.outcome == Outcome::WouldRelease).count();
-    if let Some(breach) = plan::check_limits(eligible, summary.scanned, &policy.limits) {
-        tracing::warn!(eligible = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached: nothing released");
-        for e in summary.entries.iter_mut().filter(|e| e.outcome == Outcome::WouldRelease) {
-            e.outcome = Outcome::Held;
-            e.message = Some(breach.reason.clone());
+    let release_breach = plan::check_release_limits(eligible, summary.scanned, &policy.limits, limit_scope);
+    let to_mark = summary.entries.iter().filter(|e| matches!(e.outcome, Outcome::Marked | Outcome::WouldMark)).count();
+    let mark_breach = plan::check_mark_limits(to_mark, summary.scanned, &policy.limits, limit_scope);
+    for (breach, held) in [(&release_breach, &[Outcome::WouldRelease][..]), (&mark_breach, &[Outcome::Marked, Outcome::WouldMark][..])] {
+        if let Some(breach) = breach {
+            tracing::warn!(count = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached");
+            for e in summary.entries.iter_mut().filter(|e| held.contains(&e.outcome)) {
+                e.outcome = Outcome::Held;
+                e.message = Some(breach.reason.clone());
+            }
         }
-        summary.limit_breach = Some(breach);
-    } else {
-        // 4. Dry run, then release, per scope.
-        for (product, region, instances) in &scopes {
-            release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
+    }
+    summary.limit_breach = release_breach.or(mark_breach);
+
+    // 5. Marks and unmarks (tags, auto-release times), then 6. dry run and release, per scope.
+    for (product, region, instances) in &scopes {
+        if apply {
+            tag_scope(product.as_ref(), &api, region, &index, trigger.resources(), policy, now, &mut summary.entries).await;
         }
+        release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
     }
 
     summary.api_calls = api.call_counts();
@@ -178,14 +184,251 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         scanned = summary.scanned,
         released = summary.released.len(),
         would_release = summary.would_release.len(),
+        marked = summary.marked.len(),
+        unmarked = summary.unmarked.len(),
         failures = summary.failures.len(),
         skipped_scopes = summary.skipped_scopes.len(),
         "run finished"
     );
-    if !webhooks.is_empty() {
+    // An event run that changed nothing (the usual case: a tag that does not concern the janitor) stays quiet.
+    let worth_telling = trigger.resources().is_none() || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());
+    if !webhooks.is_empty() && worth_telling {
         summary.notifications = notify(&webhooks, &summary).await;
     }
     Ok(summary)
+}
+
+/// The instances of this run by (product, region, id), for the steps after planning.
+struct InstanceIndex<'a> {
+    by_key: BTreeMap<(&'a str, &'a str, &'a str), (&'a dyn Product, &'a Instance)>,
+}
+
+impl<'a> InstanceIndex<'a> {
+    fn new(scopes: &'a [(Arc<dyn Product>, String, Vec<Instance>)]) -> Self {
+        let mut by_key = BTreeMap::new();
+        for (product, region, instances) in scopes {
+            for inst in instances {
+                by_key.insert((product.code(), region.as_str(), inst.id.as_str()), (product.as_ref(), inst));
+            }
+        }
+        InstanceIndex { by_key }
+    }
+
+    fn get(&self, d: &Decision) -> Option<(&'a dyn Product, &'a Instance)> {
+        self.by_key.get(&(d.product.as_str(), d.region.as_str(), d.id.as_str())).copied()
+    }
+}
+
+/// Applies the lifecycle to every planned entry (see `lifecycle`): sets outcomes, messages and the facts
+/// `release_after` and `owner`. No API calls: the tags are written by `tag_scope`.
+fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&ResourceEvent>, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
+    let mut windows: BTreeMap<String, WindowState> = BTreeMap::new();
+    for entry in entries.iter_mut() {
+        let Some((product, inst)) = index.get(&entry.decision) else { continue };
+        if let Some(owner_tag) = &policy.notify.owner_tag {
+            let owner = inst.tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
+            entry.decision.facts.insert(OWNER_FACT.into(), owner);
+        }
+        if let Some(seen) = event.and_then(|ev| duplicate_of(ev, &entry.decision, inst)) {
+            entry.outcome = Outcome::Duplicate;
+            entry.message = Some(format!("event {seen} was already processed for this instance ({LAST_EVENT_TAG}): nothing done twice"));
+            continue;
+        }
+        if entry.outcome == Outcome::Manual {
+            continue;
+        }
+        let rule = entry.decision.rule.as_deref().and_then(|name| policy.rules.iter().find(|r| r.name == name));
+        let window_of = rule.and_then(|r| r.window.as_ref()).or(policy.window.as_ref());
+        let window = match window_of {
+            None => WindowState::Always,
+            Some(w) => windows.entry(w.describe()).or_insert_with(|| w.state_at(now)).clone(),
+        };
+        let mark = lifecycle::read_mark(&inst.tags);
+        let ctx = lifecycle::Context { now, grace: rule.map_or(Duration::ZERO, |r| r.grace), window, can_tag: product.can_tag() };
+        let action = lifecycle::decide(&entry.decision, &mark, &ctx);
+        if let lifecycle::Mark::Set { release_after, .. } = &mark {
+            if entry.decision.is_release() {
+                entry.decision.facts.insert(RELEASE_AFTER_FACT.into(), lifecycle::format_time(*release_after));
+            }
+        }
+        let rule_name = entry.decision.rule.clone().unwrap_or_default();
+        match action {
+            Action::Leave | Action::Release => {}
+            Action::Mark { release_after, previous_rule } => {
+                let at = lifecycle::format_time(release_after);
+                entry.decision.facts.insert(RELEASE_AFTER_FACT.into(), at.clone());
+                let grace = crate::policy::format_duration(ctx.grace);
+                let again = previous_rule.map(|r| format!("; re-marked: it now matches rule {rule_name}, not {r}")).unwrap_or_default();
+                entry.outcome = if apply { Outcome::Marked } else { Outcome::WouldMark };
+                let verb = if apply { "marked" } else { "would be marked" };
+                entry.message = Some(format!("{verb} for release after {at} (rule {rule_name}, grace {grace}){again}"));
+            }
+            Action::Wait { release_after } => {
+                entry.outcome = Outcome::Waiting;
+                let left = (release_after - now).to_std().map(crate::policy::format_duration).unwrap_or_default();
+                entry.message = Some(format!("marked; released after {} ({left} from now) if it still matches", lifecycle::format_time(release_after)));
+            }
+            Action::Unmark { why } => {
+                entry.outcome = if apply { Outcome::Unmarked } else { Outcome::WouldUnmark };
+                let was = match &mark {
+                    lifecycle::Mark::Set { release_after, .. } => format!(" (was: release after {})", lifecycle::format_time(*release_after)),
+                    _ => String::new(),
+                };
+                let verb = if apply { "mark removed" } else { "mark would be removed" };
+                entry.message = Some(format!("{verb}{was}: {why}"));
+            }
+            Action::OutsideWindow { next } => {
+                entry.outcome = Outcome::OutsideWindow;
+                let window = window_of.map(|w| w.describe()).unwrap_or_default();
+                let next = next.map_or_else(|| "it names no future opening".to_string(), |t| format!("next opening {}", lifecycle::format_time(t)));
+                entry.message = Some(format!("due for release, but outside the release window {window}; {next}"));
+            }
+            Action::CannotMark { reason } => {
+                entry.outcome = Outcome::Skipped;
+                entry.message = Some(reason);
+            }
+            Action::Untrusted { reason } => {
+                entry.outcome = Outcome::Invalid;
+                entry.message = Some(reason);
+            }
+        }
+    }
+}
+
+/// The event id, among those that named this instance, that an earlier delivery already acted on.
+fn duplicate_of(event: &ResourceEvent, d: &Decision, inst: &Instance) -> Option<String> {
+    let seen = inst.tags.get(LAST_EVENT_TAG)?;
+    let named = event.targets.iter().find(|t| t.product == d.product && t.region == d.region && t.id == d.id)?;
+    named.event_ids.contains(seen).then(|| seen.clone())
+}
+
+/// The auto-release time the policy wants on this instance right now: the mark's deadline, when its rule asks
+/// for `auto_release`, the instance is pay-as-you-go, the product supports it and the deadline is far enough ahead.
+fn wanted_auto_release(entry: &Entry, product: &dyn Product, inst: &Instance, policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let rule = policy.rules.iter().find(|r| Some(&r.name) == entry.decision.rule.as_ref())?;
+    let at = entry.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.with_timezone(&Utc);
+    let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).ok()?;
+    let ok = rule.auto_release && product.can_auto_release() && inst.charge_type == ChargeType::PayAsYouGo && at >= now + min_ahead;
+    ok.then_some(at)
+}
+
+/// The platform's current auto-release time of an instance, when the adapter reports one.
+fn current_auto_release(inst: &Instance) -> Option<DateTime<Utc>> {
+    inst.extra.get(AUTO_RELEASE_EXTRA).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+}
+
+/// Writes the marks and removes the unmarks of one (product, region), in apply mode. A failure leaves the entry
+/// `failed` with its code: a mark that could not be written never counts as a warning given.
+#[allow(clippy::too_many_arguments)]
+async fn tag_scope(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    index: &InstanceIndex<'_>,
+    event: Option<&ResourceEvent>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    entries: &mut [Entry],
+) {
+    let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region;
+    let last_event = |e: &Entry| {
+        event.and_then(|ev| ev.targets.iter().find(|t| t.product == e.decision.product && t.region == e.decision.region && t.id == e.decision.id))
+            .and_then(|t| t.event_ids.last().cloned())
+    };
+
+    // Marks: one TagResources call per distinct tag set (deadline, rule, event).
+    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<String>> = BTreeMap::new();
+    for e in entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Marked) {
+        let Some(at) = e.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else { continue };
+        let mut tags = lifecycle::mark_tags(at.with_timezone(&Utc), e.decision.rule.as_deref().unwrap_or(""));
+        if let Some(ev) = last_event(e) {
+            tags.insert(LAST_EVENT_TAG.into(), ev);
+        }
+        groups.entry(tags).or_default().push(e.decision.id.clone());
+    }
+    for (tags, ids) in groups {
+        let report = product.tag(api, region, &ids, &tags).await;
+        apply_tag_report(entries, product, region, &ids, report, "marking failed");
+    }
+
+    // Unmarks: remove the mark tags, record the event, cancel the auto-release time the janitor set.
+    let unmark_ids: Vec<String> = entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked).map(|e| e.decision.id.clone()).collect();
+    if !unmark_ids.is_empty() {
+        let keys = vec![lifecycle::RELEASE_AFTER_TAG.to_string(), lifecycle::RULE_TAG.to_string()];
+        let report = product.untag(api, region, &unmark_ids, &keys).await;
+        apply_tag_report(entries, product, region, &unmark_ids, report, "removing the mark failed");
+    }
+    let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked) {
+        if let Some(ev) = last_event(e) {
+            by_event.entry(ev).or_default().push(e.decision.id.clone());
+        }
+    }
+    for (ev, ids) in by_event {
+        let report = product.tag(api, region, &ids, &BTreeMap::from([(LAST_EVENT_TAG.to_string(), ev)])).await;
+        apply_tag_report(entries, product, region, &ids, report, "recording the event failed");
+    }
+
+    // Auto-release times: set for new marks (and repaired for waiting ones) when the rule asks; cancelled on
+    // unmark, but only the one matching the janitor's mark: an owner's own auto-release time is theirs.
+    for e in entries.iter_mut().filter(|e| in_scope(e)) {
+        let Some((_, inst)) = index.get(&e.decision) else { continue };
+        let current = current_auto_release(inst);
+        let change = match e.outcome {
+            Outcome::Marked | Outcome::Waiting => match wanted_auto_release(e, product, inst, policy, now) {
+                Some(at) if !current.is_some_and(|c| lifecycle::is_auto_release_for(c, at)) => Some(Some(at)),
+                _ => None,
+            },
+            Outcome::Unmarked => match (lifecycle::read_mark(&inst.tags), current) {
+                (lifecycle::Mark::Set { release_after, .. }, Some(c)) if lifecycle::is_auto_release_for(c, release_after) && product.can_auto_release() => Some(None),
+                (_, Some(c)) => {
+                    let note = format!("; its auto-release time {} was not set by the janitor and is left as it is", lifecycle::format_time(c));
+                    e.message = Some(format!("{}{note}", e.message.clone().unwrap_or_default()));
+                    None
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(at) = change else { continue };
+        match product.set_auto_release(api, region, &e.decision.id, at).await {
+            Ok(rid) => {
+                e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                let what = match at {
+                    Some(t) => format!("; the platform's auto-release time is set to {}", lifecycle::format_time(t)),
+                    None => "; the auto-release time the janitor set is cancelled".to_string(),
+                };
+                e.message = Some(format!("{}{what}", e.message.clone().unwrap_or_default()));
+            }
+            Err(err) => {
+                let what = if at.is_some() { "setting" } else { "cancelling" };
+                e.message = Some(format!("{}; but {what} the auto-release time failed: {err}", e.message.clone().unwrap_or_default()));
+                e.code = Some(err.summary_code());
+                e.request_ids.extend(err.request_id().map(String::from));
+                e.outcome = Outcome::Failed;
+            }
+        }
+    }
+}
+
+/// Records a tag call's result on the entries it concerns: failed ids become `failed` with the code.
+fn apply_tag_report(entries: &mut [Entry], product: &dyn Product, region: &str, ids: &[String], report: Result<TagReport, ApiError>, what: &str) {
+    let report = report.unwrap_or_else(|e| {
+        let mut r = TagReport::default();
+        r.fail_all(ids, &e);
+        r
+    });
+    for e in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region && ids.contains(&e.decision.id)) {
+        match report.failed.get(&e.decision.id) {
+            Some((code, message)) => {
+                tracing::warn!(product = product.code(), region, id = e.decision.id, code, "{what}");
+                e.outcome = Outcome::Failed;
+                e.code = Some(code.clone());
+                e.message = Some(format!("{what}: {message}"));
+            }
+            None => e.request_ids.extend(report.request_ids.iter().cloned()),
+        }
+    }
 }
 
 async fn notify(targets: &[WebhookTarget], summary: &Summary) -> Vec<crate::webhook::Delivery> {
@@ -265,6 +508,63 @@ async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listin
             Ok(listing) => out.push(listing),
             // A panicking task is a bug; its scope is simply absent from the scan and so never released.
             Err(e) => tracing::error!(error = %e, "listing task failed"),
+        }
+    }
+    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
+    out
+}
+
+/// For an event: reads exactly the named resources, by id, grouped by (product, region); never lists. Resources
+/// outside the policy's products or regions are ignored with a log line, and so are ids no longer found.
+async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurrency: usize, ignored: &mut Vec<String>) -> Vec<Listing> {
+    for note in &event.ignored {
+        tracing::info!(event_ids = event.event_ids.join(","), named = note.as_str(), "the event names something the janitor does not manage: ignored");
+        ignored.push(note.clone());
+    }
+    let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for t in &event.targets {
+        let covered = scope.products.iter().any(|p| p.code() == t.product) && scope.regions.contains(&t.region);
+        if covered {
+            wanted.entry((t.product.clone(), t.region.clone())).or_default().push(t.id.clone());
+        } else {
+            let name = format!("{}:{}/{}", t.product, t.region, t.id);
+            tracing::info!(resource = name, "the event names a resource outside the policy's products or regions: ignored");
+            ignored.push(format!("{name} (outside the policy's products or regions)"));
+        }
+    }
+    if wanted.is_empty() {
+        tracing::info!(event_ids = event.event_ids.join(","), "the event names nothing the janitor manages: nothing to do");
+        return Vec::new();
+    }
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for ((code, region), ids) in wanted {
+        let Some(product) = scope.products.iter().find(|p| p.code() == code).cloned() else { continue };
+        let (api, limit) = (api.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await;
+            let result = product.get(&api, &region, &ids).await.map(|found| {
+                // Only what was asked for: an answer naming other ids is not trusted to widen the run.
+                let found: Vec<Instance> = found.into_iter().filter(|i| ids.contains(&i.id)).collect();
+                let missing: Vec<String> = ids.iter().filter(|id| !found.iter().any(|i| &i.id == *id)).cloned().collect();
+                (found, missing)
+            });
+            (product, region, result)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((product, region, Ok((found, missing)))) => {
+                for id in missing {
+                    let name = format!("{}:{region}/{id}", product.code());
+                    tracing::info!(resource = name, "the event names a resource that no longer exists (or never did): nothing to do");
+                    ignored.push(format!("{name} (not found)"));
+                }
+                out.push((product, region, Ok(found)));
+            }
+            Ok((product, region, Err(e))) => out.push((product, region, Err(e))),
+            Err(e) => tracing::error!(error = %e, "read task failed"),
         }
     }
     out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));

@@ -279,6 +279,31 @@ pub struct LimitBreach {
 /// Checks the run-wide limits against the eligible count and the scanned population. On a breach nothing is
 /// released (fail closed): the caller turns every `Release` into a held decision.
 pub fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<LimitBreach> {
+    check(eligible, scanned, limits, true, ("eligible", "nothing released"))
+}
+
+/// What the limits are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// A scheduled run: the scanned population is the whole policy scope, so both limits apply.
+    Fleet,
+    /// An event-triggered run: the population is the few instances the event named, whose percentage means
+    /// nothing (one of one is 100%), so only `max_releases_per_run` applies.
+    Event,
+}
+
+/// The limits for instances about to be released.
+pub fn check_release_limits(eligible: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
+    check(eligible, scanned, limits, scope == LimitScope::Fleet, ("eligible", "nothing released"))
+}
+
+/// The same limits for instances about to be marked: every mark is a release a grace period later, so a policy
+/// mistake is stopped at the mark, before any owner is warned of a mass release.
+pub fn check_mark_limits(to_mark: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
+    check(to_mark, scanned, limits, scope == LimitScope::Fleet, ("to mark", "nothing marked"))
+}
+
+fn check(eligible: usize, scanned: usize, limits: &Limits, percent_applies: bool, (what, held): (&str, &str)) -> Option<LimitBreach> {
     let breach = |reason: String| Some(LimitBreach { eligible, scanned, reason });
     let instances = if eligible == 1 { "instance" } else { "instances" };
     if eligible == 0 {
@@ -286,19 +311,19 @@ pub fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<
     }
     if eligible > scanned {
         // Cannot happen with a consistent caller; if it does, the numbers are not to be trusted.
-        return breach(format!("{eligible} {instances} eligible but only {scanned} scanned: counts are inconsistent, nothing released"));
+        return breach(format!("{eligible} {instances} {what} but only {scanned} scanned: counts are inconsistent, {held}"));
     }
     if eligible > limits.max_releases_per_run {
-        return breach(format!(
-            "{eligible} {instances} eligible, above max_releases_per_run {}: nothing released",
-            limits.max_releases_per_run
-        ));
+        return breach(format!("{eligible} {instances} {what}, above max_releases_per_run {}: {held}", limits.max_releases_per_run));
+    }
+    if !percent_applies {
+        return None;
     }
     let percent = eligible as f64 * 100.0 / scanned as f64;
     // `!(<=)` so that a NaN limit (never produced by `Policy::validate`) also fails closed.
     if !(percent <= limits.max_release_percent) {
         return breach(format!(
-            "{eligible} of {scanned} scanned {instances} eligible ({percent:.1}%), above max_release_percent {}: nothing released",
+            "{eligible} of {scanned} scanned {instances} {what} ({percent:.1}%), above max_release_percent {}: {held}",
             limits.max_release_percent
         ));
     }
@@ -633,6 +658,28 @@ rules:
         );
         assert!(check_limits(1, 1, &limits).is_some());
         assert_eq!(check_limits(1, 1, &Limits { max_releases_per_run: 1, max_release_percent: 100.0 }), None);
+    }
+
+    #[test]
+    fn event_runs_check_the_count_but_not_the_percentage() {
+        let limits = Limits { max_releases_per_run: 2, max_release_percent: 25.0 };
+        assert_eq!(check_release_limits(1, 1, &limits, LimitScope::Event), None);
+        assert!(check_release_limits(1, 1, &limits, LimitScope::Fleet).is_some());
+        assert!(check_release_limits(3, 3, &limits, LimitScope::Event).unwrap().reason.contains("above max_releases_per_run 2"));
+        assert!(check_release_limits(2, 1, &limits, LimitScope::Event).is_some(), "inconsistent counts still fail closed");
+        let zero = Limits { max_releases_per_run: 0, ..limits };
+        assert!(check_release_limits(1, 1, &zero, LimitScope::Event).is_some());
+    }
+
+    #[test]
+    fn marks_are_limited_like_releases() {
+        let limits = Limits { max_releases_per_run: 10, max_release_percent: 25.0 };
+        assert_eq!(
+            check_mark_limits(11, 100, &limits, LimitScope::Fleet).unwrap().reason,
+            "11 instances to mark, above max_releases_per_run 10: nothing marked"
+        );
+        assert!(check_mark_limits(5, 10, &limits, LimitScope::Fleet).unwrap().reason.contains("(50.0%), above max_release_percent 25: nothing marked"));
+        assert_eq!(check_mark_limits(5, 10, &limits, LimitScope::Event), None);
     }
 
     #[test]

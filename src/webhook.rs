@@ -312,11 +312,17 @@ impl Style {
 /// The DingTalk notification title (shown in previews).
 fn title(summary: &Summary) -> String {
     let n = |v: &Vec<String>| v.len();
-    let what = if summary.mode == "apply" {
+    let mut what = if summary.mode == "apply" {
         format!("{} released", n(&summary.released))
     } else {
         format!("dry run, {} would be released", n(&summary.would_release))
     };
+    if !summary.marked.is_empty() {
+        what.push_str(&format!(", {} marked", n(&summary.marked)));
+    }
+    if !summary.unmarked.is_empty() {
+        what.push_str(&format!(", {} unmarked", n(&summary.unmarked)));
+    }
     let degraded = if summary.is_degraded() { " (incomplete)" } else { "" };
     format!("aliyun-janitor: {what}{degraded}")
 }
@@ -355,16 +361,24 @@ fn header(summary: &Summary, style: Style) -> String {
         *by_outcome.entry(&e.outcome).or_default() += 1;
     }
     let count = |o: Outcome| by_outcome.get(&o).copied().unwrap_or(0);
-    let not_released = count(Outcome::Protected) + count(Outcome::Skipped) + count(Outcome::Invalid) + count(Outcome::Manual) + count(Outcome::Held);
+    let not_released = HELD_BACK.iter().map(|o| count(o.clone())).sum::<usize>();
     let mode = if summary.mode == "apply" { "APPLY" } else { "DRY RUN" };
     let mut counts = vec![
         format!("scanned {}", summary.scanned),
         format!("released {}", summary.released.len()),
         format!("would release {}", summary.would_release.len()),
+    ];
+    // Lifecycle counts only when there are any, so a policy without grace reads as before.
+    for (label, n) in [("marked", summary.marked.len()), ("unmarked", summary.unmarked.len()), ("waiting", count(Outcome::Waiting))] {
+        if n > 0 {
+            counts.push(format!("{label} {n}"));
+        }
+    }
+    counts.extend([
         format!("failed {}", summary.failures.len()),
         format!("protected/skipped {not_released}"),
         format!("kept {}", count(Outcome::Kept)),
-    ];
+    ]);
     if !summary.skipped_scopes.is_empty() {
         counts.push(format!("not scanned {} scope(s)", summary.skipped_scopes.len()));
     }
@@ -406,17 +420,34 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
             style.clean(&f.message, 200)
         )
     });
-    let held_back = summary.entries.iter().filter(|e| {
-        matches!(e.outcome, Outcome::Protected | Outcome::Skipped | Outcome::Invalid | Outcome::Manual | Outcome::Held)
-    });
-    let held_back = held_back.map(|e| {
+    let with_reason = |e: &Entry| {
         let d = &e.decision;
         let mut line = style.clean(&format!("{}:{}/{}", d.product, d.region, d.id), 200);
         if !d.name.is_empty() {
             line.push(' ');
             line.push_str(&style.clean(&d.name, 80));
         }
-        format!("{line} — {}", style.clean(&reason(e), 200))
+        format!("{line} — {}", style.clean(&reason(e), 300))
+    };
+    let of = |outcomes: &[Outcome]| summary.entries.iter().filter(|e| outcomes.contains(&e.outcome)).map(with_reason).collect::<Vec<_>>();
+    let owners = summary.owners.iter().map(|(owner, notices)| {
+        let items: Vec<String> = notices
+            .iter()
+            .map(|n| {
+                let verb = match n.outcome {
+                    Outcome::Marked => "marked",
+                    Outcome::WouldMark => "would mark",
+                    Outcome::Unmarked => "unmarked",
+                    Outcome::WouldUnmark => "would unmark",
+                    Outcome::Released => "released",
+                    _ => "would release",
+                };
+                let after = n.release_after.as_deref().filter(|_| matches!(n.outcome, Outcome::Marked | Outcome::WouldMark));
+                let after = after.map(|a| format!(" (release after {})", style.clean(a, 40))).unwrap_or_default();
+                format!("{verb} {}{after}", style.clean(&n.id, 200))
+            })
+            .collect();
+        format!("{}: {}", style.clean(owner, 80), items.join("; "))
     });
     let scopes = summary.skipped_scopes.iter().map(|s| {
         format!("{}/{} — {}: {}", style.clean(&s.product, 40), style.clean(&s.region, 64), style.clean(&s.code, 80), style.clean(&s.error, 200))
@@ -429,15 +460,25 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
             style.clean(&b.reason, 300)
         )
     });
+    let marked_title = if summary.mode == "apply" { "Marked for release" } else { "Would mark for release" };
+    let unmarked_title = if summary.mode == "apply" { "Unmarked" } else { "Would unmark" };
     vec![
         Section { title: "Released", lines: summary.released.iter().map(|k| instance(k)).collect() },
         Section { title: "Would release", lines: summary.would_release.iter().map(|k| instance(k)).collect() },
+        Section { title: marked_title, lines: of(&[Outcome::Marked, Outcome::WouldMark]) },
+        Section { title: unmarked_title, lines: of(&[Outcome::Unmarked, Outcome::WouldUnmark]) },
         Section { title: "Failed", lines: failed.collect() },
-        Section { title: "Protected & skipped", lines: held_back.collect() },
+        Section { title: "Owners", lines: owners.collect() },
+        Section { title: "Waiting (grace period)", lines: of(&[Outcome::Waiting]) },
+        Section { title: "Protected & skipped", lines: of(&HELD_BACK) },
         Section { title: "Not scanned", lines: scopes.collect() },
         Section { title: "Limit breach", lines: breach.collect() },
     ]
 }
+
+/// Outcomes listed under "Protected & skipped": eligible or matched, but not released this run.
+const HELD_BACK: [Outcome; 7] =
+    [Outcome::Protected, Outcome::Skipped, Outcome::Invalid, Outcome::Manual, Outcome::Held, Outcome::OutsideWindow, Outcome::Duplicate];
 
 /// Why an instance was not released, in a few words.
 fn reason(e: &Entry) -> String {
@@ -447,15 +488,22 @@ fn reason(e: &Entry) -> String {
         Outcome::Invalid => "invalid",
         Outcome::Manual => "release by hand",
         Outcome::Held => "held",
+        Outcome::OutsideWindow => "outside window",
+        Outcome::Duplicate => "duplicate event",
         _ => "",
     };
     let why = match (&e.outcome, &e.decision.verdict) {
-        (Outcome::Held | Outcome::Manual, _) => e.message.clone().unwrap_or_default(),
+        (Outcome::Skipped | Outcome::Invalid, Verdict::Release { .. }) => e.message.clone().unwrap_or_default(),
+        (o, _) if !matches!(o, Outcome::Protected | Outcome::Skipped | Outcome::Invalid) => e.message.clone().unwrap_or_default(),
         (_, Verdict::Protected { by }) => format!("by {by}"),
         (_, Verdict::Skip { reason }) | (_, Verdict::Invalid { reason }) => reason.clone(),
         _ => String::new(),
     };
-    if why.is_empty() { outcome.to_string() } else { format!("{outcome}: {why}") }
+    match (outcome.is_empty(), why.is_empty()) {
+        (_, true) => outcome.to_string(),
+        (true, false) => why,
+        (false, false) => format!("{outcome}: {why}"),
+    }
 }
 
 fn compose(header: &str, sections: &[Section], style: Style, cap: usize) -> String {
@@ -763,11 +811,15 @@ mod tests {
             counts: BTreeMap::new(),
             released: Vec::new(),
             would_release: Vec::new(),
+            marked: Vec::new(),
+            unmarked: Vec::new(),
             failures: Vec::<Failure>::new(),
             skipped_scopes: vec![SkippedScope { product: "ecs".into(), region: "cn-beijing".into(), code: "Forbidden.RAM".into(), error: "not authorized".into() }],
             limit_breach: None,
             api_calls: BTreeMap::new(),
             notifications: Vec::new(),
+            owners: BTreeMap::new(),
+            ignored: Vec::new(),
             entries,
         };
         s.finish();

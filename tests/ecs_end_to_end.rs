@@ -14,10 +14,13 @@ limits: { max_releases_per_run: 10, max_release_percent: 60 }
 rules:
   - name: expired-by-tag
     filters: { expire_at_tag: expire-at }
+    grace: 0                  # these tests are about the release itself: no mark first
   - name: ttl-elapsed
     filters: { ttl_tag: ttl }
+    grace: 0
   - name: expired-subscription
     filters: { charge_type: subscription, expired_for: 1d }
+    grace: 0
 "#;
 
 fn mixed() -> serde_json::Value {

@@ -17,6 +17,7 @@ limits: { max_releases_per_run: 10, max_release_percent: 100 }
 rules:
   - name: expired-by-tag
     filters: { expire_at_tag: expire-at }
+    grace: 0
 "#;
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;

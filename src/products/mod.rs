@@ -11,7 +11,7 @@ use crate::inventory::{ChargeType, Instance};
 
 mod ecs;
 
-pub use ecs::Ecs;
+pub use ecs::{Ecs, AUTO_RELEASE_EXTRA};
 
 /// Where an adapter learns whether an instance is protected against release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
