@@ -97,6 +97,51 @@ impl Env {
     pub fn calls_of(&self, action: &str) -> usize {
         self.sim.calls().iter().filter(|c| c.action == action).count()
     }
+
+    /// Runs with the janitor and the emulator both at `now` (RFC 3339): days pass between runs this way.
+    pub async fn run_at(&self, now: &str, policy: &str, args: &[&str]) -> Run {
+        let t = chrono::DateTime::parse_from_rfc3339(now).expect("RFC 3339").with_timezone(&chrono::Utc);
+        self.sim.set_clock(Some(t));
+        self.run_with_env(policy, args, &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_NOW", now)]).await
+    }
+
+    /// A signed API client for the emulator, to act as an instance's owner (or to read tags) from a test.
+    pub fn client(&self) -> aliyun_janitor::aliyun::Client {
+        use aliyun_janitor::aliyun::{Client, Credentials, Endpoints, RetryPolicy};
+        let endpoints = Endpoints::new(Some(&self.url), &std::collections::BTreeMap::new()).expect("endpoint");
+        Client::new(Credentials::new(KEY_ID, SECRET, None), endpoints, RetryPolicy::default(), 4).expect("client")
+    }
+
+    /// An ECS instance as it is now, read by id (`None` once released).
+    pub async fn instance(&self, region: &str, id: &str) -> Option<aliyun_janitor::inventory::Instance> {
+        use aliyun_janitor::products::{Ecs, Product};
+        Ecs.get(&self.client(), region, &[id.to_string()]).await.expect("read").into_iter().next()
+    }
+
+    /// Sets tags on an ECS instance, as its owner would.
+    pub async fn owner_tags(&self, region: &str, id: &str, tags: &[(&str, &str)]) {
+        use aliyun_janitor::products::{Ecs, Product};
+        let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let report = Ecs.tag(&self.client(), region, &[id.to_string()], &tags).await.expect("tag");
+        assert!(report.failed.is_empty(), "{report:?}");
+    }
+
+    /// Calls of `action` whose parameters hold `key` = `value`.
+    pub fn calls_with(&self, action: &str, key: &str, value: &str) -> Vec<aliyun_janitor::sim::CallRecord> {
+        self.sim.calls().into_iter().filter(|c| c.action == action && c.params.get(key).map(String::as_str) == Some(value)).collect()
+    }
+
+    /// `DescribeInstances` calls that list a region (no `InstanceIds` filter).
+    pub fn listings(&self) -> usize {
+        self.sim.calls().iter().filter(|c| c.action == "DescribeInstances" && !c.params.contains_key("InstanceIds")).count()
+    }
+}
+
+/// `NOW` plus `days` days (may be fractional), RFC 3339.
+pub fn day(days: f64) -> String {
+    let now = chrono::DateTime::parse_from_rfc3339(NOW).expect("NOW").with_timezone(&chrono::Utc);
+    let t = now + chrono::Duration::seconds((days * 86_400.0) as i64);
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 pub struct Run {
