@@ -936,6 +936,50 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_outcomes_and_owners_have_their_sections() {
+        let mut s = summary(0);
+        s.mode = "apply".into();
+        s.entries.clear();
+        s.skipped_scopes.clear();
+        let release = || Verdict::Release { options: Default::default() };
+        let with = |mut e: Entry, owner: &str, after: Option<&str>, message: &str| {
+            e.decision.facts.insert(crate::report::OWNER_FACT.into(), owner.into());
+            if let Some(a) = after {
+                e.decision.facts.insert(crate::report::RELEASE_AFTER_FACT.into(), a.into());
+            }
+            e.message = Some(message.into());
+            e
+        };
+        s.entries = vec![
+            with(entry("i-mark", "tmp-a", Outcome::Marked, release()), "alice", Some("2026-11-28T12:00:00Z"), "marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)"),
+            with(entry("i-keep", "tmp-b", Outcome::Unmarked, Verdict::Protected { by: "tag janitor:keep=true".into() }), "alice", None, "mark removed: now protected by tag janitor:keep=true"),
+            with(entry("i-wait", "tmp-c", Outcome::Waiting, release()), "bob", Some("2026-11-27T00:00:00Z"), "marked; released after 2026-11-27T00:00:00Z (1d from now) if it still matches"),
+            with(entry("i-win", "tmp-d", Outcome::OutsideWindow, release()), "bob", None, "due for release, but outside the release window"),
+            with(entry("i-dup", "", Outcome::Duplicate, release()), "bob", None, "event e-1 was already processed"),
+        ];
+        s.finish();
+        assert_eq!(s.marked, ["ecs:cn-hangzhou/i-mark"]);
+        assert_eq!(s.unmarked, ["ecs:cn-hangzhou/i-keep"]);
+        assert_eq!(s.owners.keys().collect::<Vec<_>>(), ["alice"], "bob has nothing marked, unmarked or released");
+        let text = message_text(&s, Style::Plain, usize::MAX);
+        for want in [
+            "scanned 2 · released 0 · would release 0 · marked 1 · unmarked 1 · waiting 1 · failed 0 · protected/skipped 2 · kept 0",
+            "Marked for release (1):\n- ecs:cn-hangzhou/i-mark tmp-a — marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)",
+            "Unmarked (1):\n- ecs:cn-hangzhou/i-keep tmp-b — mark removed: now protected by tag janitor:keep=true",
+            "Owners (1):\n- alice: unmarked ecs:cn-hangzhou/i-keep; marked ecs:cn-hangzhou/i-mark (release after 2026-11-28T12:00:00Z)",
+            "Waiting (grace period) (1):\n- ecs:cn-hangzhou/i-wait tmp-c — marked; released after",
+            "- ecs:cn-hangzhou/i-win tmp-d — outside window: due for release",
+            "- ecs:cn-hangzhou/i-dup — duplicate event: event e-1 was already processed",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert_eq!(title(&s), "aliyun-janitor: 0 released, 1 marked, 1 unmarked");
+        let json = render(WebhookFormat::Json, &s);
+        assert_eq!(json["owners"]["alice"][1]["outcome"], "marked");
+        assert_eq!(json["owners"]["alice"][1]["release_after"], "2026-11-28T12:00:00Z");
+    }
+
+    #[test]
     fn limit_breach_and_nothing_to_do() {
         let mut s = summary(0);
         s.entries.clear();

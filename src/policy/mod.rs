@@ -778,6 +778,74 @@ rules:
     }
 
     #[test]
+    fn a_rule_without_grace_gets_the_default_and_zero_must_be_written() {
+        let p = parse(&with_filters("      ttl_tag: ttl")).unwrap();
+        assert_eq!(p.rules[0].grace, DEFAULT_GRACE);
+        assert_eq!(DEFAULT_GRACE, Duration::from_secs(3 * 86_400));
+        assert!(!p.rules[0].auto_release && p.rules[0].window.is_none() && p.window.is_none());
+        assert_eq!(p.notify, Notify::default());
+        for (written, secs) in [("0", 0), ("0s", 0), ("\"0\"", 0), ("12h", 43_200), ("1w", 604_800)] {
+            let p = parse(&format!("{}    grace: {written}\n", with_filters("      ttl_tag: ttl"))).unwrap();
+            assert_eq!(p.rules[0].grace, Duration::from_secs(secs), "{written}");
+        }
+        rejected(&format!("{}    grace: -1d\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "or 0 to release at once");
+        rejected(&format!("{}    grace: ~\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "found null");
+        rejected(&format!("{}    grace: 11y\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "unknown unit");
+    }
+
+    #[test]
+    fn auto_release_needs_a_grace_the_platform_accepts() {
+        let rule = |grace: &str| format!("{}    grace: {grace}\n    auto_release: true\n", with_filters("      ttl_tag: ttl"));
+        assert!(parse(&rule("3d")).unwrap().rules[0].auto_release);
+        assert!(parse(&rule("30m")).is_ok());
+        rejected(&rule("0"), "rules[0].auto_release", "needs a grace from 30m to 3 years");
+        rejected(&rule("29m"), "rules[0].auto_release", "but grace is 29m");
+        rejected(&rule("1100d"), "rules[0].auto_release", "30m to 3 years");
+    }
+
+    #[test]
+    fn windows_parse_at_the_top_and_per_rule() {
+        let yaml = format!(
+            "window: {{ cron: \"0 0 2 * * Mon-Fri\", duration: 4h, tz: Asia/Shanghai }}\n{}    window: {{ cron: \"0 30 3 * * *\", duration: 1h }}\n",
+            with_filters("      ttl_tag: ttl")
+        );
+        let p = parse(&yaml).unwrap();
+        let top = p.window.as_ref().unwrap();
+        assert_eq!((top.cron.as_str(), top.duration, top.tz.name()), ("0 0 2 * * Mon-Fri", Duration::from_secs(4 * 3600), "Asia/Shanghai"));
+        assert_eq!(p.rules[0].window.as_ref().unwrap().tz.name(), "UTC");
+        let top_level = |w: &str| format!("window: {w}\n{}", with_filters("      ttl_tag: ttl"));
+        rejected(&top_level("{ duration: 4h }"), "window.cron", "missing");
+        rejected(&top_level("{ cron: \"0 0 2 * * *\" }"), "window.duration", "missing");
+        rejected(&top_level("{ cron: \"0 2 * * *\", duration: 4h }"), "window.cron", "has 5 fields");
+        rejected(&top_level("{ cron: \"0 0 2 * * 1-5\", duration: 4h }"), "window.cron", "day names such as Mon-Fri");
+        rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 0 }"), "window.duration", "expected a positive duration");
+        rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 4h, tz: Beijing }"), "window.tz", "not an IANA time zone");
+        rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 4h, zone: UTC }"), "window.zone", "unknown field");
+        rejected(
+            &format!("{}    window: {{ cron: \"bogus\", duration: 1h }}\n", with_filters("      ttl_tag: ttl")),
+            "rules[0].window.cron",
+            "has 1 fields",
+        );
+    }
+
+    #[test]
+    fn the_janitors_own_tags_cannot_be_filters_or_the_owner_tag() {
+        for (filter, field) in [
+            ("      tag_exists: [\"janitor:release-after\"]", "tag_exists"),
+            ("      tag: { \"janitor:rule\": x }", "tag"),
+            ("      expire_at_tag: \"Janitor:Release-After\"", "expire_at_tag"),
+            ("      ttl_tag: ttl\n      tag_absent: [\"janitor:last-event\"]", "tag_absent"),
+        ] {
+            rejected(&with_filters(filter), &format!("rules[0].filters.{field}"), "janitor's own tags");
+        }
+        let notify = |n: &str| format!("notify: {n}\n{}", with_filters("      ttl_tag: ttl"));
+        assert_eq!(parse(&notify("{ owner_tag: owner }")).unwrap().notify.owner_tag.as_deref(), Some("owner"));
+        rejected(&notify("{ owner_tag: \"janitor:rule\" }"), "notify.owner_tag", "janitor's own tags");
+        rejected(&notify("{ owner_tag: \" \" }"), "notify.owner_tag", "empty tag key");
+        rejected(&notify("{ owner: x }"), "notify.owner", "unknown field");
+    }
+
+    #[test]
     fn a_missing_file_names_the_file() {
         let e = Policy::from_file(Path::new("/nonexistent/policy.yaml")).unwrap_err();
         assert_eq!(e.file, "/nonexistent/policy.yaml");
