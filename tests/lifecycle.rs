@@ -318,3 +318,42 @@ async fn bad_windows_and_graces_name_the_field_and_call_nothing() {
     }
     assert!(env.sim.calls().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mark_that_fails_for_one_instance_fails_only_that_one() {
+    // i-full already carries 20 tags: the tag call answers HTTP 200 with a FailedResources entry for it alone.
+    let mut full_tags: Vec<(String, String)> = (0..19).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    full_tags.push(("expire-at".into(), "2026-11-01".into()));
+    let full_refs: Vec<(&str, &str)> = full_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = Env::start(&inventory(vec![
+        ecs("i-full", "cn-hangzhou", "Stopped", "PostPaid", &full_refs),
+        ecs("i-ok", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")]),
+    ]))
+    .await;
+    let run = env.run_at(&day(0.0), POLICY, &["--apply"]).await;
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(env.calls_of("TagResources"), 1, "one call for both");
+    assert_eq!(run.outcome("i-ok"), "marked");
+    assert_eq!(run.outcome("i-full"), "failed");
+    assert_eq!(run.entry("i-full")["code"], "InvalidTagCount");
+    assert_eq!(run.summary["failures"][0]["id"], "i-full");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ecs_adapter_reads_failed_resources_and_batches_by_fifty() {
+    use aliyun_janitor::products::{Ecs, Product};
+    let many: Vec<_> = (0..120).map(|i| ecs(&format!("i-{i:03}"), "cn-hangzhou", "Stopped", "PostPaid", &[])).collect();
+    let env = Env::start(&inventory(many)).await;
+    let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let mut ids: Vec<String> = (0..120).map(|i| format!("i-{i:03}")).collect();
+    ids.push("i-gone".into());
+    let report = Ecs.tag(&env.client(), "cn-hangzhou", &ids, &tags).await.unwrap();
+    assert_eq!(report.failed.keys().collect::<Vec<_>>(), ["i-gone"]);
+    assert_eq!(report.failed["i-gone"].0, "InvalidResourceId.NotFound");
+    assert_eq!(env.calls_of("TagResources"), 3, "50 + 50 + 21");
+    assert_eq!(report.request_ids.len(), 3);
+    let report = Ecs.untag(&env.client(), "cn-hangzhou", &ids[..2], &["k".to_string()]).await.unwrap();
+    assert!(report.failed.is_empty());
+    assert!(env.instance("cn-hangzhou", "i-000").await.unwrap().tags.is_empty());
+    assert_eq!(env.instance("cn-hangzhou", "i-002").await.unwrap().tags["k"], "v");
+}
