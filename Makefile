@@ -6,6 +6,8 @@ BIN := target/debug/aliyun-janitor
 DEMO_PORT ?= 18931
 DEMO_ENV := ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
 	JANITOR_ENDPOINT=http://127.0.0.1:$(DEMO_PORT) JANITOR_NOW=2026-11-25T12:00:00Z RUST_LOG=warn
+# Four days after the demo's "now": past the default 3-day grace of the marks made on day 0.
+DEMO_DAY4 := 2026-11-29T12:00:00Z
 
 .PHONY: all demo test test-rust bench clean-tools
 
@@ -13,7 +15,7 @@ all: build
 
 -include mk/*.mk
 
-## demo: start the emulator with a sample inventory, dry-run, then --apply against it
+## demo: start the emulator with a sample inventory; dry-run, mark (day 0), then release after the grace (day 4)
 demo:
 	$(CARGO) build --quiet
 	@set -e; \
@@ -22,12 +24,14 @@ demo:
 	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	echo "== 1. validate the policy"; \
 	$(BIN) validate --policy examples/demo-policy.yaml; \
-	echo; echo "== 2. dry run: every decision with its reason (nothing is released)"; \
+	echo; echo "== 2. day 0, dry run: every decision with its reason (nothing is changed)"; \
 	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --output text || true; \
-	echo; echo "== 3. --apply: dry run first, then the real release calls"; \
+	echo; echo "== 3. day 0, --apply: first matches are marked (janitor:release-after), owners are told; no-grace rules release"; \
 	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --apply --output text || true; \
-	echo; echo "== 4. the JSON summary of a second apply run (the janitor is idempotent: nothing left to release)"; \
-	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --apply | head -c 2000; echo
+	echo; echo "== 4. day 4 (JANITOR_NOW=$(DEMO_DAY4)), --apply: the grace has passed; what still matches is released"; \
+	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply --output text || true; \
+	echo; echo "== 5. the JSON summary of a second day-4 run (the janitor is idempotent: nothing left to release)"; \
+	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply | head -c 2000; echo
 
 ## test: everything CI runs
 test: test-rust $(EXTRA_TESTS)

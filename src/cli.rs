@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Policy file (YAML).
     #[arg(long, env = "JANITOR_POLICY")]
     pub policy: PathBuf,
-    /// Trigger event file (JSON): an EventBridge Scheduled Event, an FC timer event or a manual invocation.
+    /// Trigger event file (JSON): an EventBridge Scheduled Event, an FC timer event, a manual invocation, or a
+    /// tag-change / state-change event (or a batch array of them), which re-reads only the resources it names.
     #[arg(long)]
     pub event: Option<PathBuf>,
     /// Really release. Without it (and without `apply: true` in the policy) only dry runs are made.
@@ -133,11 +134,26 @@ fn print_summary(summary: &Summary, output: &str) {
         if let Some(b) = &summary.limit_breach {
             println!("  LIMIT          {}", b.reason);
         }
+        for note in &summary.ignored {
+            println!("  ignored        {note}");
+        }
+        for (owner, notices) in &summary.owners {
+            let items: Vec<String> = notices
+                .iter()
+                .map(|n| {
+                    let after = n.release_after.as_deref().filter(|_| n.outcome.as_str().ends_with("mark") || n.outcome.as_str() == "marked");
+                    format!("{} {}{}", n.outcome.as_str(), n.id, after.map(|a| format!(" (release after {a})")).unwrap_or_default())
+                })
+                .collect();
+            println!("  owner {owner}: {}", items.join("; "));
+        }
         println!(
-            "scanned {} · released {} · would release {} · failed {} · scopes not scanned {}",
+            "scanned {} · released {} · would release {} · marked {} · unmarked {} · failed {} · scopes not scanned {}",
             summary.scanned,
             summary.released.len(),
             summary.would_release.len(),
+            summary.marked.len(),
+            summary.unmarked.len(),
             summary.failures.len(),
             summary.skipped_scopes.len()
         );

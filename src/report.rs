@@ -286,7 +286,11 @@ pub fn reason(e: &Entry) -> String {
             if options.terminate_subscription {
                 flags.push("terminate-subscription");
             }
-            if flags.is_empty() { "eligible".to_string() } else { format!("eligible ({})", flags.join(", ")) }
+            let eligible = if flags.is_empty() { "eligible".to_string() } else { format!("eligible ({})", flags.join(", ")) };
+            match d.facts.get(RELEASE_AFTER_FACT) {
+                Some(at) => format!("{eligible}; marked, grace ended {at}"),
+                None => eligible,
+            }
         }
     }
 }
