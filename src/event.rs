@@ -38,6 +38,8 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 pub const MAX_TARGETS: usize = 500;
 /// Longest resource id, in bytes.
 pub const MAX_RESOURCE_ID_LEN: usize = 64;
+/// Most notes kept about what an event named but the janitor ignores.
+pub const MAX_NOTES: usize = 20;
 /// ActionTrail API calls that change tags.
 pub const TAG_EVENT_NAMES: [&str; 4] = ["TagResources", "UntagResources", "AddTags", "RemoveTags"];
 
@@ -252,7 +254,9 @@ fn batch(items: Vec<Value>) -> Result<Trigger, EventError> {
         for t in e.targets {
             add_target(&mut merged.targets, t)?;
         }
-        merged.ignored.extend(e.ignored);
+        for note in e.ignored {
+            merged.note(note);
+        }
     }
     merged.run_id = batch_run_id(&merged.event_ids);
     Ok(Trigger::Resources(merged))
@@ -349,7 +353,7 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
     let data = data_object(obj)?;
     let name = required_str(data, "eventName").map_err(|e| prefixed("data.", e))?;
     if !TAG_EVENT_NAMES.contains(&name) {
-        event.ignored.push(format!("ActionTrail {} is not a tag change", quote(name)));
+        event.note(format!("ActionTrail {} is not a tag change", quote(name)));
         return Ok(Trigger::Resources(event));
     }
     let params = match data.get("requestParameters") {
@@ -379,7 +383,7 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
                         event.add(p, region, rid, &format!("{at}[{i}]"))?;
                     }
                 }
-                None => event.ignored.push(format!("{} {}", clip(ty, 64), ids.iter().map(|i| clip(i, 64)).collect::<Vec<_>>().join(", "))),
+                None => event.note(format!("{} {}", clip(ty, 64), ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", "))),
             }
         }
     }
@@ -402,11 +406,11 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
                             }
                         }
                         (Some(_), true, None) => return Err(field("data.acsRegion", "missing (needed to re-read the named resources)")),
-                        _ => event.ignored.push(format!(
+                        _ => event.note(format!(
                             "{} {} {}",
                             clip(service, 32),
                             params.get("ResourceType").map(describe_value).unwrap_or_default(),
-                            ids.iter().map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
+                            ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
                         )),
                     }
                 }
@@ -443,7 +447,7 @@ fn ecs_state_change(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     };
     if let Some(Value::String(ty)) = inner.get("resourceType") {
         if !ty.eq_ignore_ascii_case("ALIYUN::ECS::Instance") && !ty.eq_ignore_ascii_case("ACS::ECS::Instance") {
-            event.ignored.push(format!("{} {}", clip(ty, 64), clip(resource, 64)));
+            event.note(format!("{} {}", clip(ty, 64), clip(resource, 64)));
             return Ok(Trigger::Resources(event));
         }
     }
@@ -466,6 +470,15 @@ impl ResourceEvent {
         ResourceEvent { source: source.into(), event_ids: vec![event_id.to_string()], run_id: event_id.to_string(), targets: Vec::new(), ignored: Vec::new() }
     }
 
+    /// Records something the event named that the janitor ignores; at most [`MAX_NOTES`] are kept.
+    fn note(&mut self, text: String) {
+        match self.ignored.len() {
+            n if n < MAX_NOTES => self.ignored.push(text),
+            n if n == MAX_NOTES => self.ignored.push("… (more not listed)".into()),
+            _ => {}
+        }
+    }
+
     /// Adds a resource after checking its region and id; `at` names the field for errors.
     fn add(&mut self, product: &str, region: &str, id: &str, at: &str) -> Result<(), EventError> {
         if !is_region(region) {
@@ -484,7 +497,7 @@ impl ResourceEvent {
         match parse_arn(arn) {
             Arn::Managed { product, region, id } => self.add(product, &region, &id, at),
             Arn::Foreign => {
-                self.ignored.push(format!("{} (not an Alibaba Cloud instance the janitor manages)", clip(arn, 200)));
+                self.note(format!("{} (not an Alibaba Cloud instance the janitor manages)", clip(arn, 200)));
                 Ok(())
             }
             Arn::Malformed(why) => Err(field(at, format!("{}: {why}", quote(arn)))),
