@@ -15,4 +15,5 @@ pub mod policy;
 pub mod products;
 pub mod release;
 pub mod report;
+pub mod runtime;
 pub mod sim;
