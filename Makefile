@@ -1,10 +1,11 @@
+# The demo pins the clock (JANITOR_NOW and the inventory's "now") so its output is the same every day.
 # The two set-up commands: `make demo` and `make test`. Everything they need is installed into .tools/.
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/aliyun-janitor
 DEMO_PORT ?= 18931
 DEMO_ENV := ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
-	JANITOR_ENDPOINT=http://127.0.0.1:$(DEMO_PORT) RUST_LOG=warn
+	JANITOR_ENDPOINT=http://127.0.0.1:$(DEMO_PORT) JANITOR_NOW=2026-11-25T12:00:00Z RUST_LOG=warn
 
 .PHONY: all demo test test-rust bench clean-tools
 

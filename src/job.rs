@@ -14,6 +14,7 @@ use crate::policy::Policy;
 use crate::products::{self, Product};
 use crate::release::{self, Eligible, IdOutcome};
 use crate::report::{Entry, Outcome, SkippedScope, Summary};
+use crate::webhook::WebhookTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -27,6 +28,8 @@ pub enum JobError {
     Widening { what: &'static str, value: String },
     #[error("API client: {0}")]
     Client(#[from] ApiError),
+    #[error("{0}")]
+    Webhook(#[from] crate::webhook::WebhookError),
 }
 
 impl JobError {
@@ -38,6 +41,7 @@ impl JobError {
             JobError::Endpoint(_) => "InvalidEndpoint",
             JobError::Widening { .. } => "ScopeWidening",
             JobError::Client(_) => "ClientSetup",
+            JobError::Webhook(_) => "InvalidWebhookConfig",
         }
     }
 }
@@ -53,11 +57,13 @@ pub struct Settings {
     /// Evaluate the policy at this time instead of the wall clock (tests, replays).
     pub now: Option<DateTime<Utc>>,
     pub retry: RetryPolicy,
+    /// Summary webhooks. `None`: read `JANITOR_WEBHOOKS` at the start of each run (it may rotate).
+    pub webhooks: Option<Vec<WebhookTarget>>,
 }
 
 impl Settings {
     pub fn new(policy: Policy) -> Self {
-        Settings { policy, endpoint_override: None, apply_flag: false, now: None, retry: RetryPolicy::default() }
+        Settings { policy, endpoint_override: None, apply_flag: false, now: None, retry: RetryPolicy::default(), webhooks: None }
     }
 }
 
@@ -70,6 +76,11 @@ pub async fn handle(body: &[u8], settings: &Settings, credentials: Credentials) 
 /// Runs the job for an already-parsed trigger.
 pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credentials) -> Result<Summary, JobError> {
     let policy = &settings.policy;
+    // Webhook configuration is checked before anything is listed: a run nobody hears about is not started.
+    let webhooks = match &settings.webhooks {
+        Some(w) => w.clone(),
+        None => crate::webhook::targets_from_env()?,
+    };
     let endpoints = Endpoints::new(settings.endpoint_override.as_deref(), &policy.endpoints)?;
     let api = Client::new(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
     let scope = Scope::resolve(policy, trigger, products::registry())?;
@@ -101,6 +112,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         skipped_scopes: Vec::new(),
         limit_breach: None,
         api_calls: BTreeMap::new(),
+        notifications: Vec::new(),
         entries: Vec::new(),
     };
 
@@ -170,7 +182,31 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         skipped_scopes = summary.skipped_scopes.len(),
         "run finished"
     );
+    if !webhooks.is_empty() {
+        summary.notifications = notify(&webhooks, &summary).await;
+    }
     Ok(summary)
+}
+
+async fn notify(targets: &[WebhookTarget], summary: &Summary) -> Vec<crate::webhook::Delivery> {
+    crate::aliyun::install_crypto_provider();
+    // No redirects: a 307/308 would resend the summary to another host.
+    let http = match reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e.without_url(), "cannot build the webhook client: no summary sent");
+            return Vec::new();
+        }
+    };
+    let deliveries = crate::webhook::deliver_all(&http, targets, summary).await;
+    for d in &deliveries {
+        if d.ok {
+            tracing::info!(index = d.index, format = d.format.as_str(), attempts = d.attempts, "summary webhook delivered");
+        } else {
+            tracing::error!(index = d.index, format = d.format.as_str(), attempts = d.attempts, error = d.error.as_deref().unwrap_or(""), "summary webhook failed");
+        }
+    }
+    deliveries
 }
 
 /// Products and regions this run covers: the policy's, narrowed (never widened) by the trigger.

@@ -17,3 +17,4 @@ pub mod release;
 pub mod report;
 pub mod runtime;
 pub mod sim;
+pub mod webhook;

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::inventory::Instance;
-use crate::policy::{Limits, Policy};
+use crate::inventory::{ChargeType, Instance};
+use crate::policy::{format_duration, parse_duration, parse_tag_date, Limits, Policy, Protection, Rule};
 use crate::products::ReleaseOptions;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,9 +45,227 @@ impl Decision {
     }
 }
 
-/// Evaluates one instance against the policy at time `now`.
-pub fn evaluate(_instance: &Instance, _policy: &Policy, _now: DateTime<Utc>) -> Decision {
-    todo!("evaluate")
+type Facts = BTreeMap<String, String>;
+
+/// Evaluates one instance against the policy at time `now`:
+/// 1. a trust-critical tag (`expire_at_tag`/`ttl_tag` of any rule in scope) that cannot be parsed → `Invalid`;
+/// 2. the first rule, in file order, whose filters all match; none → `Keep`;
+/// 3. vetoes → `Protected`: native deletion protection, operation locks, protect tags, ids, names;
+/// 4. preconditions → `Skip`: a subscription not yet expired, a running instance without `force`;
+/// 5. otherwise `Release`.
+pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    let mut facts = instance_facts(instance, now);
+    let in_scope: Vec<&Rule> = policy.rules.iter().filter(|rule| in_scope(rule, instance)).collect();
+    let decide = |verdict: Verdict, rule: Option<&Rule>, facts: Facts| Decision {
+        product: instance.product.clone(),
+        region: instance.region.clone(),
+        id: instance.id.clone(),
+        name: instance.name.clone(),
+        verdict,
+        rule: rule.map(|r| r.name.clone()),
+        facts,
+    };
+
+    for rule in &in_scope {
+        if let Some(reason) = untrusted_tag(rule, instance, &mut facts) {
+            return decide(Verdict::Invalid { reason }, Some(rule), facts);
+        }
+    }
+
+    let mut matched = None;
+    for rule in in_scope {
+        let mut rule_facts = Facts::new();
+        let matches = filters_match(rule, instance, now, &mut rule_facts);
+        if matches {
+            facts.extend(rule_facts);
+            matched = Some(rule);
+            break;
+        }
+        // Facts of rules that did not match help explain a `Keep`; the first one recorded stays.
+        for (key, value) in rule_facts {
+            facts.entry(key).or_insert(value);
+        }
+    }
+    let Some(rule) = matched else {
+        return decide(Verdict::Keep, None, facts);
+    };
+
+    if let Some(by) = protected_by(instance, &policy.protect, &mut facts) {
+        return decide(Verdict::Protected { by }, Some(rule), facts);
+    }
+
+    // A subscription is only ever released once expired, whatever the rule says.
+    if instance.charge_type == ChargeType::Subscription {
+        let expired = instance.expires_at.is_some_and(|at| at <= now);
+        if !expired {
+            let reason = format!("subscription not expired (expires {})", time_fact(instance.expires_at, "never"));
+            return decide(Verdict::Skip { reason }, Some(rule), facts);
+        }
+    }
+    if instance.running && !rule.force {
+        return decide(Verdict::Skip { reason: "running; rule does not allow force".into() }, Some(rule), facts);
+    }
+
+    let options = ReleaseOptions {
+        force: rule.force && instance.running,
+        terminate_subscription: instance.charge_type == ChargeType::Subscription,
+    };
+    decide(Verdict::Release { options }, Some(rule), facts)
+}
+
+/// Facts every decision carries, whichever rule looked at the instance.
+fn instance_facts(instance: &Instance, now: DateTime<Utc>) -> Facts {
+    let mut facts = Facts::new();
+    facts.insert("charge_type".into(), instance.charge_type.to_string());
+    facts.insert("status".into(), instance.status.clone());
+    facts.insert("running".into(), instance.running.to_string());
+    facts.insert("created_at".into(), time_fact(instance.created_at, "unknown"));
+    facts.insert("expires_at".into(), time_fact(instance.expires_at, "never"));
+    if let Some(created) = instance.created_at {
+        facts.insert("age".into(), elapsed_fact(created, now));
+    }
+    if let Some(expired) = instance.expires_at.filter(|at| *at <= now) {
+        facts.insert("expired_since".into(), elapsed_fact(expired, now));
+    }
+    facts
+}
+
+fn time_fact(t: Option<DateTime<Utc>>, none: &str) -> String {
+    t.map_or_else(|| none.to_string(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// Time from `since` to `now` in duration notation (`3d4h`); a `since` in the future reads `-3d4h`.
+fn elapsed_fact(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let delta = now.signed_duration_since(since);
+    match delta.to_std() {
+        Ok(d) => format_duration(d),
+        Err(_) => format!("-{}", (-delta).to_std().map(format_duration).unwrap_or_else(|_| "?".into())),
+    }
+}
+
+fn tag_fact(instance: &Instance, key: &str, facts: &mut Facts) -> Option<String> {
+    let value = instance.tags.get(key).cloned();
+    facts.insert(format!("tag:{key}"), value.clone().unwrap_or_else(|| "absent".into()));
+    value
+}
+
+/// The rule's product/region scope covers this instance.
+fn in_scope(rule: &Rule, instance: &Instance) -> bool {
+    rule.products.as_ref().is_none_or(|p| p.contains(&instance.product))
+        && rule.regions.as_ref().is_none_or(|r| r.contains(&instance.region))
+}
+
+/// An expiry or TTL tag this rule relies on, present but unreadable: the reason, naming tag, value and format.
+fn untrusted_tag(rule: &Rule, instance: &Instance, facts: &mut Facts) -> Option<String> {
+    if let Some(key) = &rule.expire_at_tag {
+        if let Some(value) = tag_fact(instance, key, facts) {
+            if let Err(e) = parse_tag_date(&value) {
+                return Some(format!("tag {key}={value} cannot be trusted: {e}"));
+            }
+        }
+    }
+    if let Some(key) = &rule.ttl_tag {
+        if let Some(value) = tag_fact(instance, key, facts) {
+            if let Err(e) = parse_duration(&value) {
+                return Some(format!("tag {key}={value} cannot be trusted: {e}"));
+            }
+        }
+    }
+    None
+}
+
+/// Every set filter of `rule` (products/regions already checked by `in_scope`). All filters are evaluated, not
+/// just up to the first miss, so the facts tell the whole story.
+fn filters_match(rule: &Rule, instance: &Instance, now: DateTime<Utc>, facts: &mut Facts) -> bool {
+    let mut all = true;
+    if let Some(charge_type) = rule.charge_type {
+        all &= instance.charge_type == charge_type;
+    }
+    if let Some(status) = &rule.status {
+        all &= status.iter().any(|s| s.eq_ignore_ascii_case(&instance.status));
+    }
+    for (key, wanted) in &rule.tag_equals {
+        all &= tag_fact(instance, key, facts).as_deref() == Some(wanted.as_str());
+    }
+    for key in &rule.tag_exists {
+        all &= tag_fact(instance, key, facts).is_some();
+    }
+    for key in &rule.tag_absent {
+        all &= tag_fact(instance, key, facts).is_none();
+    }
+    if let Some(key) = &rule.expire_at_tag {
+        let at = tag_fact(instance, key, facts).and_then(|v| parse_tag_date(&v).ok());
+        if let Some(at) = at {
+            facts.insert("expire_at".into(), time_fact(Some(at), ""));
+        }
+        all &= at.is_some_and(|at| at <= now);
+    }
+    if let Some(key) = &rule.ttl_tag {
+        let ttl = tag_fact(instance, key, facts).and_then(|v| parse_duration(&v).ok());
+        let at = match (ttl, instance.created_at) {
+            (Some(ttl), Some(created)) => {
+                let at = deadline(created, ttl);
+                facts.insert("ttl_deadline".into(), at.map_or_else(|| "beyond representable time".into(), |t| time_fact(Some(t), "")));
+                at
+            }
+            (Some(_), None) => {
+                facts.insert("ttl_deadline".into(), "unknown (creation time unknown)".into());
+                None
+            }
+            (None, _) => None,
+        };
+        all &= at.is_some_and(|at| at <= now);
+    }
+    if let Some(older_than) = rule.created_older_than {
+        all &= instance.created_at.and_then(|c| deadline(c, older_than)).is_some_and(|at| at <= now);
+    }
+    if let Some(expired_for) = rule.expired_for {
+        all &= instance.charge_type == ChargeType::Subscription
+            && instance.expires_at.and_then(|e| deadline(e, expired_for)).is_some_and(|at| at <= now);
+    }
+    if let Some(pattern) = &rule.name_glob {
+        all &= pattern.matches(&instance.name);
+    }
+    all
+}
+
+/// `start + d`, or `None` when it cannot be represented (then the filter never matches).
+fn deadline(start: DateTime<Utc>, d: std::time::Duration) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(d).ok().and_then(|d| start.checked_add_signed(d))
+}
+
+/// The first veto that applies, as a readable reason. Protection matches ignore ASCII case: when in doubt, keep.
+fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) -> Option<String> {
+    if instance.deletion_protection {
+        facts.insert("deletion_protection".into(), "true".into());
+        return Some("native deletion protection".into());
+    }
+    if !instance.locks.is_empty() {
+        let locks = instance.locks.join(", ");
+        facts.insert("locks".into(), locks.clone());
+        return Some(format!("operation lock: {locks}"));
+    }
+    let mut by_tag = None;
+    for wanted in &protect.tags {
+        let found = instance.tags.iter().find(|(key, _)| key.eq_ignore_ascii_case(&wanted.key));
+        facts.insert(format!("tag:{}", wanted.key), found.map_or_else(|| "absent".into(), |(_, v)| v.clone()));
+        let hit = found.filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
+        if let (None, Some((key, value))) = (&by_tag, hit) {
+            by_tag = Some(format!("tag {key}={value}"));
+        }
+    }
+    if by_tag.is_some() {
+        return by_tag;
+    }
+    if protect.instance_ids.contains(&instance.id) {
+        return Some(format!("protected instance id {}", instance.id));
+    }
+    let options = glob::MatchOptions { case_sensitive: false, ..glob::MatchOptions::new() };
+    protect
+        .names
+        .iter()
+        .find(|p| p.matches_with(&instance.name, options))
+        .map(|p| format!("name {} matches protected pattern {}", instance.name, p.as_str()))
 }
 
 /// Why a run releases nothing despite eligible instances.
@@ -60,6 +278,399 @@ pub struct LimitBreach {
 
 /// Checks the run-wide limits against the eligible count and the scanned population. On a breach nothing is
 /// released (fail closed): the caller turns every `Release` into a held decision.
-pub fn check_limits(_eligible: usize, _scanned: usize, _limits: &Limits) -> Option<LimitBreach> {
-    todo!("limits")
+pub fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<LimitBreach> {
+    let breach = |reason: String| Some(LimitBreach { eligible, scanned, reason });
+    let instances = if eligible == 1 { "instance" } else { "instances" };
+    if eligible == 0 {
+        return None;
+    }
+    if eligible > scanned {
+        // Cannot happen with a consistent caller; if it does, the numbers are not to be trusted.
+        return breach(format!("{eligible} {instances} eligible but only {scanned} scanned: counts are inconsistent, nothing released"));
+    }
+    if eligible > limits.max_releases_per_run {
+        return breach(format!(
+            "{eligible} {instances} eligible, above max_releases_per_run {}: nothing released",
+            limits.max_releases_per_run
+        ));
+    }
+    let percent = eligible as f64 * 100.0 / scanned as f64;
+    // `!(<=)` so that a NaN limit (never produced by `Policy::validate`) also fails closed.
+    if !(percent <= limits.max_release_percent) {
+        return breach(format!(
+            "{eligible} of {scanned} scanned {instances} eligible ({percent:.1}%), above max_release_percent {}: nothing released",
+            limits.max_release_percent
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::ChargeType::{PayAsYouGo, Subscription};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    const POLICY: &str = r#"
+regions: [cn-hangzhou, cn-shanghai]
+products: [ecs, r-kvstore]
+protect:
+  tags: { "janitor:keep": "true", "do-not-delete": null }
+  instance_ids: [i-pinned]
+  names: ["prod-*"]
+rules:
+  - name: expired-by-tag
+    filters: { expire_at_tag: expire-at }
+  - name: ttl
+    filters: { ttl_tag: ttl }
+  - name: ci-runners
+    filters: { name: "ci-*", created_older_than: 12h }
+    force: true
+  - name: stale-stopped
+    filters: { status: [Stopped], created_older_than: 30d, charge_type: pay-as-you-go }
+  - name: expired-subscription
+    filters: { charge_type: subscription, expired_for: 1d }
+  - name: shanghai-redis
+    filters: { products: [r-kvstore], regions: [cn-shanghai], expire_at_tag: redis-expire-at }
+"#;
+
+    fn policy() -> Policy {
+        Policy::from_yaml(POLICY, "plan-test.yaml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc))
+    }
+
+    /// A stopped pay-as-you-go ECS instance in cn-hangzhou created a week before `now`; tests change what matters.
+    fn ecs(id: &str) -> Instance {
+        let mut i = Instance::new("ecs", "cn-hangzhou", id, PayAsYouGo);
+        i.name = id.to_string();
+        i.status = "Stopped".into();
+        i.created_at = at("2026-03-03T12:00:00Z");
+        i
+    }
+
+    fn tagged(mut i: Instance, key: &str, value: &str) -> Instance {
+        i.tags.insert(key.into(), value.into());
+        i
+    }
+
+    fn with(mut i: Instance, change: impl FnOnce(&mut Instance)) -> Instance {
+        change(&mut i);
+        i
+    }
+
+    fn running(i: Instance) -> Instance {
+        with(i, |i| {
+            i.status = "Running".into();
+            i.running = true;
+        })
+    }
+
+    fn subscription(i: Instance, expires_at: Option<DateTime<Utc>>) -> Instance {
+        with(i, |i| {
+            i.charge_type = Subscription;
+            i.expires_at = expires_at;
+        })
+    }
+
+    #[derive(Debug)]
+    enum Expect {
+        Release { force: bool, terminate_subscription: bool },
+        Protected(&'static str),
+        Skip(&'static str),
+        /// An `Invalid` whose reason mentions every one of these.
+        Invalid(&'static [&'static str]),
+        Keep,
+    }
+
+    struct Case {
+        what: &'static str,
+        instance: Instance,
+        expect: Expect,
+        rule: Option<&'static str>,
+        fact: (&'static str, &'static str),
+    }
+
+    fn case(what: &'static str, instance: Instance, expect: Expect, rule: Option<&'static str>, fact: (&'static str, &'static str)) -> Case {
+        Case { what, instance, expect, rule, fact }
+    }
+
+    const RELEASE: Expect = Expect::Release { force: false, terminate_subscription: false };
+
+    #[test]
+    fn the_decision_table() {
+        let expired = |id| tagged(ecs(id), "expire-at", "2026-03-01");
+        let cases = [
+            case("expiry tag in the past", expired("i-expired"), RELEASE, Some("expired-by-tag"), ("expire_at", "2026-03-01T00:00:00Z")),
+            case(
+                "expiry tag in the future",
+                tagged(ecs("i-later"), "expire-at", "2026-04-01T08:00:00+08:00"),
+                Expect::Keep,
+                None,
+                ("expire_at", "2026-04-01T00:00:00Z"),
+            ),
+            case("expiry tag at minute precision", tagged(ecs("i-minute"), "expire-at", "2026-03-10T11:59Z"), RELEASE, Some("expired-by-tag"), ("tag:expire-at", "2026-03-10T11:59Z")),
+            case("ttl elapsed", tagged(ecs("i-ttl"), "ttl", "72h"), RELEASE, Some("ttl"), ("ttl_deadline", "2026-03-06T12:00:00Z")),
+            case("ttl not elapsed", tagged(ecs("i-ttl-later"), "ttl", "30d"), Expect::Keep, None, ("ttl_deadline", "2026-04-02T12:00:00Z")),
+            case(
+                "ttl without a creation time",
+                with(tagged(ecs("i-no-created"), "ttl", "1h"), |i| i.created_at = None),
+                Expect::Keep,
+                None,
+                ("ttl_deadline", "unknown (creation time unknown)"),
+            ),
+            case(
+                "native deletion protection",
+                with(expired("i-native"), |i| i.deletion_protection = true),
+                Expect::Protected("native deletion protection"),
+                Some("expired-by-tag"),
+                ("deletion_protection", "true"),
+            ),
+            case(
+                "operation lock",
+                with(expired("i-locked"), |i| i.locks = vec!["security".into()]),
+                Expect::Protected("operation lock: security"),
+                Some("expired-by-tag"),
+                ("locks", "security"),
+            ),
+            case(
+                "keep tag",
+                tagged(expired("i-keep"), "janitor:keep", "true"),
+                Expect::Protected("tag janitor:keep=true"),
+                Some("expired-by-tag"),
+                ("tag:janitor:keep", "true"),
+            ),
+            case(
+                "keep tag in other case: when in doubt, keep",
+                tagged(expired("i-keep-case"), "Janitor:Keep", "TRUE"),
+                Expect::Protected("tag Janitor:Keep=TRUE"),
+                Some("expired-by-tag"),
+                ("tag:janitor:keep", "TRUE"),
+            ),
+            case("keep tag with another value", tagged(expired("i-keep-false"), "janitor:keep", "false"), RELEASE, Some("expired-by-tag"), ("tag:janitor:keep", "false")),
+            case(
+                "any-value protect tag",
+                tagged(expired("i-dnd"), "do-not-delete", ""),
+                Expect::Protected("tag do-not-delete="),
+                Some("expired-by-tag"),
+                ("tag:do-not-delete", ""),
+            ),
+            case("protected id", expired("i-pinned"), Expect::Protected("protected instance id i-pinned"), Some("expired-by-tag"), ("status", "Stopped")),
+            case(
+                "protected name",
+                with(expired("i-prod"), |i| i.name = "PROD-web".into()),
+                Expect::Protected("name PROD-web matches protected pattern prod-*"),
+                Some("expired-by-tag"),
+                ("tag:janitor:keep", "absent"),
+            ),
+            case(
+                "running without force",
+                running(expired("i-running")),
+                Expect::Skip("running; rule does not allow force"),
+                Some("expired-by-tag"),
+                ("running", "true"),
+            ),
+            case(
+                "running with force",
+                running(with(ecs("i-ci"), |i| i.name = "ci-runner-7".into())),
+                Expect::Release { force: true, terminate_subscription: false },
+                Some("ci-runners"),
+                ("age", "7d"),
+            ),
+            case(
+                "force is only asked for when running",
+                with(ecs("i-ci-stopped"), |i| i.name = "ci-runner-8".into()),
+                RELEASE,
+                Some("ci-runners"),
+                ("running", "false"),
+            ),
+            case(
+                "subscription not expired, whatever the rule says",
+                subscription(expired("i-sub-live"), at("2026-06-01T00:00:00Z")),
+                Expect::Skip("subscription not expired (expires 2026-06-01T00:00:00Z)"),
+                Some("expired-by-tag"),
+                ("expires_at", "2026-06-01T00:00:00Z"),
+            ),
+            case(
+                "subscription without a known expiry",
+                subscription(expired("i-sub-never"), None),
+                Expect::Skip("subscription not expired (expires never)"),
+                Some("expired-by-tag"),
+                ("expires_at", "never"),
+            ),
+            case(
+                "subscription expired long enough",
+                subscription(ecs("i-sub-expired"), at("2026-03-01T00:00:00Z")),
+                Expect::Release { force: false, terminate_subscription: true },
+                Some("expired-subscription"),
+                ("expired_since", "9d12h"),
+            ),
+            case(
+                "subscription expired too recently",
+                subscription(ecs("i-sub-recent"), at("2026-03-10T06:00:00Z")),
+                Expect::Keep,
+                None,
+                ("expired_since", "6h"),
+            ),
+            case(
+                "unparsable expiry tag",
+                tagged(ecs("i-bad-date"), "expire-at", "next friday"),
+                Expect::Invalid(&["expire-at", "next friday", "expected YYYY-MM-DD"]),
+                Some("expired-by-tag"),
+                ("tag:expire-at", "next friday"),
+            ),
+            case(
+                "ambiguous expiry tag",
+                tagged(ecs("i-us-date"), "expire-at", "03/01/2026"),
+                Expect::Invalid(&["expire-at", "03/01/2026"]),
+                Some("expired-by-tag"),
+                ("tag:expire-at", "03/01/2026"),
+            ),
+            case(
+                "unparsable ttl beats a later matching rule",
+                tagged(with(ecs("i-bad-ttl"), |i| i.name = "ci-runner-9".into()), "ttl", "forever"),
+                Expect::Invalid(&["ttl", "forever", "expected a positive duration"]),
+                Some("ttl"),
+                ("tag:ttl", "forever"),
+            ),
+            case(
+                "unparsable tag of an out-of-scope rule is ignored",
+                tagged(ecs("i-ecs-redis-tag"), "redis-expire-at", "soon"),
+                Expect::Keep,
+                None,
+                ("tag:expire-at", "absent"),
+            ),
+            case(
+                "unparsable tag of an in-scope rule",
+                tagged(Instance::new("r-kvstore", "cn-shanghai", "r-bad", PayAsYouGo), "redis-expire-at", "soon"),
+                Expect::Invalid(&["redis-expire-at", "soon"]),
+                Some("shanghai-redis"),
+                ("tag:redis-expire-at", "soon"),
+            ),
+            case(
+                "stale stopped, status compared case-insensitively",
+                with(ecs("i-stale"), |i| {
+                    i.status = "stopped".into();
+                    i.created_at = at("2026-01-01T00:00:00Z");
+                }),
+                RELEASE,
+                Some("stale-stopped"),
+                ("age", "68d12h"),
+            ),
+            case("no rule matches", running(ecs("i-fresh")), Expect::Keep, None, ("tag:ttl", "absent")),
+        ];
+
+        let policy = policy();
+        for c in cases {
+            let d = evaluate(&c.instance, &policy, now());
+            let what = format!("{}: {d:#?}", c.what);
+            assert_eq!(d.id, c.instance.id, "{what}");
+            assert_eq!(d.rule.as_deref(), c.rule, "{what}");
+            match (&c.expect, &d.verdict) {
+                (Expect::Release { force, terminate_subscription }, Verdict::Release { options }) => {
+                    assert_eq!(options, &ReleaseOptions { force: *force, terminate_subscription: *terminate_subscription }, "{what}")
+                }
+                (Expect::Protected(want), Verdict::Protected { by }) => assert_eq!(by, want, "{what}"),
+                (Expect::Skip(want), Verdict::Skip { reason }) => assert_eq!(reason, want, "{what}"),
+                (Expect::Invalid(words), Verdict::Invalid { reason }) => {
+                    for word in *words {
+                        assert!(reason.contains(word), "`{word}` missing; {what}");
+                    }
+                }
+                (Expect::Keep, Verdict::Keep) => {}
+                (expect, _) => panic!("expected {expect:?}; {what}"),
+            }
+            let (key, value) = c.fact;
+            assert_eq!(d.facts.get(key).map(String::as_str), Some(value), "fact {key}; {what}");
+            for always in ["charge_type", "status", "created_at", "expires_at"] {
+                assert!(d.facts.contains_key(always), "fact {always} missing; {what}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_decision_serialises_flat_for_reports() {
+        let d = evaluate(&tagged(ecs("i-expired"), "expire-at", "2026-03-01"), &policy(), now());
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["verdict"], "release");
+        assert_eq!(json["options"]["force"], false);
+        assert_eq!(json["rule"], "expired-by-tag");
+        assert_eq!(json["facts"]["created_at"], "2026-03-03T12:00:00Z");
+    }
+
+    #[test]
+    fn zero_eligible_never_breaches() {
+        let strict = Limits { max_releases_per_run: 0, max_release_percent: 0.001 };
+        assert_eq!(check_limits(0, 0, &strict), None);
+        assert_eq!(check_limits(0, 500, &strict), None);
+    }
+
+    #[test]
+    fn above_max_releases_per_run_nothing_is_released() {
+        let limits = Limits { max_releases_per_run: 10, max_release_percent: 100.0 };
+        assert_eq!(check_limits(10, 100, &limits), None);
+        let breach = check_limits(12, 100, &limits).unwrap();
+        assert_eq!((breach.eligible, breach.scanned), (12, 100));
+        assert_eq!(breach.reason, "12 instances eligible, above max_releases_per_run 10: nothing released");
+        let zero = Limits { max_releases_per_run: 0, ..limits };
+        assert_eq!(check_limits(1, 100, &zero).unwrap().reason, "1 instance eligible, above max_releases_per_run 0: nothing released");
+    }
+
+    #[test]
+    fn above_max_release_percent_nothing_is_released() {
+        let limits = Limits { max_releases_per_run: 1000, max_release_percent: 25.0 };
+        assert_eq!(check_limits(10, 40, &limits), None);
+        assert_eq!(
+            check_limits(11, 40, &limits).unwrap().reason,
+            "11 of 40 scanned instances eligible (27.5%), above max_release_percent 25: nothing released"
+        );
+        assert!(check_limits(1, 1, &limits).is_some());
+        assert_eq!(check_limits(1, 1, &Limits { max_releases_per_run: 1, max_release_percent: 100.0 }), None);
+    }
+
+    #[test]
+    fn inconsistent_counts_fail_closed() {
+        let limits = Limits { max_releases_per_run: 1000, max_release_percent: 100.0 };
+        assert!(check_limits(3, 0, &limits).unwrap().reason.contains("inconsistent"));
+        assert!(check_limits(3, 2, &limits).is_some());
+        assert!(check_limits(1, 10, &Limits { max_releases_per_run: 10, max_release_percent: f64::NAN }).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn evaluate_never_panics_and_never_releases_a_protected_instance(
+            expire_at in ".{0,30}",
+            ttl in "[0-9]{0,22}[smhdw]{0,2}",
+            created in proptest::option::of(-8_000_000_000_000i64..8_000_000_000_000),
+            expires in proptest::option::of(-8_000_000_000_000i64..8_000_000_000_000),
+            now_secs in -8_000_000_000_000i64..8_000_000_000_000,
+            running in any::<bool>(),
+            subscription in any::<bool>(),
+        ) {
+            let policy = policy();
+            let ts = |s: i64| Utc.timestamp_opt(s, 0).single();
+            let Some(now) = ts(now_secs) else { return Ok(()) };
+            let mut i = Instance::new("ecs", "cn-hangzhou", "i-prop", if subscription { Subscription } else { PayAsYouGo });
+            i.name = "ci-runner".into();
+            i.running = running;
+            i.created_at = created.and_then(ts);
+            i.expires_at = expires.and_then(ts);
+            i.tags.insert("expire-at".into(), expire_at);
+            i.tags.insert("ttl".into(), ttl);
+            let d = evaluate(&i, &policy, now);
+            if let Verdict::Release { options } = d.verdict {
+                prop_assert!(!subscription || i.expires_at.is_some_and(|e| e <= now));
+                prop_assert!(options.terminate_subscription == subscription);
+            }
+            i.deletion_protection = true;
+            prop_assert!(!evaluate(&i, &policy, now).is_release());
+        }
+    }
 }

@@ -102,6 +102,9 @@ pub struct Summary {
     pub limit_breach: Option<LimitBreach>,
     /// API calls made, by `product:Action`.
     pub api_calls: BTreeMap<String, u64>,
+    /// Summary webhook deliveries (filled after the run; a failed delivery never changes what was released).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::webhook::Delivery>,
     /// Every instance scanned, with its decision and outcome.
     pub entries: Vec<Entry>,
 }

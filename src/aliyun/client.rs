@@ -90,7 +90,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// Installs the ring crypto provider for rustls once per process (reqwest 0.13 with `rustls-no-provider`).
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -6,7 +6,7 @@ mod endpoint;
 mod error;
 pub mod sign;
 
-pub use client::{ApiRequest, Client, RetryPolicy};
+pub use client::{install_crypto_provider, ApiRequest, Client, RetryPolicy};
 pub use credentials::{CredentialError, Credentials};
 pub use endpoint::{Endpoints, EndpointError};
 pub use error::ApiError;

@@ -1,14 +1,335 @@
 //! A loopback emulator of the Alibaba Cloud RPC API (`aliyun-janitor sim`): verifies signatures, timestamps
 //! and nonces like the real service and serves products' list/release calls from an inventory JSON file.
-// Placeholder interface until the emulator lands (see branch `sim`).
-#[derive(Debug, Clone, Default)]
-pub struct SimOptions { pub latency_ms: u64, pub throttle_rate: f64, pub error_rate: f64, pub seed: u64 }
-#[derive(Clone)]
-pub struct Sim;
-#[derive(Debug, thiserror::Error)]
-#[error("sim")]
-pub struct SimError;
-impl Sim {
-    pub fn from_inventory_file(_p: &std::path::Path, _o: SimOptions) -> Result<Sim, SimError> { Err(SimError) }
+//!
+//! A request goes `server` (HTTP → parameters, query and form body together) → `auth` (common parameters,
+//! signature, nonce) → `faults` (injected failures, before any state change) → the product's `service`
+//! (dispatched on `Version` + `Action`, e.g. `ecs`) → `reply` (success body or the real error document).
+//! Every request lands in the call log, readable with [`Sim::calls`] or `GET /_sim/calls`;
+//! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
+
+mod auth;
+mod ecs;
+mod faults;
+mod inventory;
+mod params;
+mod reply;
+mod server;
+mod service;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use auth::{NonceStore, SECRET_PARAMS};
+use faults::{Faults, Injected};
+use inventory::SimCredential;
+pub use inventory::SimError;
+use params::Params;
+use reply::{new_request_id, ApiFault, Rendered, Reply};
+pub use server::{serve, spawn};
+use service::{ActionKind, Env, Service, PRODUCTS};
+
+/// Global knobs. Per-action faults live in the inventory (see `faults.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    /// Sleep before answering each API request.
+    pub latency_ms: u64,
+    /// Fraction (0..=1) of authenticated requests answered 400 `Throttling.User`.
+    pub throttle_rate: f64,
+    /// Fraction (0..=1) of authenticated requests answered 503 `ServiceUnavailable`.
+    pub error_rate: f64,
+    /// Seed for the throttle/error draws, so a run can be replayed.
+    pub seed: u64,
 }
-pub async fn serve(_l: tokio::net::TcpListener, _s: Sim) -> std::io::Result<()> { Ok(()) }
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { latency_ms: 0, throttle_rate: 0.0, error_rate: 0.0, seed: 1 }
+    }
+}
+
+/// One request as the emulator saw it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub action: String,
+    pub version: String,
+    /// All parameters; the values of `Signature`, `SecurityToken` and `AccessKeyId` are replaced by `<redacted>`.
+    pub params: BTreeMap<String, String>,
+    /// The error code returned, if any (`DryRunOperation` included).
+    pub code: Option<String>,
+    pub http_status: u16,
+    pub dry_run: bool,
+}
+
+/// The emulator: inventory, credentials, fault knobs and the call log. Cheap to clone.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Sim")
+            .field("latency", &self.inner.latency)
+            .field("products", &state.services.iter().map(|s| s.product()).collect::<Vec<_>>())
+            .field("calls", &state.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    latency: Duration,
+    state: Mutex<State>,
+}
+
+/// Everything that changes, behind one lock. Handlers are synchronous, so it is never held across an await.
+struct State {
+    credentials: Vec<SimCredential>,
+    services: Vec<Box<dyn Service>>,
+    nonces: NonceStore,
+    faults: Faults,
+    clock: Option<DateTime<Utc>>,
+    calls: Vec<LoggedCall>,
+}
+
+struct LoggedCall {
+    record: CallRecord,
+    /// A release action whose handler ran.
+    release: bool,
+}
+
+/// How far a request got, and what to answer.
+struct Outcome {
+    reply: Reply,
+    product: Option<&'static str>,
+    release: bool,
+}
+
+impl Outcome {
+    fn refused(fault: ApiFault, product: Option<&'static str>) -> Self {
+        Outcome { reply: Reply::Fault(fault), product, release: false }
+    }
+}
+
+impl Sim {
+    /// Builds an emulator from inventory text; an error names the offending field.
+    pub fn from_inventory_json(text: &str, opts: SimOptions) -> Result<Sim, SimError> {
+        let inv = inventory::parse(text)?;
+        let services = PRODUCTS.iter().map(|(code, load)| load(inv.products.get(*code))).collect::<Result<Vec<_>, _>>()?;
+        let faults = Faults::new(inv.faults, &opts)?;
+        let state = State { credentials: inv.credentials, services, nonces: NonceStore::default(), faults, clock: inv.now, calls: Vec::new() };
+        Ok(Sim { inner: Arc::new(Shared { latency: Duration::from_millis(opts.latency_ms), state: Mutex::new(state) }) })
+    }
+
+    pub fn from_inventory_file(path: &std::path::Path, opts: SimOptions) -> Result<Sim, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Read { path: path.to_path_buf(), source })?;
+        Self::from_inventory_json(&text, opts)
+    }
+
+    /// Every request so far, in order.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.lock().calls.iter().map(|c| c.record.clone()).collect()
+    }
+
+    /// Real (non-dry-run) release calls that passed authentication and faults and reached the handler,
+    /// whatever the handler answered.
+    pub fn release_calls(&self) -> Vec<CallRecord> {
+        self.lock().calls.iter().filter(|c| c.release && !c.record.dry_run).map(|c| c.record.clone()).collect()
+    }
+
+    /// Ids of `product`'s instances that still exist, sorted (empty for a product the emulator does not know).
+    pub fn instance_ids(&self, product: &str) -> Vec<String> {
+        self.lock().services.iter().find(|s| s.product() == product).map(|s| s.instance_ids()).unwrap_or_default()
+    }
+
+    /// Sets the clock used for expiry checks (`None`: the real clock). Request timestamps are always
+    /// checked against the real clock.
+    pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
+        self.lock().clock = now;
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        self.inner.latency
+    }
+
+    /// The current inventory, product sections only: `{"ecs": [...]}`.
+    pub(crate) fn snapshot(&self) -> Value {
+        Value::Object(self.lock().services.iter().map(|s| (s.product().to_string(), s.snapshot())).collect())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the state is still the best we have.
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Answers one API request and logs it. `parsed` is an error when the parameters could not be decoded.
+    pub(crate) fn handle(&self, method: &str, parsed: Result<Params, ApiFault>) -> Rendered {
+        let request_id = new_request_id();
+        let mut state = self.lock();
+        let (params, outcome) = match parsed {
+            Ok(p) => {
+                let outcome = state.process(method, &p, &request_id);
+                (p, outcome)
+            }
+            Err(f) => (Params::new(), Outcome::refused(f, None)),
+        };
+        let rendered = outcome.reply.render(&request_id, &host_id(outcome.product, &params));
+        let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+        let record = CallRecord {
+            action: get("Action"),
+            version: get("Version"),
+            params: params.iter().map(|(k, v)| (k.clone(), if SECRET_PARAMS.contains(&k.as_str()) { "<redacted>".into() } else { v.clone() })).collect(),
+            code: rendered.code.clone(),
+            http_status: rendered.status,
+            dry_run: params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        };
+        state.calls.push(LoggedCall { record, release: outcome.release });
+        rendered
+    }
+}
+
+impl State {
+    fn process(&mut self, method: &str, p: &Params, request_id: &str) -> Outcome {
+        let c = match auth::common(p) {
+            Ok(c) => c,
+            Err(f) => return Outcome::refused(f, None),
+        };
+        let Some(idx) = self.services.iter().position(|s| s.version() == c.version) else {
+            return Outcome::refused(ApiFault::action_not_found(), None);
+        };
+        let product = Some(self.services[idx].product());
+        let Some(kind) = self.services[idx].action_kind(c.action) else {
+            return Outcome::refused(ApiFault::action_not_found(), product);
+        };
+        if let Err(f) = auth::authenticate(method, p, &c, &self.credentials, &mut self.nonces, Utc::now()) {
+            return Outcome::refused(f, product);
+        }
+        // Flow control is per user, so it comes after authentication (the real `Throttling.User`).
+        if let Some(Injected(reply)) = self.faults.before_handler(c.version, c.action, p) {
+            return Outcome { reply, product, release: false };
+        }
+        let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
+        let reply = self.services[idx].handle(c.action, p, &env).into();
+        Outcome { reply, product, release: kind == ActionKind::Release }
+    }
+}
+
+/// The endpoint host the real service would name in `HostId`.
+fn host_id(product: Option<&str>, p: &Params) -> String {
+    match (product, p.get("RegionId").filter(|r| !r.is_empty())) {
+        (Some(product), Some(region)) => format!("{product}.{region}.aliyuncs.com"),
+        (Some(product), None) => format!("{product}.aliyuncs.com"),
+        (None, _) => "aliyuncs.com".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aliyun::sign;
+    use proptest::prelude::*;
+
+    const INVENTORY: &str = r#"{
+        "credentials": [{"access_key_id": "id", "access_key_secret": "secret"}],
+        "ecs": [
+            {"InstanceId": "i-a", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"},
+            {"InstanceId": "i-b", "RegionId": "r", "Status": "Running", "InstanceChargeType": "PrePaid", "ExpiredTime": "2020-01-01T00:00Z"}
+        ]
+    }"#;
+
+    /// A correctly signed request, so arbitrary API parameters reach the handler.
+    fn signed(action: &str, api: &[(String, String)]) -> Params {
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let ts = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut pairs: Vec<(String, String)> = [
+            ("Action", action),
+            ("Version", "2014-05-26"),
+            ("AccessKeyId", "id"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce.as_str()),
+            ("Timestamp", ts.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        pairs.extend(api.iter().filter(|(k, _)| !COMMON.contains(&k.as_str())).cloned());
+        let sig = sign::signature("POST", &pairs, "secret");
+        pairs.push(("Signature".into(), sig));
+        pairs.into_iter().collect()
+    }
+
+    const COMMON: &[&str] = &["Action", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"];
+
+    #[test]
+    fn log_redacts_and_flags_releases() {
+        let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+        let p = signed("DeleteInstances", &[("RegionId".into(), "r".into()), ("InstanceId.1".into(), "i-a".into())]);
+        let r = sim.handle("POST", Ok(p));
+        assert_eq!((r.status, r.code), (200, None));
+        let calls = sim.calls();
+        assert_eq!(calls[0].params["Signature"], "<redacted>");
+        assert_eq!(calls[0].params["AccessKeyId"], "<redacted>");
+        assert_eq!(sim.release_calls().len(), 1);
+        assert_eq!(sim.instance_ids("ecs"), ["i-b"]);
+        assert!(format!("{sim:?}").contains("ecs"));
+    }
+
+    #[test]
+    fn host_id_names_product_and_region() {
+        let p: Params = [("RegionId".to_string(), "cn-shanghai".to_string())].into_iter().collect();
+        assert_eq!(host_id(Some("ecs"), &p), "ecs.cn-shanghai.aliyuncs.com");
+        assert_eq!(host_id(Some("ecs"), &Params::new()), "ecs.aliyuncs.com");
+        assert_eq!(host_id(None, &p), "aliyuncs.com");
+    }
+
+    fn api_param() -> impl Strategy<Value = (String, String)> {
+        let names = prop::sample::select(vec![
+            "RegionId", "InstanceIds", "InstanceId.1", "InstanceId.2", "InstanceId.0", "InstanceId.100", "InstanceId.99999999999999999999",
+            "InstanceId", "MaxResults", "NextToken", "PageNumber", "PageSize", "Status", "InstanceChargeType", "Tag.1.Key", "Tag.1.Value",
+            "Tag.21.Key", "Tag.x.Key", "Force", "TerminateSubscription", "DryRun", "ClientToken", "ZoneId",
+        ]);
+        let values = prop_oneof![
+            Just("r".to_string()),
+            Just("i-a".to_string()),
+            Just("true".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("0".to_string()),
+            Just("[\"i-a\",1]".to_string()),
+            ".{0,12}",
+        ];
+        (names.prop_map(str::to_string), values)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Whatever the API parameters, a signed request gets a JSON answer with a sensible status, never a panic.
+        #[test]
+        fn arbitrary_parameters_never_panic(
+            action in prop::sample::select(vec!["DescribeInstances", "DeleteInstances", "DeleteInstance", "DescribeRegions"]),
+            api in prop::collection::vec(api_param(), 0..8),
+        ) {
+            let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+            let r = sim.handle("POST", Ok(signed(action, &api)));
+            prop_assert!([200, 400, 403, 404].contains(&r.status), "{} {}", r.status, r.body);
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            prop_assert!(body["RequestId"].is_string());
+            prop_assert_eq!(r.status == 200, r.code.is_none());
+        }
+
+        /// Garbage query strings are refused cleanly.
+        #[test]
+        fn arbitrary_query_strings_never_panic(query in ".{0,80}") {
+            let sim = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+            let parsed = params::decode_pairs(&query).and_then(params::merge);
+            let r = sim.handle("GET", parsed);
+            prop_assert!(r.status >= 400);
+        }
+    }
+}

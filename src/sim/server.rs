@@ -1,0 +1,105 @@
+//! HTTP front: `GET`/`POST /` for API calls (parameters in the query, in a form body, or both),
+//! `GET /_sim/calls` and `GET /_sim/instances` for inspection.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::params::{decode_pairs, merge, Params};
+use super::reply::{ApiFault, Rendered};
+use super::Sim;
+
+/// Serves until the future is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, sim: Sim) -> std::io::Result<()> {
+    axum::serve(listener, router(sim)).await
+}
+
+/// Binds `127.0.0.1:0`, serves on the current runtime and returns the base URL (`http://127.0.0.1:PORT`).
+pub async fn spawn(sim: Sim) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, sim).await {
+            tracing::warn!(error = %e, "emulator stopped");
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
+fn router(sim: Sim) -> Router {
+    Router::new()
+        .route("/", get(api).post(api))
+        .route("/_sim/calls", get(calls))
+        .route("/_sim/instances", get(instances))
+        .fallback(unknown_path)
+        .with_state(sim)
+}
+
+async fn api(State(sim): State<Sim>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let latency = sim.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let parsed = parameters(query.as_deref(), &headers, &body);
+    respond(sim.handle(method.as_str(), parsed))
+}
+
+/// RPC APIs live at `/` only (reference 1.1).
+async fn unknown_path(State(sim): State<Sim>, method: Method) -> Response {
+    respond(sim.handle(method.as_str(), Err(ApiFault::action_not_found())))
+}
+
+async fn calls(State(sim): State<Sim>) -> Response {
+    Json(sim.calls()).into_response()
+}
+
+async fn instances(State(sim): State<Sim>) -> Response {
+    Json(sim.snapshot()).into_response()
+}
+
+/// The union of query and form-body parameters (the signature covers both, reference 1.1).
+fn parameters(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiFault> {
+    let mut pairs = decode_pairs(query.unwrap_or(""))?;
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if is_form && !body.is_empty() {
+        let text = std::str::from_utf8(body).map_err(|_| ApiFault::new(400, "InvalidParameter", "The form body is not valid UTF-8."))?;
+        pairs.extend(decode_pairs(text)?);
+    }
+    merge(pairs)
+}
+
+fn respond(r: Rendered) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(CONTENT_TYPE, "application/json;charset=utf-8")], r.body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_and_form_body_are_merged() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, "application/x-www-form-urlencoded; charset=UTF-8".parse().unwrap());
+        let p = parameters(Some("Action=A&RegionId=cn-hangzhou"), &headers, b"InstanceId.1=i-a&Name=x+y").unwrap();
+        assert_eq!(p.get("Name").map(String::as_str), Some("x y"));
+        assert_eq!(p.len(), 4);
+        assert!(parameters(Some("A=1"), &headers, b"A=2").is_err());
+    }
+
+    #[test]
+    fn other_bodies_are_ignored() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, "application/json".parse().unwrap());
+        let p = parameters(None, &headers, b"{\"A\":1}").unwrap();
+        assert!(p.is_empty());
+        assert!(parameters(None, &HeaderMap::new(), b"A=1").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,43 @@
+//! One emulated product API = one file implementing [`Service`], plus one line in [`PRODUCTS`].
+//! Requests are dispatched on (`Version`, `Action`): every product shares one base URL in tests.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::inventory::SimError;
+use super::reply::ApiFault;
+use super::{ecs, Params};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActionKind {
+    Read,
+    /// Releases instances; real (non-dry-run) calls that reach the handler show up in `Sim::release_calls`.
+    Release,
+}
+
+/// What a handler may know about the request besides its parameters.
+pub(crate) struct Env<'a> {
+    /// The emulator clock (`Sim::set_clock` or the inventory's `now`, else the real clock).
+    pub now: DateTime<Utc>,
+    pub request_id: &'a str,
+}
+
+pub(crate) trait Service: Send {
+    /// Endpoint product code, also the inventory section name (`ecs`).
+    fn product(&self) -> &'static str;
+    /// API version the product answers (`2014-05-26`).
+    fn version(&self) -> &'static str;
+    /// `None` for actions the emulator does not implement (answered 404 `InvalidAction.NotFound`).
+    fn action_kind(&self, action: &str) -> Option<ActionKind>;
+    /// Runs an authenticated request. The success body may omit `RequestId`; an error is the real error.
+    fn handle(&mut self, action: &str, params: &Params, env: &Env<'_>) -> Result<Value, ApiFault>;
+    /// Ids of the instances that still exist, sorted.
+    fn instance_ids(&self) -> Vec<String>;
+    /// The current inventory section, in the inventory's own format.
+    fn snapshot(&self) -> Value;
+}
+
+/// Builds a product from its inventory section (`None` when the file has none: the API exists but is empty).
+pub(crate) type Loader = fn(Option<&Value>) -> Result<Box<dyn Service>, SimError>;
+
+pub(crate) const PRODUCTS: &[(&str, Loader)] = &[("ecs", ecs::load)];
