@@ -136,16 +136,37 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 }
 
 /// Secret values this process may hold in its environment: the Alibaba secret and token, and the webhook
-/// URLs (`JANITOR_WEBHOOKS`, whole and split on commas/whitespace).
+/// configuration (`JANITOR_WEBHOOKS`, a JSON array: the whole value and every string in it).
 pub fn env_secrets_owned() -> Vec<String> {
     let mut v = Vec::new();
-    for k in ["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", "JANITOR_WEBHOOKS"] {
+    for k in ["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", crate::webhook::ENV_VAR] {
         if let Ok(val) = std::env::var(k) {
-            v.extend(val.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).map(String::from));
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&val) {
+                collect_strings(&json, &mut v);
+            }
             v.push(val);
         }
     }
     v
+}
+
+/// Strings of a webhook configuration that are secret: URLs and anything under a key naming a secret
+/// (`format` and the like stay readable).
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.starts_with("http") => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                let k = k.to_ascii_lowercase();
+                match x {
+                    serde_json::Value::String(s) if ["url", "secret", "token", "key", "sign"].iter().any(|w| k.contains(w)) => out.push(s.clone()),
+                    _ => collect_strings(x, out),
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Removes control characters and bounds the length of an id taken from a request, so it cannot forge log lines.
@@ -185,6 +206,15 @@ mod tests {
         let e = settings_from_env(env(&[(ENV_POLICY, "/nonexistent/janitor/policy.yaml")])).unwrap_err();
         assert_eq!(e.kind, "InvalidPolicy");
         assert!(e.message.contains("/nonexistent/janitor/policy.yaml"), "{}", e.message);
+    }
+
+    #[test]
+    fn webhook_config_strings_are_secrets() {
+        let mut v = Vec::new();
+        collect_strings(&serde_json::json!([{"format": "slack", "url": "https://hooks.example/T0/B0/xyz"}, {"format": "json", "url": "u", "secret": "hmac-key-1"}]), &mut v);
+        assert!(v.iter().any(|s| s == "https://hooks.example/T0/B0/xyz") && v.iter().any(|s| s == "hmac-key-1"), "{v:?}");
+        assert!(!v.iter().any(|s| s == "slack" || s == "json"), "{v:?}");
+        assert_eq!(redact("post to https://hooks.example/T0/B0/xyz failed", &v.iter().map(String::as_str).collect::<Vec<_>>()), "post to <redacted> failed");
     }
 
     #[test]
