@@ -25,6 +25,8 @@ INVOKE_PORT ?= 18932
 INVOKE_FC_PORT ?= 18933
 INVOKE_INVENTORY ?= examples/demo-inventory.json
 INVOKE_POLICY ?= examples/demo-policy.yaml
+# The demo's pinned clock, so the output is the same every day.
+INVOKE_NOW ?= 2026-11-25T12:00:00Z
 
 EXTRA_TESTS += lint-deploy
 
@@ -90,20 +92,32 @@ deploy-fc: $(S_CLI)
 	$(S_CLI) deploy -y
 	$(S_CLI) concurrency put --reserved-concurrency 1
 
-## invoke-local EVENT=events/x.json [MODE=cli|fc]: run the handler on a sample event against the emulator
+## invoke-local EVENT=events/x.json [MODE=cli|fc|lambda]: run the handler on a sample event against the emulator
+##   cli: `aliyun-janitor run --event`; fc: the FC HTTP server + POST /invoke; lambda: cargo-lambda's own
+##   Runtime API emulator (`cargo lambda watch` + `cargo lambda invoke`, installed into .tools/venv).
 invoke-local:
 	$(CARGO) build --quiet
+	@if [ "$(MODE)" = lambda ]; then $(MAKE) --no-print-directory $(VENV)/.lambda-tools; fi
 	@set -e; \
 	$(BIN) sim --inventory $(INVOKE_INVENTORY) --listen 127.0.0.1:$(INVOKE_PORT) 2>/dev/null & SIM=$$!; \
-	trap 'kill $$SIM $$FC 2>/dev/null' EXIT; \
+	trap 'kill $$SIM $$FC 2>/dev/null; [ -n "$$WATCH" ] && kill -- -$$WATCH 2>/dev/null; true' EXIT; \
 	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(INVOKE_PORT)) 2>/dev/null && break; sleep 0.1; done; \
-	export JANITOR_ENDPOINT=http://127.0.0.1:$(INVOKE_PORT) JANITOR_POLICY=$(INVOKE_POLICY) RUST_LOG=warn; \
+	export JANITOR_ENDPOINT=http://127.0.0.1:$(INVOKE_PORT) JANITOR_POLICY=$(INVOKE_POLICY) JANITOR_NOW=$(INVOKE_NOW) RUST_LOG=warn; \
 	if [ "$(MODE)" = fc ]; then \
 		FC_FUNCTION_NAME=aliyun-janitor FC_CUSTOM_LISTEN_PORT=$(INVOKE_FC_PORT) $(BIN) & FC=$$!; \
 		for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(INVOKE_FC_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 		curl -sS -D - -X POST --data-binary @$(EVENT) -H 'x-fc-request-id: invoke-local' \
 			-H 'x-fc-access-key-id: demo-access-key' -H 'x-fc-access-key-secret: demo-secret-do-not-use' \
 			http://127.0.0.1:$(INVOKE_FC_PORT)/invoke; echo; \
+	elif [ "$(MODE)" = lambda ]; then \
+		PATH="$(VENV)/bin:$$PATH" setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port $(INVOKE_FC_PORT) \
+			--env-var JANITOR_ENDPOINT=$$JANITOR_ENDPOINT --env-var JANITOR_POLICY=$(CURDIR)/$(INVOKE_POLICY) \
+			--env-var JANITOR_NOW=$(INVOKE_NOW) --env-var RUST_LOG=warn \
+			--env-var ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key --env-var ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
+			> target/lambda-watch.log 2>&1 & WATCH=$$!; \
+		for i in $$(seq 600); do (echo > /dev/tcp/127.0.0.1/$(INVOKE_FC_PORT)) 2>/dev/null && break; sleep 0.2; done; \
+		PATH="$(VENV)/bin:$$PATH" cargo lambda invoke aliyun-janitor --invoke-address 127.0.0.1 --invoke-port $(INVOKE_FC_PORT) \
+			--data-file $(EVENT) || true; echo; \
 	else \
 		ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
 			$(BIN) run --event $(EVENT) --output text || true; \
