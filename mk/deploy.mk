@@ -50,17 +50,13 @@ $(VENV)/.lambda-tools: | $(VENV)/bin/python
 $(S_CLI):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node "@serverless-devs/s@^3"
 
-target/lambda/stage/policy.yaml: $(POLICY)
-	mkdir -p $(@D)
-	cp $< $@
-
 ## lambda: bootstrap.zip (bootstrap + policy.yaml) for arm64 and x86_64, cross-built with cargo-lambda + zig
-lambda: $(VENV)/.lambda-tools target/lambda/stage/policy.yaml
+lambda: $(VENV)/.lambda-tools
 	rustup target add aarch64-unknown-linux-gnu x86_64-unknown-linux-gnu
-	PATH="$(VENV)/bin:$$PATH" cargo lambda build $(LAMBDA_PROFILE) --locked --arm64 --output-format zip \
-		--lambda-dir target/lambda/arm64 --include target/lambda/stage/policy.yaml
-	PATH="$(VENV)/bin:$$PATH" cargo lambda build $(LAMBDA_PROFILE) --locked --x86-64 --output-format zip \
-		--lambda-dir target/lambda/x86_64 --include target/lambda/stage/policy.yaml
+	PATH="$(VENV)/bin:$$PATH" cargo lambda build $(LAMBDA_PROFILE) --locked --arm64 --output-format zip --lambda-dir target/lambda/arm64
+	PATH="$(VENV)/bin:$$PATH" cargo lambda build $(LAMBDA_PROFILE) --locked --x86-64 --output-format zip --lambda-dir target/lambda/x86_64
+	$(PYTHON) scripts/zip-put.py $(LAMBDA_ARM64_ZIP) $(POLICY) policy.yaml
+	$(PYTHON) scripts/zip-put.py $(LAMBDA_X86_64_ZIP) $(POLICY) policy.yaml
 	@ls -l $(LAMBDA_ARM64_ZIP) $(LAMBDA_X86_64_ZIP)
 
 ## fc: dist/fc.zip for Function Compute: a static x86_64 musl `bootstrap` (FC's Debian 10 has glibc 2.28) + policy.yaml
