@@ -127,6 +127,12 @@ lint-deploy: $(VENV)/.lint-tools $(S_CLI)
 	$(S_ENV) JANITOR_FC_ROLE_ARN=acs:ram::123456789012:role/aliyun-janitor $(S_CLI) preview > /dev/null
 	@echo "lint-deploy: template.yaml, s.yaml and deploy/ram-policy.json are valid"
 
-## measure: release binary size, cold start of both serverless modes, peak memory of the demo run
+## measure: release binary size, cold start of both serverless modes, peak memory of the demo runs (docs/deploy.md)
 measure: build
+	@test -x /usr/bin/time || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; \
+		else echo "GNU time is missing: install the 'time' package"; exit 1; fi; }
 	$(PYTHON) scripts/measure.py --binary target/release/aliyun-janitor
+	@if [ -x target/$(MUSL_TARGET)/release/aliyun-janitor ]; then \
+		echo; echo "FC package binary (static musl, from 'make fc'):"; \
+		$(PYTHON) scripts/measure.py --binary target/$(MUSL_TARGET)/release/aliyun-janitor; fi
