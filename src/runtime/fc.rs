@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,8 @@ const HEADER_KEY_ID: &str = "x-fc-access-key-id";
 const HEADER_KEY_SECRET: &str = "x-fc-access-key-secret";
 const HEADER_TOKEN: &str = "x-fc-security-token";
 const HEADER_REQUEST_ID: &str = "x-fc-request-id";
+/// Largest event body accepted (FC's own limit for a synchronous invocation is 32 MB; events are small).
+const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 
 /// What every request handler shares: the settings built at start (or why they could not be), and a lock
 /// so that two invocations on one instance never run at the same time.
@@ -81,7 +83,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/pre-freeze", get(hook_ok))
         .route("/pre-stop", get(hook_ok))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_EVENT_BYTES))
+        .layer(axum::middleware::map_response(fc_status_on_every_answer))
         .with_state(state)
+}
+
+/// FC reads only 200 and 404, and takes an answer without `x-fc-status` as a success. So every answer
+/// that is not a 200 (including axum's own rejections: body too large, wrong method) becomes a 404 with
+/// `x-fc-status: 404`.
+async fn fc_status_on_every_answer(mut response: Response) -> Response {
+    let ok = response.status() == StatusCode::OK;
+    if !ok {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response.headers_mut().insert(HeaderName::from_static("x-fc-status"), HeaderValue::from_static(if ok { "200" } else { "404" }));
+    response
 }
 
 /// `FC_CUSTOM_LISTEN_PORT`, else the older `FC_SERVER_PORT`, else 9000.
@@ -234,6 +250,21 @@ mod tests {
         assert_eq!((c.access_key_id.as_str(), c.secret(), c.security_token()), ("STS.id", "sts-secret", Some("CAIS-token")));
         h.insert(HEADER_TOKEN, HeaderValue::from_static(""));
         assert_eq!(credentials_from_headers(&h).unwrap().security_token(), None);
+    }
+
+    #[tokio::test]
+    async fn axum_rejections_are_fc_failures_too() {
+        use lambda_runtime::tower::ServiceExt;
+        let app = router(Arc::new(AppState::new(Err(StartupError { kind: "InvalidPolicy", message: "x".into() }))));
+        let get = axum::http::Request::builder().method("GET").uri("/invoke").body(axum::body::Body::empty()).unwrap();
+        let resp = app.clone().oneshot(get).await.unwrap();
+        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::NOT_FOUND, "404"));
+        let big = axum::http::Request::builder().method("POST").uri("/invoke").body(axum::body::Body::from(vec![b' '; MAX_EVENT_BYTES + 1])).unwrap();
+        let resp = app.clone().oneshot(big).await.unwrap();
+        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::NOT_FOUND, "404"));
+        let hook = axum::http::Request::builder().method("GET").uri("/pre-stop").body(axum::body::Body::empty()).unwrap();
+        let resp = app.oneshot(hook).await.unwrap();
+        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::OK, "200"));
     }
 
     #[tokio::test]
