@@ -55,8 +55,7 @@ async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str
 }
 
 fn check_output(fc: &mut Fc) {
-    let _ = fc.proc.child.kill();
-    let _ = fc.proc.wait_exit(Duration::from_secs(5));
+    fc.proc.kill_and_collect();
     let (out, err) = (fc.proc.stdout(), fc.proc.stderr());
     assert_no_secrets("stdout", &out);
     assert_no_secrets("stderr", &err);
@@ -102,6 +101,7 @@ async fn fc_http_mode_runs_every_sample_with_per_request_credentials() {
             check_core_summary(&name, &a.body);
         }
     }
+    assert!(fc.proc.wait_stdout(&format!("FC Invoke End RequestId: fc-req-{n}\n"), Duration::from_secs(5)), "{}", fc.proc.stdout());
     let stdout = fc.proc.stdout();
     for i in 1..=n {
         assert!(stdout.contains(&format!("FC Invoke Start RequestId: fc-req-{i}\n")), "{stdout}");
@@ -179,7 +179,7 @@ async fn fc_bad_policy_answers_every_invoke_with_404() {
         assert_eq!(a.body["errorType"], "InvalidPolicy", "{}", a.body);
         assert!(a.body["errorMessage"].as_str().unwrap().contains("no-such-policy.yaml"), "{}", a.body);
     }
-    assert!(fc.proc.stdout().contains("FC Invoke End RequestId: r-1"));
+    assert!(fc.proc.wait_stdout("FC Invoke End RequestId: r-1", Duration::from_secs(5)), "{}", fc.proc.stdout());
     check_output(&mut fc);
 }
 

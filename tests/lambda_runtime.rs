@@ -183,8 +183,7 @@ async fn lambda_loop_answers_every_sample_event_and_survives_bad_ones() {
 
 /// Kills the function and checks its output for secrets and panics.
 fn function_logs_checked(function: &mut Proc) -> &mut Proc {
-    let _ = function.child.kill();
-    let _ = function.wait_exit(Duration::from_secs(5));
+    function.kill_and_collect();
     let (out, err) = (function.stdout(), function.stderr());
     assert_no_secrets("stdout", &out);
     assert_no_secrets("stderr", &err);

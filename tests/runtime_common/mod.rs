@@ -87,6 +87,7 @@ pub struct Proc {
     pub started: Instant,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    drains: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -99,9 +100,9 @@ impl Proc {
         }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn aliyun-janitor");
-        let stdout = drain(child.stdout.take().expect("stdout"));
-        let stderr = drain(child.stderr.take().expect("stderr"));
-        Proc { child, started, stdout, stderr }
+        let (stdout, out_thread) = drain(child.stdout.take().expect("stdout"));
+        let (stderr, err_thread) = drain(child.stderr.take().expect("stderr"));
+        Proc { child, started, stdout, stderr, drains: vec![out_thread, err_thread] }
     }
 
     pub fn stdout(&self) -> String {
@@ -112,17 +113,44 @@ impl Proc {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until the collected stdout contains `needle` (the drain thread reads the pipe asynchronously).
+    pub fn wait_stdout(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stdout().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(50)); // let the drain threads catch up
+                self.join_drains();
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Kills the process and waits until all of its output has been collected.
+    pub fn kill_and_collect(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.join_drains();
+    }
+
+    fn join_drains(&mut self) {
+        for t in self.drains.drain(..) {
+            let _ = t.join();
+        }
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -137,10 +165,10 @@ impl Drop for Proc {
     }
 }
 
-fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(String::new()));
     let out = buf.clone();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -149,7 +177,7 @@ fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
             out.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
     });
-    buf
+    (buf, thread)
 }
 
 /// Starts the emulator on a free loopback port with [`INVENTORY`]; returns it and its base URL.
