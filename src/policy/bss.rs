@@ -76,3 +76,41 @@ impl RawBss {
         Ok(bss)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn parse(bss: &str) -> Result<Policy, PolicyError> {
+        Policy::from_yaml(&format!("regions: [cn-hangzhou]\n{bss}\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]\n"), "t.yaml")
+    }
+
+    #[test]
+    fn off_by_default() {
+        assert_eq!(parse("").unwrap().bss, Bss::default());
+        assert_eq!(Bss::default(), Bss { discovery: false, vno: false, site: Site::China });
+    }
+
+    #[test]
+    fn the_full_section_parses() {
+        let p = parse("bss: { discovery: true, vno: true, site: international }").unwrap();
+        assert_eq!(p.bss, Bss { discovery: true, vno: true, site: Site::International });
+        assert_eq!(parse("bss: { discovery: true }").unwrap().bss.site, Site::China);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let at = |bss: &str| parse(bss).map(|_| ()).unwrap_err();
+        let e = at("bss: { vno: true }");
+        assert_eq!(e.path, "bss.vno");
+        assert!(e.message.contains("needs discovery: true"));
+        let e = at("bss: { discovery: true, site: europe }");
+        assert_eq!(e.path, "bss.site");
+        assert!(e.message.contains("china") && e.message.contains("international"));
+        assert_eq!(at("bss: { discovery: true, vnoo: true }").path, "bss.vnoo");
+        assert_eq!(at("bss: { discovery: yes }").path, "bss.discovery");
+        assert_eq!(at("bss: { discovery: ~ }").path, "bss.discovery");
+        assert_eq!(at("bss:").path, "bss");
+    }
+}

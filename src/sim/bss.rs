@@ -10,11 +10,14 @@
 //! Answers are business envelopes (`Code: "Success"`, `Success: true`); `Data.InstanceList` is a plain array.
 //! `ReleaseInstance` is refused unless the section says `"vno": true` (the docs say calls from non-reseller
 //! accounts are blocked but give no code; this emulator answers HTTP 200 `Success: false`, `Code:
-//! NotApplicable`, UNVERIFIED).
+//! NotApplicable`, UNVERIFIED). Optional `_sim` controls on a record: `mutate_after_reads` (`controls.rs`),
+//! e.g. a subscription renewed between discovery and the pre-flight re-read.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::controls::{self, Mutable, Mutation};
 use super::inventory::{Fields, SimError};
 use super::params::{number, optional, required, Params};
 use super::reply::ApiFault;
@@ -25,14 +28,48 @@ const SECTION: &str = "bss";
 pub(crate) const VERSION: &str = "2017-12-14";
 const MAX_IDS: usize = 100;
 
-struct Record {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Controls {
+    #[serde(default)]
+    mutate_after_reads: Option<Mutation>,
+}
+
+/// The fields the emulator filters on, read from the (possibly mutated) record.
+struct View {
     id: String,
     product_code: String,
     region: String,
     subscription_type: String,
     renew_status: String,
     end: DateTime<Utc>,
-    raw: Map<String, Value>,
+}
+
+fn view(path: &str, obj: &Map<String, Value>) -> Result<View, SimError> {
+    let f = Fields { path: path.to_string(), obj };
+    if let Some(t) = f.opt_str("CreateTime")? {
+        parse_api_time(t).map_err(|e| f.err("CreateTime", e.to_string()))?;
+    }
+    Ok(View {
+        id: f.req_str("InstanceID")?.to_string(),
+        product_code: f.req_str("ProductCode")?.to_string(),
+        region: f.opt_str("Region")?.unwrap_or_default().to_string(),
+        subscription_type: f.one_of("SubscriptionType", &["Subscription", "PayAsYouGo"])?.to_string(),
+        renew_status: f.opt_str("RenewStatus")?.unwrap_or_default().to_string(),
+        end: parse_api_time(f.req_str("EndTime")?).map_err(|e| f.err("EndTime", e.to_string()))?,
+    })
+}
+
+struct Record {
+    /// Identity, fixed at load: (product code, id).
+    key: (String, String),
+    state: Mutable,
+}
+
+impl Record {
+    fn view(&self) -> Option<View> {
+        view("", self.state.peek()).ok()
+    }
 }
 
 pub(crate) struct Bss {
@@ -44,19 +81,16 @@ pub(crate) struct Bss {
 fn record(i: usize, v: &Value) -> Result<Record, SimError> {
     let path = format!("{SECTION}.instances[{i}]");
     let Value::Object(obj) = v else { return Err(SimError::invalid(path, "expected a billing record object")) };
-    let f = Fields { path, obj };
-    if let Some(t) = f.opt_str("CreateTime")? {
-        parse_api_time(t).map_err(|e| f.err("CreateTime", e.to_string()))?;
-    }
-    Ok(Record {
-        id: f.req_str("InstanceID")?.to_string(),
-        product_code: f.req_str("ProductCode")?.to_string(),
-        region: f.opt_str("Region")?.unwrap_or_default().to_string(),
-        subscription_type: f.one_of("SubscriptionType", &["Subscription", "PayAsYouGo"])?.to_string(),
-        renew_status: f.opt_str("RenewStatus")?.unwrap_or_default().to_string(),
-        end: parse_api_time(f.req_str("EndTime")?).map_err(|e| f.err("EndTime", e.to_string()))?,
-        raw: obj.clone(),
-    })
+    let mut obj = obj.clone();
+    let c: Controls = controls::take(&path, &mut obj)?;
+    let v = view(&path, &obj)?;
+    let key = (v.product_code, v.id);
+    let state = Mutable::new(&path, obj, c.mutate_after_reads, |o| match view(&path, o) {
+        Ok(after) if (after.product_code.as_str(), after.id.as_str()) == (key.0.as_str(), key.1.as_str()) => Ok(()),
+        Ok(_) => Err(SimError::invalid(format!("{path}.InstanceID"), "a mutation cannot change ProductCode or InstanceID")),
+        Err(e) => Err(e),
+    })?;
+    Ok(Record { key, state })
 }
 
 pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError> {
@@ -83,12 +117,12 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
     let mut records: Vec<Record> = Vec::new();
     for (i, v) in items.iter().enumerate() {
         let r = record(i, v)?;
-        if records.iter().any(|o| o.id == r.id && o.product_code == r.product_code) {
-            return Err(SimError::invalid(format!("{SECTION}.instances[{i}].InstanceID"), format!("duplicate record `{}` for {}", r.id, r.product_code)));
+        if records.iter().any(|o| o.key == r.key) {
+            return Err(SimError::invalid(format!("{SECTION}.instances[{i}].InstanceID"), format!("duplicate record `{}` for {}", r.key.1, r.key.0)));
         }
         records.push(r);
     }
-    records.sort_by(|a, b| (&a.product_code, &a.id).cmp(&(&b.product_code, &b.id)));
+    records.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(Box::new(Bss { vno, records }))
 }
 
@@ -139,18 +173,18 @@ impl Service for Bss {
     }
 
     fn instance_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.records.iter().map(|r| r.id.clone()).collect();
+        let mut ids: Vec<String> = self.records.iter().map(|r| r.key.1.clone()).collect();
         ids.sort();
         ids
     }
 
     fn snapshot(&self) -> Value {
-        json!({"vno": self.vno, "instances": self.records.iter().map(|r| Value::Object(r.raw.clone())).collect::<Vec<_>>()})
+        json!({"vno": self.vno, "instances": self.records.iter().map(|r| Value::Object(r.state.peek().clone())).collect::<Vec<_>>()})
     }
 }
 
 impl Bss {
-    fn query(&self, p: &Params) -> Result<Value, ApiFault> {
+    fn query(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let product = optional(p, "ProductCode");
         let region = optional(p, "Region");
         // ProductCode is required once Region is given (reference 3.5).
@@ -166,10 +200,13 @@ impl Bss {
         let renew = optional(p, "RenewStatus");
         let page_num = number(p, "PageNum", 1..=u32::MAX as u64, 1)?;
         let page_size = number(p, "PageSize", 1..=300, 20)?;
-        let matching: Vec<&Record> = self
+        self.records.iter_mut().for_each(|r| r.state.settle());
+        let matching: Vec<usize> = self
             .records
             .iter()
-            .filter(|r| {
+            .enumerate()
+            .filter_map(|(i, r)| r.view().map(|v| (i, v)))
+            .filter(|(_, r)| {
                 product.is_none_or(|c| c == r.product_code)
                     && region.is_none_or(|g| g == r.region)
                     && subscription.is_none_or(|s| s == r.subscription_type)
@@ -178,9 +215,13 @@ impl Bss {
                     && end.is_none_or(|t| r.end <= t)
                     && renew.is_none_or(|s| s == r.renew_status)
             })
+            .map(|(i, _)| i)
             .collect();
         let skip = usize::try_from((page_num - 1).saturating_mul(page_size)).unwrap_or(usize::MAX);
-        let page: Vec<Value> = matching.iter().skip(skip).take(page_size as usize).map(|r| Value::Object(r.raw.clone())).collect();
+        let mut page: Vec<Value> = Vec::new();
+        for &i in matching.iter().skip(skip).take(page_size as usize) {
+            page.push(Value::Object(self.records[i].state.read().clone()));
+        }
         Ok(envelope(json!({"PageNum": page_num, "PageSize": page_size, "TotalCount": matching.len(), "InstanceList": page})))
     }
 
@@ -195,12 +236,12 @@ impl Bss {
         }
         let region = optional(p, "Region");
         for id in &ids {
-            let found = self.records.iter().any(|r| r.id == *id && r.product_code == product && r.subscription_type == subscription && region.is_none_or(|g| g == r.region));
+            let found = self.records.iter().filter_map(Record::view).any(|r| r.id == *id && r.product_code == product && r.subscription_type == subscription && region.is_none_or(|g| g == r.region));
             if !found {
                 return Ok(business("InvalidParameter", format!("The instance {id} of {product} does not exist.")));
             }
         }
-        self.records.retain(|r| !(r.product_code == product && ids.contains(&r.id)));
+        self.records.retain(|r| !(r.key.0 == product && ids.contains(&r.key.1)));
         Ok(envelope(json!({"ReleaseResult": true, "HostId": "business.aliyuncs.com"})))
     }
 }

@@ -64,13 +64,18 @@ impl Mutable {
 
     /// One answer includes this instance: a due mutation is applied first, then the read is counted.
     pub fn read(&mut self) -> &Map<String, Value> {
+        self.settle();
+        self.reads = self.reads.saturating_add(1);
+        &self.raw
+    }
+
+    /// Applies a due mutation without counting a read, so a listing filters on what it will serve.
+    pub fn settle(&mut self) {
         if self.pending.as_ref().is_some_and(|m| self.reads >= m.after) {
             if let Some(m) = self.pending.take() {
                 self.raw.extend(m.set);
             }
         }
-        self.reads = self.reads.saturating_add(1);
-        &self.raw
     }
 
     /// The current object, without counting a read (release checks, snapshots).

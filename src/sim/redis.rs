@@ -163,6 +163,7 @@ impl Redis {
         }
         let charge = optional(p, "ChargeType");
         let status = optional(p, "InstanceStatus");
+        self.instances.values_mut().for_each(Mutable::settle);
         let matching: Vec<String> = self
             .instances
             .iter()
