@@ -378,12 +378,15 @@ async fn release_scope(
 
 /// The plan's decision, completed with what the product declares: a state that rules out a release
 /// (`Product::state_veto`) and a `force` that is the rule's own choice (`Capabilities::force_from_rule`).
+/// A charge type the API cannot release is left as it is: it is reported "release by hand", whatever its state.
 pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Decision {
     let mut d = plan::evaluate(instance, policy, now);
+    let caps = product.capabilities();
     if let Verdict::Release { options } = &mut d.verdict {
-        if let Some(reason) = product.state_veto(instance) {
+        let veto = caps.releasable.contains(&instance.charge_type).then(|| product.state_veto(instance)).flatten();
+        if let Some(reason) = veto {
             d.verdict = Verdict::Skip { reason };
-        } else if product.capabilities().force_from_rule {
+        } else if caps.force_from_rule {
             options.force = d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
         }
     }
