@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 
 use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
+use crate::discovery;
 use crate::event::{EventError, Trigger};
 use crate::inventory::Instance;
 use crate::plan::{self, Decision, Verdict};
@@ -135,10 +136,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     }
 
     // 2. Decide, per instance.
-    for (_, _, instances) in &scopes {
+    for (product, _, instances) in &scopes {
         summary.scanned += instances.len();
         for inst in instances {
-            summary.entries.push(Entry::from_decision(plan::evaluate(inst, policy, now)));
+            summary.entries.push(Entry::from_decision(decide(product.as_ref(), inst, policy, now)));
         }
     }
     for entry in summary.entries.iter_mut() {
@@ -150,6 +151,13 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
                 entry.message = Some(format!("eligible, but {} cannot release {charge} instances by API: release it by hand", entry.decision.product));
             }
         }
+    }
+
+    // 2b. Billing discovery (`bss.discovery`): expired subscriptions across products, cross-checked with the listings.
+    if policy.bss.discovery {
+        let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
+        let reach = discovery::Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+        discovery::discover(&api, policy, now, &reach, &scopes, &mut summary).await;
     }
 
     // 3. Run-wide limits: above them nothing is released, not even dry-run calls are made.
@@ -166,6 +174,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         for (product, region, instances) in &scopes {
             release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
         }
+        discovery::release_through_billing(&api, policy, now, apply, &mut summary.entries).await;
     }
 
     summary.api_calls = api.call_counts();
@@ -306,7 +315,7 @@ async fn release_scope(
                 for el in eligible {
                     let entry = entries.iter_mut().find(|e| in_scope(e) && e.decision.id == el.id);
                     let Some(entry) = entry else { continue };
-                    match fresh.iter().find(|i| i.id == el.id).map(|i| plan::evaluate(i, policy, now)) {
+                    match fresh.iter().find(|i| i.id == el.id).map(|i| decide(product, i, policy, now)) {
                         Some(d) if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule => keep.push(el),
                         Some(d) => {
                             entry.outcome = Outcome::Skipped;
@@ -344,6 +353,19 @@ async fn release_scope(
                 entry.outcome = Outcome::Released;
                 entry.request_ids = request_ids.clone();
             }
+            IdOutcome::ReleaseStarted { request_ids, pending } => {
+                entry.outcome = Outcome::Released;
+                entry.request_ids = request_ids.clone();
+                entry.message = Some(format!("release started, record removal pending: {pending}"));
+            }
+            // A protection the listing did not show (or that appeared since): a veto, not a failure.
+            IdOutcome::Failed { error, request_ids } if error.is_protection_veto() => {
+                entry.outcome = Outcome::Protected;
+                entry.decision.verdict = Verdict::Protected { by: format!("release protection reported by the service ({})", error.summary_code()) };
+                entry.code = Some(error.summary_code());
+                entry.message = Some(error.to_string());
+                entry.request_ids = request_ids.clone();
+            }
             IdOutcome::Failed { error, request_ids } => {
                 entry.outcome = Outcome::Failed;
                 entry.code = Some(error.summary_code());
@@ -352,6 +374,23 @@ async fn release_scope(
             }
         }
     }
+}
+
+/// The plan's decision, completed with what the product declares: a state that rules out a release
+/// (`Product::state_veto`) and a `force` that is the rule's own choice (`Capabilities::force_from_rule`).
+/// A charge type the API cannot release is left as it is: it is reported "release by hand", whatever its state.
+pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    let mut d = plan::evaluate(instance, policy, now);
+    let caps = product.capabilities();
+    if let Verdict::Release { options } = &mut d.verdict {
+        let veto = caps.releasable.contains(&instance.charge_type).then(|| product.state_veto(instance)).flatten();
+        if let Some(reason) = veto {
+            d.verdict = Verdict::Skip { reason };
+        } else if caps.force_from_rule {
+            options.force = d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
+        }
+    }
+    d
 }
 
 fn describe_verdict(d: &Decision) -> String {

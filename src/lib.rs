@@ -7,6 +7,7 @@
 
 pub mod aliyun;
 pub mod cli;
+pub mod discovery;
 pub mod event;
 pub mod inventory;
 pub mod job;

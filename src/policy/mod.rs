@@ -31,7 +31,9 @@
 //!       created_older_than: 30d
 //!       expired_for: 7d                   # subscriptions expired more than this long ago
 //!       name: "ci-*"                      # glob on the instance name (case-sensitive)
-//!     force: false                        # allow releasing running instances
+//!     force: false                        # allow releasing running instances; for Kafka/KMS, the rule's own
+//!                                         # ForceDeleteInstance / ForceDeleteWithoutBackup choice
+//! bss: { discovery: false, site: china, vno: false }   # billing discovery, see `bss.rs`
 //! ```
 //!
 //! Durations are integer+unit groups, largest first (`30m`, `72h`, `7d`, `2w`, `1d12h`), at most 10 years.
@@ -42,8 +44,11 @@ use std::time::Duration;
 
 use crate::inventory::ChargeType;
 
+mod bss;
 mod raw;
 mod time;
+
+pub use bss::{Bss, Site as BssSite};
 
 pub use time::{format_duration, parse_duration, parse_tag_date, MAX_DURATION};
 
@@ -65,6 +70,8 @@ pub struct Policy {
     pub protect: Protection,
     pub limits: Limits,
     pub rules: Vec<Rule>,
+    /// Billing discovery (`bss:`); off by default.
+    pub bss: Bss,
 }
 
 #[derive(Debug, Clone, PartialEq)]
