@@ -9,6 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 
 use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
+use crate::discovery;
 use crate::event::{EventError, ResourceEvent, Trigger};
 use crate::inventory::{ChargeType, Instance};
 use crate::lifecycle::{self, Action, LAST_EVENT_TAG};
@@ -127,10 +128,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     }
 
     // 2. Decide, per instance.
-    for (_, _, instances) in &scopes {
+    for (product, _, instances) in &scopes {
         summary.scanned += instances.len();
         for inst in instances {
-            summary.entries.push(Entry::from_decision(plan::evaluate(inst, policy, now)));
+            summary.entries.push(Entry::from_decision(decide(product.as_ref(), inst, policy, now)));
         }
     }
     for entry in summary.entries.iter_mut() {
@@ -144,9 +145,26 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
     }
 
+    // 2b. Billing discovery (`bss.discovery`): expired subscriptions across products, cross-checked with the listings.
+    //     Billing is account-wide, so an event run (which reads a few ids) cannot cross-check: there, expired
+    //     subscriptions are left to the scheduled run (fail closed).
+    if policy.bss.discovery && trigger.resources().is_none() {
+        let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
+        let reach = discovery::Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+        discovery::discover(&api, policy, now, &reach, &scopes, &mut summary).await;
+    }
+
     // 3. The lifecycle: mark, wait, release or unmark; releases only inside the window.
     let index = InstanceIndex::new(&scopes);
     lifecycle_step(&index, policy, trigger.resources(), now, apply, &mut summary.entries);
+    if policy.bss.discovery && trigger.resources().is_some() {
+        for e in summary.entries.iter_mut() {
+            if matches!(e.decision.verdict, Verdict::Release { options } if options.terminate_subscription) && e.outcome == Outcome::WouldRelease {
+                e.outcome = Outcome::Skipped;
+                e.message = Some("due, but an expired subscription is cross-checked with billing (bss.discovery), which only scheduled runs read".into());
+            }
+        }
+    }
 
     // 4. Run-wide limits, on releases and on new marks: above them that whole set is held (fail closed), and
     //    not even dry-run calls are made for it. An event run checks the count only (see `plan::LimitScope`).
@@ -173,6 +191,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
         release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
     }
+    // Billing's own release of products without an adapter (reseller accounts only).
+    discovery::release_through_billing(&api, policy, now, apply, &mut summary.entries).await;
 
     summary.api_calls = api.call_counts();
     summary.finish();
@@ -223,13 +243,19 @@ impl<'a> InstanceIndex<'a> {
 /// `release_after` and `owner`. No API calls: the tags are written by `tag_scope`.
 fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&ResourceEvent>, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
     let mut windows: BTreeMap<String, WindowState> = BTreeMap::new();
+    let no_tags = BTreeMap::new();
     for entry in entries.iter_mut() {
-        let Some((product, inst)) = index.get(&entry.decision) else { continue };
+        // Entries without a listed instance (billing discovery) have no tags and cannot be marked.
+        let found = index.get(&entry.decision);
+        let (tags, can_tag) = match found {
+            Some((product, inst)) => (&inst.tags, product.can_tag()),
+            None => (&no_tags, false),
+        };
         if let Some(owner_tag) = &policy.notify.owner_tag {
-            let owner = inst.tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
+            let owner = tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
             entry.decision.facts.insert(OWNER_FACT.into(), owner);
         }
-        if let Some(seen) = event.and_then(|ev| duplicate_of(ev, &entry.decision, inst)) {
+        if let Some(seen) = event.zip(found).and_then(|(ev, (_, inst))| duplicate_of(ev, &entry.decision, inst)) {
             entry.outcome = Outcome::Duplicate;
             entry.message = Some(format!("event {seen} was already processed for this instance ({LAST_EVENT_TAG}): nothing done twice"));
             continue;
@@ -243,8 +269,8 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
             None => WindowState::Always,
             Some(w) => windows.entry(w.describe()).or_insert_with(|| w.state_at(now)).clone(),
         };
-        let mark = lifecycle::read_mark(&inst.tags);
-        let ctx = lifecycle::Context { now, grace: rule.map_or(Duration::ZERO, |r| r.grace), window, can_tag: product.can_tag() };
+        let mark = lifecycle::read_mark(tags);
+        let ctx = lifecycle::Context { now, grace: rule.map_or(Duration::ZERO, |r| r.grace), window, can_tag };
         let action = lifecycle::decide(&entry.decision, &mark, &ctx);
         if let lifecycle::Mark::Set { release_after, .. } = &mark {
             if entry.decision.is_release() {
@@ -606,7 +632,7 @@ async fn release_scope(
                 for el in eligible {
                     let entry = entries.iter_mut().find(|e| in_scope(e) && e.decision.id == el.id);
                     let Some(entry) = entry else { continue };
-                    match fresh.iter().find(|i| i.id == el.id).map(|i| plan::evaluate(i, policy, now)) {
+                    match fresh.iter().find(|i| i.id == el.id).map(|i| decide(product, i, policy, now)) {
                         Some(d) if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule => keep.push(el),
                         Some(d) => {
                             entry.outcome = Outcome::Skipped;
@@ -644,6 +670,19 @@ async fn release_scope(
                 entry.outcome = Outcome::Released;
                 entry.request_ids = request_ids.clone();
             }
+            IdOutcome::ReleaseStarted { request_ids, pending } => {
+                entry.outcome = Outcome::Released;
+                entry.request_ids = request_ids.clone();
+                entry.message = Some(format!("release started, record removal pending: {pending}"));
+            }
+            // A protection the listing did not show (or that appeared since): a veto, not a failure.
+            IdOutcome::Failed { error, request_ids } if error.is_protection_veto() => {
+                entry.outcome = Outcome::Protected;
+                entry.decision.verdict = Verdict::Protected { by: format!("release protection reported by the service ({})", error.summary_code()) };
+                entry.code = Some(error.summary_code());
+                entry.message = Some(error.to_string());
+                entry.request_ids = request_ids.clone();
+            }
             IdOutcome::Failed { error, request_ids } => {
                 entry.outcome = Outcome::Failed;
                 entry.code = Some(error.summary_code());
@@ -652,6 +691,23 @@ async fn release_scope(
             }
         }
     }
+}
+
+/// The plan's decision, completed with what the product declares: a state that rules out a release
+/// (`Product::state_veto`) and a `force` that is the rule's own choice (`Capabilities::force_from_rule`).
+/// A charge type the API cannot release is left as it is: it is reported "release by hand", whatever its state.
+pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    let mut d = plan::evaluate(instance, policy, now);
+    let caps = product.capabilities();
+    if let Verdict::Release { options } = &mut d.verdict {
+        let veto = caps.releasable.contains(&instance.charge_type).then(|| product.state_veto(instance)).flatten();
+        if let Some(reason) = veto {
+            d.verdict = Verdict::Skip { reason };
+        } else if caps.force_from_rule {
+            options.force = d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
+        }
+    }
+    d
 }
 
 fn describe_verdict(d: &Decision) -> String {

@@ -8,6 +8,7 @@
 
 pub mod aliyun;
 pub mod cli;
+pub mod discovery;
 pub mod event;
 pub mod inventory;
 pub mod job;
@@ -17,5 +18,6 @@ pub mod policy;
 pub mod products;
 pub mod release;
 pub mod report;
+pub mod runtime;
 pub mod sim;
 pub mod webhook;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use aliyun_janitor::cli::{Cli, Command};
+use aliyun_janitor::runtime::{self, Mode};
 use clap::Parser;
 
 fn init_logging() {
@@ -14,6 +15,11 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
+    match runtime::detect(|k| std::env::var(k).ok()) {
+        Mode::Lambda => return runtime::run_lambda().await,
+        Mode::FunctionCompute => return runtime::run_fc().await,
+        Mode::Cli => {}
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => args.run().await,

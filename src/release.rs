@@ -9,7 +9,7 @@ use std::future::Future;
 use sha2::{Digest, Sha256};
 
 use crate::aliyun::{ApiError, Client};
-use crate::products::{CallResult, Product, ReleaseCall, ReleaseOptions};
+use crate::products::{CallResult, Finish, Product, ReleaseCall, ReleaseOptions};
 
 /// What happened to one id in the release step.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,8 @@ pub enum IdOutcome {
     /// Dry run passed (or pre-flight held), and no real call was made.
     DryRunPassed { request_ids: Vec<String> },
     Released { request_ids: Vec<String> },
+    /// Released, but the second step of a two-step release (`Product::finish_release`) is still pending.
+    ReleaseStarted { request_ids: Vec<String>, pending: String },
     /// The dry run or the release failed for this id.
     Failed { error: ApiError, request_ids: Vec<String> },
 }
@@ -149,7 +151,8 @@ pub async fn release_region(
                 match r {
                     Ok(rid) => {
                         request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                        out.insert(id, IdOutcome::Released { request_ids });
+                        let outcome = if caps.two_step_release { finish(product, api, region, &id, request_ids).await } else { IdOutcome::Released { request_ids } };
+                        out.insert(id, outcome);
                     }
                     Err(error) => {
                         request_ids.extend(error.request_id().map(String::from));
@@ -160,6 +163,22 @@ pub async fn release_region(
         }
     }
     out
+}
+
+/// Step 3 of a two-step release: removes the released record. A pending or failed removal never turns the
+/// release into a failure: the instance is released either way.
+async fn finish(product: &dyn Product, api: &Client, region: &str, id: &str, mut request_ids: Vec<String>) -> IdOutcome {
+    match product.finish_release(api, region, id).await {
+        Ok(Finish::Done { request_id }) => {
+            request_ids.extend(Some(request_id).filter(|r| !r.is_empty()));
+            IdOutcome::Released { request_ids }
+        }
+        Ok(Finish::Pending { reason }) => IdOutcome::ReleaseStarted { request_ids, pending: reason },
+        Err(e) => {
+            request_ids.extend(e.request_id().map(String::from));
+            IdOutcome::ReleaseStarted { request_ids, pending: format!("removing the released record failed: {e}") }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,15 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The service refused because the instance is protected against release: Redis `InstanceReleaseProtection`,
+    /// `OperationDenied.InstanceReleaseProtection`, `Instance.DeleteProtection`, ECS `InvalidOperation.DeletionProtection`
+    /// (reference 3.2: match any code containing these words). A veto, not a failure.
+    pub fn is_protection_veto(&self) -> bool {
+        self.code().is_some_and(|c| ["ReleaseProtection", "DeleteProtection", "DeletionProtection"].iter().any(|w| c.contains(w)))
+    }
+}
+
 pub(crate) fn is_retryable_code(code: &str) -> bool {
     code.starts_with("Throttling")
         || code == "Rejected.Throttling"
@@ -113,6 +122,16 @@ mod tests {
         assert!(svc("Whatever", 503).is_retryable());
         assert!(!svc("InvalidOperation.DeletionProtection", 403).is_retryable());
         assert!(!svc("DryRunOperation", 400).is_retryable());
+    }
+
+    #[test]
+    fn protection_codes_are_vetoes() {
+        for c in ["InstanceReleaseProtection", "OperationDenied.InstanceReleaseProtection", "Instance.DeleteProtection", "InvalidOperation.DeletionProtection"] {
+            assert!(svc(c, 403).is_protection_veto(), "{c}");
+        }
+        assert!(!svc("Forbidden.NoBackup", 403).is_protection_veto());
+        assert!(!svc("Forbidden.NoBackup", 403).is_retryable());
+        assert!(!ApiError::Http { action: "A".into(), status: 403 }.is_protection_veto());
     }
 
     #[test]

@@ -36,11 +36,13 @@
 //!       created_older_than: 30d
 //!       expired_for: 7d                   # subscriptions expired more than this long ago
 //!       name: "ci-*"                      # glob on the instance name (case-sensitive)
-//!     force: false                        # allow releasing running instances
+//!     force: false                        # allow releasing running instances; for Kafka/KMS, the rule's own
+//!                                         # ForceDeleteInstance / ForceDeleteWithoutBackup choice
 //!     grace: 3d                           # default 3d: mark first, release once this has passed; 0 = at once
 //!     auto_release: false                 # also set the platform's auto-release time at the deadline (ECS
 //!                                         # pay-as-you-go); needs a grace of 30m to 3 years
 //!     window: { cron: "0 0 3 * * *", duration: 2h }   # replaces the top-level window for this rule
+//! bss: { discovery: false, site: china, vno: false }   # billing discovery, see `bss.rs`
 //! ```
 //!
 //! Durations are integer+unit groups, largest first (`30m`, `72h`, `7d`, `2w`, `1d12h`), at most 10 years.
@@ -54,9 +56,12 @@ use std::time::Duration;
 
 use crate::inventory::ChargeType;
 
+mod bss;
 mod raw;
 mod time;
 mod window;
+
+pub use bss::{Bss, Site as BssSite};
 
 pub use time::{format_duration, parse_duration, parse_grace, parse_tag_date, MAX_DURATION};
 pub use window::{Window, WindowState};
@@ -85,6 +90,8 @@ pub struct Policy {
     pub protect: Protection,
     pub limits: Limits,
     pub rules: Vec<Rule>,
+    /// Billing discovery (`bss:`); off by default.
+    pub bss: Bss,
     /// Releases happen only while this window is open; a rule's own window replaces it. `None`: any time.
     pub window: Option<Window>,
     pub notify: Notify,

@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for Text {
 }
 
 /// A key that is written must carry a value: `products:` with nothing after it is an error, not "all products".
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -167,6 +167,8 @@ pub(super) struct RawPolicy {
     limits: Option<RawLimits>,
     #[serde(default, deserialize_with = "present")]
     rules: Option<Vec<RawRule>>,
+    #[serde(default, deserialize_with = "present")]
+    bss: Option<super::bss::RawBss>,
     #[serde(default, deserialize_with = "present")]
     window: Option<RawWindow>,
     #[serde(default, deserialize_with = "present")]
@@ -292,9 +294,10 @@ impl RawPolicy {
         let concurrency = self.concurrency.map(RawConcurrency::into_concurrency).transpose()?.unwrap_or_default();
         let protect = self.protect.map(RawProtect::into_protection).transpose()?.unwrap_or_default();
         let limits = self.limits.map(RawLimits::into_limits).transpose()?.unwrap_or_default();
+        let bss = self.bss.map(super::bss::RawBss::into_bss).transpose()?.unwrap_or_default();
         let window = self.window.map(|w| w.into_window("window")).transpose()?;
         let notify = Notify { owner_tag: self.notify.and_then(|n| n.owner_tag).map(|Text(t)| t) };
-        Ok(Policy { apply: self.apply.unwrap_or(false), regions, products, endpoints, concurrency, protect, limits, rules, window, notify })
+        Ok(Policy { apply: self.apply.unwrap_or(false), regions, products, endpoints, concurrency, protect, limits, rules, bss, window, notify })
     }
 }
 

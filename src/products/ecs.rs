@@ -225,6 +225,10 @@ impl Product for Ecs {
         "ecs"
     }
 
+    fn billing_codes(&self) -> &'static [&'static str] {
+        &["ecs"]
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_dry_run: true,
@@ -233,6 +237,7 @@ impl Product for Ecs {
             releasable: &[ChargeType::PayAsYouGo, ChargeType::Subscription],
             two_step_release: false,
             idempotent_release: true,
+            force_from_rule: false,
         }
     }
 

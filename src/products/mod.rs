@@ -10,8 +10,16 @@ use crate::aliyun::{ApiError, Client};
 use crate::inventory::{ChargeType, Instance};
 
 mod ecs;
+mod kafka;
+mod kms;
+mod redis;
+mod shared;
 
 pub use ecs::{Ecs, AUTO_RELEASE_EXTRA};
+pub use kafka::Kafka;
+pub use kms::Kms;
+pub use redis::Redis;
+pub(crate) use shared::{decode, lenient_bool, lenient_i64};
 
 /// Where an adapter learns whether an instance is protected against release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +46,19 @@ pub struct Capabilities {
     pub two_step_release: bool,
     /// A release call is safe to repeat (carries a client token, or "not found" counts as done).
     pub idempotent_release: bool,
+    /// The release's `force` option is the rule's own choice, whatever the instance's state (Kafka
+    /// `ForceDeleteInstance`, KMS `ForceDeleteWithoutBackup`). When false, `force` only ever means "release it
+    /// although it is running" (ECS `Force`).
+    pub force_from_rule: bool,
+}
+
+/// How the second step of a two-step release ended (see [`Product::finish_release`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    /// The released record is gone; `request_id` of the call that removed it (empty if none was needed).
+    Done { request_id: String },
+    /// The release is under way but the record could not be removed yet; `reason` says what was seen.
+    Pending { reason: String },
 }
 
 /// Options that travel with one release call; all ids in a call share them.
@@ -137,9 +158,27 @@ pub trait Product: Send + Sync {
     async fn set_auto_release(&self, _api: &Client, _region: &str, _id: &str, _at: Option<DateTime<Utc>>) -> CallResult {
         Err(unsupported(self.code(), "set an auto-release time"))
     }
+
+    /// Product codes billing (BssOpenApi `ProductCode`) uses for this product, so billing discovery can hand
+    /// an expired subscription to its adapter. Empty: billing's records of it are treated as "no adapter".
+    fn billing_codes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Why the instance's current state rules out a release, if it does (Redis `DeleteInstance` needs
+    /// `Normal`). Checked when planning and again at the pre-flight re-read.
+    fn state_veto(&self, _instance: &Instance) -> Option<String> {
+        None
+    }
+
+    /// The second step of a two-step release (`Capabilities::two_step_release`), called after `release`
+    /// succeeded for `id`. Polls a bounded number of times; never fails the release it follows.
+    async fn finish_release(&self, _api: &Client, _region: &str, _id: &str) -> Result<Finish, ApiError> {
+        Ok(Finish::Done { request_id: String::new() })
+    }
 }
 
 /// Every product the janitor knows. Adding a product: one file plus one line here.
 pub fn registry() -> Vec<Box<dyn Product>> {
-    vec![Box::new(Ecs)]
+    vec![Box::new(Ecs), Box::new(Redis), Box::new(Kafka::default()), Box::new(Kms)]
 }

@@ -23,6 +23,9 @@
 //!   `ZoneId`, `CreationTime`, `ExpiredTime` (required for `PrePaid`; `2099-12-31T15:59Z` means never),
 //!   `DeletionProtection` (bool), `OperationLocks: {"LockReason": [{"LockReason": "security"}]}`,
 //!   `Tags: {"Tag": [{"TagKey", "TagValue"}]}`. Other fields are kept and served as given.
+//! - `r-kvstore`, `alikafka`, `kms`, `bss`: the other products' sections, each described in its own file
+//!   (`redis.rs`, `kafka.rs`, `kms.rs`, `bss.rs`); instance objects there may carry emulator-only `_sim`
+//!   controls (`controls.rs`), never served.
 //! - `faults` (optional): injected errors, see [`super::faults`] for the fields.
 //!
 //! Any error names the offending field, e.g. `ecs[3].InstanceChargeType`.

@@ -8,10 +8,15 @@
 //! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
 
 mod auth;
+mod bss;
+mod controls;
 mod ecs;
 mod faults;
 mod inventory;
+mod kafka;
+mod kms;
 mod params;
+mod redis;
 mod reply;
 mod server;
 mod service;

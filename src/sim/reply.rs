@@ -64,7 +64,13 @@ impl Reply {
                 if let Value::Object(map) = &mut body {
                     map.entry("RequestId").or_insert_with(|| Value::String(request_id.to_string()));
                 }
-                Rendered { status: 200, body: body.to_string(), code: None }
+                // A business envelope (alikafka, BSS) reports its errors inside a 200 body: log their code too.
+                let code = match (body.get("Success"), body.get("Code")) {
+                    (Some(Value::Bool(false)), Some(Value::String(c))) => Some(c.clone()),
+                    (Some(Value::Bool(false)), Some(c)) => Some(c.to_string()),
+                    _ => None,
+                };
+                Rendered { status: 200, body: body.to_string(), code }
             }
             Reply::Fault(f) => {
                 let body = json!({
@@ -100,6 +106,13 @@ mod tests {
         assert_eq!(v["HostId"], "ecs.cn-hangzhou.aliyuncs.com");
         assert_eq!(v["Code"], "MissingParameter");
         assert!(v["Message"].as_str().unwrap().contains("\"RegionId\""));
+    }
+
+    #[test]
+    fn a_business_error_in_a_200_body_is_logged_with_its_code() {
+        let r = Reply::Ok(json!({"Success": false, "Code": "BIZ_X"})).render("R", "h");
+        assert_eq!((r.status, r.code.as_deref()), (200, Some("BIZ_X")));
+        assert_eq!(Reply::Ok(json!({"Success": true, "Code": 200})).render("R", "h").code, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::inventory::SimError;
 use super::reply::ApiFault;
-use super::{ecs, Params};
+use super::{bss, ecs, kafka, kms, redis, Params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActionKind {
@@ -42,4 +42,4 @@ pub(crate) trait Service: Send {
 /// Builds a product from its inventory section (`None` when the file has none: the API exists but is empty).
 pub(crate) type Loader = fn(Option<&Value>) -> Result<Box<dyn Service>, SimError>;
 
-pub(crate) const PRODUCTS: &[(&str, Loader)] = &[("ecs", ecs::load)];
+pub(crate) const PRODUCTS: &[(&str, Loader)] = &[("ecs", ecs::load), ("r-kvstore", redis::load), ("alikafka", kafka::load), ("kms", kms::load), ("bss", bss::load)];

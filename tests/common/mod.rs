@@ -29,6 +29,16 @@ pub fn inventory(ecs: Vec<Value>) -> Value {
     json!({"credentials": [{"access_key_id": KEY_ID, "access_key_secret": SECRET}], "now": NOW, "ecs": ecs})
 }
 
+/// An inventory with the given product sections (`{"r-kvstore": [...], "bss": {...}}`), the test credentials
+/// and the pinned clock.
+pub fn inventory_with(sections: Value) -> Value {
+    let mut inv = json!({"credentials": [{"access_key_id": KEY_ID, "access_key_secret": SECRET}], "now": NOW});
+    if let (Some(inv), Value::Object(sections)) = (inv.as_object_mut(), sections) {
+        inv.extend(sections);
+    }
+    inv
+}
+
 pub struct Env {
     pub sim: Sim,
     pub url: String,
@@ -90,6 +100,25 @@ impl Env {
             .collect();
         ids.sort();
         // A ClientToken replay is logged as a second successful call for the same ids.
+        ids.dedup();
+        ids
+    }
+
+    /// Calls of `action` in API `version` (products share action names: `DeleteInstance`, `ReleaseInstance`).
+    pub fn calls_to(&self, version: &str, action: &str) -> Vec<sim::CallRecord> {
+        self.sim.calls().into_iter().filter(|c| c.version == version && c.action == action).collect()
+    }
+
+    /// Values of `param` in real calls of `action` (API `version`) that succeeded, sorted and deduplicated.
+    pub fn succeeded(&self, version: &str, action: &str, param: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .calls_to(version, action)
+            .into_iter()
+            .filter(|c| c.code.is_none() && !c.dry_run)
+            .filter_map(|c| c.params.get(param).cloned())
+            .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        ids.sort();
         ids.dedup();
         ids
     }

@@ -1,0 +1,498 @@
+//! Billing discovery (policy `bss:`; BssOpenApi 2017-12-14, reference section 3.5). `QueryAvailableInstances`
+//! finds the account's expired subscriptions across every product. Each one is then:
+//! - for a product with an adapter (`Product::billing_codes`) that this run scanned: cross-checked against that
+//!   product's own listing. When billing and the product API disagree about charge type or expiry, the
+//!   instance is skipped and both readings are reported. An instance the product API calls an expired
+//!   subscription but billing does not list is skipped too;
+//! - for a product without an adapter: evaluated against the policy like any instance (no tags, no name) and,
+//!   if a rule selects it, reported as "eligible, release it by hand". Only on a reseller account
+//!   (`bss.vno: true`) is it released, through billing's `ReleaseInstance` (batches of at most 100 ids), after
+//!   a pre-flight re-read and only with apply.
+//!
+//! Billing is account-wide: its host depends on the account's site, not on a region.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+
+use crate::aliyun::{ApiError, ApiRequest, Client};
+use crate::inventory::{parse_api_time, ChargeType, Instance};
+use crate::plan::{self, Verdict};
+use crate::policy::{BssSite, Policy};
+use crate::products::{self, Product};
+use crate::release::call_with_split;
+use crate::report::{Entry, Outcome, SkippedScope, Summary};
+
+const ENDPOINT: &str = "bssopenapi";
+const VERSION: &str = "2017-12-14";
+const PAGE_SIZE: usize = 300;
+const MAX_PAGES: usize = 10_000;
+/// `ReleaseInstance` and the `InstanceIDs` filter both take at most 100 ids.
+const BATCH: usize = 100;
+/// How far billing's `EndTime` and the product's expiry may differ and still count as the same reading
+/// (ECS reports minutes, billing seconds).
+const EXPIRY_TOLERANCE_MINUTES: i64 = 60;
+/// Fact marking an entry that exists only because billing reported it (a product without an adapter).
+const SOURCE_FACT: &str = "source";
+const FROM_BILLING: &str = "billing";
+
+/// What the run covers: billing records outside it are ignored.
+pub struct Reach<'a> {
+    pub regions: &'a [String],
+    /// Adapter products this run scanned.
+    pub products: &'a [&'a str],
+    /// Report products without an adapter too (false when the trigger narrowed the products).
+    pub other_products: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueryResponse {
+    data: QueryData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueryData {
+    #[serde(deserialize_with = "crate::products::lenient_i64")]
+    total_count: i64,
+    /// A plain array here, unlike most list answers (reference 3.5).
+    instance_list: Vec<RawRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawRecord {
+    #[serde(rename = "InstanceID")]
+    instance_id: String,
+    product_code: String,
+    #[serde(default)]
+    product_type: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    subscription_type: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    renew_status: Option<String>,
+    #[serde(default)]
+    create_time: Option<String>,
+    end_time: String,
+}
+
+/// One billing record, checked.
+#[derive(Debug, Clone, PartialEq)]
+struct Billed {
+    id: String,
+    product_code: String,
+    product_type: String,
+    region: String,
+    subscription: bool,
+    status: String,
+    renew_status: String,
+    created_at: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReleaseResponse {
+    data: ReleaseData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReleaseData {
+    #[serde(deserialize_with = "crate::products::lenient_bool")]
+    release_result: bool,
+}
+
+fn shape(action: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::Shape { action: action.into(), detail: detail.into() }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The ApiRequest region that selects the site's host (see `aliyun::endpoint::default_host`).
+fn site_region(site: BssSite) -> &'static str {
+    match site {
+        BssSite::China => "cn-hangzhou",
+        BssSite::International => "intl",
+    }
+}
+
+impl RawRecord {
+    fn check(self, index: usize) -> Result<Billed, ApiError> {
+        let action = "QueryAvailableInstances";
+        let at = |field: &str| format!("`Data.InstanceList[{index}].{field}`");
+        let subscription = match self.subscription_type.as_str() {
+            "Subscription" => true,
+            "PayAsYouGo" => false,
+            other => return Err(shape(action, format!("{}: unknown value `{other}` (expected Subscription or PayAsYouGo)", at("SubscriptionType")))),
+        };
+        let end = parse_api_time(&self.end_time).map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?;
+        let created_at = match self.create_time.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(parse_api_time(s).map_err(|e| shape(action, format!("{}: {e}", at("CreateTime"))))?),
+            None => None,
+        };
+        if self.instance_id.trim().is_empty() {
+            return Err(shape(action, format!("{}: empty", at("InstanceID"))));
+        }
+        Ok(Billed {
+            id: self.instance_id,
+            product_code: self.product_code,
+            product_type: self.product_type.unwrap_or_default(),
+            region: self.region.unwrap_or_default(),
+            subscription,
+            status: self.status.unwrap_or_default(),
+            renew_status: self.renew_status.unwrap_or_default(),
+            created_at,
+            end,
+        })
+    }
+}
+
+/// Checks one `QueryAvailableInstances` page: `(TotalCount, records)`.
+fn query_answer(value: serde_json::Value) -> Result<(i64, Vec<Billed>), ApiError> {
+    let resp: QueryResponse = crate::products::decode("QueryAvailableInstances", value)?;
+    let records = resp.data.instance_list.into_iter().enumerate().map(|(i, r)| r.check(i)).collect::<Result<Vec<_>, _>>()?;
+    Ok((resp.data.total_count, records))
+}
+
+/// Expired subscriptions (`EndTime` at or before `now`), all pages; optionally only some ids of one product.
+async fn query(api: &Client, site: BssSite, now: DateTime<Utc>, only: Option<(&str, &[String])>) -> Result<Vec<Billed>, ApiError> {
+    let action = "QueryAvailableInstances";
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for page in 1..=MAX_PAGES {
+        let mut req = ApiRequest::new(ENDPOINT, VERSION, action, site_region(site))
+            .param("SubscriptionType", "Subscription")
+            .param("EndTimeEnd", now.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .param("PageNum", page.to_string())
+            .param("PageSize", PAGE_SIZE.to_string());
+        if let Some((product_code, ids)) = only {
+            req = req.param("ProductCode", product_code).param("InstanceIDs", ids.join(","));
+        }
+        let (total, records) = query_answer(api.call(&req).await?)?;
+        if records.len() > PAGE_SIZE {
+            return Err(shape(action, format!("`Data.InstanceList`: {} records on a page of {PAGE_SIZE}", records.len())));
+        }
+        let empty = records.is_empty();
+        for r in records {
+            if !seen.insert((r.product_code.clone(), r.id.clone())) {
+                return Err(shape(action, format!("instance {} ({}) listed twice: pagination is inconsistent", r.id, r.product_code)));
+            }
+            out.push(r);
+        }
+        if empty || out.len() as i64 >= total {
+            return Ok(out);
+        }
+    }
+    Err(shape(action, format!("more than {MAX_PAGES} pages")))
+}
+
+impl Billed {
+    /// The record as an instance of a product without an adapter.
+    fn to_instance(&self) -> Instance {
+        let charge = if self.subscription { ChargeType::Subscription } else { ChargeType::PayAsYouGo };
+        let mut i = Instance::new(&self.product_code, &self.region, &self.id, charge);
+        i.status = self.status.clone();
+        i.created_at = self.created_at;
+        i.expires_at = Some(self.end);
+        i
+    }
+
+    fn facts(&self) -> [(&'static str, String); 5] {
+        [
+            ("billing_product_code", self.product_code.clone()),
+            ("billing_product_type", self.product_type.clone()),
+            ("billing_status", self.status.clone()),
+            ("billing_renew_status", self.renew_status.clone()),
+            ("billing_end_time", time(self.end)),
+        ]
+    }
+
+    /// How billing and the product API disagree about this instance, if they do.
+    fn disagreement(&self, inst: &Instance) -> Option<String> {
+        if !self.subscription || inst.charge_type != ChargeType::Subscription {
+            let billing = if self.subscription { "subscription" } else { "pay-as-you-go" };
+            return Some(format!("billing says {billing}, {} says {}", inst.product, inst.charge_type));
+        }
+        match inst.expires_at {
+            None => Some(format!("billing says it expired at {}, {} says it never expires", time(self.end), inst.product)),
+            Some(t) if (t - self.end).num_minutes().abs() > EXPIRY_TOLERANCE_MINUTES => {
+                Some(format!("billing says it expires at {}, {} says {}", time(self.end), inst.product, time(t)))
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+fn acts(e: &Entry) -> bool {
+    matches!(e.outcome, Outcome::WouldRelease | Outcome::Manual)
+}
+
+fn skip(entry: &mut Entry, reason: String) {
+    entry.outcome = Outcome::Skipped;
+    entry.message = Some(reason.clone());
+    entry.decision.verdict = Verdict::Skip { reason };
+}
+
+fn is_expired_subscription_release(e: &Entry) -> bool {
+    matches!(e.decision.verdict, Verdict::Release { options } if options.terminate_subscription)
+}
+
+/// Asks billing for expired subscriptions and folds the answer into the run's entries (see the module docs).
+/// If billing cannot be read, no expired subscription is released on the product API's word alone.
+pub async fn discover(
+    api: &Client,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    reach: &Reach<'_>,
+    scopes: &[(Arc<dyn Product>, String, Vec<Instance>)],
+    summary: &mut Summary,
+) {
+    let site = policy.bss.site;
+    let records = match query(api, site, now, None).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(code = e.summary_code(), error = %e, "billing discovery failed: expired subscriptions are not released this run");
+            let reason = format!("billing cross-check unavailable ({})", e.summary_code());
+            for entry in summary.entries.iter_mut().filter(|e| acts(e) && is_expired_subscription_release(e)) {
+                skip(entry, reason.clone());
+            }
+            summary.skipped_scopes.push(SkippedScope { product: "bss".into(), region: site.as_str().into(), code: e.summary_code(), error: e.to_string() });
+            return;
+        }
+    };
+    let registry = products::registry();
+    let adapter_for = |code: &str| registry.iter().find(|p| p.billing_codes().iter().any(|c| c.eq_ignore_ascii_case(code))).map(|p| p.code());
+    // (product, region, id) of adapter instances billing lists as expired subscriptions.
+    let mut billed_adapter: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for rec in records {
+        if !reach.regions.contains(&rec.region) {
+            continue;
+        }
+        match adapter_for(&rec.product_code) {
+            Some(code) => {
+                // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
+                let Some((_, _, listed)) = scopes.iter().find(|(p, r, _)| p.code() == code && *r == rec.region) else { continue };
+                if !reach.products.contains(&code) {
+                    continue;
+                }
+                billed_adapter.insert((code.to_string(), rec.region.clone(), rec.id.clone()));
+                match listed.iter().find(|i| i.id == rec.id) {
+                    Some(inst) => cross_check(&rec, inst, &mut summary.entries),
+                    None => {
+                        let mut inst = rec.to_instance();
+                        inst.product = code.to_string();
+                        let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
+                        entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
+                        skip(&mut entry, format!("billing lists an expired subscription that the {code} API does not return"));
+                        summary.scanned += 1;
+                        summary.entries.push(entry);
+                    }
+                }
+            }
+            None if reach.other_products && rec.subscription => {
+                let mut entry = Entry::from_decision(plan::evaluate(&rec.to_instance(), policy, now));
+                entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
+                entry.decision.facts.insert(SOURCE_FACT.into(), FROM_BILLING.into());
+                if entry.decision.is_release() {
+                    if rec.renew_status == "AutoRenewal" {
+                        skip(&mut entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+                    } else if policy.bss.vno {
+                        entry.message = Some("release through billing ReleaseInstance (bss.vno)".into());
+                    } else {
+                        entry.outcome = Outcome::Manual;
+                        entry.message = Some(format!(
+                            "eligible, release it by hand: no adapter for {}; billing lists {} in {} as expired since {}",
+                            rec.product_code,
+                            rec.id,
+                            rec.region,
+                            time(rec.end)
+                        ));
+                    }
+                }
+                summary.scanned += 1;
+                summary.entries.push(entry);
+            }
+            None => {}
+        }
+    }
+    // The other direction: the product API says "expired subscription", billing does not list it as one.
+    for entry in summary.entries.iter_mut() {
+        let d = &entry.decision;
+        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.contains(&d.region) && d.facts.get(SOURCE_FACT).map(String::as_str) != Some(FROM_BILLING);
+        if in_reach && acts(entry) && is_expired_subscription_release(entry) && !billed_adapter.contains(&(d.product.clone(), d.region.clone(), d.id.clone())) {
+            skip(entry, "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into());
+        }
+    }
+}
+
+/// Compares billing's record with the product's own reading of the same instance.
+fn cross_check(rec: &Billed, inst: &Instance, entries: &mut [Entry]) {
+    let Some(entry) = entries.iter_mut().find(|e| e.decision.product == inst.product && e.decision.region == inst.region && e.decision.id == inst.id) else {
+        return;
+    };
+    entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
+    if let Some(why) = rec.disagreement(inst) {
+        entry.decision.facts.insert("billing_disagrees".into(), why.clone());
+        if acts(entry) {
+            skip(entry, format!("billing and the product API disagree: {why}"));
+        }
+    } else if rec.renew_status == "AutoRenewal" && acts(entry) {
+        skip(entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+    }
+}
+
+/// On a reseller account (`bss.vno`), releases what discovery selected for products without an adapter:
+/// a pre-flight re-read of each batch, then (only with apply) billing's `ReleaseInstance`. Never otherwise.
+pub async fn release_through_billing(api: &Client, policy: &Policy, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
+    if !(policy.bss.discovery && policy.bss.vno) {
+        return;
+    }
+    let site = policy.bss.site;
+    // (product code, product type, region) → ids.
+    let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT).map(String::as_str) == Some(FROM_BILLING)) {
+        let fact = |k: &str| e.decision.facts.get(k).cloned().unwrap_or_default();
+        groups.entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.clone())).or_default().push(e.decision.id.clone());
+    }
+    for ((code, product_type, region), ids) in groups {
+        let find = |entries: &mut [Entry], id: &str| -> Option<usize> {
+            entries.iter().position(|e| e.decision.product == code && e.decision.region == region && e.decision.id == id && e.outcome == Outcome::WouldRelease)
+        };
+        for batch in ids.chunks(BATCH) {
+            // Pre-flight: billing has no DryRun, so re-read the batch and re-evaluate just before acting.
+            let fresh = match query(api, site, now, Some((&code, batch))).await {
+                Ok(f) => f,
+                Err(e) => {
+                    for id in batch {
+                        if let Some(i) = find(entries, id) {
+                            entries[i].outcome = Outcome::Failed;
+                            entries[i].code = Some(e.summary_code());
+                            entries[i].message = Some(format!("pre-flight read failed: {e}"));
+                        }
+                    }
+                    continue;
+                }
+            };
+            let mut keep = Vec::new();
+            for id in batch {
+                let Some(i) = find(entries, id) else { continue };
+                let again = fresh.iter().find(|r| r.id == *id && r.region == region).map(|r| plan::evaluate(&r.to_instance(), policy, now));
+                match again {
+                    Some(d) if d.verdict == entries[i].decision.verdict && d.rule == entries[i].decision.rule => keep.push(id.clone()),
+                    Some(_) => skip(&mut entries[i], "changed since discovery (pre-flight)".into()),
+                    None => skip(&mut entries[i], "no longer an expired subscription in billing (pre-flight)".into()),
+                }
+            }
+            if !apply || keep.is_empty() {
+                continue;
+            }
+            let results = call_with_split(keep, |ids| {
+                let mut req = ApiRequest::new(ENDPOINT, VERSION, "ReleaseInstance", site_region(site))
+                    .param("ProductCode", code.clone())
+                    .param("SubscriptionType", "Subscription")
+                    .param("InstanceIds", ids.join(","))
+                    .mutating();
+                if !product_type.is_empty() {
+                    req = req.param("ProductType", product_type.clone());
+                }
+                if !region.is_empty() {
+                    req = req.param("Region", region.clone());
+                }
+                async move {
+                    let v = api.call(&req).await?;
+                    let request_id = v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string();
+                    let resp: ReleaseResponse = crate::products::decode("ReleaseInstance", v)?;
+                    if !resp.data.release_result {
+                        return Err(shape("ReleaseInstance", "`Data.ReleaseResult` is false"));
+                    }
+                    Ok(request_id)
+                }
+            })
+            .await;
+            for (id, r) in results {
+                let Some(i) = find(entries, &id) else { continue };
+                let entry = &mut entries[i];
+                match r {
+                    Ok(rid) => {
+                        entry.outcome = Outcome::Released;
+                        entry.message = Some("released through billing ReleaseInstance (bss.vno)".into());
+                        entry.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                    }
+                    Err(e) => {
+                        entry.outcome = Outcome::Failed;
+                        entry.code = Some(e.summary_code());
+                        entry.message = Some(e.to_string());
+                        entry.request_ids.extend(e.request_id().map(String::from));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn record(extra: Value) -> Value {
+        let mut r = json!({
+            "InstanceID": "rm-1", "ProductCode": "rds", "ProductType": "rds", "Region": "cn-hangzhou",
+            "SubscriptionType": "Subscription", "Status": "Expired", "SubStatus": "Normal", "RenewStatus": "ManualRenewal",
+            "CreateTime": "2025-09-08T16:00:00Z", "EndTime": "2026-09-08T16:00:00Z"
+        });
+        if let (Value::Object(r), Value::Object(x)) = (&mut r, extra) {
+            r.extend(x);
+        }
+        json!({"Code": "Success", "Success": true, "Data": {"PageNum": 1, "PageSize": 20, "TotalCount": 1, "InstanceList": [r]}})
+    }
+
+    #[test]
+    fn records_parse() {
+        let (total, recs) = query_answer(record(json!({}))).unwrap();
+        assert_eq!(total, 1);
+        let r = &recs[0];
+        assert_eq!((r.id.as_str(), r.product_code.as_str(), r.region.as_str()), ("rm-1", "rds", "cn-hangzhou"));
+        assert!(r.subscription);
+        let i = r.to_instance();
+        assert_eq!(i.charge_type, ChargeType::Subscription);
+        assert_eq!(i.expires_at.map(time).as_deref(), Some("2026-09-08T16:00:00Z"));
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field() {
+        let msg = |v: Value| query_answer(v).unwrap_err().to_string();
+        assert!(msg(record(json!({"EndTime": "yesterday"}))).contains("Data.InstanceList[0].EndTime"));
+        assert!(msg(record(json!({"SubscriptionType": "Monthly"}))).contains("SubscriptionType"));
+        assert!(msg(record(json!({"InstanceID": null}))).contains("InstanceID"));
+        assert!(msg(json!({"Data": {"TotalCount": 1, "InstanceList": {"Instance": []}}})).contains("InstanceList"));
+        assert!(msg(json!({"Success": true})).contains("Data"));
+        let mut no_end = record(json!({}));
+        no_end["Data"]["InstanceList"][0].as_object_mut().unwrap().remove("EndTime");
+        assert!(msg(no_end).contains("EndTime"));
+    }
+
+    #[test]
+    fn disagreements_are_named() {
+        let (_, recs) = query_answer(record(json!({"ProductCode": "ecs", "InstanceID": "i-1"}))).unwrap();
+        let r = &recs[0];
+        let mut inst = Instance::new("ecs", "cn-hangzhou", "i-1", ChargeType::Subscription);
+        inst.expires_at = Some(r.end + chrono::Duration::minutes(30));
+        assert_eq!(r.disagreement(&inst), None);
+        inst.expires_at = Some(r.end + chrono::Duration::days(30));
+        assert!(r.disagreement(&inst).unwrap().contains("ecs says 2026-10-08"));
+        inst.expires_at = None;
+        assert!(r.disagreement(&inst).unwrap().contains("never expires"));
+        inst.charge_type = ChargeType::PayAsYouGo;
+        assert!(r.disagreement(&inst).unwrap().contains("ecs says pay-as-you-go"));
+    }
+}

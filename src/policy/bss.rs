@@ -1,0 +1,116 @@
+//! The `bss:` section: billing discovery of expired subscriptions across products (BssOpenApi, reference 3.5).
+//!
+//! ```yaml
+//! bss:
+//!   discovery: true    # default false: ask billing (QueryAvailableInstances) for expired subscriptions
+//!   site: china        # china (default, business.aliyuncs.com) or international (business.ap-southeast-1.aliyuncs.com)
+//!   vno: false         # default false; true only on a reseller (VNO) account: billing's ReleaseInstance may release
+//!                      # expired subscriptions of products without an adapter. Needs discovery: true.
+//! ```
+
+use serde::Deserialize;
+
+use super::raw::{present, Text};
+use super::PolicyError;
+
+/// Billing discovery settings. The default does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bss {
+    /// Ask billing for expired subscriptions of every product, cross-check them with the product APIs, and report
+    /// those of products without an adapter as "release by hand".
+    pub discovery: bool,
+    /// The account is a Virtual Network Operator (reseller): billing's `ReleaseInstance` is allowed for them.
+    pub vno: bool,
+    /// Which billing endpoint serves the account: chosen by the account's site, not by resource region.
+    pub site: Site,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Site {
+    /// aliyun.com accounts.
+    #[default]
+    China,
+    /// alibabacloud.com accounts.
+    International,
+}
+
+impl Site {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Site::China => "china",
+            Site::International => "international",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBss {
+    #[serde(default, deserialize_with = "present")]
+    discovery: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    vno: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    site: Option<Text>,
+}
+
+fn err(path: &str, message: impl Into<String>) -> PolicyError {
+    PolicyError { file: String::new(), path: path.into(), message: message.into() }
+}
+
+impl RawBss {
+    pub(super) fn into_bss(self) -> Result<Bss, PolicyError> {
+        let site = match self.site.as_ref().map(|Text(s)| s.trim().to_ascii_lowercase()) {
+            None => Site::China,
+            Some(s) if s == "china" => Site::China,
+            Some(s) if s == "international" => Site::International,
+            Some(_) => {
+                let Text(given) = self.site.unwrap_or(Text(String::new()));
+                return Err(err("bss.site", format!("unknown site `{given}`: expected china (aliyun.com) or international (alibabacloud.com)")));
+            }
+        };
+        let bss = Bss { discovery: self.discovery.unwrap_or(false), vno: self.vno.unwrap_or(false), site };
+        if bss.vno && !bss.discovery {
+            return Err(err("bss.vno", "vno: true releases what billing discovery finds; it needs discovery: true"));
+        }
+        Ok(bss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn parse(bss: &str) -> Result<Policy, PolicyError> {
+        Policy::from_yaml(&format!("regions: [cn-hangzhou]\n{bss}\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]\n"), "t.yaml")
+    }
+
+    #[test]
+    fn off_by_default() {
+        assert_eq!(parse("").unwrap().bss, Bss::default());
+        assert_eq!(Bss::default(), Bss { discovery: false, vno: false, site: Site::China });
+    }
+
+    #[test]
+    fn the_full_section_parses() {
+        let p = parse("bss: { discovery: true, vno: true, site: international }").unwrap();
+        assert_eq!(p.bss, Bss { discovery: true, vno: true, site: Site::International });
+        assert_eq!(parse("bss: { discovery: true }").unwrap().bss.site, Site::China);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let at = |bss: &str| parse(bss).map(|_| ()).unwrap_err();
+        let e = at("bss: { vno: true }");
+        assert_eq!(e.path, "bss.vno");
+        assert!(e.message.contains("needs discovery: true"));
+        let e = at("bss: { discovery: true, site: europe }");
+        assert_eq!(e.path, "bss.site");
+        assert!(e.message.contains("china") && e.message.contains("international"));
+        assert_eq!(at("bss: { discovery: true, vnoo: true }").path, "bss.vnoo");
+        assert_eq!(at("bss: { discovery: yes }").path, "bss.discovery");
+        assert_eq!(at("bss: { discovery: ~ }").path, "bss.discovery");
+        assert_eq!(at("bss:").path, "bss");
+    }
+}

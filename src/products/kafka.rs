@@ -1,0 +1,343 @@
+//! ApsaraMQ for Kafka (`alikafka`, version 2019-09-16, reference sections 3.3 and 7): `GetInstanceList` (no
+//! paging, epoch-millisecond times) to list, `ReleaseInstance` to release, then `DeleteInstance` to remove the
+//! released record. Answers are business envelopes: HTTP 200 with `Success`/`Code`, and `Success: false` is an
+//! error (the client turns it into one). No native dry run and no protection flag; only pay-as-you-go instances
+//! can be released through the API.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, shape};
+use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall};
+use crate::aliyun::{ApiError, ApiRequest, Client};
+use crate::inventory::{from_epoch_millis, ChargeType, Instance};
+
+const CODE: &str = "alikafka";
+const VERSION: &str = "2019-09-16";
+/// `ViewInstanceStatusCode` values a release is sent for: running and stopped.
+const RELEASABLE_STATES: [i64; 2] = [2, 3];
+const RELEASED: i64 = 6;
+/// Ids per filtered `GetInstanceList` (the API documents no limit for `InstanceId.N`; stay small).
+const IDS_PER_READ: usize = 20;
+
+/// `poll_reads`/`poll_every` bound the wait for "released" before the record is removed (two-step release).
+pub struct Kafka {
+    pub poll_reads: u32,
+    pub poll_every: Duration,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Kafka { poll_reads: 3, poll_every: Duration::from_secs(2) }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Envelope {
+    #[serde(deserialize_with = "lenient_bool")]
+    success: bool,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    code: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListResponse {
+    #[serde(flatten)]
+    envelope: Envelope,
+    instance_list: InstanceList,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InstanceList {
+    #[serde(default, rename = "InstanceVO")]
+    instance_vo: Vec<InstanceVo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InstanceVo {
+    instance_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    region_id: Option<String>,
+    #[serde(deserialize_with = "lenient_i64")]
+    view_instance_status_code: i64,
+    #[serde(deserialize_with = "lenient_i64")]
+    paid_type: i64,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    create_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    expired_time: Option<i64>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tags {
+    #[serde(default, rename = "TagVO")]
+    tag_vo: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// The console's name for a `ViewInstanceStatusCode` (reference 3.3).
+pub(crate) fn status_name(code: i64) -> &'static str {
+    match code {
+        0 => "pending",
+        1 => "deploying",
+        2 => "running",
+        3 => "stopped",
+        4 => "expiring",
+        5 => "expired",
+        6 => "released",
+        7 => "upgrading",
+        8 => "migrating",
+        21 => "stopping",
+        22 => "starting",
+        23 => "releasing",
+        30 => "auto-scaling",
+        101 => "deploy failed",
+        102 => "upgrade failed",
+        103 => "migration failed",
+        _ => "unknown",
+    }
+}
+
+fn check_envelope(action: &str, e: &Envelope) -> Result<(), ApiError> {
+    if !e.success {
+        return Err(shape(action, "`Success` is false"));
+    }
+    match e.code {
+        Some(200) | None => Ok(()),
+        Some(c) => Err(shape(action, format!("`Code` is {c} with `Success: true` (expected 200)"))),
+    }
+}
+
+fn epoch(action: &str, id: &str, field: &str, ms: Option<i64>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    match ms {
+        None | Some(0) => Ok(None),
+        Some(ms) => from_epoch_millis(ms).map(Some).ok_or_else(|| shape(action, format!("instance {id}: `{field}`: {ms} is not an epoch-millisecond time"))),
+    }
+}
+
+impl InstanceVo {
+    fn into_instance(self, region: &str) -> Result<Instance, ApiError> {
+        let action = "GetInstanceList";
+        let id = self.instance_id.clone();
+        let charge_type = match self.paid_type {
+            0 => ChargeType::Subscription,
+            // 1 pay-as-you-go (hourly), 3 serverless, 4 Confluent pay-as-you-go.
+            1 | 3 | 4 => ChargeType::PayAsYouGo,
+            other => return Err(shape(action, format!("instance {id}: `PaidType`: unknown value {other} (expected 0, 1, 3 or 4)"))),
+        };
+        if let Some(r) = self.region_id.as_deref().filter(|r| !r.is_empty() && *r != region) {
+            return Err(shape(action, format!("instance {id}: `RegionId`: `{r}` but region `{region}` was listed")));
+        }
+        let created_at = epoch(action, &id, "CreateTime", self.create_time)?;
+        let expires_at = match charge_type {
+            ChargeType::PayAsYouGo => None,
+            // Far-future values mean "never", as with the other products' sentinels.
+            ChargeType::Subscription => epoch(action, &id, "ExpiredTime", self.expired_time)?.filter(|t| chrono::Datelike::year(t) < 2099),
+        };
+        let code = self.view_instance_status_code;
+        let mut inst = Instance::new(CODE, region, &id, charge_type);
+        inst.name = self.name.unwrap_or_default();
+        inst.status = format!("{} ({code})", status_name(code));
+        // Force (`ForceDeleteInstance`) is the rule's choice, not a matter of the instance running.
+        inst.running = false;
+        inst.created_at = created_at;
+        inst.expires_at = expires_at;
+        inst.tags = self.tags.map(|t| t.tag_vo.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect()).unwrap_or_default();
+        inst.extra.insert("ViewInstanceStatusCode".into(), code.to_string());
+        Ok(inst)
+    }
+}
+
+/// One `GetInstanceList` answer → instances.
+fn list_answer(value: serde_json::Value, region: &str) -> Result<Vec<Instance>, ApiError> {
+    let action = "GetInstanceList";
+    let resp: ListResponse = decode(action, value)?;
+    check_envelope(action, &resp.envelope)?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for vo in resp.instance_list.instance_vo {
+        if !seen.insert(vo.instance_id.clone()) {
+            return Err(shape(action, format!("instance {} listed twice", vo.instance_id)));
+        }
+        out.push(vo.into_instance(region)?);
+    }
+    Ok(out)
+}
+
+fn state_code(instance: &Instance) -> Option<i64> {
+    instance.extra.get("ViewInstanceStatusCode").and_then(|c| c.parse().ok())
+}
+
+impl Kafka {
+    async fn read(&self, api: &Client, region: &str, ids: Option<&[String]>) -> Result<Vec<Instance>, ApiError> {
+        let mut req = ApiRequest::new(CODE, VERSION, "GetInstanceList", region).param("RegionId", region);
+        for (i, id) in ids.unwrap_or_default().iter().enumerate() {
+            req = req.param(format!("InstanceId.{}", i + 1), id.clone());
+        }
+        let found = list_answer(api.call(&req).await?, region)?;
+        // Whatever the service does with the filter, only the ids asked for are answered.
+        Ok(match ids {
+            Some(ids) => found.into_iter().filter(|i| ids.contains(&i.id)).collect(),
+            None => found,
+        })
+    }
+
+    fn envelope_call(action: &'static str, v: serde_json::Value) -> CallResult {
+        let request_id = v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string();
+        let env: Envelope = decode(action, v)?;
+        check_envelope(action, &env)?;
+        Ok(request_id)
+    }
+}
+
+#[async_trait]
+impl Product for Kafka {
+    fn code(&self) -> &'static str {
+        CODE
+    }
+
+    fn billing_codes(&self) -> &'static [&'static str] {
+        &["alikafka"]
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            native_dry_run: false,
+            batch_size: 1,
+            protection: ProtectionSource::None,
+            releasable: &[ChargeType::PayAsYouGo],
+            two_step_release: true,
+            // No ClientToken, and what a repeated ReleaseInstance answers is undocumented.
+            idempotent_release: false,
+            force_from_rule: true,
+        }
+    }
+
+    async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
+        self.read(api, region, None).await
+    }
+
+    async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_READ) {
+            out.extend(self.read(api, region, Some(chunk)).await?);
+        }
+        Ok(out)
+    }
+
+    async fn dry_run(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
+        Err(shape("ReleaseInstance", "alikafka has no native dry run; the engine pre-flights instead"))
+    }
+
+    async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
+        let [id] = call.ids.as_slice() else {
+            return Err(shape("ReleaseInstance", format!("one id per call, {} given", call.ids.len())));
+        };
+        let mut req = ApiRequest::new(CODE, VERSION, "ReleaseInstance", &call.region).param("RegionId", call.region.clone()).param("InstanceId", id.clone());
+        // Frees the physical resources at once instead of after a grace period: only when the rule says force.
+        if call.options.force {
+            req = req.param("ForceDeleteInstance", "true");
+        }
+        Self::envelope_call("ReleaseInstance", api.call(&req.mutating()).await?)
+    }
+
+    fn state_veto(&self, instance: &Instance) -> Option<String> {
+        match state_code(instance) {
+            Some(c) if RELEASABLE_STATES.contains(&c) => None,
+            _ => Some(format!("status {}: ReleaseInstance is only sent for running (2) or stopped (3) instances", instance.status)),
+        }
+    }
+
+    /// Re-reads until the instance reports released (6), then removes its record with `DeleteInstance`.
+    async fn finish_release(&self, api: &Client, region: &str, id: &str) -> Result<Finish, ApiError> {
+        let ids = [id.to_string()];
+        let mut last = String::from("not read");
+        for attempt in 0..self.poll_reads.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(self.poll_every).await;
+            }
+            let fresh = self.read(api, region, Some(&ids)).await?;
+            let Some(inst) = fresh.first() else {
+                return Ok(Finish::Done { request_id: String::new() });
+            };
+            if state_code(inst) == Some(RELEASED) {
+                let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region).param("RegionId", region).param("InstanceId", id).mutating();
+                let request_id = Self::envelope_call("DeleteInstance", api.call(&req).await?)?;
+                return Ok(Finish::Done { request_id });
+            }
+            last = inst.status.clone();
+        }
+        Ok(Finish::Pending {
+            reason: format!("still {last} after {} reads; DeleteInstance removes the record once it reports released (6)", self.poll_reads.max(1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn vo(extra: Value) -> Value {
+        let mut v = json!({
+            "InstanceId": "alikafka_post-cn-1", "Name": "events", "RegionId": "cn-hangzhou", "ServiceStatus": 5,
+            "ViewInstanceStatusCode": 2, "PaidType": 1, "CreateTime": 1577961819000i64, "ExpiredTime": 1893581018000i64,
+            "Tags": {"TagVO": [{"Key": "env", "Value": "dev"}]}
+        });
+        if let (Value::Object(v), Value::Object(x)) = (&mut v, extra) {
+            v.extend(x);
+        }
+        json!({"RequestId": "R", "Code": 200, "Success": true, "Message": "operation success.", "InstanceList": {"InstanceVO": [v]}})
+    }
+
+    #[test]
+    fn instance_vo_parses() {
+        let i = &list_answer(vo(json!({})), "cn-hangzhou").unwrap()[0];
+        assert_eq!(i.status, "running (2)");
+        assert_eq!(i.charge_type, ChargeType::PayAsYouGo);
+        assert_eq!(i.expires_at, None);
+        assert_eq!(i.created_at.unwrap().to_rfc3339(), "2020-01-02T10:43:39+00:00");
+        assert_eq!(i.tags.get("env").map(String::as_str), Some("dev"));
+        assert_eq!(Kafka::default().state_veto(i), None);
+        let sub = &list_answer(vo(json!({"PaidType": "0", "ViewInstanceStatusCode": "6", "Code": "200", "Success": "true"})), "cn-hangzhou").unwrap()[0];
+        assert_eq!(sub.charge_type, ChargeType::Subscription);
+        assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2030-01-02T10:43:38+00:00");
+        assert_eq!(sub.status, "released (6)");
+        assert!(Kafka::default().state_veto(sub).unwrap().contains("released (6)"));
+        for paid in [3, 4] {
+            assert_eq!(list_answer(vo(json!({"PaidType": paid})), "cn-hangzhou").unwrap()[0].charge_type, ChargeType::PayAsYouGo);
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_field() {
+        let msg = |v: Value| list_answer(v, "cn-hangzhou").unwrap_err().to_string();
+        assert!(msg(vo(json!({"PaidType": 2}))).contains("PaidType"));
+        assert!(msg(vo(json!({"PaidType": "monthly"}))).contains("PaidType"));
+        assert!(msg(vo(json!({"CreateTime": "2020-01-01"}))).contains("CreateTime"));
+        assert!(msg(vo(json!({"ViewInstanceStatusCode": null}))).contains("ViewInstanceStatusCode"));
+        assert!(msg(vo(json!({"RegionId": "cn-beijing"}))).contains("RegionId"));
+        assert!(msg(json!({"Code": 200, "Success": true})).contains("InstanceList"));
+        assert!(msg(json!({"Code": 200, "InstanceList": {"InstanceVO": []}})).contains("Success"));
+        assert!(msg(json!({"Code": 500, "Success": true, "InstanceList": {"InstanceVO": []}})).contains("Code"));
+        assert!(msg(json!({"Success": false, "InstanceList": {"InstanceVO": []}})).contains("Success"));
+    }
+}

@@ -1,0 +1,230 @@
+//! Serverless runtimes. The same binary is a CLI, an AWS Lambda custom runtime ([`lambda`]) or an Alibaba
+//! Function Compute custom runtime ([`fc`]); which one is decided from the environment before any argument
+//! is parsed. Both serverless modes build their [`Settings`] once at start, from the environment, and run
+//! [`crate::job::handle`] per invocation.
+
+pub mod fc;
+pub mod lambda;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use fc::run_fc;
+pub use lambda::run_lambda;
+
+use crate::job::{JobError, Settings};
+use crate::policy::Policy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Cli,
+    /// `AWS_LAMBDA_RUNTIME_API` is set: Lambda started us.
+    Lambda,
+    /// `FC_FUNCTION_NAME` or `FC_CUSTOM_LISTEN_PORT` is set (and not Lambda): Function Compute started us.
+    FunctionCompute,
+}
+
+/// Policy file; default `policy.yaml` next to the executable (shipped in the deployment package).
+pub const ENV_POLICY: &str = "JANITOR_POLICY";
+/// One base URL for every API call (the emulator).
+pub const ENV_ENDPOINT: &str = "JANITOR_ENDPOINT";
+/// Apply mode: on only when exactly `true`. The policy's `apply: true` works too.
+pub const ENV_APPLY: &str = "JANITOR_APPLY";
+/// Evaluate the policy at this RFC 3339 time instead of now (replays, tests).
+pub const ENV_NOW: &str = "JANITOR_NOW";
+
+/// Which runtime started this process. `env` looks a variable up; an empty value counts as unset.
+pub fn detect(env: impl Fn(&str) -> Option<String>) -> Mode {
+    let set = |k: &str| env(k).is_some_and(|v| !v.trim().is_empty());
+    if set("AWS_LAMBDA_RUNTIME_API") {
+        Mode::Lambda
+    } else if set("FC_FUNCTION_NAME") || set("FC_CUSTOM_LISTEN_PORT") {
+        Mode::FunctionCompute
+    } else {
+        Mode::Cli
+    }
+}
+
+/// A problem found at start (bad policy, bad setting): the runtime reports it instead of running anything.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StartupError {
+    /// `InvalidPolicy` or `InvalidSetting`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl StartupError {
+    fn setting(message: impl Into<String>) -> Self {
+        StartupError { kind: "InvalidSetting", message: message.into() }
+    }
+}
+
+/// Builds the run settings of a serverless mode from the environment and loads + validates the policy.
+pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Settings, StartupError> {
+    let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let policy_path = match get(ENV_POLICY) {
+        Some(p) => PathBuf::from(p),
+        None => default_policy_path()?,
+    };
+    let policy = Policy::from_file(&policy_path).map_err(|e| StartupError { kind: "InvalidPolicy", message: e.to_string() })?;
+    let mut settings = Settings::new(policy);
+    settings.endpoint_override = get(ENV_ENDPOINT);
+    settings.apply_flag = apply_from_env(env(ENV_APPLY).as_deref());
+    if let Some(now) = get(ENV_NOW) {
+        let parsed = DateTime::parse_from_rfc3339(now.trim())
+            .map_err(|e| StartupError::setting(format!("{ENV_NOW}: `{now}` is not an RFC 3339 time: {e}")))?;
+        settings.now = Some(parsed.with_timezone(&Utc));
+    }
+    tracing::info!(
+        policy = %policy_path.display(),
+        apply_flag = settings.apply_flag,
+        policy_apply = settings.policy.apply,
+        endpoint_override = settings.endpoint_override.is_some(),
+        "serverless settings loaded"
+    );
+    Ok(settings)
+}
+
+/// `JANITOR_APPLY` turns apply on only when it is exactly `true`; anything else (`1`, `TRUE`, `yes`) leaves
+/// the run a dry run, with a warning so a typo is noticed rather than silently obeyed.
+fn apply_from_env(value: Option<&str>) -> bool {
+    match value {
+        Some("true") => true,
+        None | Some("") | Some("false") => false,
+        Some(other) => {
+            tracing::warn!(value = other, "{ENV_APPLY} is neither `true` nor `false`: apply stays off");
+            false
+        }
+    }
+}
+
+fn default_policy_path() -> Result<PathBuf, StartupError> {
+    let exe = std::env::current_exe().map_err(|e| StartupError::setting(format!("cannot locate the executable to find policy.yaml beside it ({e}); set {ENV_POLICY}")))?;
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    Ok(dir.join("policy.yaml"))
+}
+
+/// A runtime's answer for a failed invocation: a class and a message that never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InvocationError {
+    #[serde(rename = "errorType")]
+    pub error_type: String,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+}
+
+impl InvocationError {
+    /// `secrets` are removed from the message, whatever produced it.
+    pub fn from_job(e: &JobError, secrets: &[&str]) -> Self {
+        InvocationError { error_type: e.kind().to_string(), error_message: redact(&e.to_string(), secrets) }
+    }
+
+    pub fn from_startup(e: &StartupError) -> Self {
+        InvocationError { error_type: e.kind.to_string(), error_message: redact(&e.message, &env_secrets_owned().iter().map(String::as_str).collect::<Vec<_>>()) }
+    }
+}
+
+/// Replaces every occurrence of each secret (4 characters or longer) with `<redacted>`.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().map(|s| s.trim()).filter(|s| s.len() >= 4) {
+        out = out.replace(s, "<redacted>");
+    }
+    out
+}
+
+/// Secret values this process may hold in its environment: the Alibaba secret and token, and the webhook
+/// configuration (`JANITOR_WEBHOOKS`, a JSON array: the whole value and every string in it).
+pub fn env_secrets_owned() -> Vec<String> {
+    let mut v = Vec::new();
+    for k in ["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", crate::webhook::ENV_VAR] {
+        if let Ok(val) = std::env::var(k) {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&val) {
+                collect_strings(&json, &mut v);
+            }
+            v.push(val);
+        }
+    }
+    v
+}
+
+/// Strings of a webhook configuration that are secret: URLs and anything under a key naming a secret
+/// (`format` and the like stay readable).
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.starts_with("http") => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                let k = k.to_ascii_lowercase();
+                match x {
+                    serde_json::Value::String(s) if ["url", "secret", "token", "key", "sign"].iter().any(|w| k.contains(w)) => out.push(s.clone()),
+                    _ => collect_strings(x, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes control characters and bounds the length of an id taken from a request, so it cannot forge log lines.
+pub(crate) fn clean_id(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn detect_modes() {
+        assert_eq!(detect(env(&[])), Mode::Cli);
+        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")])), Mode::Lambda);
+        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "janitor")])), Mode::FunctionCompute);
+        assert_eq!(detect(env(&[("FC_CUSTOM_LISTEN_PORT", "9000")])), Mode::FunctionCompute);
+        // Lambda wins when both are present; empty values count as unset.
+        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "x"), ("AWS_LAMBDA_RUNTIME_API", "h:1")])), Mode::Lambda);
+        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", ""), ("FC_FUNCTION_NAME", " ")])), Mode::Cli);
+    }
+
+    #[test]
+    fn apply_only_when_exactly_true() {
+        assert!(apply_from_env(Some("true")));
+        for v in [None, Some(""), Some("false"), Some("TRUE"), Some("1"), Some("yes"), Some("true ")] {
+            assert!(!apply_from_env(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn missing_policy_is_a_startup_error_naming_the_file() {
+        let e = settings_from_env(env(&[(ENV_POLICY, "/nonexistent/janitor/policy.yaml")])).unwrap_err();
+        assert_eq!(e.kind, "InvalidPolicy");
+        assert!(e.message.contains("/nonexistent/janitor/policy.yaml"), "{}", e.message);
+    }
+
+    #[test]
+    fn webhook_config_strings_are_secrets() {
+        let mut v = Vec::new();
+        collect_strings(&serde_json::json!([{"format": "slack", "url": "https://hooks.example/T0/B0/xyz"}, {"format": "json", "url": "u", "secret": "hmac-key-1"}]), &mut v);
+        assert!(v.iter().any(|s| s == "https://hooks.example/T0/B0/xyz") && v.iter().any(|s| s == "hmac-key-1"), "{v:?}");
+        assert!(!v.iter().any(|s| s == "slack" || s == "json"), "{v:?}");
+        assert_eq!(redact("post to https://hooks.example/T0/B0/xyz failed", &v.iter().map(String::as_str).collect::<Vec<_>>()), "post to <redacted> failed");
+    }
+
+    #[test]
+    fn redact_removes_secrets_but_not_short_strings() {
+        assert_eq!(redact("key s3cr3t-value in url", &["s3cr3t-value", "ab"]), "key <redacted> in url");
+    }
+
+    #[test]
+    fn clean_id_strips_newlines() {
+        assert_eq!(clean_id("abc\nFC Invoke End RequestId: x"), "abcFC Invoke End RequestId: x");
+        assert_eq!(clean_id(&"x".repeat(500)).len(), 128);
+    }
+}

@@ -1,0 +1,326 @@
+//! ApsaraMQ for Kafka (`alikafka`), version `2019-09-16` (reference sections 3.3 and 7): `GetInstanceList`,
+//! `ReleaseInstance` and `DeleteInstance`, served from the inventory's `alikafka` section.
+//!
+//! The section is an array of `InstanceVO` objects as `GetInstanceList` returns them (real field names:
+//! `InstanceId`, `RegionId`, `ViewInstanceStatusCode`, `ServiceStatus`, `PaidType` 0/1/3/4, `CreateTime` and
+//! `ExpiredTime` in epoch milliseconds, `Tags: {"TagVO": [{"Key", "Value"}]}`, …), served verbatim. Answers are
+//! business envelopes: HTTP 200 with `Code: 200, Success: true`, and business errors as HTTP 200 with
+//! `Success: false` and a string `Code`. Parameter errors stay HTTP 400 (the gateway answers those).
+//!
+//! `ReleaseInstance` marks the instance released (`ViewInstanceStatusCode` 6, `ServiceStatus` 10);
+//! `DeleteInstance` then removes a released instance. Optional `_sim` controls: `mutate_after_reads`
+//! (`controls.rs`); `released_after_reads: N` (after `ReleaseInstance` the instance shows releasing (23) for N
+//! reads, then released (6)); `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers
+//! that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
+//! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_PAID_TYPE_NOT_SUPPORTED`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::controls::{self, Mutable, Mutation};
+use super::inventory::{Fields, SimError};
+use super::params::{boolean, required, Params};
+use super::reply::ApiFault;
+use super::service::{ActionKind, Env, Service};
+
+const SECTION: &str = "alikafka";
+pub(crate) const VERSION: &str = "2019-09-16";
+const RELEASING: i64 = 23;
+const RELEASED: i64 = 6;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
+struct BusinessError {
+    code: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Controls {
+    #[serde(default)]
+    mutate_after_reads: Option<Mutation>,
+    #[serde(default)]
+    released_after_reads: Option<u32>,
+    #[serde(default)]
+    release_error: Option<BusinessError>,
+}
+
+struct Kafka1 {
+    state: Mutable,
+    released_after_reads: Option<u32>,
+    release_error: Option<BusinessError>,
+    /// Reads left while releasing (23) before the instance shows released (6).
+    releasing_reads: Option<u32>,
+}
+
+struct View {
+    region: String,
+    status: i64,
+    paid_type: i64,
+}
+
+fn int(f: &Fields<'_>, field: &str) -> Result<i64, SimError> {
+    match f.obj.get(field) {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| f.err(field, "expected an integer")),
+        _ => Err(f.err(field, "expected an integer")),
+    }
+}
+
+fn view(path: &str, obj: &Map<String, Value>) -> Result<View, SimError> {
+    let f = Fields { path: path.to_string(), obj };
+    f.req_str("InstanceId")?;
+    let paid_type = int(&f, "PaidType")?;
+    if ![0, 1, 3, 4].contains(&paid_type) {
+        return Err(f.err("PaidType", "expected 0 (subscription), 1, 3 or 4 (pay-as-you-go)"));
+    }
+    for field in ["CreateTime", "ExpiredTime"] {
+        if f.obj.get(field).is_some_and(|v| !v.is_null()) {
+            int(&f, field)?;
+        }
+    }
+    f.wrapped_list("Tags", "TagVO")?;
+    Ok(View { region: f.req_str("RegionId")?.to_string(), status: int(&f, "ViewInstanceStatusCode")?, paid_type })
+}
+
+pub(crate) struct Kafka {
+    instances: BTreeMap<String, Kafka1>,
+}
+
+pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError> {
+    let mut instances = BTreeMap::new();
+    for (i, v) in controls::section_items(SECTION, section, "GetInstanceList InstanceVO objects")?.iter().enumerate() {
+        let path = format!("{SECTION}[{i}]");
+        let Value::Object(obj) = v else { return Err(SimError::invalid(path, "expected an instance object")) };
+        let mut obj = obj.clone();
+        let c: Controls = controls::take(&path, &mut obj)?;
+        view(&path, &obj)?;
+        let id = obj.get("InstanceId").and_then(Value::as_str).unwrap_or_default().to_string();
+        if instances.contains_key(&id) {
+            return Err(SimError::invalid(format!("{path}.InstanceId"), format!("duplicate instance id `{id}`")));
+        }
+        let state = Mutable::new(&path, obj, c.mutate_after_reads, |o| view(&path, o).map(|_| ()))?;
+        instances.insert(id, Kafka1 { state, released_after_reads: c.released_after_reads, release_error: c.release_error, releasing_reads: None });
+    }
+    Ok(Box::new(Kafka { instances }))
+}
+
+/// A business error: HTTP 200 with `Success: false` (reference section 2).
+fn business(code: &str, message: impl Into<String>) -> Value {
+    json!({"Code": code, "Success": false, "Message": message.into()})
+}
+
+fn ok(extra: Value) -> Value {
+    let mut v = json!({"Code": 200, "Success": true, "Message": "operation success."});
+    if let (Value::Object(v), Value::Object(x)) = (&mut v, extra) {
+        v.extend(x);
+    }
+    v
+}
+
+impl Kafka1 {
+    fn current(&self) -> Option<View> {
+        view("", self.state.peek()).ok()
+    }
+
+    fn set_status(&mut self, view_code: i64, service_status: i64) {
+        self.state.set("ViewInstanceStatusCode", json!(view_code));
+        self.state.set("ServiceStatus", json!(service_status));
+    }
+
+    fn read(&mut self) -> Value {
+        if let Some(left) = self.releasing_reads {
+            if left == 0 {
+                self.releasing_reads = None;
+                self.set_status(RELEASED, 10);
+            } else {
+                self.releasing_reads = Some(left - 1);
+            }
+        }
+        Value::Object(self.state.read().clone())
+    }
+}
+
+impl Service for Kafka {
+    fn product(&self) -> &'static str {
+        SECTION
+    }
+
+    fn version(&self) -> &'static str {
+        VERSION
+    }
+
+    fn action_kind(&self, action: &str) -> Option<ActionKind> {
+        match action {
+            "GetInstanceList" => Some(ActionKind::Read),
+            "ReleaseInstance" | "DeleteInstance" => Some(ActionKind::Release),
+            _ => None,
+        }
+    }
+
+    fn handle(&mut self, action: &str, p: &Params, _env: &Env<'_>) -> Result<Value, ApiFault> {
+        match action {
+            "GetInstanceList" => self.get_instance_list(p),
+            "ReleaseInstance" => self.release_instance(p),
+            "DeleteInstance" => self.delete_instance(p),
+            _ => Err(ApiFault::action_not_found()),
+        }
+    }
+
+    fn instance_ids(&self) -> Vec<String> {
+        self.instances.keys().cloned().collect()
+    }
+
+    fn snapshot(&self) -> Value {
+        Value::Array(self.instances.values().map(|k| Value::Object(k.state.peek().clone())).collect())
+    }
+}
+
+impl Kafka {
+    /// No paging: every instance of the region (reference 3.3). `InstanceId.N` narrows it.
+    fn get_instance_list(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let region = required(p, "RegionId")?;
+        let ids: Vec<&String> = p.iter().filter(|(k, _)| k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok())).map(|(_, v)| v).collect();
+        let mut list = Vec::new();
+        for (id, k) in self.instances.iter_mut() {
+            if k.current().is_some_and(|v| v.region == region) && (ids.is_empty() || ids.contains(&id)) {
+                list.push(k.read());
+            }
+        }
+        Ok(ok(json!({"InstanceList": {"InstanceVO": list}})))
+    }
+
+    /// The instance of `RegionId`, or the business error naming it.
+    fn target(&mut self, p: &Params) -> Result<Result<(&mut Kafka1, View), Value>, ApiFault> {
+        let region = required(p, "RegionId")?.to_string();
+        let id = required(p, "InstanceId")?.to_string();
+        let found = self.instances.get_mut(&id).and_then(|k| k.current().filter(|v| v.region == region).map(|v| (k, v)));
+        Ok(found.ok_or_else(|| business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))))
+    }
+
+    /// Pay-as-you-go (and serverless) only, running or stopped.
+    fn release_instance(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        boolean(p, "ForceDeleteInstance")?;
+        let (k, v) = match self.target(p)? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
+        };
+        if let Some(e) = &k.release_error {
+            return Ok(business(&e.code, e.message.clone().unwrap_or_else(|| "The request failed.".into())));
+        }
+        if v.paid_type == 0 {
+            return Ok(business("BIZ_PAID_TYPE_NOT_SUPPORTED", "Subscription instances cannot be released through the API."));
+        }
+        if ![2, 3].contains(&v.status) {
+            return Ok(business("BIZ_INSTANCE_STATUS_ERROR", format!("The instance status {} does not allow a release.", v.status)));
+        }
+        match k.released_after_reads {
+            Some(n) if n > 0 => {
+                k.releasing_reads = Some(n);
+                k.set_status(RELEASING, 10);
+            }
+            _ => k.set_status(RELEASED, 10),
+        }
+        Ok(ok(json!({})))
+    }
+
+    /// Removes the record of a released instance (the second step).
+    fn delete_instance(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let id = required(p, "InstanceId")?.to_string();
+        let v = match self.target(p)? {
+            Ok((_, v)) => v,
+            Err(answer) => return Ok(answer),
+        };
+        if v.status != RELEASED {
+            return Ok(business("BIZ_INSTANCE_STATUS_ERROR", format!("Only released instances can be deleted; {id} has status {}.", v.status)));
+        }
+        self.instances.remove(&id);
+        Ok(ok(json!({})))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn inst(id: &str, extra: Value) -> Value {
+        let mut v = json!({"InstanceId": id, "RegionId": "cn-hangzhou", "ViewInstanceStatusCode": 2, "ServiceStatus": 5, "PaidType": 1, "CreateTime": 1577961819000i64});
+        if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {
+            base.extend(more);
+        }
+        v
+    }
+
+    fn call(s: &mut Box<dyn Service>, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiFault> {
+        let p: Params = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        s.handle(action, &p, &Env { now: Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(), request_id: "REQ" })
+    }
+
+    fn biz(v: Result<Value, ApiFault>) -> String {
+        match v {
+            Ok(v) if v["Success"] == true => "ok".into(),
+            Ok(v) => v["Code"].as_str().unwrap_or("?").to_string(),
+            Err(f) => f.code,
+        }
+    }
+
+    fn status(s: &mut Box<dyn Service>, id: &str) -> i64 {
+        let v = call(s, "GetInstanceList", &[("RegionId", "cn-hangzhou"), ("InstanceId.1", id)]).unwrap();
+        v["InstanceList"]["InstanceVO"][0]["ViewInstanceStatusCode"].as_i64().unwrap_or(-1)
+    }
+
+    #[test]
+    fn load_errors_name_the_field() {
+        let err = |v: Value| match load(Some(&v)) {
+            Err(SimError::Invalid { field, .. }) => field,
+            _ => "no error".into(),
+        };
+        assert_eq!(err(json!([inst("k", json!({"PaidType": 2}))])), "alikafka[0].PaidType");
+        assert_eq!(err(json!([inst("k", json!({"CreateTime": "2020-01-01"}))])), "alikafka[0].CreateTime");
+        assert_eq!(err(json!([inst("k", json!({"ViewInstanceStatusCode": "2"}))])), "alikafka[0].ViewInstanceStatusCode");
+        assert_eq!(err(json!([inst("k", json!({"_sim": {"release_error": {"Message": "x"}}}))])), "alikafka[0]._sim.release_error");
+    }
+
+    #[test]
+    fn list_is_an_envelope_and_errors_are_200_with_success_false() {
+        let mut s = load(Some(&json!([inst("k-1", json!({})), inst("k-2", json!({"RegionId": "cn-beijing"}))]))).unwrap();
+        let v = call(&mut s, "GetInstanceList", &[("RegionId", "cn-hangzhou")]).unwrap();
+        assert_eq!((v["Code"].clone(), v["Success"].clone()), (json!(200), json!(true)));
+        assert_eq!(v["InstanceList"]["InstanceVO"].as_array().unwrap().len(), 1);
+        assert_eq!(biz(call(&mut s, "GetInstanceList", &[])), "MissingParameter");
+        assert_eq!(biz(call(&mut s, "ReleaseInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-2")])), "BIZ_INSTANCE_NOT_FOUND");
+        assert_eq!(biz(call(&mut s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-1")])), "BIZ_INSTANCE_STATUS_ERROR");
+    }
+
+    #[test]
+    fn release_then_delete() {
+        let mut s = load(Some(&json!([
+            inst("k-now", json!({})),
+            inst("k-slow", json!({"_sim": {"released_after_reads": 2}})),
+            inst("k-sub", json!({"PaidType": 0, "ExpiredTime": 1577961819000i64})),
+            inst("k-fail", json!({"_sim": {"release_error": {"Code": "ONS_SYSTEM_ERROR", "Message": "boom"}}})),
+            inst("k-deploying", json!({"ViewInstanceStatusCode": 1})),
+        ])))
+        .unwrap();
+        let rel = |s: &mut Box<dyn Service>, id: &str| biz(call(s, "ReleaseInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id), ("ForceDeleteInstance", "false")]));
+        let del = |s: &mut Box<dyn Service>, id: &str| biz(call(s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id)]));
+        assert_eq!(rel(&mut s, "k-sub"), "BIZ_PAID_TYPE_NOT_SUPPORTED");
+        assert_eq!(rel(&mut s, "k-fail"), "ONS_SYSTEM_ERROR");
+        assert_eq!(rel(&mut s, "k-deploying"), "BIZ_INSTANCE_STATUS_ERROR");
+        assert_eq!(rel(&mut s, "k-now"), "ok");
+        assert_eq!(status(&mut s, "k-now"), 6);
+        assert_eq!(rel(&mut s, "k-now"), "BIZ_INSTANCE_STATUS_ERROR");
+        assert_eq!(del(&mut s, "k-now"), "ok");
+        assert_eq!(rel(&mut s, "k-slow"), "ok");
+        assert_eq!(status(&mut s, "k-slow"), 23);
+        assert_eq!(del(&mut s, "k-slow"), "BIZ_INSTANCE_STATUS_ERROR");
+        assert_eq!(status(&mut s, "k-slow"), 23);
+        assert_eq!(status(&mut s, "k-slow"), 6);
+        assert_eq!(s.instance_ids(), ["k-deploying", "k-fail", "k-slow", "k-sub"]);
+    }
+}
