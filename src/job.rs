@@ -96,7 +96,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     } else if policy.apply {
         (true, "policy says apply: true".to_string())
     } else if settings.apply_flag {
-        (true, "--apply was given".to_string())
+        (true, "--apply (or JANITOR_APPLY=true) was given".to_string())
     } else {
         (false, "apply is off (set apply: true in the policy or pass --apply)".to_string())
     };
