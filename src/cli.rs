@@ -53,6 +53,15 @@ pub struct RunArgs {
     /// Send every API request to this base URL (the emulator), e.g. http://127.0.0.1:8931.
     #[arg(long, env = "JANITOR_ENDPOINT")]
     pub endpoint: Option<String>,
+    /// Time limit of one API request, in milliseconds (default 15000).
+    #[arg(long, env = "JANITOR_REQUEST_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub request_timeout_ms: Option<u64>,
+    /// No retry of a call starts after this many milliseconds from its first attempt (default 60000).
+    #[arg(long, env = "JANITOR_RETRY_BUDGET_MS", value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub retry_budget_ms: Option<u64>,
+    /// First retry delay in milliseconds (default 100; throttling starts at 5x, the cap is 200x).
+    #[arg(long, env = "JANITOR_RETRY_BASE_MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub retry_base_ms: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +120,7 @@ impl RunArgs {
         settings.endpoint_override = self.endpoint.clone();
         settings.apply_flag = self.apply;
         settings.now = self.now;
+        settings.retry = settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
         match job::run(&trigger, &settings, credentials).await {
             Ok(summary) => {
                 print_summary(&summary, &self.output);

@@ -1,5 +1,6 @@
 //! Signed RPC calls with retries: jittered exponential back-off inside a total time budget,
-//! bounded concurrency per endpoint, and a count of calls per action for reports and benchmarks.
+//! bounded concurrency per endpoint that adapts to throttling (see `limit.rs`), and a count of calls per
+//! action for reports and benchmarks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::Semaphore;
-
+use super::limit::{AdaptiveLimit, LimitStats};
 use super::sign;
 use super::{ApiError, Credentials, Endpoints};
 
@@ -22,6 +22,32 @@ pub struct RetryPolicy {
     /// No retry starts once this much time has passed since the first attempt.
     pub budget: Duration,
     pub request_timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// The defaults with overrides in milliseconds (the CLI's `JANITOR_REQUEST_TIMEOUT_MS`,
+    /// `JANITOR_RETRY_BUDGET_MS` and `JANITOR_RETRY_BASE_MS`). A base delay also sets the throttling base
+    /// (5x) and the cap (200x), so tests can shrink the whole schedule at once.
+    pub fn with_overrides(self, request_timeout_ms: Option<u64>, budget_ms: Option<u64>, base_ms: Option<u64>) -> Self {
+        let mut r = self;
+        if let Some(ms) = request_timeout_ms {
+            r.request_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = budget_ms {
+            r.budget = Duration::from_millis(ms);
+        }
+        if let Some(ms) = base_ms {
+            r.base_delay = Duration::from_millis(ms);
+            r.throttle_base_delay = Duration::from_millis(ms.saturating_mul(5));
+            r.max_delay = Duration::from_millis(ms.saturating_mul(200)).max(Duration::from_millis(1));
+        }
+        r
+    }
+
+    /// How long an endpoint holds new requests after a throttling answer.
+    fn throttle_pause(&self) -> Duration {
+        self.throttle_base_delay / 2
+    }
 }
 
 impl Default for RetryPolicy {
@@ -79,7 +105,7 @@ struct Inner {
     endpoints: Endpoints,
     retry: RetryPolicy,
     per_endpoint_concurrency: usize,
-    limits: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -162,12 +188,21 @@ impl Client {
         }
     }
 
-    fn semaphore(&self, base_url: &str) -> Arc<Semaphore> {
-        let mut limits = match self.inner.limits.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        limits.entry(base_url.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.inner.per_endpoint_concurrency))).clone()
+    /// The limiter of the endpoint that serves `req`. Keyed by the real Alibaba host even when an override
+    /// (the emulator) receives everything, so the bound means the same against the emulator as in production.
+    fn limit(&self, req: &ApiRequest) -> Arc<AdaptiveLimit> {
+        let host = super::endpoint::default_host(req.product, &req.region);
+        let mut limits = self.inner.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        limits
+            .entry(host)
+            .or_insert_with(|| Arc::new(AdaptiveLimit::new(self.inner.per_endpoint_concurrency, self.inner.retry.throttle_pause())))
+            .clone()
+    }
+
+    /// Each endpoint's limiter so far, by host: the bound now, the lowest reached, and throttling cuts.
+    pub fn limit_stats(&self) -> BTreeMap<String, LimitStats> {
+        let limits = self.inner.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        limits.iter().map(|(host, l)| (host.clone(), l.stats())).collect()
     }
 
     fn count(&self, req: &ApiRequest) {
@@ -178,8 +213,7 @@ impl Client {
 
     async fn attempt(&self, req: &ApiRequest) -> Result<Value, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
-        let permit = self.semaphore(&base_url);
-        let _permit = permit.acquire().await;
+        let permit = self.limit(req).acquire().await;
         self.count(req);
         let query = signed_query(req, &self.inner.credentials, "POST");
         let url = format!("{base_url}/?{query}");
@@ -199,7 +233,14 @@ impl Client {
             .map_err(transport)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(transport)?;
-        parse_response(req.action, status, &body)
+        let parsed = parse_response(req.action, status, &body);
+        match &parsed {
+            Err(e) if e.is_throttling() => permit.throttled(),
+            // A refusal about the request (a passing dry run is one) still shows the endpoint keeping up.
+            Ok(_) | Err(ApiError::Service { status: 400..=499, .. }) => permit.succeeded(),
+            Err(_) => {}
+        }
+        parsed
     }
 }
 
