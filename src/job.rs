@@ -162,10 +162,19 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
         summary.limit_breach = Some(breach);
     } else {
-        // 4. Dry run, then release, per scope.
+        // 4. Dry run, then release, all scopes at once: the client's per-endpoint limits bound the calls.
+        // Entries are grouped by scope (in the scopes' order) so that each scope gets its own slice.
+        summary.entries.sort_by(|a, b| (&a.decision.product, &a.decision.region).cmp(&(&b.decision.product, &b.decision.region)));
+        let mut rest: &mut [Entry] = &mut summary.entries;
+        let mut work = Vec::with_capacity(scopes.len());
         for (product, region, instances) in &scopes {
-            release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, &mut summary.entries).await;
+            let n = rest.iter().take_while(|e| e.decision.product == product.code() && e.decision.region == *region).count();
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            rest = tail;
+            work.push(release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, mine));
         }
+        debug_assert!(rest.is_empty(), "every entry belongs to a listed scope");
+        futures_util::future::join_all(work).await;
     }
 
     summary.api_calls = api.call_counts();

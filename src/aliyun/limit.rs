@@ -76,6 +76,10 @@ impl AdaptiveLimit {
                     Some(until) if until > now => Some(until - now),
                     _ if s.in_flight < s.bound => {
                         s.in_flight += 1;
+                        if s.in_flight < s.bound {
+                            // Room for more: pass the wake-up on (waiters are woken one at a time).
+                            self.changed.notify_one();
+                        }
                         return Permit { limit: Some(self.clone()) };
                     }
                     _ => None,
@@ -93,7 +97,7 @@ impl AdaptiveLimit {
             let mut s = self.lock();
             s.in_flight = s.in_flight.saturating_sub(1);
         }
-        self.changed.notify_waiters();
+        self.changed.notify_one();
     }
 
     fn throttled(&self) {
@@ -124,7 +128,7 @@ impl AdaptiveLimit {
             }
         };
         if raised {
-            self.changed.notify_waiters();
+            self.changed.notify_one();
         }
     }
 }
