@@ -152,9 +152,12 @@ fn print_summary(summary: &Summary, output: &str) {
             summary.skipped_scopes.len()
         );
     } else {
-        match serde_json::to_string_pretty(summary) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("error: cannot serialize summary: {e}"),
+        // Streamed: a summary of 10,000 instances is megabytes, and need not be held as one string too.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, summary).map_err(std::io::Error::from).and_then(|()| writeln!(out)).and_then(|()| out.flush());
+        if let Err(e) = written {
+            eprintln!("error: cannot write the summary: {e}");
         }
     }
 }

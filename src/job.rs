@@ -134,12 +134,19 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
     }
 
-    // 2. Decide, per instance.
-    for (_, _, instances) in &scopes {
+    // 2. Decide, per instance. Only eligible instances are kept past here (releasing needs their `extra`):
+    // the others are dropped as they are decided, so a large listing is not held twice (benchmark: peak RSS).
+    for (_, _, instances) in scopes.iter_mut() {
         summary.scanned += instances.len();
-        for inst in instances {
-            summary.entries.push(Entry::from_decision(plan::evaluate(inst, policy, now)));
+        let mut eligible = Vec::new();
+        for inst in std::mem::take(instances) {
+            let decision = plan::evaluate(&inst, policy, now);
+            if decision.is_release() {
+                eligible.push(inst);
+            }
+            summary.entries.push(Entry::from_decision(decision));
         }
+        *instances = eligible;
     }
     for entry in summary.entries.iter_mut() {
         let caps = scopes.iter().find(|(p, _, _)| p.code() == entry.decision.product).map(|(p, _, _)| p.capabilities());
@@ -295,9 +302,10 @@ async fn release_scope(
     let caps = product.capabilities();
     let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease;
     let mut eligible: Vec<Eligible> = Vec::new();
+    let extras: BTreeMap<&str, &BTreeMap<String, String>> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
     for e in entries.iter().filter(|e| in_scope(e)) {
         if let Verdict::Release { options } = e.decision.verdict {
-            let extra = instances.iter().find(|i| i.id == e.decision.id).map(|i| i.extra.clone()).unwrap_or_default();
+            let extra = extras.get(e.decision.id.as_str()).map(|x| (*x).clone()).unwrap_or_default();
             eligible.push(Eligible { id: e.decision.id.clone(), options, extra });
         }
     }

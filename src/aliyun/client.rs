@@ -155,9 +155,11 @@ impl Client {
     }
 
     /// Calls an API and deserializes the answer, naming the offending field when the shape is wrong.
+    /// The body goes straight into `T` (no intermediate JSON tree): listing pages are the bulk of a run's CPU.
     pub async fn call_json<T: DeserializeOwned>(&self, req: &ApiRequest) -> Result<T, ApiError> {
-        let value = self.call(req).await?;
-        serde_path_to_error::deserialize(value).map_err(|e| ApiError::Shape {
+        let body = self.call_body(req).await?;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::Shape {
             action: req.action.to_string(),
             detail: format!("at `{}`: {}", e.path(), e.inner()),
         })
@@ -165,6 +167,13 @@ impl Client {
 
     /// Calls an API with retries and returns the JSON body of a successful answer.
     pub async fn call(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+        let body = self.call_body(req).await?;
+        serde_json::from_slice(&body).map_err(|_| ApiError::Shape { action: req.action.into(), detail: "body is not valid JSON".into() })
+    }
+
+    /// Calls an API with retries; the body of a successful answer, already checked to be a JSON object
+    /// that is not a business-envelope failure.
+    async fn call_body(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
         let retry = &self.inner.retry;
         let start = Instant::now();
         let mut attempt = 0u32;
@@ -211,7 +220,7 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+    async fn attempt(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
         let permit = self.limit(req).acquire().await;
         self.count(req);
@@ -233,7 +242,7 @@ impl Client {
             .map_err(transport)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(transport)?;
-        let parsed = parse_response(req.action, status, &body);
+        let parsed = check_response(req.action, status, &body).map(|()| body.to_vec());
         match &parsed {
             Err(e) if e.is_throttling() => permit.throttled(),
             // A refusal about the request (a passing dry run is one) still shows the endpoint keeping up.
@@ -302,44 +311,70 @@ pub(crate) fn signed_query(req: &ApiRequest, creds: &Credentials, method: &str) 
 
 /// Turns an HTTP answer into JSON or a typed error. Business envelopes (Kafka, BSS) report
 /// failures inside a 200 body with `Success: false`; those are errors too (reference section 2).
+#[cfg(test)]
 pub(crate) fn parse_response(action: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    check_response(action, status, body)?;
+    serde_json::from_slice(body).map_err(|_| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })
+}
+
+/// The fields of a successful answer that say whether it really succeeded; everything else is skipped
+/// without being built, so checking a large page costs one scan.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "Success", default)]
+    success: Option<Value>,
+    #[serde(rename = "Code", default)]
+    code: Option<Value>,
+    #[serde(rename = "Message", default)]
+    message: Option<Value>,
+    #[serde(rename = "RequestId", default)]
+    request_id: Option<Value>,
+}
+
+/// Turns an HTTP answer into `Ok` or a typed error. Business envelopes (Kafka, BSS) report
+/// failures inside a 200 body with `Success: false`; those are errors too (reference section 2).
+pub(crate) fn check_response(action: &str, status: u16, body: &[u8]) -> Result<(), ApiError> {
     let text = |v: Option<&Value>| match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    if !(200..300).contains(&status) {
-        return match parsed {
-            Some(v) if v.get("Code").is_some() => Err(ApiError::Service {
+    if (200..300).contains(&status) {
+        if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            let detail = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() { "body is not a JSON object" } else { "body is not valid JSON" };
+            return Err(ApiError::Shape { action: action.into(), detail: detail.into() });
+        }
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ApiError::Shape {
+            action: action.into(),
+            detail: if e.is_data() { "body is not a JSON object".into() } else { "body is not valid JSON".into() },
+        })?;
+        let failed = match &envelope.success {
+            Some(Value::Bool(b)) => !b,
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+            _ => false,
+        };
+        if failed {
+            return Err(ApiError::Service {
                 action: action.into(),
                 status,
-                code: text(v.get("Code")),
-                message: text(v.get("Message")),
-                request_id: text(v.get("RequestId")),
-            }),
-            _ => Err(ApiError::Http { action: action.into(), status }),
-        };
+                code: text(envelope.code.as_ref()),
+                message: text(envelope.message.as_ref()),
+                request_id: text(envelope.request_id.as_ref()),
+            });
+        }
+        return Ok(());
     }
-    let v = parsed.ok_or_else(|| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })?;
-    if !v.is_object() {
-        return Err(ApiError::Shape { action: action.into(), detail: "body is not a JSON object".into() });
-    }
-    let failed = match v.get("Success") {
-        Some(Value::Bool(b)) => !b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
-        _ => false,
-    };
-    if failed {
-        return Err(ApiError::Service {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    match parsed {
+        Some(v) if v.get("Code").is_some() => Err(ApiError::Service {
             action: action.into(),
             status,
             code: text(v.get("Code")),
             message: text(v.get("Message")),
             request_id: text(v.get("RequestId")),
-        });
+        }),
+        _ => Err(ApiError::Http { action: action.into(), status }),
     }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -366,6 +401,10 @@ mod tests {
     fn non_json_errors() {
         assert_eq!(parse_response("A", 502, b"<html>").unwrap_err(), ApiError::Http { action: "A".into(), status: 502 });
         assert!(matches!(parse_response("A", 200, b"{\"trunc"), Err(ApiError::Shape { .. })));
+        for body in [&b"[1]"[..], b"1", b"\"s\"", b"null", b""] {
+            assert!(matches!(parse_response("A", 200, body), Err(ApiError::Shape { .. })), "{body:?}");
+        }
+        assert!(matches!(parse_response("A", 200, br#"{"Instances":{"Instance":[{"Success":false}]}}"#), Ok(_)), "only the top level counts");
     }
 
     #[test]
