@@ -180,7 +180,10 @@ impl Client {
         loop {
             attempt += 1;
             let err = match self.attempt(req).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    tracing::debug!(action = req.action, region = req.region, attempt, ms = start.elapsed().as_secs_f64() * 1e3, "call done");
+                    return Ok(v);
+                }
                 Err(e) => e,
             };
             let may_retry = if req.idempotent { err.is_retryable() } else { never_reached_the_service(&err) };

@@ -206,23 +206,26 @@ impl Sim {
             }
             Err(f) => (Params::new(), Outcome::refused(f, None)),
         };
-        let host = host_id(outcome.product, &params);
-        let rendered = outcome.reply.render(&request_id, &host);
+        let (http_status, code) = match &outcome.reply {
+            Reply::Ok(_) => (200, None),
+            Reply::Fault(f) => (f.status, Some(f.code.clone())),
+            Reply::Raw { status, .. } => (*status, None),
+        };
         let get = |k: &str| params.get(k).cloned().unwrap_or_default();
         let record = CallRecord {
             action: get("Action"),
             version: get("Version"),
             params: params.iter().map(|(k, v)| (k.clone(), if SECRET_PARAMS.contains(&k.as_str()) { "<redacted>".into() } else { v.clone() })).collect(),
-            code: rendered.code.clone(),
-            http_status: rendered.status,
+            code,
+            http_status,
             dry_run: params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             injected: outcome.injected.map(str::to_string),
         };
         state.calls.push(LoggedCall { record, release: outcome.release });
-        let rendered = match outcome.shown {
-            Some(shown) => shown.render(&request_id, &host),
-            None => rendered,
-        };
+        // Rendering (a listing page is tens of kilobytes) needs no state: other requests go ahead meanwhile.
+        drop(state);
+        let host = host_id(outcome.product, &params);
+        let rendered = outcome.shown.unwrap_or(outcome.reply).render(&request_id, &host);
         Answer { rendered, wire: outcome.wire }
     }
 }
