@@ -255,8 +255,8 @@ async fn hostile_tag_values_are_never_released_and_never_break_the_log() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(env.sim.release_calls().is_empty(), "released on a hostile tag: {:?}", env.sim.release_calls());
     assert_eq!(env.calls_of("DeleteInstances"), 0);
-    for i in 0..hostile_dates.len() {
-        assert_eq!(run.outcome(&format!("i-date-{i:02}")), "invalid", "{}", hostile_dates[i]);
+    for (i, v) in hostile_dates.iter().enumerate() {
+        assert_eq!(run.outcome(&format!("i-date-{i:02}")), "invalid", "{v}");
     }
     for (i, v) in hostile_ttls.iter().enumerate() {
         assert_eq!(run.outcome(&format!("i-ttl-{i:02}")), "invalid", "{v}");
