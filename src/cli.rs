@@ -77,7 +77,7 @@ pub struct SimArgs {
     pub inventory: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8931")]
     pub listen: String,
-    /// Added latency per request, in milliseconds.
+    /// Response time per request, in milliseconds: each answer leaves this long after its request arrived.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Fraction of requests answered `Throttling.User` (0..1).

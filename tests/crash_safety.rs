@@ -1,9 +1,9 @@
 //! Crash safety: an `--apply` run killed with SIGKILL at any point, then run again to completion, ends in the
 //! same state as one clean run, and no instance is released twice.
 //!
-//! Kill points: the emulator answers every call 15 ms late; a point is "after the emulator has handled N calls,
-//! plus D ms", for every N from 0 to the clean run's call count and two delays (0 ms: between calls, or
-//! just after the service acted and before the client read the answer; 8 ms: in the middle of the next call).
+//! Kill points: the emulator acts on a call when it arrives and answers 15 ms later; a point is "after the
+//! emulator has handled N calls, plus D ms", for every N from 0 to the clean run's call count and two delays
+//! (0 ms: the service has just acted on call N and its answer is not yet back; 8 ms: halfway through the wait).
 //! The inventory needs 11 calls (5 listing pages, 3 dry-run batches, 3 release batches), so that is 24 points.
 
 mod common;

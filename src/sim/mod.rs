@@ -36,7 +36,7 @@ use service::{ActionKind, Env, Service, PRODUCTS};
 /// Global knobs. Per-action faults live in the inventory (see `faults.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
-    /// Sleep before answering each API request.
+    /// Response time of each API request: its answer leaves this long after it arrived (the request acts on arrival).
     pub latency_ms: u64,
     /// Fraction (0..=1) of authenticated requests answered 400 `Throttling.User`.
     pub throttle_rate: f64,

@@ -46,20 +46,18 @@ fn router(sim: Sim) -> Router {
         .with_state(sim)
 }
 
+/// The global latency is the service's response time: an answer leaves `latency` after its request arrived,
+/// the emulator's own work included (so with many requests at once, its single state lock does not make
+/// later ones slower than the real, parallel service would be). The request acts on arrival.
 async fn api(State(sim): State<Sim>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
-    let latency = sim.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    let arrived = tokio::time::Instant::now();
     let parsed = parameters(query.as_deref(), &headers, &body);
     let answer = sim.answer(method.as_str(), parsed);
-    deliver(answer.rendered, answer.wire).await
+    deliver(answer.rendered, answer.wire, arrived + sim.latency()).await
 }
 
-async fn deliver(rendered: Rendered, wire: Wire) -> Response {
-    if !wire.delay.is_zero() {
-        tokio::time::sleep(wire.delay).await;
-    }
+async fn deliver(rendered: Rendered, wire: Wire, not_before: tokio::time::Instant) -> Response {
+    tokio::time::sleep_until(not_before + wire.delay).await;
     if wire.reset {
         return Response::new(Body::new(Reset));
     }
