@@ -134,6 +134,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
     }
 
+    tracing::debug!(phase = "listed", scopes = scopes.len(), "phase done");
     // 2. Decide, per instance. Only eligible instances are kept past here (releasing needs their `extra`):
     // the others are dropped as they are decided, so a large listing is not held twice (benchmark: peak RSS).
     for (_, _, instances) in scopes.iter_mut() {
@@ -159,8 +160,11 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
     }
 
+    tracing::debug!(phase = "decided", entries = summary.entries.len(), "phase done");
     // 3. Run-wide limits: above them nothing is released, not even dry-run calls are made.
     let eligible = summary.entries.iter().filter(|e| e.outcome == Outcome::WouldRelease).count();
+    // Entries whose outcome can no longer change, already logged (while the release calls were in flight).
+    let mut logged: Vec<Entry> = Vec::new();
     if let Some(breach) = plan::check_limits(eligible, summary.scanned, &policy.limits) {
         tracing::warn!(eligible = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached: nothing released");
         for e in summary.entries.iter_mut().filter(|e| e.outcome == Outcome::WouldRelease) {
@@ -170,6 +174,14 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         summary.limit_breach = Some(breach);
     } else {
         // 4. Dry run, then release, all scopes at once: the client's per-endpoint limits bound the calls.
+        // Only eligible entries take part; the decision lines of the others are written meanwhile.
+        let (settled, pending): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut summary.entries).into_iter().partition(|e| e.outcome != Outcome::WouldRelease);
+        summary.entries = pending;
+        let settled = Arc::new(settled);
+        let logger = tokio::task::spawn_blocking({
+            let settled = settled.clone();
+            move || settled.iter().for_each(log_entry)
+        });
         // Entries are grouped by scope (in the scopes' order) so that each scope gets its own slice.
         summary.entries.sort_by(|a, b| (&a.decision.product, &a.decision.region).cmp(&(&b.decision.product, &b.decision.region)));
         let mut rest: &mut [Entry] = &mut summary.entries;
@@ -182,13 +194,19 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         }
         debug_assert!(rest.is_empty(), "every entry belongs to a listed scope");
         futures_util::future::join_all(work).await;
+        if let Err(e) = logger.await {
+            tracing::error!(error = %e, "writing decision lines failed");
+        }
+        logged = Arc::try_unwrap(settled).unwrap_or_else(|shared| (*shared).clone());
     }
 
-    summary.api_calls = api.call_counts();
-    summary.finish();
+    tracing::debug!(phase = "released", "phase done");
     for e in &summary.entries {
         log_entry(e);
     }
+    summary.entries.append(&mut logged);
+    summary.api_calls = api.call_counts();
+    summary.finish();
     tracing::info!(
         run_id,
         scanned = summary.scanned,
