@@ -137,6 +137,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     tracing::debug!(phase = "listed", scopes = scopes.len(), "phase done");
     // 2. Decide, per instance. Only eligible instances are kept past here (releasing needs their `extra`):
     // the others are dropped as they are decided, so a large listing is not held twice (benchmark: peak RSS).
+    // Reserved once: growing a vector of 10,000 entries by doubling holds two copies at the last step.
+    summary.entries.reserve_exact(scopes.iter().map(|(_, _, i)| i.len()).sum());
     for (_, _, instances) in scopes.iter_mut() {
         summary.scanned += instances.len();
         let mut eligible = Vec::new();
@@ -163,8 +165,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     tracing::debug!(phase = "decided", entries = summary.entries.len(), "phase done");
     // 3. Run-wide limits: above them nothing is released, not even dry-run calls are made.
     let eligible = summary.entries.iter().filter(|e| e.outcome == Outcome::WouldRelease).count();
-    // Entries whose outcome can no longer change, already logged (while the release calls were in flight).
-    let mut logged: Vec<Entry> = Vec::new();
+    // Entries whose outcome can no longer change, logged while the release calls are in flight.
+    let mut logged: Option<Vec<Entry>> = None;
     if let Some(breach) = plan::check_limits(eligible, summary.scanned, &policy.limits) {
         tracing::warn!(eligible = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached: nothing released");
         for e in summary.entries.iter_mut().filter(|e| e.outcome == Outcome::WouldRelease) {
@@ -175,13 +177,11 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     } else {
         // 4. Dry run, then release, all scopes at once: the client's per-endpoint limits bound the calls.
         // Only eligible entries take part; the decision lines of the others are written meanwhile.
-        let (settled, pending): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut summary.entries).into_iter().partition(|e| e.outcome != Outcome::WouldRelease);
-        summary.entries = pending;
-        let settled = Arc::new(settled);
-        let logger = tokio::task::spawn_blocking({
-            let settled = settled.clone();
-            move || settled.iter().for_each(log_entry)
-        });
+        // In place, so that 10,000 entries are not copied: the settled ones keep the big buffer.
+        summary.entries.sort_unstable_by_key(|e| e.outcome == Outcome::WouldRelease);
+        let first_pending = summary.entries.partition_point(|e| e.outcome != Outcome::WouldRelease);
+        let pending = summary.entries.split_off(first_pending);
+        let settled = std::mem::replace(&mut summary.entries, pending);
         // Entries are grouped by scope (in the scopes' order) so that each scope gets its own slice.
         summary.entries.sort_by(|a, b| (&a.decision.product, &a.decision.region).cmp(&(&b.decision.product, &b.decision.region)));
         let mut rest: &mut [Entry] = &mut summary.entries;
@@ -193,18 +193,25 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
             work.push(release_scope(product.as_ref(), &api, region, instances, &run_id, apply, policy, now, mine));
         }
         debug_assert!(rest.is_empty(), "every entry belongs to a listed scope");
-        futures_util::future::join_all(work).await;
-        if let Err(e) = logger.await {
-            tracing::error!(error = %e, "writing decision lines failed");
-        }
-        logged = Arc::try_unwrap(settled).unwrap_or_else(|shared| (*shared).clone());
+        // On the same task, a chunk at a time, so the release calls' answers are handled between chunks.
+        let log_settled = async {
+            for chunk in settled.chunks(256) {
+                chunk.iter().for_each(log_entry);
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::join!(futures_util::future::join_all(work), log_settled);
+        logged = Some(settled);
     }
 
     tracing::debug!(phase = "released", "phase done");
     for e in &summary.entries {
         log_entry(e);
     }
-    summary.entries.append(&mut logged);
+    if let Some(mut all) = logged {
+        all.append(&mut summary.entries);
+        summary.entries = all;
+    }
     summary.api_calls = api.call_counts();
     summary.finish();
     tracing::info!(
