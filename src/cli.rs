@@ -54,6 +54,15 @@ pub struct RunArgs {
     /// Send every API request to this base URL (the emulator), e.g. http://127.0.0.1:8931.
     #[arg(long, env = "JANITOR_ENDPOINT")]
     pub endpoint: Option<String>,
+    /// Time limit of one API request, in milliseconds (default 15000).
+    #[arg(long, env = "JANITOR_REQUEST_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub request_timeout_ms: Option<u64>,
+    /// No retry of a call starts after this many milliseconds from its first attempt (default 60000).
+    #[arg(long, env = "JANITOR_RETRY_BUDGET_MS", value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub retry_budget_ms: Option<u64>,
+    /// First retry delay in milliseconds (default 100; throttling starts at 5x, the cap is 200x).
+    #[arg(long, env = "JANITOR_RETRY_BASE_MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub retry_base_ms: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -69,7 +78,7 @@ pub struct SimArgs {
     pub inventory: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8931")]
     pub listen: String,
-    /// Added latency per request, in milliseconds.
+    /// Response time per request, in milliseconds: each answer leaves this long after its request arrived.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Fraction of requests answered `Throttling.User` (0..1).
@@ -112,6 +121,7 @@ impl RunArgs {
         settings.endpoint_override = self.endpoint.clone();
         settings.apply_flag = self.apply;
         settings.now = self.now;
+        settings.retry = settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
         match job::run(&trigger, &settings, credentials).await {
             Ok(summary) => {
                 print_summary(&summary, &self.output);
@@ -158,9 +168,12 @@ fn print_summary(summary: &Summary, output: &str) {
             summary.skipped_scopes.len()
         );
     } else {
-        match serde_json::to_string_pretty(summary) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("error: cannot serialize summary: {e}"),
+        // Streamed: a summary of 10,000 instances is megabytes, and need not be held as one string too.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, summary).map_err(std::io::Error::from).and_then(|()| writeln!(out)).and_then(|()| out.flush());
+        if let Err(e) = written {
+            eprintln!("error: cannot write the summary: {e}");
         }
     }
 }

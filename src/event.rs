@@ -315,6 +315,9 @@ fn aws_event(obj: Map<String, Value>) -> Result<Trigger, EventError> {
         serde_path_to_error::deserialize(Value::Object(obj)).map_err(|e| field(e.path().to_string(), clip(&e.inner().to_string(), 200)))?;
     let id = event.id.ok_or_else(|| field("id", "missing (every Scheduled Event carries one)"))?;
     check_id(&id, "id")?;
+    if let Some(t) = &event.time {
+        check_time(t, "time")?;
+    }
     Ok(Trigger::Scheduled { source: "aws.events".into(), event_id: Some(id), time: event.time, overrides: ManualRequest::default() })
 }
 
@@ -622,6 +625,7 @@ fn fc_timer(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     let time_str = required_str(obj, "triggerTime")?;
     check_id(time_str, "triggerTime")?;
     let time = crate::inventory::parse_api_time(time_str).map_err(|_| field("triggerTime", format!("{} is not an RFC 3339 time", quote(time_str))))?;
+    check_time(&time, "triggerTime")?;
     let overrides = match obj.get("payload") {
         None | Some(Value::Null) => ManualRequest::default(),
         Some(Value::String(payload)) => timer_payload(payload)?,
@@ -751,6 +755,16 @@ fn required_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, E
         Some(Value::String(s)) => Ok(s),
         None => Err(field(key, "missing")),
         Some(other) => Err(field(key, format!("expected a string, got {}", json_kind(other)))),
+    }
+}
+
+/// A schedule fires in this century: a trigger time of year 0 or 9999 is a corrupt or forged event.
+fn check_time(t: &DateTime<Utc>, name: &str) -> Result<(), EventError> {
+    use chrono::Datelike;
+    if (2000..2100).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(field(name, format!("{} is not a plausible trigger time (expected a time in 2000-2099)", t.to_rfc3339())))
     }
 }
 

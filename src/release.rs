@@ -79,7 +79,7 @@ where
 
 /// Runs the dry-run step and, when `apply` is set, the release step for one product and region.
 /// Products without a native dry run must have been pre-flighted by the caller (a fresh re-read); their
-/// dry-run step here is a no-op pass.
+/// dry-run step here is a no-op pass. Batches run concurrently; the client's per-endpoint limit bounds them.
 pub async fn release_region(
     product: &dyn Product,
     api: &Client,
@@ -93,72 +93,87 @@ pub async fn release_region(
     for e in eligible {
         by_options.entry(e.options).or_default().push(e);
     }
-    let mut out = BTreeMap::new();
+    let mut batches: Vec<(ReleaseOptions, Vec<Eligible>)> = Vec::new();
     for (options, mut group) in by_options {
         group.sort_by(|a, b| a.id.cmp(&b.id));
-        let extra: BTreeMap<String, BTreeMap<String, String>> = group.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
-        let make_call = |ids: Vec<String>| ReleaseCall {
-            region: region.to_string(),
-            client_token: client_token(run_id, product.code(), region, &ids, options),
-            options,
-            extra: ids.iter().filter_map(|id| extra.get(id).map(|x| (id.clone(), x.clone()))).collect(),
-            ids,
-        };
         for batch in group.chunks(caps.batch_size.max(1)) {
-            let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+            batches.push((options, batch.to_vec()));
+        }
+    }
+    let done = futures_util::future::join_all(batches.into_iter().map(|(options, batch)| release_batch(product, api, region, run_id, options, batch, apply))).await;
+    done.into_iter().flatten().collect()
+}
 
-            // Step 1: dry run. Only ids that pass go on.
-            let mut passed: Vec<String> = Vec::new();
-            let mut dry_ids: BTreeMap<String, String> = BTreeMap::new();
-            if caps.native_dry_run {
-                let results = call_with_split(ids, |ids| {
-                    let call = make_call(ids);
-                    async move { product.dry_run(api, &call).await }
-                })
-                .await;
-                for (id, r) in results {
-                    match r {
-                        Ok(rid) => {
-                            dry_ids.insert(id.clone(), rid);
-                            passed.push(id);
-                        }
-                        Err(error) => {
-                            out.insert(id, IdOutcome::Failed { error, request_ids: Vec::new() });
-                        }
-                    }
-                }
-            } else {
-                passed = ids;
-            }
-            passed.sort();
-            let rids = |id: &str| dry_ids.get(id).filter(|r| !r.is_empty()).cloned().into_iter().collect::<Vec<_>>();
-            if !apply {
-                for id in passed {
-                    let request_ids = rids(&id);
-                    out.insert(id, IdOutcome::DryRunPassed { request_ids });
-                }
-                continue;
-            }
+/// One batch: the dry run, then (in apply mode) the real call on exactly the ids whose dry run passed.
+async fn release_batch(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    run_id: &str,
+    options: ReleaseOptions,
+    batch: Vec<Eligible>,
+    apply: bool,
+) -> Vec<(String, IdOutcome)> {
+    let caps = product.capabilities();
+    let extra: BTreeMap<String, BTreeMap<String, String>> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
+    let make_call = |ids: Vec<String>| ReleaseCall {
+        region: region.to_string(),
+        client_token: client_token(run_id, product.code(), region, &ids, options),
+        options,
+        extra: ids.iter().filter_map(|id| extra.get(id).map(|x| (id.clone(), x.clone()))).collect(),
+        ids,
+    };
+    let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+    let mut out = Vec::with_capacity(ids.len());
 
-            // Step 2: the real call, on exactly the ids whose dry run passed.
-            let results = call_with_split(passed, |ids| {
-                let call = make_call(ids);
-                async move { product.release(api, &call).await }
-            })
-            .await;
-            for (id, r) in results {
-                let mut request_ids = rids(&id);
-                match r {
-                    Ok(rid) => {
-                        request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                        let outcome = if caps.two_step_release { finish(product, api, region, &id, request_ids).await } else { IdOutcome::Released { request_ids } };
-                        out.insert(id, outcome);
-                    }
-                    Err(error) => {
-                        request_ids.extend(error.request_id().map(String::from));
-                        out.insert(id, IdOutcome::Failed { error, request_ids });
-                    }
+    // Step 1: dry run. Only ids that pass go on.
+    let mut passed: Vec<String> = Vec::new();
+    let mut dry_ids: BTreeMap<String, String> = BTreeMap::new();
+    if caps.native_dry_run {
+        let results = call_with_split(ids, |ids| {
+            let call = make_call(ids);
+            async move { product.dry_run(api, &call).await }
+        })
+        .await;
+        for (id, r) in results {
+            match r {
+                Ok(rid) => {
+                    dry_ids.insert(id.clone(), rid);
+                    passed.push(id);
                 }
+                Err(error) => out.push((id, IdOutcome::Failed { error, request_ids: Vec::new() })),
+            }
+        }
+    } else {
+        passed = ids;
+    }
+    passed.sort();
+    let rids = |id: &str| dry_ids.get(id).filter(|r| !r.is_empty()).cloned().into_iter().collect::<Vec<_>>();
+    if !apply {
+        for id in passed {
+            let request_ids = rids(&id);
+            out.push((id, IdOutcome::DryRunPassed { request_ids }));
+        }
+        return out;
+    }
+
+    // Step 2: the real call, on exactly the ids whose dry run passed.
+    let results = call_with_split(passed, |ids| {
+        let call = make_call(ids);
+        async move { product.release(api, &call).await }
+    })
+    .await;
+    for (id, r) in results {
+        let mut request_ids = rids(&id);
+        match r {
+            Ok(rid) => {
+                request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                let outcome = if caps.two_step_release { finish(product, api, region, &id, request_ids).await } else { IdOutcome::Released { request_ids } };
+                out.push((id, outcome));
+            }
+            Err(error) => {
+                request_ids.extend(error.request_id().map(String::from));
+                out.push((id, IdOutcome::Failed { error, request_ids }));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Signed RPC calls with retries: jittered exponential back-off inside a total time budget,
-//! bounded concurrency per endpoint, and a count of calls per action for reports and benchmarks.
+//! bounded concurrency per endpoint that adapts to throttling (see `limit.rs`), and a count of calls per
+//! action for reports and benchmarks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::Semaphore;
-
+use super::limit::{AdaptiveLimit, LimitStats};
 use super::sign;
 use super::{ApiError, Credentials, Endpoints};
 
@@ -22,6 +22,32 @@ pub struct RetryPolicy {
     /// No retry starts once this much time has passed since the first attempt.
     pub budget: Duration,
     pub request_timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// The defaults with overrides in milliseconds (the CLI's `JANITOR_REQUEST_TIMEOUT_MS`,
+    /// `JANITOR_RETRY_BUDGET_MS` and `JANITOR_RETRY_BASE_MS`). A base delay also sets the throttling base
+    /// (5x) and the cap (200x), so tests can shrink the whole schedule at once.
+    pub fn with_overrides(self, request_timeout_ms: Option<u64>, budget_ms: Option<u64>, base_ms: Option<u64>) -> Self {
+        let mut r = self;
+        if let Some(ms) = request_timeout_ms {
+            r.request_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = budget_ms {
+            r.budget = Duration::from_millis(ms);
+        }
+        if let Some(ms) = base_ms {
+            r.base_delay = Duration::from_millis(ms);
+            r.throttle_base_delay = Duration::from_millis(ms.saturating_mul(5));
+            r.max_delay = Duration::from_millis(ms.saturating_mul(200)).max(Duration::from_millis(1));
+        }
+        r
+    }
+
+    /// How long an endpoint holds new requests after a throttling answer.
+    fn throttle_pause(&self) -> Duration {
+        self.throttle_base_delay / 2
+    }
 }
 
 impl Default for RetryPolicy {
@@ -79,7 +105,7 @@ struct Inner {
     endpoints: Endpoints,
     retry: RetryPolicy,
     per_endpoint_concurrency: usize,
-    limits: Mutex<BTreeMap<String, Arc<Semaphore>>>,
+    limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -129,9 +155,11 @@ impl Client {
     }
 
     /// Calls an API and deserializes the answer, naming the offending field when the shape is wrong.
+    /// The body goes straight into `T` (no intermediate JSON tree): listing pages are the bulk of a run's CPU.
     pub async fn call_json<T: DeserializeOwned>(&self, req: &ApiRequest) -> Result<T, ApiError> {
-        let value = self.call(req).await?;
-        serde_path_to_error::deserialize(value).map_err(|e| ApiError::Shape {
+        let body = self.call_body(req).await?;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::Shape {
             action: req.action.to_string(),
             detail: format!("at `{}`: {}", e.path(), e.inner()),
         })
@@ -139,13 +167,23 @@ impl Client {
 
     /// Calls an API with retries and returns the JSON body of a successful answer.
     pub async fn call(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+        let body = self.call_body(req).await?;
+        serde_json::from_slice(&body).map_err(|_| ApiError::Shape { action: req.action.into(), detail: "body is not valid JSON".into() })
+    }
+
+    /// Calls an API with retries; the body of a successful answer, already checked to be a JSON object
+    /// that is not a business-envelope failure.
+    async fn call_body(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
         let retry = &self.inner.retry;
         let start = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let err = match self.attempt(req).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    tracing::debug!(action = req.action, region = req.region, attempt, ms = start.elapsed().as_secs_f64() * 1e3, "call done");
+                    return Ok(v);
+                }
                 Err(e) => e,
             };
             let may_retry = if req.idempotent { err.is_retryable() } else { never_reached_the_service(&err) };
@@ -162,12 +200,21 @@ impl Client {
         }
     }
 
-    fn semaphore(&self, base_url: &str) -> Arc<Semaphore> {
-        let mut limits = match self.inner.limits.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        limits.entry(base_url.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.inner.per_endpoint_concurrency))).clone()
+    /// The limiter of the endpoint that serves `req`. Keyed by the real Alibaba host even when an override
+    /// (the emulator) receives everything, so the bound means the same against the emulator as in production.
+    fn limit(&self, req: &ApiRequest) -> Arc<AdaptiveLimit> {
+        let host = super::endpoint::default_host(req.product, &req.region);
+        let mut limits = self.inner.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        limits
+            .entry(host)
+            .or_insert_with(|| Arc::new(AdaptiveLimit::new(self.inner.per_endpoint_concurrency, self.inner.retry.throttle_pause())))
+            .clone()
+    }
+
+    /// Each endpoint's limiter so far, by host: the bound now, the lowest reached, and throttling cuts.
+    pub fn limit_stats(&self) -> BTreeMap<String, LimitStats> {
+        let limits = self.inner.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        limits.iter().map(|(host, l)| (host.clone(), l.stats())).collect()
     }
 
     fn count(&self, req: &ApiRequest) {
@@ -176,10 +223,9 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, req: &ApiRequest) -> Result<Value, ApiError> {
+    async fn attempt(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
-        let permit = self.semaphore(&base_url);
-        let _permit = permit.acquire().await;
+        let permit = self.limit(req).acquire().await;
         self.count(req);
         let query = signed_query(req, &self.inner.credentials, "POST");
         let url = format!("{base_url}/?{query}");
@@ -199,7 +245,14 @@ impl Client {
             .map_err(transport)?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(transport)?;
-        parse_response(req.action, status, &body)
+        let parsed = check_response(req.action, status, &body).map(|()| body.to_vec());
+        match &parsed {
+            Err(e) if e.is_throttling() => permit.throttled(),
+            // A refusal about the request (a passing dry run is one) still shows the endpoint keeping up.
+            Ok(_) | Err(ApiError::Service { status: 400..=499, .. }) => permit.succeeded(),
+            Err(_) => {}
+        }
+        parsed
     }
 }
 
@@ -261,44 +314,70 @@ pub(crate) fn signed_query(req: &ApiRequest, creds: &Credentials, method: &str) 
 
 /// Turns an HTTP answer into JSON or a typed error. Business envelopes (Kafka, BSS) report
 /// failures inside a 200 body with `Success: false`; those are errors too (reference section 2).
+#[cfg(test)]
 pub(crate) fn parse_response(action: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    check_response(action, status, body)?;
+    serde_json::from_slice(body).map_err(|_| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })
+}
+
+/// The fields of a successful answer that say whether it really succeeded; everything else is skipped
+/// without being built, so checking a large page costs one scan.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "Success", default)]
+    success: Option<Value>,
+    #[serde(rename = "Code", default)]
+    code: Option<Value>,
+    #[serde(rename = "Message", default)]
+    message: Option<Value>,
+    #[serde(rename = "RequestId", default)]
+    request_id: Option<Value>,
+}
+
+/// Turns an HTTP answer into `Ok` or a typed error. Business envelopes (Kafka, BSS) report
+/// failures inside a 200 body with `Success: false`; those are errors too (reference section 2).
+pub(crate) fn check_response(action: &str, status: u16, body: &[u8]) -> Result<(), ApiError> {
     let text = |v: Option<&Value>| match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    if !(200..300).contains(&status) {
-        return match parsed {
-            Some(v) if v.get("Code").is_some() => Err(ApiError::Service {
+    if (200..300).contains(&status) {
+        if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            let detail = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() { "body is not a JSON object" } else { "body is not valid JSON" };
+            return Err(ApiError::Shape { action: action.into(), detail: detail.into() });
+        }
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ApiError::Shape {
+            action: action.into(),
+            detail: if e.is_data() { "body is not a JSON object".into() } else { "body is not valid JSON".into() },
+        })?;
+        let failed = match &envelope.success {
+            Some(Value::Bool(b)) => !b,
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+            _ => false,
+        };
+        if failed {
+            return Err(ApiError::Service {
                 action: action.into(),
                 status,
-                code: text(v.get("Code")),
-                message: text(v.get("Message")),
-                request_id: text(v.get("RequestId")),
-            }),
-            _ => Err(ApiError::Http { action: action.into(), status }),
-        };
+                code: text(envelope.code.as_ref()),
+                message: text(envelope.message.as_ref()),
+                request_id: text(envelope.request_id.as_ref()),
+            });
+        }
+        return Ok(());
     }
-    let v = parsed.ok_or_else(|| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })?;
-    if !v.is_object() {
-        return Err(ApiError::Shape { action: action.into(), detail: "body is not a JSON object".into() });
-    }
-    let failed = match v.get("Success") {
-        Some(Value::Bool(b)) => !b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
-        _ => false,
-    };
-    if failed {
-        return Err(ApiError::Service {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    match parsed {
+        Some(v) if v.get("Code").is_some() => Err(ApiError::Service {
             action: action.into(),
             status,
             code: text(v.get("Code")),
             message: text(v.get("Message")),
             request_id: text(v.get("RequestId")),
-        });
+        }),
+        _ => Err(ApiError::Http { action: action.into(), status }),
     }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -325,6 +404,10 @@ mod tests {
     fn non_json_errors() {
         assert_eq!(parse_response("A", 502, b"<html>").unwrap_err(), ApiError::Http { action: "A".into(), status: 502 });
         assert!(matches!(parse_response("A", 200, b"{\"trunc"), Err(ApiError::Shape { .. })));
+        for body in [&b"[1]"[..], b"1", b"\"s\"", b"null", b""] {
+            assert!(matches!(parse_response("A", 200, body), Err(ApiError::Shape { .. })), "{body:?}");
+        }
+        assert!(parse_response("A", 200, br#"{"Instances":{"Instance":[{"Success":false}]}}"#).is_ok(), "only the top level counts");
     }
 
     #[test]

@@ -4,9 +4,11 @@ mod client;
 mod credentials;
 mod endpoint;
 mod error;
+mod limit;
 pub mod sign;
 
 pub use client::{install_crypto_provider, ApiRequest, Client, RetryPolicy};
 pub use credentials::{CredentialError, Credentials};
 pub use endpoint::{Endpoints, EndpointError};
 pub use error::ApiError;
+pub use limit::LimitStats;

@@ -206,6 +206,9 @@ impl Policy {
         if self.regions.is_empty() {
             return Err(err("regions".into(), "empty list: expected at least one region, such as cn-hangzhou".into()));
         }
+        if self.regions.len() > MAX_REGIONS {
+            return Err(err("regions".into(), format!("{} entries: expected at most {MAX_REGIONS}", self.regions.len())));
+        }
         for (i, region) in self.regions.iter().enumerate() {
             check_region(region).map_err(|m| err(format!("regions[{i}]"), m))?;
             if self.regions[..i].contains(region) {
@@ -241,6 +244,7 @@ impl Policy {
             if tag.key.trim().is_empty() {
                 return Err(err(format!("protect.tags[{i}]"), "empty tag key: expected a tag key such as janitor:keep".into()));
             }
+            check_tag_key(&tag.key).map_err(|m| err(format!("protect.tags[{i}]"), m))?;
         }
         if self.protect.instance_ids.iter().any(|id| id.trim().is_empty()) {
             return Err(err("protect.instance_ids".into(), "empty instance id: expected ids such as i-abc".into()));
@@ -330,8 +334,8 @@ impl Policy {
             ("expire_at_tag", rule.expire_at_tag.iter().collect()),
             ("ttl_tag", rule.ttl_tag.iter().collect()),
         ] {
-            if keys.iter().any(|k| k.trim().is_empty()) {
-                return fail(field, "empty tag key: expected a tag key such as expire-at".into());
+            for key in &keys {
+                check_tag_key(key).map_err(|m| (field.to_string(), m))?;
             }
             if let Some(k) = keys.iter().find(|k| crate::lifecycle::is_reserved_tag(k)) {
                 return fail(field, format!("`{k}` is one of the janitor's own tags: a mark must never make an instance eligible by itself"));
@@ -406,7 +410,30 @@ impl Default for Protection {
 }
 
 /// Region ids look like `cn-hangzhou`, `ap-southeast-1`: `^[a-z]{2,}(-[a-z0-9]+)+$`.
+/// Longest region id accepted (the longest real one is 21 bytes), and most regions in one policy.
+const MAX_REGION_LEN: usize = 64;
+const MAX_REGIONS: usize = 100;
+/// Alibaba tag keys are at most 128 characters (reference 3.1, TagResources).
+const MAX_TAG_KEY_CHARS: usize = 128;
+
+/// A tag key a policy may name: non-empty, at most 128 characters, no control characters.
+fn check_tag_key(key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        Err("empty tag key: expected a tag key such as expire-at".into())
+    } else if key.chars().count() > MAX_TAG_KEY_CHARS {
+        Err(format!("a tag key of {} characters: Alibaba tag keys have at most {MAX_TAG_KEY_CHARS}", key.chars().count()))
+    } else if key.chars().any(char::is_control) {
+        Err(format!("tag key {key:?} holds a control character: expected a tag key such as expire-at"))
+    } else {
+        Ok(())
+    }
+}
+
 fn check_region(region: &str) -> Result<(), String> {
+    if region.len() > MAX_REGION_LEN {
+        let shown: String = region.chars().take(32).collect();
+        return Err(format!("`{shown}…` ({} bytes) is not a region id: expected at most {MAX_REGION_LEN} bytes like cn-hangzhou", region.len()));
+    }
     let mut parts = region.split('-');
     let first_ok = parts.next().is_some_and(|p| p.len() >= 2 && p.bytes().all(|b| b.is_ascii_lowercase()));
     let rest: Vec<&str> = parts.collect();

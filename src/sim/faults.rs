@@ -1,4 +1,5 @@
-//! Injected failures, all decided in one place before the handler runs, so no state changes.
+//! Injected failures, all decided in one place. Most fire before the handler runs, so no state changes;
+//! `lost_response` and the page faults let the handler run and then spoil its answer.
 //!
 //! Global knobs ([`super::SimOptions`]): `throttle_rate` answers that fraction of authenticated requests with 400
 //! `Throttling.User`, `error_rate` with 503 `ServiceUnavailable`; both are drawn from one `fastrand::Rng` seeded
@@ -8,18 +9,35 @@
 //!
 //! ```json
 //! {"action": "DescribeInstances", "version": "2014-05-26", "region": "cn-shanghai", "instance_id": "i-…",
-//!  "kind": "error", "code": "InternalError", "status": 500, "message": "…", "times": null}
+//!  "dry_run": false, "kind": "error", "code": "InternalError", "status": 500, "message": "…",
+//!  "delay_ms": 100, "after": 0, "times": null}
 //! ```
 //!
-//! Every selector is optional (absent = any): `action`, `version`, `region` (the request's `RegionId`),
-//! `instance_id` (any `InstanceId`/`InstanceId.N` parameter equals it). `times`: `null` = every matching call,
-//! N = the first N matching calls. `kind`: `error` (default; `code` default `InternalError`, `status` default 500)
-//! or `malformed` (HTTP 200 with a truncated JSON body).
+//! Selectors, each optional (absent = any): `action`, `version`, `region` (the request's `RegionId`),
+//! `instance_id` (any `InstanceId`/`InstanceId.N` parameter equals it), `dry_run` (whether the request has
+//! `DryRun=true`). `after`: let the first N matching calls through untouched; `times`: then fire on the next N
+//! (`null` = on every one). `kind`:
 //!
-//! Adding a kind (a lost response after the handler succeeded, a connection reset) means a [`FaultKind`]
-//! variant and its [`Injected`] effect here, plus the server's handling of that effect.
+//! | kind | the handler runs? | what the client sees |
+//! |---|---|---|
+//! | `error` (default) | no | `status` (default 500) with `code` (default `InternalError`): throttling is `code: Throttling.User` with 400, `Throttling.Api` with 429, `Rejected.Throttling` with 403 |
+//! | `malformed` | no | HTTP 200 with a truncated JSON body |
+//! | `latency` | yes | the normal answer, `delay_ms` late |
+//! | `timeout` | no | nothing for `delay_ms` (default 60 s, longer than any client timeout), then 504 |
+//! | `reset` | no | the connection closes without an answer |
+//! | `lost_response` | yes (state changes) | after `delay_ms` (default 0): the connection closes, or, with `status`, that error (`code` default `ServiceUnavailable`) |
+//! | `page_repeat` | yes | a listing page whose items are the previous page's again (same region and action; on a first page, its first item twice) |
+//! | `page_drop` | yes | a listing page without its last item; `TotalCount` and `NextToken` unchanged |
+//! | `total_count` | yes | a listing page whose `TotalCount` is `total_count` (default: the real count + 1) |
+//!
+//! A listing page is the first array of objects found within three levels of the answer (`Instances.Instance`,
+//! `InstanceList.InstanceVO`, `Data.InstanceList`, ...), so page faults work for every product.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::inventory::SimError;
 use super::reply::{ApiFault, Reply};
@@ -31,9 +49,37 @@ pub(crate) enum FaultKind {
     #[default]
     Error,
     Malformed,
+    Latency,
+    Timeout,
+    Reset,
+    LostResponse,
+    PageRepeat,
+    PageDrop,
+    TotalCount,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Error => "error",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Latency => "latency",
+            FaultKind::Timeout => "timeout",
+            FaultKind::Reset => "reset",
+            FaultKind::LostResponse => "lost_response",
+            FaultKind::PageRepeat => "page_repeat",
+            FaultKind::PageDrop => "page_drop",
+            FaultKind::TotalCount => "total_count",
+        }
+    }
+
+    /// Kinds that let the handler run (the request reaches the service and may change its state).
+    fn runs_handler(self) -> bool {
+        matches!(self, FaultKind::Latency | FaultKind::LostResponse | FaultKind::PageRepeat | FaultKind::PageDrop | FaultKind::TotalCount)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaultSpec {
     #[serde(default)]
@@ -45,6 +91,8 @@ pub(crate) struct FaultSpec {
     #[serde(default)]
     pub instance_id: Option<String>,
     #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
     pub kind: FaultKind,
     #[serde(default)]
     pub code: Option<String>,
@@ -53,38 +101,92 @@ pub(crate) struct FaultSpec {
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+    #[serde(default)]
+    pub after: Option<u32>,
+    #[serde(default)]
     pub times: Option<u32>,
 }
+
+/// Longest `delay_ms` a rule may ask for (10 minutes): a test that sleeps longer is a mistake.
+const MAX_DELAY_MS: u64 = 600_000;
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
 impl FaultSpec {
     fn matches(&self, version: &str, action: &str, params: &Params) -> bool {
         let eq = |want: &Option<String>, got: Option<&str>| want.as_deref().is_none_or(|w| Some(w) == got);
+        let dry_run = params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         eq(&self.action, Some(action))
             && eq(&self.version, Some(version))
             && eq(&self.region, params.get("RegionId").map(String::as_str))
+            && self.dry_run.is_none_or(|d| d == dry_run)
             && self.instance_id.as_deref().is_none_or(|id| {
                 params.iter().any(|(k, v)| v == id && (k == "InstanceId" || k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok())))
             })
     }
 
-    fn effect(&self) -> Injected {
-        match self.kind {
-            FaultKind::Error => Injected(Reply::Fault(ApiFault::new(
-                self.status.unwrap_or(500),
-                self.code.as_deref().unwrap_or("InternalError"),
-                self.message.clone().unwrap_or_else(|| "The request processing has failed due to some unknown error, exception or failure.".into()),
-            ))),
-            FaultKind::Malformed => Injected(Reply::Raw { status: 200, body: r#"{"RequestId":"TRUNCATED","Instances":{"Inst"#.into() }),
+    fn check(&self, i: usize) -> Result<(), SimError> {
+        let at = |f: &str| format!("faults[{i}].{f}");
+        if let Some(status) = self.status {
+            if !(400..=599).contains(&status) {
+                return Err(SimError::invalid(at("status"), format!("{status} is not an HTTP error status (400-599)")));
+            }
         }
+        let error_fields = self.code.is_some() || self.status.is_some() || self.message.is_some();
+        if error_fields && !matches!(self.kind, FaultKind::Error | FaultKind::LostResponse) {
+            return Err(SimError::invalid(at("kind"), "code, status and message apply to kinds `error` and `lost_response` only"));
+        }
+        if self.kind == FaultKind::LostResponse && (self.code.is_some() || self.message.is_some()) && self.status.is_none() {
+            return Err(SimError::invalid(at("status"), "a lost response with a code or message needs the status to answer with"));
+        }
+        match self.delay_ms {
+            Some(_) if !matches!(self.kind, FaultKind::Latency | FaultKind::Timeout | FaultKind::LostResponse) => {
+                return Err(SimError::invalid(at("delay_ms"), "applies to kinds `latency`, `timeout` and `lost_response` only"));
+            }
+            Some(d) if d > MAX_DELAY_MS => return Err(SimError::invalid(at("delay_ms"), format!("{d} is more than {MAX_DELAY_MS}"))),
+            None if self.kind == FaultKind::Latency => return Err(SimError::invalid(at("delay_ms"), "required for kind `latency`")),
+            _ => {}
+        }
+        if self.total_count.is_some() && self.kind != FaultKind::TotalCount {
+            return Err(SimError::invalid(at("total_count"), "applies to kind `total_count` only"));
+        }
+        Ok(())
+    }
+
+    fn error_reply(&self) -> Reply {
+        Reply::Fault(ApiFault::new(
+            self.status.unwrap_or(500),
+            self.code.as_deref().unwrap_or("InternalError"),
+            self.message.clone().unwrap_or_else(|| "The request processing has failed due to some unknown error, exception or failure.".into()),
+        ))
     }
 }
 
-/// What the server answers instead of calling the handler.
+/// What a fired rule does to one request. Built by [`Faults::before_handler`]; when `replace` is set the
+/// handler must not run, otherwise the handler's answer goes through [`Faults::after_handler`].
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Injected(pub Reply);
+pub(crate) struct Injected {
+    pub kind: FaultKind,
+    /// Answer this instead of calling the handler.
+    pub replace: Option<Reply>,
+    /// Wait this long before answering (or closing).
+    pub delay: Duration,
+    /// Close the connection instead of answering.
+    pub reset: bool,
+    spec: Option<FaultSpec>,
+}
+
+impl Injected {
+    fn replace(kind: FaultKind, reply: Reply) -> Self {
+        Injected { kind, replace: Some(reply), delay: Duration::ZERO, reset: false, spec: None }
+    }
+}
 
 struct Rule {
     spec: FaultSpec,
+    seen: u32,
     fired: u32,
 }
 
@@ -93,6 +195,8 @@ pub(crate) struct Faults {
     throttle_rate: f64,
     error_rate: f64,
     rng: fastrand::Rng,
+    /// The items of the last page served, per (action, region): kept only when a `page_repeat` rule exists.
+    last_page: Option<HashMap<(String, String), Vec<Value>>>,
 }
 
 fn rate(field: &str, v: f64) -> Result<f64, SimError> {
@@ -103,44 +207,143 @@ fn rate(field: &str, v: f64) -> Result<f64, SimError> {
     }
 }
 
-impl Faults {
-    pub fn new(specs: Vec<FaultSpec>, opts: &SimOptions) -> Result<Self, SimError> {
-        for (i, s) in specs.iter().enumerate() {
-            if let Some(status) = s.status {
-                if !(400..=599).contains(&status) {
-                    return Err(SimError::invalid(format!("faults[{i}].status"), format!("{status} is not an HTTP error status (400-599)")));
-                }
-            }
-            if s.kind != FaultKind::Error && (s.code.is_some() || s.status.is_some() || s.message.is_some()) {
-                return Err(SimError::invalid(format!("faults[{i}].kind"), "code, status and message apply to kind `error` only"));
-            }
+/// The first array of objects within three levels of a JSON answer: a listing page's items.
+fn page_items(body: &mut Value) -> Option<&mut Vec<Value>> {
+    fn depth_of(v: &Value, depth: usize) -> Option<Vec<String>> {
+        if let Value::Array(a) = v {
+            return a.iter().all(Value::is_object).then(Vec::new);
         }
-        Ok(Faults {
-            rules: specs.into_iter().map(|spec| Rule { spec, fired: 0 }).collect(),
-            throttle_rate: rate("throttle_rate", opts.throttle_rate)?,
-            error_rate: rate("error_rate", opts.error_rate)?,
-            rng: fastrand::Rng::with_seed(opts.seed),
-        })
-    }
-
-    /// Decides whether this (authenticated) request fails before reaching its handler.
-    pub fn before_handler(&mut self, version: &str, action: &str, params: &Params) -> Option<Injected> {
-        for rule in &mut self.rules {
-            if rule.spec.times.is_some_and(|n| rule.fired >= n) || !rule.spec.matches(version, action, params) {
-                continue;
+        let Value::Object(map) = v else { return None };
+        if depth == 0 {
+            return None;
+        }
+        for (k, child) in map {
+            if let Some(mut path) = depth_of(child, depth - 1) {
+                path.insert(0, k.clone());
+                return Some(path);
             }
-            rule.fired = rule.fired.saturating_add(1);
-            return Some(rule.spec.effect());
-        }
-        // Draw only for knobs that are on, so turning one on does not shift the other's sequence.
-        if self.throttle_rate > 0.0 && self.rng.f64() < self.throttle_rate {
-            return Some(Injected(Reply::Fault(ApiFault::new(400, "Throttling.User", "Request was denied due to user flow control."))));
-        }
-        if self.error_rate > 0.0 && self.rng.f64() < self.error_rate {
-            return Some(Injected(Reply::Fault(ApiFault::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."))));
         }
         None
     }
+    let path = depth_of(body, 3).filter(|p| !p.is_empty())?;
+    let mut at = body;
+    for key in &path {
+        at = at.get_mut(key)?;
+    }
+    at.as_array_mut()
+}
+
+impl Faults {
+    pub fn new(specs: Vec<FaultSpec>, opts: &SimOptions) -> Result<Self, SimError> {
+        for (i, s) in specs.iter().enumerate() {
+            s.check(i)?;
+        }
+        let remember = specs.iter().any(|s| s.kind == FaultKind::PageRepeat);
+        Ok(Faults {
+            rules: specs.into_iter().map(|spec| Rule { spec, seen: 0, fired: 0 }).collect(),
+            throttle_rate: rate("throttle_rate", opts.throttle_rate)?,
+            error_rate: rate("error_rate", opts.error_rate)?,
+            rng: fastrand::Rng::with_seed(opts.seed),
+            last_page: remember.then(HashMap::new),
+        })
+    }
+
+    /// Decides whether this (authenticated) request meets a fault, and which.
+    pub fn before_handler(&mut self, version: &str, action: &str, params: &Params) -> Option<Injected> {
+        for rule in &mut self.rules {
+            if !rule.spec.matches(version, action, params) {
+                continue;
+            }
+            rule.seen = rule.seen.saturating_add(1);
+            if rule.seen <= rule.spec.after.unwrap_or(0) || rule.spec.times.is_some_and(|n| rule.fired >= n) {
+                continue;
+            }
+            rule.fired = rule.fired.saturating_add(1);
+            let spec = &rule.spec;
+            let delay = Duration::from_millis(spec.delay_ms.unwrap_or(0));
+            return Some(match spec.kind {
+                FaultKind::Error => Injected::replace(spec.kind, spec.error_reply()),
+                FaultKind::Malformed => Injected::replace(spec.kind, Reply::Raw { status: 200, body: r#"{"RequestId":"TRUNCATED","Instances":{"Inst"#.into() }),
+                FaultKind::Timeout => Injected {
+                    delay: Duration::from_millis(spec.delay_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+                    ..Injected::replace(spec.kind, Reply::Fault(ApiFault::new(504, "RequestTimeout", "The request timed out.")))
+                },
+                FaultKind::Reset => Injected { reset: true, ..Injected::replace(spec.kind, Reply::Raw { status: 502, body: String::new() }) },
+                kind => Injected { kind, replace: None, delay, reset: false, spec: Some(spec.clone()) },
+            });
+        }
+        // Draw only for knobs that are on, so turning one on does not shift the other's sequence.
+        if self.throttle_rate > 0.0 && self.rng.f64() < self.throttle_rate {
+            return Some(Injected::replace(FaultKind::Error, Reply::Fault(ApiFault::new(400, "Throttling.User", "Request was denied due to user flow control."))));
+        }
+        if self.error_rate > 0.0 && self.rng.f64() < self.error_rate {
+            return Some(Injected::replace(
+                FaultKind::Error,
+                Reply::Fault(ApiFault::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")),
+            ));
+        }
+        None
+    }
+
+    /// Spoils (or just remembers) the handler's answer. `injected` is what [`Self::before_handler`] returned.
+    /// Returns the reply to send when it differs from the handler's (a lost response's error).
+    pub fn after_handler(&mut self, injected: Option<&Injected>, action: &str, params: &Params, answer: &mut Result<Value, ApiFault>) -> Option<Reply> {
+        let kind = injected.map(|i| i.kind);
+        let key = || (action.to_string(), params.get("RegionId").cloned().unwrap_or_default());
+        if let (Some(FaultKind::PageRepeat), Ok(body)) = (kind, answer.as_mut()) {
+            let previous = self.last_page.as_ref().and_then(|m| m.get(&key())).cloned();
+            if let Some(items) = page_items(body) {
+                match previous {
+                    Some(prev) if !prev.is_empty() => *items = prev,
+                    _ => {
+                        if let Some(first) = items.first().cloned() {
+                            items.push(first);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(memory) = self.last_page.as_mut() {
+            if let Ok(body) = answer.as_mut() {
+                if let Some(items) = page_items(body) {
+                    memory.insert(key(), items.clone());
+                }
+            }
+        }
+        let spec = injected.and_then(|i| i.spec.as_ref())?;
+        match (spec.kind, answer.as_mut()) {
+            (FaultKind::PageDrop, Ok(body)) => {
+                if let Some(items) = page_items(body) {
+                    items.pop();
+                }
+                None
+            }
+            (FaultKind::TotalCount, Ok(body)) => {
+                let real = page_items(body).map(|i| i.len() as u64).unwrap_or(0);
+                let count = body.get("TotalCount").and_then(Value::as_u64).unwrap_or(real);
+                let wrong = spec.total_count.unwrap_or(count.saturating_add(1));
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert("TotalCount".into(), Value::from(wrong));
+                }
+                None
+            }
+            (FaultKind::LostResponse, _) if spec.status.is_some() => Some(Reply::Fault(ApiFault::new(
+                spec.status.unwrap_or(503),
+                spec.code.as_deref().unwrap_or("ServiceUnavailable"),
+                spec.message.clone().unwrap_or_else(|| "The request has failed due to a temporary failure of the server.".into()),
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an injected fault closes the connection after the handler ran (a lost response without a status).
+pub(crate) fn resets_after_handler(injected: &Injected) -> bool {
+    injected.kind == FaultKind::LostResponse && injected.spec.as_ref().is_some_and(|s| s.status.is_none())
+}
+
+pub(crate) fn runs_handler(injected: &Injected) -> bool {
+    injected.replace.is_none() && injected.kind.runs_handler()
 }
 
 #[cfg(test)]
@@ -156,9 +359,9 @@ mod tests {
     }
 
     fn code(i: Option<Injected>) -> Option<String> {
-        match i {
-            Some(Injected(Reply::Fault(f))) => Some(f.code),
-            Some(Injected(other)) => Some(format!("{other:?}")),
+        match i.map(|i| (i.kind, i.replace)) {
+            Some((_, Some(Reply::Fault(f)))) => Some(f.code),
+            Some((kind, _)) => Some(kind.as_str().to_string()),
             None => None,
         }
     }
@@ -212,5 +415,85 @@ mod tests {
         assert!(Faults::new(Vec::new(), &SimOptions { throttle_rate: f64::NAN, ..SimOptions::default() }).is_err());
         assert!(Faults::new(vec![spec(r#"{"status":200}"#)], &SimOptions::default()).is_err());
         assert!(Faults::new(vec![spec(r#"{"kind":"malformed","code":"X"}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"latency"}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"reset","delay_ms":5}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"timeout","delay_ms":6000000}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"lost_response","code":"X"}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"page_drop","total_count":3}"#)], &SimOptions::default()).is_err());
+        assert!(Faults::new(vec![spec(r#"{"kind":"lost_response","status":503,"delay_ms":5}"#)], &SimOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn after_lets_calls_through_first_and_dry_run_selects() {
+        let mut f = Faults::new(vec![spec(r#"{"action":"DeleteInstances","dry_run":false,"kind":"reset","after":1,"times":1}"#)], &SimOptions::default()).unwrap();
+        let dry = params(&[("DryRun", "true")]);
+        let real = params(&[("ClientToken", "t")]);
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &dry)), None);
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &real)), None, "the first real call passes (after: 1)");
+        let i = f.before_handler("v", "DeleteInstances", &real).unwrap();
+        assert!(i.reset && !runs_handler(&i));
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &real)), None, "times: 1");
+    }
+
+    fn page(ids: &[&str]) -> Result<Value, ApiFault> {
+        let items: Vec<Value> = ids.iter().map(|id| serde_json::json!({"InstanceId": id})).collect();
+        Ok(serde_json::json!({"RequestId": "r", "TotalCount": 9, "NextToken": "n", "Instances": {"Instance": items}}))
+    }
+
+    fn ids(v: &Result<Value, ApiFault>) -> Vec<String> {
+        let v = v.as_ref().unwrap();
+        v["Instances"]["Instance"].as_array().unwrap().iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn page_faults_rewrite_the_listing() {
+        let rules = vec![
+            spec(r#"{"kind":"page_repeat","after":1,"times":1}"#),
+        ];
+        let mut f = Faults::new(rules, &SimOptions::default()).unwrap();
+        let p = params(&[("RegionId", "r")]);
+        let i = f.before_handler("v", "DescribeInstances", &p);
+        let mut first = page(&["i-1", "i-2"]);
+        assert_eq!(f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut first), None);
+        let i = f.before_handler("v", "DescribeInstances", &p).unwrap();
+        assert!(runs_handler(&i));
+        let mut second = page(&["i-3", "i-4"]);
+        f.after_handler(Some(&i), "DescribeInstances", &p, &mut second);
+        assert_eq!(ids(&second), ["i-1", "i-2"], "page 2 repeats page 1");
+
+        let mut f = Faults::new(vec![spec(r#"{"kind":"page_repeat"}"#)], &SimOptions::default()).unwrap();
+        let i = f.before_handler("v", "DescribeInstances", &p);
+        let mut only = page(&["i-1", "i-2"]);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut only);
+        assert_eq!(ids(&only), ["i-1", "i-2", "i-1"], "a first page repeats its first item");
+
+        let mut f = Faults::new(vec![spec(r#"{"kind":"page_drop"}"#), spec(r#"{"kind":"total_count"}"#)], &SimOptions::default()).unwrap();
+        let i = f.before_handler("v", "DescribeInstances", &p);
+        let mut dropped = page(&["i-1", "i-2"]);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut dropped);
+        assert_eq!(ids(&dropped), ["i-1"]);
+        assert_eq!(dropped.as_ref().unwrap()["TotalCount"], 9);
+
+        let mut f = Faults::new(vec![spec(r#"{"kind":"total_count","total_count":1}"#)], &SimOptions::default()).unwrap();
+        let i = f.before_handler("v", "DescribeInstances", &p);
+        let mut counted = page(&["i-1", "i-2"]);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut counted);
+        assert_eq!(counted.as_ref().unwrap()["TotalCount"], 1);
+    }
+
+    #[test]
+    fn lost_responses_run_the_handler_then_spoil_the_answer() {
+        let mut f = Faults::new(vec![spec(r#"{"kind":"lost_response","times":1}"#), spec(r#"{"kind":"lost_response","status":503}"#)], &SimOptions::default()).unwrap();
+        let p = params(&[]);
+        let i = f.before_handler("v", "DeleteInstances", &p).unwrap();
+        assert!(runs_handler(&i) && resets_after_handler(&i));
+        let mut ok = Ok(serde_json::json!({}));
+        assert_eq!(f.after_handler(Some(&i), "DeleteInstances", &p, &mut ok), None);
+        let i = f.before_handler("v", "DeleteInstances", &p).unwrap();
+        assert!(runs_handler(&i) && !resets_after_handler(&i));
+        match f.after_handler(Some(&i), "DeleteInstances", &p, &mut ok) {
+            Some(Reply::Fault(fault)) => assert_eq!((fault.status, fault.code.as_str()), (503, "ServiceUnavailable")),
+            other => panic!("{other:?}"),
+        }
     }
 }

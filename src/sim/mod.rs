@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use auth::{NonceStore, SECRET_PARAMS};
-use faults::{Faults, Injected};
+use faults::Faults;
 use inventory::SimCredential;
 pub use inventory::SimError;
 use params::Params;
@@ -41,7 +41,7 @@ use service::{ActionKind, Env, Service, PRODUCTS};
 /// Global knobs. Per-action faults live in the inventory (see `faults.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
-    /// Sleep before answering each API request.
+    /// Response time of each API request: its answer leaves this long after it arrived (the request acts on arrival).
     pub latency_ms: u64,
     /// Fraction (0..=1) of authenticated requests answered 400 `Throttling.User`.
     pub throttle_rate: f64,
@@ -68,6 +68,11 @@ pub struct CallRecord {
     pub code: Option<String>,
     pub http_status: u16,
     pub dry_run: bool,
+    /// The injected fault that met this request (`reset`, `lost_response`, `page_drop`, ...), if any. When the
+    /// handler ran (`lost_response`, `latency`, page faults), `code` and `http_status` are the handler's own
+    /// answer, i.e. what the service did, whatever the client was shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
 }
 
 /// The emulator: inventory, credentials, fault knobs and the call log. Cheap to clone.
@@ -111,14 +116,31 @@ struct LoggedCall {
 /// How far a request got, and what to answer.
 struct Outcome {
     reply: Reply,
+    /// What the client is shown instead of `reply` (a lost response's error), when it differs.
+    shown: Option<Reply>,
     product: Option<&'static str>,
     release: bool,
+    wire: Wire,
+    injected: Option<&'static str>,
 }
 
 impl Outcome {
     fn refused(fault: ApiFault, product: Option<&'static str>) -> Self {
-        Outcome { reply: Reply::Fault(fault), product, release: false }
+        Outcome { reply: Reply::Fault(fault), shown: None, product, release: false, wire: Wire::default(), injected: None }
     }
+}
+
+/// How the server delivers an answer: after an extra wait, or not at all (the connection is closed).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Wire {
+    pub delay: Duration,
+    pub reset: bool,
+}
+
+/// An answer for the server: the rendered reply and how to deliver it.
+pub(crate) struct Answer {
+    pub rendered: Rendered,
+    pub wire: Wire,
 }
 
 impl Sim {
@@ -173,7 +195,13 @@ impl Sim {
     }
 
     /// Answers one API request and logs it. `parsed` is an error when the parameters could not be decoded.
+    #[cfg(test)]
     pub(crate) fn handle(&self, method: &str, parsed: Result<Params, ApiFault>) -> Rendered {
+        self.answer(method, parsed).rendered
+    }
+
+    /// Like `handle`, with the delivery (delay, connection reset) injected faults ask for.
+    pub(crate) fn answer(&self, method: &str, parsed: Result<Params, ApiFault>) -> Answer {
         let request_id = new_request_id();
         let mut state = self.lock();
         let (params, outcome) = match parsed {
@@ -183,18 +211,28 @@ impl Sim {
             }
             Err(f) => (Params::new(), Outcome::refused(f, None)),
         };
-        let rendered = outcome.reply.render(&request_id, &host_id(outcome.product, &params));
+        let (http_status, code) = match &outcome.reply {
+            // A business envelope (alikafka, BSS) reports its errors inside a 200 body: log their code too.
+            Reply::Ok(body) => (200, reply::envelope_code(body)),
+            Reply::Fault(f) => (f.status, Some(f.code.clone())),
+            Reply::Raw { status, .. } => (*status, None),
+        };
         let get = |k: &str| params.get(k).cloned().unwrap_or_default();
         let record = CallRecord {
             action: get("Action"),
             version: get("Version"),
             params: params.iter().map(|(k, v)| (k.clone(), if SECRET_PARAMS.contains(&k.as_str()) { "<redacted>".into() } else { v.clone() })).collect(),
-            code: rendered.code.clone(),
-            http_status: rendered.status,
+            code,
+            http_status,
             dry_run: params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            injected: outcome.injected.map(str::to_string),
         };
         state.calls.push(LoggedCall { record, release: outcome.release });
-        rendered
+        // Rendering (a listing page is tens of kilobytes) needs no state: other requests go ahead meanwhile.
+        drop(state);
+        let host = host_id(outcome.product, &params);
+        let rendered = outcome.shown.unwrap_or(outcome.reply).render(&request_id, &host);
+        Answer { rendered, wire: outcome.wire }
     }
 }
 
@@ -215,12 +253,19 @@ impl State {
             return Outcome::refused(f, product);
         }
         // Flow control is per user, so it comes after authentication (the real `Throttling.User`).
-        if let Some(Injected(reply)) = self.faults.before_handler(c.version, c.action, p) {
-            return Outcome { reply, product, release: false };
+        let injected = self.faults.before_handler(c.version, c.action, p);
+        let name = injected.as_ref().map(|i| i.kind.as_str());
+        if let Some(i) = &injected {
+            if let Some(reply) = i.replace.clone() {
+                return Outcome { reply, shown: None, product, release: false, wire: Wire { delay: i.delay, reset: i.reset }, injected: name };
+            }
         }
         let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
-        let reply = self.services[idx].handle(c.action, p, &env).into();
-        Outcome { reply, product, release: kind == ActionKind::Release }
+        let mut answer = self.services[idx].handle(c.action, p, &env);
+        let shown = self.faults.after_handler(injected.as_ref(), c.action, p, &mut answer);
+        let wire = injected.as_ref().map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) }).unwrap_or_default();
+        debug_assert!(injected.as_ref().is_none_or(faults::runs_handler));
+        Outcome { reply: answer.into(), shown, product, release: kind == ActionKind::Release, wire, injected: name }
     }
 }
 

@@ -57,6 +57,15 @@ pub(crate) struct Rendered {
     pub code: Option<String>,
 }
 
+/// The error code of a business envelope (alikafka, BSS) that failed inside a 200 body.
+pub(crate) fn envelope_code(body: &Value) -> Option<String> {
+    match (body.get("Success"), body.get("Code")) {
+        (Some(Value::Bool(false)), Some(Value::String(c))) => Some(c.clone()),
+        (Some(Value::Bool(false)), Some(c)) => Some(c.to_string()),
+        _ => None,
+    }
+}
+
 impl Reply {
     pub fn render(self, request_id: &str, host_id: &str) -> Rendered {
         match self {
@@ -64,12 +73,7 @@ impl Reply {
                 if let Value::Object(map) = &mut body {
                     map.entry("RequestId").or_insert_with(|| Value::String(request_id.to_string()));
                 }
-                // A business envelope (alikafka, BSS) reports its errors inside a 200 body: log their code too.
-                let code = match (body.get("Success"), body.get("Code")) {
-                    (Some(Value::Bool(false)), Some(Value::String(c))) => Some(c.clone()),
-                    (Some(Value::Bool(false)), Some(c)) => Some(c.to_string()),
-                    _ => None,
-                };
+                let code = envelope_code(&body);
                 Rendered { status: 200, body: body.to_string(), code }
             }
             Reply::Fault(f) => {

@@ -1,7 +1,14 @@
 //! HTTP front: `GET`/`POST /` for API calls (parameters in the query, in a form body, or both),
 //! `GET /_sim/calls` and `GET /_sim/instances` for inspection.
+//!
+//! Transport faults are delivered here: an injected delay is slept before answering (after the handler ran,
+//! so a slow answer to a release still releases), and a reset closes the connection without an answer: the
+//! response body fails on its first read, and hyper drops the connection.
 
-use axum::body::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -11,7 +18,7 @@ use axum::{Json, Router};
 
 use super::params::{decode_pairs, merge, Params};
 use super::reply::{ApiFault, Rendered};
-use super::Sim;
+use super::{Sim, Wire};
 
 /// Serves until the future is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Sim) -> std::io::Result<()> {
@@ -39,18 +46,40 @@ fn router(sim: Sim) -> Router {
         .with_state(sim)
 }
 
+/// The global latency is the service's response time: an answer leaves `latency` after its request arrived,
+/// the emulator's own work included (so with many requests at once, its single state lock does not make
+/// later ones slower than the real, parallel service would be). The request acts on arrival.
 async fn api(State(sim): State<Sim>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
-    let latency = sim.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    let arrived = tokio::time::Instant::now();
     let parsed = parameters(query.as_deref(), &headers, &body);
-    respond(sim.handle(method.as_str(), parsed))
+    let answer = sim.answer(method.as_str(), parsed);
+    deliver(answer.rendered, answer.wire, arrived + sim.latency()).await
+}
+
+async fn deliver(rendered: Rendered, wire: Wire, not_before: tokio::time::Instant) -> Response {
+    tokio::time::sleep_until(not_before + wire.delay).await;
+    if wire.reset {
+        return Response::new(Body::new(Reset));
+    }
+    respond(rendered)
+}
+
+/// A body whose first read fails: hyper then closes the connection, and the client sees it drop
+/// without a complete answer (a reset, from its side).
+struct Reset;
+
+impl HttpBody for Reset {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected connection reset"))))
+    }
 }
 
 /// RPC APIs live at `/` only (reference 1.1).
 async fn unknown_path(State(sim): State<Sim>, method: Method) -> Response {
-    respond(sim.handle(method.as_str(), Err(ApiFault::action_not_found())))
+    respond(sim.answer(method.as_str(), Err(ApiFault::action_not_found())).rendered)
 }
 
 async fn calls(State(sim): State<Sim>) -> Response {
