@@ -20,6 +20,7 @@ mod redis;
 mod reply;
 mod server;
 mod service;
+mod tagging;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
