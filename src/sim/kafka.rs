@@ -268,7 +268,8 @@ impl Kafka {
             return Err(ApiFault::invalid("ResourceType", "the emulator tags instances only (INSTANCE)"));
         }
         let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
-        let missing = ids.iter().find(|id| !self.instances.get(id.as_str()).and_then(Kafka1::current).is_some_and(|v| v.region == region));
+        let in_region = |id: &str| self.instances.get(id).and_then(Kafka1::current).is_some_and(|v| v.region == region);
+        let missing = ids.iter().find(|id| !in_region(id));
         Ok(match missing {
             Some(id) => Err(business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))),
             None => Ok(ids),
