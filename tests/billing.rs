@@ -107,8 +107,28 @@ async fn discovery_cross_checks_and_reports_products_without_an_adapter() {
     assert!(message.contains("release it by hand") && message.contains("rm-expired") && message.contains("2026-11-01T16:00:00Z"), "{message}");
     assert_eq!(run.entry("rm-beijing"), Value::Null, "outside the policy's regions");
     assert!(env.calls_to(BSS, "ReleaseInstance").is_empty(), "billing's ReleaseInstance only with bss.vno");
-    assert_eq!(env.sim.instance_ids("bss").len(), 9);
+    // Billing released nothing itself; it stops listing what ECS released, and keeps its other records.
+    let billed = env.sim.instance_ids("bss");
+    assert_eq!(billed.len(), 8, "{billed:?}");
+    assert!(!billed.contains(&"i-sub-expired".to_string()) && billed.contains(&"i-ghost".to_string()));
     assert!(env.calls_to(BSS, "QueryAvailableInstances").iter().all(|c| c.params.get("SubscriptionType").map(String::as_str) == Some("Subscription")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_stops_listing_a_subscription_released_through_its_product() {
+    let env = Env::start(&inventory(false)).await;
+    let run = env.run(POLICY, &["--apply"]).await;
+    assert_eq!(run.code, 0, "stdout: {}", run.stdout);
+    assert_eq!(run.outcome("i-sub-expired"), "released");
+    let query = |env: &Env| env.calls_to(BSS, "QueryAvailableInstances").len();
+    let before = query(&env);
+    // The next run: billing no longer lists it, so it is not reported as "billing lists it, ECS does not".
+    let again = env.run(POLICY, &["--apply"]).await;
+    assert_eq!(again.code, 0, "stdout: {}", again.stdout);
+    assert!(query(&env) > before, "billing was asked again");
+    assert_eq!(again.entry("i-sub-expired"), Value::Null, "{}", again.stdout);
+    assert_eq!(again.outcome("i-ghost"), "skipped", "a record ECS never had is still billing's word against ECS's");
+    assert_eq!(env.released_ids(), ["i-payg", "i-sub-expired"], "nothing released twice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -253,7 +253,18 @@ fn ram_policy_is_least_privilege() {
             actions.push(a.to_string());
         }
     }
-    for needed in ["ecs:DescribeInstances", "ecs:DeleteInstances", "kvstore:DeleteInstance", "alikafka:ReleaseInstance", "kms:ReleaseKmsInstance"] {
+    for needed in [
+        "ecs:DescribeInstances",
+        "ecs:DeleteInstances",
+        "ecs:TagResources",
+        "kvstore:DeleteInstance",
+        "kvstore:TagResources",
+        "kvstore:UntagResources",
+        "alikafka:ReleaseInstance",
+        "alikafka:TagResources",
+        "alikafka:UntagResources",
+        "kms:ReleaseKmsInstance",
+    ] {
         assert!(actions.iter().any(|a| a == needed), "{needed} is missing");
     }
     // Nothing that creates, starts, modifies access or reads data.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::shared::failed_resources;
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -305,32 +306,4 @@ impl Product for Ecs {
         let v = api.call(&req).await?;
         Ok(v.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_string())
     }
-}
-
-/// Reads `FailedResources` from a 200 answer (the Tag service shape, reference 3.6:
-/// `{"FailedResources": {"FailedResource": [{"ResourceARN" or "ResourceId", "Result": {"Code", "Message"}}]}}`).
-/// A failure that names no id of the call cannot be attributed, so it fails the whole call.
-fn failed_resources(action: &str, v: &Value, ids: &[String], report: &mut TagReport) -> Result<(), ApiError> {
-    let list = match v.get("FailedResources") {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Object(o)) => match o.get("FailedResource") {
-            None | Some(Value::Null) => return Ok(()),
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(shape(action, "`FailedResources.FailedResource` is not an array".into())),
-        },
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(shape(action, "`FailedResources` is not an object".into())),
-    };
-    for (i, item) in list.iter().enumerate() {
-        let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
-        let id = text("ResourceId").or_else(|| text("ResourceARN").and_then(|arn| arn.rsplit('/').next().map(str::to_string)));
-        let Some(id) = id.filter(|id| ids.contains(id)) else {
-            return Err(shape(action, format!("`FailedResources.FailedResource[{i}]` names no resource of the call")));
-        };
-        let result = item.get("Result").unwrap_or(item);
-        let code = result.get("Code").and_then(Value::as_str).unwrap_or("UnknownError").to_string();
-        let message = result.get("Message").and_then(Value::as_str).unwrap_or_default().to_string();
-        report.failed.insert(id, (code, format!("{action}: {message}")));
-    }
-    Ok(())
 }

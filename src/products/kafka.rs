@@ -2,15 +2,17 @@
 //! paging, epoch-millisecond times) to list, `ReleaseInstance` to release, then `DeleteInstance` to remove the
 //! released record. Answers are business envelopes: HTTP 200 with `Success`/`Code`, and `Success: false` is an
 //! error (the client turns it into one). No native dry run and no protection flag; only pay-as-you-go instances
-//! can be released through the API.
+//! can be released through the API. `TagResources`/`UntagResources` write and remove the lifecycle's marks,
+//! which the listing's `Tags.TagVO` shows on the next run.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, shape};
-use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall};
+use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, shape, tag_answer, tag_batches};
+use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{from_epoch_millis, ChargeType, Instance};
 
@@ -21,6 +23,13 @@ const RELEASABLE_STATES: [i64; 2] = [2, 3];
 const RELEASED: i64 = 6;
 /// Ids per filtered `GetInstanceList` (the API documents no limit for `InstanceId.N`; stay small).
 const IDS_PER_READ: usize = 20;
+/// `TagResources`/`UntagResources` (reference 3.3): `ResourceType` `INSTANCE` (documented, case-insensitive),
+/// `ResourceId.N`, `Tag.N.Key/Value` or `TagKey.N`. The API documents no limits: 20 ids and 20 tags or keys
+/// per call are our choice, the common Alibaba limit for tags (UNVERIFIED). The documented answer is
+/// `{RequestId}` alone; an envelope (`Success`, `Code`) is accepted too and checked when present.
+const TAG_BATCH: usize = 20;
+const MAX_TAGS_PER_CALL: usize = 20;
+const TAG_RESOURCE_TYPE: &str = "INSTANCE";
 
 /// `poll_reads`/`poll_every` bound the wait for "released" before the record is removed (two-step release).
 pub struct Kafka {
@@ -126,6 +135,23 @@ fn check_envelope(action: &str, e: &Envelope) -> Result<(), ApiError> {
     }
 }
 
+/// A tag call's answer: the documented `{RequestId}`, or an envelope whose `Success`/`Code`, when present, say
+/// success (`Success: false` is already an error from the client; anything else odd is refused, not guessed).
+fn check_tag_envelope(action: &str, v: &serde_json::Value) -> Result<(), ApiError> {
+    use serde_json::Value;
+    match v.get("Success") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => {}
+        Some(other) => return Err(shape(action, format!("`Success` is {other}, expected true"))),
+    }
+    match v.get("Code") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Number(n)) if n.as_i64() == Some(200) => Ok(()),
+        Some(Value::String(s)) if s.trim() == "200" => Ok(()),
+        Some(other) => Err(shape(action, format!("`Code` is {other} in a successful answer (expected 200)"))),
+    }
+}
+
 fn epoch(action: &str, id: &str, field: &str, ms: Option<i64>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     match ms {
         None | Some(0) => Ok(None),
@@ -200,6 +226,23 @@ impl Kafka {
         })
     }
 
+    /// One `TagResources` or `UntagResources` call per 20 ids; `params` are the tag (or key) parameters.
+    async fn tag_calls(&self, api: &Client, region: &str, action: &'static str, ids: &[String], params: &[(String, String)]) -> TagReport {
+        tag_batches(ids, TAG_BATCH, |chunk| async move {
+            let mut req = ApiRequest::new(CODE, VERSION, action, region).param("RegionId", region).param("ResourceType", TAG_RESOURCE_TYPE);
+            for (i, id) in chunk.iter().enumerate() {
+                req = req.param(format!("ResourceId.{}", i + 1), id.clone());
+            }
+            for (k, v) in params {
+                req = req.param(k.clone(), v.clone());
+            }
+            let v = api.call(&req).await?;
+            check_tag_envelope(action, &v)?;
+            tag_answer(action, &v, &chunk)
+        })
+        .await
+    }
+
     fn envelope_call(action: &'static str, v: serde_json::Value) -> CallResult {
         let request_id = v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string();
         let env: Envelope = decode(action, v)?;
@@ -257,6 +300,30 @@ impl Product for Kafka {
             req = req.param("ForceDeleteInstance", "true");
         }
         Self::envelope_call("ReleaseInstance", api.call(&req.mutating()).await?)
+    }
+
+    fn can_tag(&self) -> bool {
+        true
+    }
+
+    async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
+            return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
+        }
+        let mut params = Vec::new();
+        for (i, (k, v)) in tags.iter().enumerate() {
+            params.push((format!("Tag.{}.Key", i + 1), k.clone()));
+            params.push((format!("Tag.{}.Value", i + 1), v.clone()));
+        }
+        Ok(self.tag_calls(api, region, "TagResources", ids, &params).await)
+    }
+
+    async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
+        if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
+            return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
+        }
+        let params: Vec<(String, String)> = keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect();
+        Ok(self.tag_calls(api, region, "UntagResources", ids, &params).await)
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {
@@ -324,6 +391,17 @@ mod tests {
         assert!(Kafka::default().state_veto(sub).unwrap().contains("released (6)"));
         for paid in [3, 4] {
             assert_eq!(list_answer(vo(json!({"PaidType": paid})), "cn-hangzhou").unwrap()[0].charge_type, ChargeType::PayAsYouGo);
+        }
+    }
+
+    #[test]
+    fn tag_answers_with_or_without_an_envelope() {
+        for ok in [json!({"RequestId": "R"}), json!({"RequestId": "R", "Code": 200, "Success": true}), json!({"Code": "200", "Success": "true"})] {
+            assert!(check_tag_envelope("TagResources", &ok).is_ok(), "{ok}");
+        }
+        for bad in [json!({"Code": 500, "Success": true}), json!({"Success": "maybe"}), json!({"Code": "ONS_SYSTEM_ERROR"})] {
+            let e = check_tag_envelope("TagResources", &bad).unwrap_err();
+            assert_eq!(e.summary_code(), "MalformedResponse", "{bad}");
         }
     }
 

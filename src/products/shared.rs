@@ -7,6 +7,7 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::TagReport;
 use crate::aliyun::ApiError;
 
 pub(crate) fn shape(action: &str, detail: impl Into<String>) -> ApiError {
@@ -82,6 +83,85 @@ pub(crate) fn not_found_on_retry(e: &ApiError, is_not_found: impl Fn(&str) -> bo
     matches!(e, ApiError::Exhausted { attempts, last, .. } if *attempts > 1 && last.code().is_some_and(&is_not_found))
 }
 
+/// Reads `FailedResources` from a 200 answer (the Tag service shape, reference 3.6:
+/// `{"FailedResources": {"FailedResource": [{"ResourceARN" or "ResourceId", "Result": {"Code", "Message"}}]}}`).
+/// A failure that names no id of the call cannot be attributed, so it fails the whole call.
+pub(crate) fn failed_resources(action: &str, v: &Value, ids: &[String], report: &mut TagReport) -> Result<(), ApiError> {
+    let list = match v.get("FailedResources") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(o)) => match o.get("FailedResource") {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(shape(action, "`FailedResources.FailedResource` is not an array")),
+        },
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(shape(action, "`FailedResources` is not an object")),
+    };
+    for (i, item) in list.iter().enumerate() {
+        let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
+        let id = text("ResourceId").or_else(|| text("ResourceARN").and_then(|arn| arn.rsplit('/').next().map(str::to_string)));
+        let Some(id) = id.filter(|id| ids.contains(id)) else {
+            return Err(shape(action, format!("`FailedResources.FailedResource[{i}]` names no resource of the call")));
+        };
+        let result = item.get("Result").unwrap_or(item);
+        let code = result.get("Code").and_then(Value::as_str).unwrap_or("UnknownError").to_string();
+        let message = result.get("Message").and_then(Value::as_str).unwrap_or_default().to_string();
+        report.failed.insert(id, (code, format!("{action}: {message}")));
+    }
+    Ok(())
+}
+
+/// A tag or untag call's answer, when the call as a whole succeeded: its request id (empty if none) and the
+/// ids it reports as failed (a 200 answer can fail some resources).
+pub(crate) fn tag_answer(action: &str, v: &Value, ids: &[String]) -> Result<TagReport, ApiError> {
+    let mut report = TagReport::default();
+    if let Some(rid) = v.get("RequestId").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        report.request_ids.push(rid.to_string());
+    }
+    failed_resources(action, v, ids, &mut report)?;
+    Ok(report)
+}
+
+/// The whole-call error is about what the call names (an id, a tag count), not about the caller or the service:
+/// the same call for each id alone can succeed for most of them. Account-level errors (permission, signature),
+/// retryable ones and anything that is not a service answer are not split: repeating would not help.
+fn blames_the_content(e: &ApiError) -> bool {
+    matches!(e, ApiError::Service { .. }) && !e.is_account_level()
+}
+
+/// Runs one tag or untag call per `batch` ids (`call` answers for one chunk). A chunk that fails as a whole
+/// because of its content is repeated one id at a time, so an instance released since the listing fails alone
+/// instead of taking its batch with it; repeating is safe because writing a tag overwrites its value and
+/// removing an absent key is no error.
+pub(crate) async fn tag_batches<F, Fut>(ids: &[String], batch: usize, call: F) -> TagReport
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<TagReport, ApiError>>,
+{
+    let mut report = TagReport::default();
+    let take = |r: TagReport, report: &mut TagReport| {
+        report.request_ids.extend(r.request_ids);
+        report.failed.extend(r.failed);
+    };
+    for chunk in ids.chunks(batch.max(1)) {
+        match call(chunk.to_vec()).await {
+            Ok(r) => take(r, &mut report),
+            Err(e) if chunk.len() > 1 && blames_the_content(&e) => {
+                tracing::debug!(code = e.summary_code(), ids = chunk.len(), "a tag call failed as a whole: trying each id alone");
+                for id in chunk {
+                    let one = std::slice::from_ref(id);
+                    match call(one.to_vec()).await {
+                        Ok(r) => take(r, &mut report),
+                        Err(e) => report.fail_all(one, &e),
+                    }
+                }
+            }
+            Err(e) => report.fail_all(chunk, &e),
+        }
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +194,41 @@ mod tests {
         assert_eq!(got, ["x-0", "x-1", "x-2", "x-4", "x-5", "x-6"]);
         let err = read_each(&ids, 3, |id| async move { if id == "x-5" { Err(shape("A", "bad")) } else { Ok(Some(id)) } }).await;
         assert!(err.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_because_of_one_id_is_repeated_id_by_id() {
+        let ids: Vec<String> = (0..5).map(|i| format!("r-{i}")).collect();
+        let svc = |code: &str| ApiError::Service { action: "TagResources".into(), status: 400, code: code.into(), message: "m".into(), request_id: "E".into() };
+        for (code, want_calls, want_failed) in [
+            ("InvalidParameter.ResourceId", vec![3, 1, 1, 1, 2], vec!["r-1"]),
+            // Not about one id: nothing to gain from repeating, the whole chunk fails.
+            ("Forbidden.RAM", vec![3, 2], vec!["r-0", "r-1", "r-2"]),
+            ("Throttling.User", vec![3, 2], vec!["r-0", "r-1", "r-2"]),
+        ] {
+            let calls = std::sync::Mutex::new(Vec::new());
+            let err = svc(code);
+            let report = tag_batches(&ids, 3, |chunk| {
+                calls.lock().unwrap().push(chunk.len());
+                let answer = if chunk.iter().any(|id| id == "r-1") { Err(err.clone()) } else { Ok(TagReport { request_ids: vec!["R".into()], ..TagReport::default() }) };
+                async move { answer }
+            })
+            .await;
+            assert_eq!(*calls.lock().unwrap(), want_calls, "{code}");
+            assert_eq!(report.failed.keys().collect::<Vec<_>>(), want_failed, "{code}");
+            assert_eq!(report.failed["r-1"].0, code);
+        }
+    }
+
+    #[test]
+    fn tag_answers_read_failed_resources() {
+        let ids = vec!["r-1".to_string(), "r-2".to_string()];
+        let r = tag_answer("TagResources", &json!({"RequestId": "R"}), &ids).unwrap();
+        assert_eq!((r.request_ids, r.failed.len()), (vec!["R".to_string()], 0));
+        let partial = json!({"RequestId": "R", "FailedResources": {"FailedResource": [{"ResourceId": "r-2", "Result": {"Code": "X", "Message": "m"}}]}});
+        assert_eq!(tag_answer("TagResources", &partial, &ids).unwrap().failed["r-2"].0, "X");
+        let stranger = json!({"FailedResources": {"FailedResource": [{"ResourceId": "r-9"}]}});
+        assert!(tag_answer("TagResources", &stranger, &ids).is_err());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! The section is either an array of billing records, or `{"vno": bool, "instances": [records]}`. A record is
 //! an element of `Data.InstanceList` with the real field names (`InstanceID` with a capital D, `ProductCode`,
 //! `ProductType`, `Region`, `SubscriptionType` `Subscription|PayAsYouGo`, `Status`, `SubStatus`,
-//! `RenewStatus`, `CreateTime`, `EndTime`, …), served verbatim. Billing's records are its own: releasing an
-//! instance through a product API does not change them, as billing lags in reality too.
+//! `RenewStatus`, `CreateTime`, `EndTime`, …), served verbatim. A record of an instance that its product's
+//! section held at load and that has been released through the product's API since is dropped (as the real
+//! billing stops listing it): see `State::reconcile_billing` in `mod.rs`. A record of an id the product section
+//! never held stays, so a test can still make billing and a product disagree.
 //!
 //! Answers are business envelopes (`Code: "Success"`, `Success: true`); `Data.InstanceList` is a plain array.
 //! `ReleaseInstance` is refused unless the section says `"vno": true` (the docs say calls from non-reseller
@@ -180,6 +182,14 @@ impl Service for Bss {
 
     fn snapshot(&self) -> Value {
         json!({"vno": self.vno, "instances": self.records.iter().map(|r| Value::Object(r.state.peek().clone())).collect::<Vec<_>>()})
+    }
+
+    fn follows_products(&self) -> bool {
+        true
+    }
+
+    fn drop_released(&mut self, released: &dyn Fn(&str, &str) -> bool) {
+        self.records.retain(|r| !released(&r.key.0, &r.key.1));
     }
 }
 

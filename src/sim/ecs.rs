@@ -17,6 +17,7 @@ use super::inventory::{Fields, SimError};
 use super::params::{api_params, boolean, number, optional, repeat_list, required, Params};
 use super::reply::ApiFault;
 use super::service::{ActionKind, Env, Service};
+use super::tagging::tag_pairs;
 use crate::inventory::{format_minutes, parse_api_time, parse_expiry};
 
 pub(crate) const VERSION: &str = "2014-05-26";
@@ -370,7 +371,7 @@ impl Ecs {
     }
 
     fn tag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
-        let tags = tag_pairs(p)?;
+        let tags = tag_pairs(p, MAX_TAGS)?;
         let (ids, mut failed) = self.tag_targets(p)?;
         for id in ids {
             let Some(inst) = self.instances.get_mut(&id) else { continue };
@@ -477,46 +478,6 @@ impl Ecs {
 fn release_options(p: &Params) -> Result<ReleaseOptions, ApiFault> {
     boolean(p, "ForceStop")?;
     Ok(ReleaseOptions { force: boolean(p, "Force")?, terminate_subscription: boolean(p, "TerminateSubscription")? })
-}
-
-/// `Tag.N.Key`/`Tag.N.Value` (N from 1 to 20), with the documented key rules.
-fn tag_pairs(p: &Params) -> Result<Vec<(String, String)>, ApiFault> {
-    let mut slots: BTreeMap<u64, (Option<String>, Option<String>)> = BTreeMap::new();
-    for (k, v) in p {
-        let Some((n, field)) = k.strip_prefix("Tag.").and_then(|rest| rest.split_once('.')) else { continue };
-        let n = match n.parse::<u64>() {
-            Ok(n) if (1..=MAX_TAGS as u64).contains(&n) => n,
-            _ => return Err(ApiFault::invalid(k, "the tag index must be from 1 to 20")),
-        };
-        let slot = slots.entry(n).or_default();
-        match field {
-            "Key" => slot.0 = Some(v.clone()),
-            "Value" => slot.1 = Some(v.clone()),
-            _ => return Err(ApiFault::invalid(k, "expected Tag.N.Key or Tag.N.Value")),
-        }
-    }
-    if slots.is_empty() {
-        return Err(ApiFault::missing("Tag.1.Key"));
-    }
-    let mut tags: Vec<(String, String)> = Vec::new();
-    for (n, (key, value)) in slots {
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
-            return Err(ApiFault::missing(&format!("Tag.{n}.Key")));
-        };
-        let value = value.unwrap_or_default();
-        let lower = key.to_ascii_lowercase();
-        if key.chars().count() > 128 || lower.starts_with("aliyun") || lower.starts_with("acs:") || lower.contains("http://") || lower.contains("https://") {
-            return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "at most 128 characters, not starting with aliyun or acs:, without http:// or https://"));
-        }
-        if value.chars().count() > 128 || value.contains("http://") || value.contains("https://") {
-            return Err(ApiFault::invalid(&format!("Tag.{n}.Value"), "at most 128 characters, without http:// or https://"));
-        }
-        if tags.iter().any(|(k, _)| *k == key) {
-            return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "the same key is given twice"));
-        }
-        tags.push((key, value));
-    }
-    Ok(tags)
 }
 
 fn failed_resource(id: &str, code: &str, message: &str) -> Value {

@@ -1,5 +1,6 @@
 //! ApsaraMQ for Kafka (`alikafka`), version `2019-09-16` (reference sections 3.3 and 7): `GetInstanceList`,
-//! `ReleaseInstance` and `DeleteInstance`, served from the inventory's `alikafka` section.
+//! `ReleaseInstance` and `DeleteInstance`, served from the inventory's `alikafka` section; `TagResources` and
+//! `UntagResources` change the served `Tags.TagVO`.
 //!
 //! The section is an array of `InstanceVO` objects as `GetInstanceList` returns them (real field names:
 //! `InstanceId`, `RegionId`, `ViewInstanceStatusCode`, `ServiceStatus`, `PaidType` 0/1/3/4, `CreateTime` and
@@ -13,6 +14,14 @@
 //! reads, then released (6)); `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers
 //! that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
 //! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_PAID_TYPE_NOT_SUPPORTED`.
+//!
+//! Tagging (reference 3.3 and the alikafka TagResources/UntagResources pages): `RegionId`, `ResourceType`
+//! `INSTANCE` (case-insensitive; the emulator tags instances only, not topics or groups), `ResourceId.N`,
+//! `Tag.N.Key/Value` or `TagKey.N`, `All`; the documented answer is only `{RequestId}`. Limits and errors are
+//! this emulator's (UNVERIFIED, none documented): at most 50 ids and 20 tags per call and 20 tags per instance; a
+//! call applies to every id or to none, and fails as a business error (HTTP 200, `Success: false`) with
+//! `BIZ_INSTANCE_NOT_FOUND` for an id that is not an instance of the region, `NumberExceed.Tags` for an instance
+//! that would carry more than 20 tags.
 
 use std::collections::BTreeMap;
 
@@ -21,14 +30,20 @@ use serde_json::{json, Map, Value};
 
 use super::controls::{self, Mutable, Mutation};
 use super::inventory::{Fields, SimError};
-use super::params::{boolean, required, Params};
+use super::params::{boolean, repeat_list, required, Params};
 use super::reply::ApiFault;
 use super::service::{ActionKind, Env, Service};
+use super::tagging::{read_tags, tag_pairs, tags_value, with_tags};
 
 const SECTION: &str = "alikafka";
 pub(crate) const VERSION: &str = "2019-09-16";
 const RELEASING: i64 = 23;
 const RELEASED: i64 = 6;
+/// Tag API limits (UNVERIFIED, see above).
+const MAX_TAG_RESOURCES: usize = 50;
+const MAX_TAGS: usize = 20;
+/// The tag list item name inside `Tags` (`{"Tags": {"TagVO": [...]}}`).
+const TAG_ITEM: &str = "TagVO";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +173,7 @@ impl Service for Kafka {
         match action {
             "GetInstanceList" => Some(ActionKind::Read),
             "ReleaseInstance" | "DeleteInstance" => Some(ActionKind::Release),
+            "TagResources" | "UntagResources" => Some(ActionKind::Write),
             _ => None,
         }
     }
@@ -167,6 +183,8 @@ impl Service for Kafka {
             "GetInstanceList" => self.get_instance_list(p),
             "ReleaseInstance" => self.release_instance(p),
             "DeleteInstance" => self.delete_instance(p),
+            "TagResources" => self.tag_resources(p),
+            "UntagResources" => self.untag_resources(p),
             _ => Err(ApiFault::action_not_found()),
         }
     }
@@ -241,6 +259,67 @@ impl Kafka {
         self.instances.remove(&id);
         Ok(ok(json!({})))
     }
+
+    /// The ids of a tag call, all instances of `RegionId`, or the business error naming the first that is not.
+    fn tag_targets(&self, p: &Params) -> Result<Result<Vec<String>, Value>, ApiFault> {
+        let region = required(p, "RegionId")?;
+        let resource_type = required(p, "ResourceType")?;
+        if !resource_type.eq_ignore_ascii_case("INSTANCE") {
+            return Err(ApiFault::invalid("ResourceType", "the emulator tags instances only (INSTANCE)"));
+        }
+        let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
+        let in_region = |id: &str| self.instances.get(id).and_then(Kafka1::current).is_some_and(|v| v.region == region);
+        let missing = ids.iter().find(|id| !in_region(id));
+        Ok(match missing {
+            Some(id) => Err(business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))),
+            None => Ok(ids),
+        })
+    }
+
+    /// Writes the tags on every id (a key already present gets the new value), or on none.
+    fn tag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let tags = tag_pairs(p, MAX_TAGS)?;
+        let ids = match self.tag_targets(p)? {
+            Ok(ids) => ids,
+            Err(answer) => return Ok(answer),
+        };
+        let mut updated = Vec::new();
+        for id in ids {
+            let Some(k) = self.instances.get(&id) else { continue };
+            let after = with_tags(&read_tags(k.state.peek(), TAG_ITEM), &tags);
+            if after.len() > MAX_TAGS {
+                return Ok(business("NumberExceed.Tags", format!("The instance {id} can carry at most {MAX_TAGS} tags.")));
+            }
+            updated.push((id, after));
+        }
+        for (id, after) in updated {
+            if let Some(k) = self.instances.get_mut(&id) {
+                k.state.set("Tags", tags_value(TAG_ITEM, &after));
+            }
+        }
+        Ok(json!({}))
+    }
+
+    /// Removes the `TagKey.N` keys (absent keys are no error) or, with `All=true` and no keys, every tag.
+    fn untag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let all = boolean(p, "All")?;
+        let has_keys = p.keys().any(|k| k.starts_with("TagKey."));
+        // All only counts when no TagKey.N is given (documented).
+        let keys = if has_keys || !all { Some(repeat_list(p, "TagKey", MAX_TAGS)?) } else { None };
+        let ids = match self.tag_targets(p)? {
+            Ok(ids) => ids,
+            Err(answer) => return Ok(answer),
+        };
+        for id in ids {
+            let Some(k) = self.instances.get_mut(&id) else { continue };
+            let left: Vec<(String, String)> = match &keys {
+                Some(keys) => read_tags(k.state.peek(), TAG_ITEM).into_iter().filter(|(key, _)| !keys.contains(key)).collect(),
+                None => Vec::new(),
+            };
+            k.state.set("Tags", tags_value(TAG_ITEM, &left));
+        }
+        Ok(json!({}))
+    }
 }
 
 #[cfg(test)]
@@ -263,7 +342,8 @@ mod tests {
 
     fn biz(v: Result<Value, ApiFault>) -> String {
         match v {
-            Ok(v) if v["Success"] == true => "ok".into(),
+            // The tag actions answer only a RequestId (documented): no Success is a success there.
+            Ok(v) if v["Success"] == true || v.get("Success").is_none() => "ok".into(),
             Ok(v) => v["Code"].as_str().unwrap_or("?").to_string(),
             Err(f) => f.code,
         }
@@ -322,5 +402,45 @@ mod tests {
         assert_eq!(status(&mut s, "k-slow"), 23);
         assert_eq!(status(&mut s, "k-slow"), 6);
         assert_eq!(s.instance_ids(), ["k-deploying", "k-fail", "k-slow", "k-sub"]);
+    }
+
+    fn tags_of(s: &mut Box<dyn Service>, id: &str) -> Vec<(String, String)> {
+        let v = call(s, "GetInstanceList", &[("RegionId", "cn-hangzhou"), ("InstanceId.1", id)]).unwrap();
+        read_tags(v["InstanceList"]["InstanceVO"][0].as_object().unwrap(), TAG_ITEM)
+    }
+
+    #[test]
+    fn tags_are_written_and_removed_and_errors_are_business_errors() {
+        let many: Vec<Value> = (0..20).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+        let mut s = load(Some(&json!([
+            inst("k-1", json!({"Tags": {"TagVO": [{"Key": "env", "Value": "dev"}]}})),
+            inst("k-2", json!({})),
+            inst("k-full", json!({"Tags": {"TagVO": many}})),
+            inst("k-bj", json!({"RegionId": "cn-beijing"})),
+        ])))
+        .unwrap();
+        let base = [("RegionId", "cn-hangzhou"), ("ResourceType", "instance")];
+        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| biz(call(s, "TagResources", &[&base[..], extra].concat()));
+        let answer = call(&mut s, "TagResources", &[&base[..], &[("ResourceId.1", "k-1"), ("ResourceId.2", "k-2"), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]].concat()).unwrap();
+        assert_eq!(answer, json!({}), "the documented answer is only the RequestId");
+        assert_eq!(tags_of(&mut s, "k-1"), [("env".to_string(), "prod".to_string())]);
+        assert_eq!(tags_of(&mut s, "k-2"), [("env".to_string(), "prod".to_string())]);
+        let business = |r: Result<Value, ApiFault>| r.map(|v| (v["Success"].clone(), v["Code"].clone())).ok();
+        assert_eq!(
+            business(call(&mut s, "TagResources", &[&base[..], &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-bj"), ("Tag.1.Key", "new")]].concat())),
+            Some((json!(false), json!("BIZ_INSTANCE_NOT_FOUND"))),
+            "HTTP 200 with Success: false"
+        );
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-full"), ("Tag.1.Key", "new")]), "NumberExceed.Tags");
+        assert!(tags_of(&mut s, "k-2").iter().all(|(k, _)| k != "new"), "nothing written by a failed call");
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "k-1"), ("Tag.1.Key", "acs:x")]), "InvalidParameter");
+        assert_eq!(biz(call(&mut s, "TagResources", &[("RegionId", "cn-hangzhou"), ("ResourceType", "TOPIC"), ("ResourceId.1", "k-1"), ("Tag.1.Key", "a")])), "InvalidParameter");
+
+        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| biz(call(s, "UntagResources", &[&base[..], extra].concat()));
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "k-1"), ("TagKey.1", "env"), ("TagKey.2", "absent")]), "ok");
+        assert!(tags_of(&mut s, "k-1").is_empty());
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "k-full"), ("All", "true")]), "ok");
+        assert!(tags_of(&mut s, "k-full").is_empty());
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "k-gone"), ("TagKey.1", "env")]), "BIZ_INSTANCE_NOT_FOUND");
     }
 }

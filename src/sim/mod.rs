@@ -6,6 +6,10 @@
 //! (dispatched on `Version` + `Action`, e.g. `ecs`) → `reply` (success body or the real error document).
 //! Every request lands in the call log, readable with [`Sim::calls`] or `GET /_sim/calls`;
 //! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
+//!
+//! Billing follows the products: a billing record of an instance that a product section served at load and that
+//! is gone from it since (released through the product's API) is dropped before billing answers, as the real
+//! billing stops listing released instances (see [`State::reconcile_billing`]).
 
 mod auth;
 mod bss;
@@ -20,8 +24,9 @@ mod redis;
 mod reply;
 mod server;
 mod service;
+mod tagging;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -105,6 +110,18 @@ struct State {
     faults: Faults,
     clock: Option<DateTime<Utc>>,
     calls: Vec<LoggedCall>,
+    /// Product sections billing follows: those the inventory has, with the ids they held at load.
+    billing_watch: Vec<Watched>,
+}
+
+/// A product section whose releases billing reflects.
+struct Watched {
+    /// The section (the product code: `ecs`, `r-kvstore`, ...).
+    section: &'static str,
+    /// The `ProductCode`s billing uses for it (from the product's adapter, `Product::billing_codes`).
+    billing_codes: &'static [&'static str],
+    /// The ids the section held at load.
+    at_load: BTreeSet<String>,
 }
 
 struct LoggedCall {
@@ -149,7 +166,18 @@ impl Sim {
         let inv = inventory::parse(text)?;
         let services = PRODUCTS.iter().map(|(code, load)| load(inv.products.get(*code))).collect::<Result<Vec<_>, _>>()?;
         let faults = Faults::new(inv.faults, &opts)?;
-        let state = State { credentials: inv.credentials, services, nonces: NonceStore::default(), faults, clock: inv.now, calls: Vec::new() };
+        let adapters = crate::products::registry();
+        let billing_watch = services
+            .iter()
+            .filter(|s| inv.products.get(s.product()).is_some_and(|v| !v.is_null()))
+            .filter_map(|s| {
+                let adapter = adapters.iter().find(|a| a.code() == s.product())?;
+                Some(Watched { section: s.product(), billing_codes: adapter.billing_codes(), at_load: s.instance_ids().into_iter().collect() })
+            })
+            .filter(|w| !w.billing_codes.is_empty())
+            .collect();
+        let state =
+            State { credentials: inv.credentials, services, nonces: NonceStore::default(), faults, clock: inv.now, calls: Vec::new(), billing_watch };
         Ok(Sim { inner: Arc::new(Shared { latency: Duration::from_millis(opts.latency_ms), state: Mutex::new(state) }) })
     }
 
@@ -171,7 +199,9 @@ impl Sim {
 
     /// Ids of `product`'s instances that still exist, sorted (empty for a product the emulator does not know).
     pub fn instance_ids(&self, product: &str) -> Vec<String> {
-        self.lock().services.iter().find(|s| s.product() == product).map(|s| s.instance_ids()).unwrap_or_default()
+        let mut state = self.lock();
+        state.reconcile_billing();
+        state.services.iter().find(|s| s.product() == product).map(|s| s.instance_ids()).unwrap_or_default()
     }
 
     /// Sets the clock used for expiry checks (`None`: the real clock). Request timestamps are always
@@ -186,7 +216,9 @@ impl Sim {
 
     /// The current inventory, product sections only: `{"ecs": [...]}`.
     pub(crate) fn snapshot(&self) -> Value {
-        Value::Object(self.lock().services.iter().map(|s| (s.product().to_string(), s.snapshot())).collect())
+        let mut state = self.lock();
+        state.reconcile_billing();
+        Value::Object(state.services.iter().map(|s| (s.product().to_string(), s.snapshot())).collect())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -260,12 +292,38 @@ impl State {
                 return Outcome { reply, shown: None, product, release: false, wire: Wire { delay: i.delay, reset: i.reset }, injected: name };
             }
         }
+        if self.services[idx].follows_products() {
+            self.reconcile_billing();
+        }
         let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
         let mut answer = self.services[idx].handle(c.action, p, &env);
         let shown = self.faults.after_handler(injected.as_ref(), c.action, p, &mut answer);
         let wire = injected.as_ref().map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) }).unwrap_or_default();
         debug_assert!(injected.as_ref().is_none_or(faults::runs_handler));
         Outcome { reply: answer.into(), shown, product, release: kind == ActionKind::Release, wire, injected: name }
+    }
+}
+
+impl State {
+    /// Drops the billing records of instances released through their product's API: those a watched section
+    /// held at load and no longer holds. Records of ids a section never held stay (billing and products may
+    /// disagree, and tests need that), as do records of products the inventory has no section for.
+    fn reconcile_billing(&mut self) {
+        let mut gone: BTreeSet<(&'static str, String)> = BTreeSet::new();
+        for w in &self.billing_watch {
+            let Some(service) = self.services.iter().find(|s| s.product() == w.section) else { continue };
+            let now: BTreeSet<String> = service.instance_ids().into_iter().collect();
+            for id in w.at_load.difference(&now) {
+                gone.extend(w.billing_codes.iter().map(|code| (*code, id.clone())));
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        let released = |code: &str, id: &str| gone.iter().any(|(c, i)| *c == code && i == id);
+        for service in self.services.iter_mut() {
+            service.drop_released(&released);
+        }
     }
 }
 
@@ -294,11 +352,15 @@ mod tests {
 
     /// A correctly signed request, so arbitrary API parameters reach the handler.
     fn signed(action: &str, api: &[(String, String)]) -> Params {
+        signed_for("2014-05-26", action, api)
+    }
+
+    fn signed_for(version: &str, action: &str, api: &[(String, String)]) -> Params {
         let nonce = uuid::Uuid::new_v4().to_string();
         let ts = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut pairs: Vec<(String, String)> = [
             ("Action", action),
-            ("Version", "2014-05-26"),
+            ("Version", version),
             ("AccessKeyId", "id"),
             ("SignatureMethod", "HMAC-SHA1"),
             ("SignatureVersion", "1.0"),
@@ -328,6 +390,30 @@ mod tests {
         assert_eq!(sim.release_calls().len(), 1);
         assert_eq!(sim.instance_ids("ecs"), ["i-b"]);
         assert!(format!("{sim:?}").contains("ecs"));
+    }
+
+    #[test]
+    fn billing_stops_listing_what_a_product_api_released() {
+        let bill = |id: &str, product: &str| {
+            format!(r#"{{"InstanceID": "{id}", "ProductCode": "{product}", "SubscriptionType": "Subscription", "EndTime": "2020-01-01T00:00:00Z"}}"#)
+        };
+        let text = INVENTORY.replace(
+            r#""ecs": ["#,
+            &format!(r#""bss": [{}, {}, {}, {}], "ecs": ["#, bill("i-a", "ecs"), bill("i-b", "ecs"), bill("i-ghost", "ecs"), bill("r-1", "redisa")),
+        );
+        let sim = Sim::from_inventory_json(&text, SimOptions::default()).unwrap();
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let billed = |sim: &Sim| {
+            let r = sim.handle("POST", Ok(signed_for(bss::VERSION, "QueryAvailableInstances", &pairs(&[("PageSize", "100")]))));
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            v["Data"]["InstanceList"].as_array().unwrap().iter().map(|r| r["InstanceID"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(billed(&sim), ["i-a", "i-b", "i-ghost", "r-1"]);
+        let r = sim.handle("POST", Ok(signed("DeleteInstances", &pairs(&[("RegionId", "r"), ("InstanceId.1", "i-a")]))));
+        assert_eq!((r.status, r.code), (200, None));
+        // Released through ECS: gone from billing. Ids ECS never had, and products without a section, stay.
+        assert_eq!(billed(&sim), ["i-b", "i-ghost", "r-1"]);
+        assert_eq!(sim.instance_ids("bss"), ["i-b", "i-ghost", "r-1"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Redis / Tair (`r-kvstore`), version `2015-01-01` (reference sections 3.2 and 7): `DescribeInstances`,
-//! `DescribeInstanceAttribute` and `DeleteInstance`, served from the inventory's `r-kvstore` section.
+//! `DescribeInstanceAttribute` and `DeleteInstance`, served from the inventory's `r-kvstore` section;
+//! `TagResources`/`UntagResources` change the served `Tags`.
 //!
 //! The section is an array of instance objects as `DescribeInstanceAttribute` returns them (real field names:
 //! `InstanceId`, `RegionId`, `InstanceStatus`, `ChargeType` `PrePaid|PostPaid`, `EndTime` (required for
@@ -10,6 +11,13 @@
 //! Error codes: 403 `InstanceReleaseProtection` is the documented one. No fuller table exists, so the others
 //! are this emulator's choices (UNVERIFIED): 404 `InvalidInstanceId.NotFound`, 403 `IncorrectInstanceStatus`
 //! (not `Normal`), 403 `ChargeTypeViolation` (a subscription), 400 `InvalidParameter`.
+//!
+//! Tagging follows the r-kvstore TagResources/UntagResources pages (help.aliyun.com, "为一个或多个实例绑定标签"):
+//! `RegionId`, `ResourceType` fixed to `INSTANCE`, `ResourceId.N` (at most 50), `Tag.N.Key/Value` or `TagKey.N`
+//! (at most 20), `All`; at most 20 tags per instance; the answer is only `{RequestId}`. A call either applies to
+//! every id or fails as a whole, with the documented codes: 400 `InvalidParameter.ResourceId` ("The specified
+//! parameter ResourceId.n is not valid.") for an id that is not an instance of the region, 400
+//! `NumberExceed.Tags` for an instance that would carry more than 20 tags.
 
 use std::collections::BTreeMap;
 
@@ -18,9 +26,10 @@ use serde_json::{json, Map, Value};
 
 use super::controls::{self, Mutable, Mutation};
 use super::inventory::{Fields, SimError};
-use super::params::{number, optional, required, Params};
+use super::params::{boolean, number, optional, repeat_list, required, Params};
 use super::reply::ApiFault;
 use super::service::{ActionKind, Env, Service};
+use super::tagging::{read_tags, tag_pairs, tags_value, with_tags};
 use crate::inventory::{parse_api_time, parse_expiry};
 
 const SECTION: &str = "r-kvstore";
@@ -30,6 +39,11 @@ const STATUSES: &[&str] = &[
     "MinorVersionUpgrading", "NetworkModifying", "SSLModifying", "MajorVersionUpgrading",
 ];
 const PROTECTION: &str = "InstanceReleaseProtection";
+/// `ResourceId.N` of the tag APIs stops at 50; `Tag.N`/`TagKey.N` at 20, as do the tags of one instance.
+const MAX_TAG_RESOURCES: usize = 50;
+const MAX_TAGS: usize = 20;
+/// The tag list item name inside `Tags` (`{"Tags": {"Tag": [...]}}`).
+const TAG_ITEM: &str = "Tag";
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +138,7 @@ impl Service for Redis {
         match action {
             "DescribeInstances" | "DescribeInstanceAttribute" => Some(ActionKind::Read),
             "DeleteInstance" => Some(ActionKind::Release),
+            "TagResources" | "UntagResources" => Some(ActionKind::Write),
             _ => None,
         }
     }
@@ -133,6 +148,8 @@ impl Service for Redis {
             "DescribeInstances" => self.describe_instances(p),
             "DescribeInstanceAttribute" => self.describe_attribute(p),
             "DeleteInstance" => self.delete_instance(p),
+            "TagResources" => self.tag_resources(p),
+            "UntagResources" => self.untag_resources(p),
             _ => Err(ApiFault::action_not_found()),
         }
     }
@@ -218,6 +235,59 @@ impl Redis {
             return Err(ApiFault::new(403, "IncorrectInstanceStatus", format!("The instance status does not support this operation. ({id} is {})", v.status)));
         }
         self.instances.remove(id);
+        Ok(json!({}))
+    }
+
+    /// The ids of a tag call, all instances of `RegionId`; otherwise the whole call fails, as documented.
+    fn tag_targets(&self, p: &Params) -> Result<Vec<String>, ApiFault> {
+        let region = required(p, "RegionId")?;
+        let resource_type = required(p, "ResourceType")?;
+        if resource_type != "INSTANCE" {
+            return Err(ApiFault::invalid("ResourceType", "the value is fixed to INSTANCE"));
+        }
+        let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
+        if let Some(bad) = ids.iter().find(|id| self.find(id, Some(region)).is_none()) {
+            return Err(ApiFault::new(400, "InvalidParameter.ResourceId", format!("The specified parameter ResourceId.n is not valid. ({bad} is not an instance in {region})")));
+        }
+        Ok(ids)
+    }
+
+    /// Writes the tags on every id (a key already present gets the new value), or on none.
+    fn tag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let tags = tag_pairs(p, MAX_TAGS)?;
+        let ids = self.tag_targets(p)?;
+        let mut updated = Vec::new();
+        for id in ids {
+            let Some(m) = self.instances.get(&id) else { continue };
+            let after = with_tags(&read_tags(m.peek(), TAG_ITEM), &tags);
+            if after.len() > MAX_TAGS {
+                return Err(ApiFault::new(400, "NumberExceed.Tags", format!("The Tags parameter number is exceed, Valid is {MAX_TAGS}. ({id})")));
+            }
+            updated.push((id, after));
+        }
+        for (id, after) in updated {
+            if let Some(m) = self.instances.get_mut(&id) {
+                m.set("Tags", tags_value(TAG_ITEM, &after));
+            }
+        }
+        Ok(json!({}))
+    }
+
+    /// Removes the `TagKey.N` keys (absent keys are no error) or, with `All=true` and no keys, every tag.
+    fn untag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
+        let all = boolean(p, "All")?;
+        let has_keys = p.keys().any(|k| k.starts_with("TagKey."));
+        // TagKey.N wins over All when both are given (documented).
+        let keys = if has_keys || !all { Some(repeat_list(p, "TagKey", MAX_TAGS)?) } else { None };
+        let ids = self.tag_targets(p)?;
+        for id in ids {
+            let Some(m) = self.instances.get_mut(&id) else { continue };
+            let left: Vec<(String, String)> = match &keys {
+                Some(keys) => read_tags(m.peek(), TAG_ITEM).into_iter().filter(|(k, _)| !keys.contains(k)).collect(),
+                None => Vec::new(),
+            };
+            m.set("Tags", tags_value(TAG_ITEM, &left));
+        }
         Ok(json!({}))
     }
 }
@@ -306,5 +376,48 @@ mod tests {
         let second = call(&mut s, "DescribeInstanceAttribute", &[("InstanceId", "r-1")]).unwrap();
         assert_eq!(second["Instances"]["DBInstanceAttribute"][0][PROTECTION], true);
         assert_eq!(code(call(&mut s, "DeleteInstance", &[("InstanceId", "r-1")])), "InstanceReleaseProtection");
+    }
+
+    fn tags_of(s: &mut Box<dyn Service>, id: &str) -> Vec<(String, String)> {
+        let a = call(s, "DescribeInstanceAttribute", &[("InstanceId", id)]).unwrap();
+        read_tags(a["Instances"]["DBInstanceAttribute"][0].as_object().unwrap(), TAG_ITEM)
+    }
+
+    #[test]
+    fn tags_are_written_and_removed_and_show_in_reads() {
+        let many: Vec<Value> = (0..19).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+        let mut s = load(Some(&json!([
+            inst("r-1", json!({"Tags": {"Tag": [{"Key": "env", "Value": "dev"}]}})),
+            inst("r-2", json!({})),
+            inst("r-full", json!({"Tags": {"Tag": many}})),
+            inst("r-bj", json!({"RegionId": "cn-beijing"})),
+        ])))
+        .unwrap();
+        let base = [("RegionId", "cn-hangzhou"), ("ResourceType", "INSTANCE")];
+        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| code(call(s, "TagResources", &[&base[..], extra].concat()));
+        let both = [("ResourceId.1", "r-1"), ("ResourceId.2", "r-2"), ("Tag.1.Key", "janitor:rule"), ("Tag.1.Value", "x"), ("Tag.2.Key", "env"), ("Tag.2.Value", "prod")];
+        assert_eq!(tag(&mut s, &both), "ok");
+        assert_eq!(tags_of(&mut s, "r-1"), [("env".to_string(), "prod".to_string()), ("janitor:rule".to_string(), "x".to_string())]);
+        assert_eq!(tags_of(&mut s, "r-2").len(), 2);
+        // The listing shows them too.
+        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "cn-hangzhou")]).unwrap();
+        assert_eq!(listed["Instances"]["KVStoreInstance"][0]["Tags"]["Tag"][1]["Key"], "janitor:rule");
+        // A call fails as a whole: an id of another region, or an instance that would pass 20 tags.
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-bj"), ("Tag.1.Key", "new")]), "InvalidParameter.ResourceId");
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-gone"), ("Tag.1.Key", "new")]), "InvalidParameter.ResourceId");
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-full"), ("Tag.1.Key", "a"), ("Tag.2.Key", "b")]), "NumberExceed.Tags");
+        assert!(tags_of(&mut s, "r-2").iter().all(|(k, _)| k != "new" && k != "a"), "nothing written by a failed call");
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-full"), ("Tag.1.Key", "k0"), ("Tag.1.Value", "w")]), "ok", "overwriting is no new tag");
+        assert_eq!(code(call(&mut s, "TagResources", &[("RegionId", "cn-hangzhou"), ("ResourceType", "instance"), ("ResourceId.1", "r-2"), ("Tag.1.Key", "a")])), "InvalidParameter");
+        assert_eq!(tag(&mut s, &[("Tag.1.Key", "a")]), "MissingParameter");
+        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2")]), "MissingParameter");
+
+        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| code(call(s, "UntagResources", &[&base[..], extra].concat()));
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-1"), ("TagKey.1", "janitor:rule"), ("TagKey.2", "absent")]), "ok");
+        assert_eq!(tags_of(&mut s, "r-1"), [("env".to_string(), "prod".to_string())]);
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2")]), "MissingParameter", "no keys and not All");
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2"), ("All", "true")]), "ok");
+        assert!(tags_of(&mut s, "r-2").is_empty());
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-gone"), ("All", "true")]), "InvalidParameter.ResourceId");
     }
 }

@@ -37,6 +37,12 @@ pub(crate) trait Service: Send {
     fn instance_ids(&self) -> Vec<String>;
     /// The current inventory section, in the inventory's own format.
     fn snapshot(&self) -> Value;
+    /// Billing only: its records follow the products (`State::reconcile_billing` runs before it answers).
+    fn follows_products(&self) -> bool {
+        false
+    }
+    /// Billing only: drops the records of instances `released(ProductCode, id)` says are gone.
+    fn drop_released(&mut self, _released: &dyn Fn(&str, &str) -> bool) {}
 }
 
 /// Builds a product from its inventory section (`None` when the file has none: the API exists but is empty).
