@@ -204,7 +204,7 @@ impl ValidateArgs {
 
 impl SimArgs {
     pub async fn run(&self) -> ExitCode {
-        let opts = SimOptions { latency_ms: self.latency_ms, throttle_rate: self.throttle_rate, error_rate: self.error_rate, seed: self.seed, ..Default::default() };
+        let opts = SimOptions { latency_ms: self.latency_ms, throttle_rate: self.throttle_rate, error_rate: self.error_rate, seed: self.seed };
         let sim = match Sim::from_inventory_file(&self.inventory, opts) {
             Ok(s) => s,
             Err(e) => return fail(e),

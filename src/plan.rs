@@ -321,7 +321,9 @@ fn check(eligible: usize, scanned: usize, limits: &Limits, percent_applies: bool
     }
     let percent = eligible as f64 * 100.0 / scanned as f64;
     // `!(<=)` so that a NaN limit (never produced by `Policy::validate`) also fails closed.
-    if !(percent <= limits.max_release_percent) {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    let over = !(percent <= limits.max_release_percent);
+    if over {
         return breach(format!(
             "{eligible} of {scanned} scanned {instances} {what} ({percent:.1}%), above max_release_percent {}: {held}",
             limits.max_release_percent

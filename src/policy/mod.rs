@@ -111,7 +111,7 @@ pub struct Concurrency {
     pub per_endpoint: usize,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Protection {
     /// A tag whose presence (value `None`) or value protects (`janitor:keep: "true"`). Keys, values and name
     /// patterns are matched ignoring ASCII case: a protection errs towards keeping.
@@ -403,11 +403,6 @@ impl Default for Limits {
     }
 }
 
-impl Default for Protection {
-    fn default() -> Self {
-        Protection { tags: Vec::new(), instance_ids: BTreeSet::new(), names: Vec::new() }
-    }
-}
 
 /// Region ids look like `cn-hangzhou`, `ap-southeast-1`: `^[a-z]{2,}(-[a-z0-9]+)+$`.
 /// Longest region id accepted (the longest real one is 21 bytes), and most regions in one policy.
