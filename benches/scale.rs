@@ -117,7 +117,7 @@ fn bss(id: &str, region: &str, k: Kind) -> Value {
     json!({
         "InstanceID": id, "ProductCode": "rds", "ProductType": "rds", "Region": region, "SubscriptionType": "Subscription",
         "Status": if k == Kind::Kept { "Normal" } else { "Expired" }, "SubStatus": "Normal", "RenewStatus": "ManualRenewal",
-        "CreateTime": "2026-01-01T00:00:00Z", "EndTime": "2026-10-01T00:00:00Z",
+        "CreateTime": "2026-01-01T00:00:00Z", "EndTime": if k == Kind::Kept { "2027-06-01T00:00:00Z" } else { "2026-10-01T00:00:00Z" },
     })
 }
 
@@ -128,6 +128,11 @@ const PRODUCTS: &[ProductGen] = &[
     ProductGen { code: "kms", make: kms },
     ProductGen { code: "bssopenapi", make: bss },
 ];
+
+/// The emulator's inventory section of a product: its endpoint code, except billing's (`bss`).
+fn section(code: &str) -> &str {
+    if code == BSS { "bss" } else { code }
+}
 
 fn out_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -149,7 +154,7 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
         .filter(|p| adapters.contains(&p.code) || p.code == BSS)
         .filter(|p| {
             let mut inv = base_inventory();
-            inv.insert(p.code.into(), json!([]));
+            inv.insert(section(p.code).into(), json!([]));
             let path = dir.join(format!("probe-{}.json", p.code));
             std::fs::write(&path, Value::Object(inv).to_string()).is_ok()
                 && aliyun_janitor::sim::Sim::from_inventory_file(&path, aliyun_janitor::sim::SimOptions::default()).is_ok()
@@ -175,7 +180,7 @@ fn write_inventory(products: &[&'static ProductGen], path: &Path) -> Layout {
             e.0 += 1;
             e.1 += usize::from(if p.code == BSS { k != Kind::Kept } else { k == Kind::Eligible });
         }
-        inv.insert(p.code.into(), Value::Array(items));
+        inv.insert(section(p.code).into(), Value::Array(items));
     }
     std::fs::write(path, Value::Object(inv).to_string()).expect("write inventory");
     layout
