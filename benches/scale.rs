@@ -233,7 +233,7 @@ struct ScopeWork {
 ///   `ReleaseInstance` then `DeleteInstance` (the two-step release).
 /// - KMS: `ListKmsInstances` pages of 100 (ids only) + `GetKmsInstance` per id; the pre-flight is a
 ///   `GetKmsInstance` per eligible id (no batch read); one `ReleaseKmsInstance` per instance.
-/// - Billing discovery: `QueryAvailableInstances` pages of 300, account-wide, one `NextToken` chain.
+/// - Billing discovery: `QueryAvailableInstances` pages of 300 of the expired rows, account-wide, one `NextToken` chain.
 ///
 /// Time: calls go `PER_ENDPOINT` at a time per endpoint host (Redis serves cn-hangzhou, cn-shanghai, cn-beijing
 /// and cn-qingdao from one central host: those four regions share 8 slots) and `REGION_CONCURRENCY` scopes are
@@ -250,7 +250,8 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
     let mut scopes: Vec<ScopeWork> = Vec::new();
     for p in products {
         if p.code == BSS {
-            let rows: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (n, _))| n).sum();
+            // The query asks for expired (and soon-expiring) subscriptions only: pages of the expired rows.
+            let rows: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (_, e))| e).sum();
             let pages = ceil_div(rows, 300).max(1);
             add(BSS, "QueryAvailableInstances", pages);
             scopes.push(ScopeWork { host: aliyun_janitor::aliyun::default_host(BSS, ""), pages, ..Default::default() });
