@@ -28,6 +28,8 @@ const LATENCY_MS: u64 = 50;
 const REGION_CONCURRENCY: usize = 10;
 const PER_ENDPOINT: usize = 8;
 const NOW: &str = "2026-11-25T12:00:00Z";
+/// Billing discovery (`bss: { discovery: true }`): the fifth "product" of the benchmark.
+const BSS: &str = "bssopenapi";
 const KEY_ID: &str = "bench-key";
 const SECRET: &str = "bench-secret";
 
@@ -52,18 +54,10 @@ fn expire_tag(k: Kind) -> &'static str {
     if k == Kind::Kept { "2027-06-01" } else { "2026-01-01" }
 }
 
-/// One product of the benchmark: how to make its inventory objects, and the shape of its API.
+/// One product of the benchmark: how to make its inventory objects. Its API's shape is in `floor`.
 struct ProductGen {
     /// Endpoint product code: the emulator's inventory section and the policy's product.
     code: &'static str,
-    /// Listing page size used by the adapter (0: one call lists everything).
-    page_size: usize,
-    /// Extra calls per listed instance (a detail read: KMS `GetKmsInstance`, Redis `DescribeInstanceAttribute`).
-    reads_per_instance: usize,
-    /// Ids per release call (1: no batch API).
-    batch: usize,
-    /// A native dry run per release batch (else a pre-flight re-read, batched like the listing).
-    native_dry_run: bool,
     make: fn(id: &str, region: &str, k: Kind) -> Value,
 }
 
@@ -107,32 +101,38 @@ fn kafka(id: &str, region: &str, k: Kind) -> Value {
     })
 }
 
-/// KMS `GetKmsInstance` objects (reference 3.4); KMS instances cannot be tagged, so the generator protects by
-/// the deletion protection flag and makes the rest eligible only through the policy's id list.
+/// KMS `GetKmsInstance` objects (reference 3.4); the adapter reads no tags, so the generator selects by name
+/// (`scratch-*`, the policy's `kms-scratch` rule) and protects by the deletion protection flag.
 fn kms(id: &str, region: &str, k: Kind) -> Value {
     json!({
-        "InstanceId": id, "KmsInstanceId": id, "InstanceName": format!("bench-{id}"), "RegionId": region, "Status": "Connected",
+        "InstanceId": id, "KmsInstanceId": id, "InstanceName": format!("{}-{id}", if k == Kind::Kept { "bench" } else { "scratch" }), "RegionId": region, "Status": "Connected",
         "ChargeType": "POSTPAY", "CreateTime": "2026-10-01T00:00:00Z", "EndDate": "", "DeletionProtection": k == Kind::Protected,
         "ProductType": "kms_ppi_public_cn", "Tags": kv_tags(k),
     })
 }
 
-/// BSS `QueryAvailableInstances` rows (reference 3.5): discovery only.
+/// BSS `QueryAvailableInstances` rows (reference 3.5): discovery only. RDS has no adapter, so what a rule selects
+/// is reported "release it by hand" (`manual`); the policy's `expired-subscriptions` rule selects expired rows.
 fn bss(id: &str, region: &str, k: Kind) -> Value {
     json!({
         "InstanceID": id, "ProductCode": "rds", "ProductType": "rds", "Region": region, "SubscriptionType": "Subscription",
         "Status": if k == Kind::Kept { "Normal" } else { "Expired" }, "SubStatus": "Normal", "RenewStatus": "ManualRenewal",
-        "CreateTime": "2026-01-01T00:00:00Z", "EndTime": "2026-10-01T00:00:00Z",
+        "CreateTime": "2026-01-01T00:00:00Z", "EndTime": if k == Kind::Kept { "2027-06-01T00:00:00Z" } else { "2026-10-01T00:00:00Z" },
     })
 }
 
 const PRODUCTS: &[ProductGen] = &[
-    ProductGen { code: "ecs", page_size: 100, reads_per_instance: 0, batch: 100, native_dry_run: true, make: ecs },
-    ProductGen { code: "r-kvstore", page_size: 50, reads_per_instance: 1, batch: 1, native_dry_run: false, make: redis },
-    ProductGen { code: "alikafka", page_size: 0, reads_per_instance: 0, batch: 1, native_dry_run: false, make: kafka },
-    ProductGen { code: "kms", page_size: 100, reads_per_instance: 1, batch: 1, native_dry_run: false, make: kms },
-    ProductGen { code: "bssopenapi", page_size: 300, reads_per_instance: 0, batch: 100, native_dry_run: false, make: bss },
+    ProductGen { code: "ecs", make: ecs },
+    ProductGen { code: "r-kvstore", make: redis },
+    ProductGen { code: "alikafka", make: kafka },
+    ProductGen { code: "kms", make: kms },
+    ProductGen { code: "bssopenapi", make: bss },
 ];
+
+/// The emulator's inventory section of a product: its endpoint code, except billing's (`bss`).
+fn section(code: &str) -> &str {
+    if code == BSS { "bss" } else { code }
+}
 
 fn out_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -151,10 +151,10 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
     let adapters: Vec<&str> = aliyun_janitor::products::registry().iter().map(|p| p.code()).collect();
     PRODUCTS
         .iter()
-        .filter(|p| adapters.contains(&p.code))
+        .filter(|p| adapters.contains(&p.code) || p.code == BSS)
         .filter(|p| {
             let mut inv = base_inventory();
-            inv.insert(p.code.into(), json!([]));
+            inv.insert(section(p.code).into(), json!([]));
             let path = dir.join(format!("probe-{}.json", p.code));
             std::fs::write(&path, Value::Object(inv).to_string()).is_ok()
                 && aliyun_janitor::sim::Sim::from_inventory_file(&path, aliyun_janitor::sim::SimOptions::default()).is_ok()
@@ -162,7 +162,7 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
         .collect()
 }
 
-/// Per product and region: (instances, eligible).
+/// Per product and region: (instances, eligible). Billing rows: (rows, expired: reported `manual`).
 type Layout = BTreeMap<(&'static str, &'static str), (usize, usize)>;
 
 fn write_inventory(products: &[&'static ProductGen], path: &Path) -> Layout {
@@ -178,20 +178,24 @@ fn write_inventory(products: &[&'static ProductGen], path: &Path) -> Layout {
             items.push((p.make)(&id, region, k));
             let e = layout.entry((p.code, region)).or_default();
             e.0 += 1;
-            e.1 += usize::from(k == Kind::Eligible);
+            e.1 += usize::from(if p.code == BSS { k != Kind::Kept } else { k == Kind::Eligible });
         }
-        inv.insert(p.code.into(), Value::Array(items));
+        inv.insert(section(p.code).into(), Value::Array(items));
     }
     std::fs::write(path, Value::Object(inv).to_string()).expect("write inventory");
     layout
 }
 
 fn policy(products: &[&'static ProductGen]) -> String {
-    let codes: Vec<&str> = products.iter().map(|p| p.code).collect();
+    let codes: Vec<&str> = products.iter().map(|p| p.code).filter(|c| *c != BSS).collect();
+    let bss = products.iter().any(|p| p.code == BSS);
     format!(
         "regions: [{}]\nproducts: [{}]\nconcurrency: {{ regions: {REGION_CONCURRENCY}, per_endpoint: {PER_ENDPOINT} }}\n\
          protect:\n  tags: {{ \"janitor:keep\": \"true\" }}\nlimits: {{ max_releases_per_run: {TOTAL}, max_release_percent: 100 }}\n\
-         rules:\n  - name: expired-by-tag\n    filters: {{ expire_at_tag: expire-at }}\n    grace: 0\n",
+         bss: {{ discovery: {bss} }}\n\
+         rules:\n  - name: expired-by-tag\n    filters: {{ expire_at_tag: expire-at }}\n    grace: 0\n\
+         \x20 - name: kms-scratch\n    filters: {{ products: [kms], name: \"scratch-*\" }}\n    grace: 0\n\
+         \x20 - name: expired-subscriptions\n    filters: {{ charge_type: subscription, expired_for: 7d }}\n    grace: 0\n",
         REGIONS.join(", "),
         codes.join(", ")
     )
@@ -206,44 +210,123 @@ fn ceil_div(a: usize, b: usize) -> usize {
     a.div_ceil(b.max(1))
 }
 
-/// The least work a run can do: listing pages are sequential per scope (a `NextToken` chain), with
-/// `REGION_CONCURRENCY` scopes at once; release calls go `PER_ENDPOINT` at a time per endpoint, and each
-/// batch's dry run comes before its real call. Listing comes first (limits need the whole population).
+/// The work of one (product, region) for the floor: the listing's sequential page chain, the listing's
+/// per-instance reads, and the release step's calls (`pre`: the pre-flight or native dry run, which comes
+/// before `rel`; `rel_chain`: calls one instance's release needs in sequence).
+#[derive(Default)]
+struct ScopeWork {
+    host: String,
+    pages: usize,
+    reads: usize,
+    pre: usize,
+    rel: usize,
+    rel_chain: usize,
+}
+
+/// The least work a run can do, product by product (`pages of 100, batches of 100, per-instance calls where the
+/// API has no batch`):
+/// - ECS: `DescribeInstances` pages of 100; `DeleteInstances` batches of 100 with `DryRun`, then the real ones.
+/// - Redis: `DescribeInstances` pages of 50 (its maximum) + one `DescribeInstanceAttribute` per instance (the
+///   release protection flag is only there); the pre-flight re-read is a `DescribeInstanceAttribute` per eligible
+///   instance (the flag again); one `DeleteInstance` per instance.
+/// - Kafka: one `GetInstanceList` per region (no paging) and one for the pre-flight; per instance
+///   `ReleaseInstance` then `DeleteInstance` (the two-step release).
+/// - KMS: `ListKmsInstances` pages of 100 (ids only) + `GetKmsInstance` per id; the pre-flight is a
+///   `GetKmsInstance` per eligible id (no batch read); one `ReleaseKmsInstance` per instance.
+/// - Billing discovery: `QueryAvailableInstances` pages of 300 of the expired rows, account-wide, one `NextToken` chain.
+///
+/// Time: calls go `PER_ENDPOINT` at a time per endpoint host (Redis serves cn-hangzhou, cn-shanghai, cn-beijing
+/// and cn-qingdao from one central host: those four regions share 8 slots) and `REGION_CONCURRENCY` scopes are
+/// listed at once; pages of a scope are sequential. Listing (and billing) come first, because the run-wide limits
+/// need the whole population; then every scope's release step, pre-flight before release.
 fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floor {
     let latency = Duration::from_millis(LATENCY_MS);
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
-    let mut scope_list_calls = Vec::new();
-    let mut release_rounds = 0usize;
+    let mut add = |code: &str, action: &str, n: usize| {
+        if n > 0 {
+            *calls.entry(format!("{code}:{action}")).or_default() += n as u64;
+        }
+    };
+    let mut scopes: Vec<ScopeWork> = Vec::new();
     for p in products {
-        let (list, release, dry) = match p.code {
-            "ecs" => ("DescribeInstances", "DeleteInstances", "DeleteInstances"),
-            "r-kvstore" => ("DescribeInstances", "DeleteInstance", "DescribeInstances"),
-            "alikafka" => ("GetInstanceList", "ReleaseInstance", "GetInstanceList"),
-            "kms" => ("ListKmsInstances", "ReleaseKmsInstance", "GetKmsInstance"),
-            _ => ("QueryAvailableInstances", "ReleaseInstance", "QueryAvailableInstances"),
-        };
-        for ((code, _), (n, eligible)) in layout.iter().filter(|((c, _), _)| *c == p.code) {
-            let pages = if p.page_size == 0 { 1 } else { ceil_div(*n, p.page_size).max(1) };
-            *calls.entry(format!("{code}:{list}")).or_default() += pages as u64;
-            let reads = n * p.reads_per_instance;
-            if reads > 0 {
-                *calls.entry(format!("{code}:detail-reads")).or_default() += reads as u64;
+        if p.code == BSS {
+            // The query asks for expired (and soon-expiring) subscriptions only: pages of the expired rows.
+            let rows: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (_, e))| e).sum();
+            let pages = ceil_div(rows, 300).max(1);
+            add(BSS, "QueryAvailableInstances", pages);
+            scopes.push(ScopeWork { host: aliyun_janitor::aliyun::default_host(BSS, ""), pages, ..Default::default() });
+            continue;
+        }
+        for ((code, region), &(n, e)) in layout.iter().filter(|((c, _), _)| *c == p.code) {
+            let mut w = ScopeWork { host: aliyun_janitor::aliyun::default_host(code, region), ..Default::default() };
+            match *code {
+                "ecs" => {
+                    w.pages = ceil_div(n, 100).max(1);
+                    add(code, "DescribeInstances", w.pages);
+                    let batches = ceil_div(e, 100);
+                    w.pre = batches;
+                    add(code, "DeleteInstances", batches);
+                    if apply {
+                        w.rel = batches;
+                        w.rel_chain = 1;
+                        add(code, "DeleteInstances", batches);
+                    }
+                }
+                "r-kvstore" => {
+                    w.pages = ceil_div(n, 50).max(1);
+                    w.reads = n;
+                    w.pre = e;
+                    add(code, "DescribeInstances", w.pages);
+                    add(code, "DescribeInstanceAttribute", n + e);
+                    if apply {
+                        w.rel = e;
+                        w.rel_chain = 1;
+                        add(code, "DeleteInstance", e);
+                    }
+                }
+                "alikafka" => {
+                    w.pages = 1;
+                    w.pre = usize::from(e > 0);
+                    add(code, "GetInstanceList", 1 + w.pre);
+                    if apply {
+                        w.rel = 2 * e;
+                        w.rel_chain = 2;
+                        add(code, "ReleaseInstance", e);
+                        add(code, "DeleteInstance", e);
+                    }
+                }
+                "kms" => {
+                    w.pages = ceil_div(n, 100).max(1);
+                    w.reads = n;
+                    w.pre = e;
+                    add(code, "ListKmsInstances", w.pages);
+                    add(code, "GetKmsInstance", n + e);
+                    if apply {
+                        w.rel = e;
+                        w.rel_chain = 1;
+                        add(code, "ReleaseKmsInstance", e);
+                    }
+                }
+                other => panic!("no floor for {other}"),
             }
-            scope_list_calls.push(pages + ceil_div(reads, PER_ENDPOINT));
-            let batches = ceil_div(*eligible, p.batch);
-            // The dry-run step: a native dry run per batch, or a pre-flight re-read (batched like a listing).
-            let dry_calls = if p.native_dry_run { batches } else { ceil_div(*eligible, p.page_size.max(1)) };
-            *calls.entry(format!("{code}:{dry}")).or_default() += dry_calls as u64;
-            let mut rounds = ceil_div(dry_calls, PER_ENDPOINT);
-            if apply {
-                *calls.entry(format!("{code}:{release}")).or_default() += batches as u64;
-                rounds = if p.native_dry_run { ceil_div(2 * batches, PER_ENDPOINT).max(2) } else { rounds + ceil_div(batches, PER_ENDPOINT) };
-            }
-            release_rounds = release_rounds.max(rounds);
+            scopes.push(w);
         }
     }
-    let longest = scope_list_calls.iter().copied().max().unwrap_or(0);
-    let list_rounds = longest.max(ceil_div(scope_list_calls.iter().sum(), REGION_CONCURRENCY));
+    let slots = |n: usize| ceil_div(n, PER_ENDPOINT);
+    // Listing: a scope needs its page chain plus its reads at the endpoint's bound; an endpoint needs all its
+    // listing calls at its bound; at most REGION_CONCURRENCY scopes at once.
+    let mut hosts: BTreeMap<&str, (usize, usize, usize, usize)> = BTreeMap::new();
+    for w in &scopes {
+        let h = hosts.entry(w.host.as_str()).or_default();
+        h.0 += w.pages + w.reads;
+        h.1 = h.1.max(w.pages + slots(w.reads));
+        h.2 += w.pre + w.rel;
+        let chain = slots(w.pre) + if w.rel_chain > 0 { slots(w.rel).max(w.rel_chain) } else { 0 };
+        h.3 = h.3.max(chain);
+    }
+    let by_scopes = ceil_div(scopes.iter().map(|w| w.pages + slots(w.reads)).sum(), REGION_CONCURRENCY);
+    let list_rounds = hosts.values().map(|h| slots(h.0).max(h.1)).max().unwrap_or(0).max(by_scopes);
+    let release_rounds = hosts.values().map(|h| slots(h.2).max(h.3)).max().unwrap_or(0);
     Floor { calls, time: latency * (list_rounds + release_rounds) as u32 }
 }
 
@@ -375,7 +458,8 @@ fn main() {
     let layout = write_inventory(&products, &inventory);
     let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, policy(&products)).expect("policy");
-    let eligible: usize = layout.values().map(|(_, e)| e).sum();
+    let eligible: usize = layout.iter().filter(|((c, _), _)| *c != BSS).map(|(_, (_, e))| e).sum();
+    let billed_expired: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (_, e))| e).sum();
     let scanned: usize = layout.values().map(|(n, _)| n).sum();
 
     let sim = start_sim(&inventory);
@@ -417,6 +501,8 @@ fn main() {
     let released = apply.summary["released"].as_array().map(Vec::len).unwrap_or(0);
     let would = dry.summary["would_release"].as_array().map(Vec::len).unwrap_or(0);
     out.push_str(&format!("| instances released / would release | {would} | {released} | {eligible} | = eligible |\n"));
+    let manual = |m: &Measured| m.summary["counts"].as_object().map(|c| c.values().filter_map(|v| v["manual"].as_u64()).sum::<u64>()).unwrap_or(0);
+    out.push_str(&format!("| billing rows reported `manual` (no adapter) | {} | {} | {billed_expired} | = expired rows |\n", manual(&dry), manual(&apply)));
     out.push_str(&format!("| exit code | {} | {} | | 0 |\n", dry.exit, apply.exit));
     out.push_str(&format!("| cold start (`validate`, median of 21) | {:.1} ms | | | < 20 ms |\n", cold.as_secs_f64() * 1000.0));
     out.push_str(&format!("| release binary size | {:.2} MB | | | < 10 MB |\n", binary_size as f64 / 1_048_576.0));
