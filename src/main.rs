@@ -12,7 +12,7 @@ fn init_logging() {
     tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).with_current_span(false).init();
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_logging();
     match runtime::detect(|k| std::env::var(k).ok()) {
