@@ -289,9 +289,12 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
                     w.pre = usize::from(e > 0);
                     add(code, "GetInstanceList", 1 + w.pre);
                     if apply {
-                        w.rel = 2 * e;
-                        w.rel_chain = 2;
+                        // Two-step release: `DeleteInstance` is refused until the instance reports released, so one
+                        // status read of the region (shared by every instance released in it) sits between the steps.
+                        w.rel = 2 * e + usize::from(e > 0);
+                        w.rel_chain = 3;
                         add(code, "ReleaseInstance", e);
+                        add(code, "GetInstanceList", usize::from(e > 0));
                         add(code, "DeleteInstance", e);
                     }
                 }

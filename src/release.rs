@@ -17,7 +17,7 @@ pub enum IdOutcome {
     /// Dry run passed (or pre-flight held), and no real call was made.
     DryRunPassed { request_ids: Vec<String> },
     Released { request_ids: Vec<String> },
-    /// Released, but the second step of a two-step release (`Product::finish_release`) is still pending.
+    /// Released, but the second step of a two-step release (`Product::finish_releases`) is still pending.
     ReleaseStarted { request_ids: Vec<String>, pending: String },
     /// The dry run or the release failed for this id.
     Failed { error: ApiError, request_ids: Vec<String> },
@@ -101,7 +101,19 @@ pub async fn release_region(
         }
     }
     let done = futures_util::future::join_all(batches.into_iter().map(|(options, batch)| release_batch(product, api, region, run_id, options, batch, apply))).await;
-    done.into_iter().flatten().collect()
+    let mut out: BTreeMap<String, IdOutcome> = done.into_iter().flatten().collect();
+    if caps.two_step_release {
+        let released: Vec<String> = out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
+        if !released.is_empty() {
+            for (id, result) in product.finish_releases(api, region, &released).await {
+                if let Some(IdOutcome::Released { request_ids }) = out.get(&id) {
+                    let finished = finish(result, request_ids.clone());
+                    out.insert(id, finished);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One batch: the dry run, then (in apply mode) the real call on exactly the ids whose dry run passed.
@@ -168,8 +180,7 @@ async fn release_batch(
         match r {
             Ok(rid) => {
                 request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                let outcome = if caps.two_step_release { finish(product, api, region, &id, request_ids).await } else { IdOutcome::Released { request_ids } };
-                out.push((id, outcome));
+                out.push((id, IdOutcome::Released { request_ids }));
             }
             Err(error) => {
                 request_ids.extend(error.request_id().map(String::from));
@@ -182,8 +193,8 @@ async fn release_batch(
 
 /// Step 3 of a two-step release: removes the released record. A pending or failed removal never turns the
 /// release into a failure: the instance is released either way.
-async fn finish(product: &dyn Product, api: &Client, region: &str, id: &str, mut request_ids: Vec<String>) -> IdOutcome {
-    match product.finish_release(api, region, id).await {
+fn finish(result: Result<Finish, ApiError>, mut request_ids: Vec<String>) -> IdOutcome {
+    match result {
         Ok(Finish::Done { request_id }) => {
             request_ids.extend(Some(request_id).filter(|r| !r.is_empty()));
             IdOutcome::Released { request_ids }

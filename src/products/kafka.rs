@@ -339,28 +339,57 @@ impl Product for Kafka {
         }
     }
 
-    /// Re-reads until the instance reports released (6), then removes its record with `DeleteInstance`.
-    async fn finish_release(&self, api: &Client, region: &str, id: &str) -> Result<Finish, ApiError> {
-        let ids = [id.to_string()];
-        let mut last = String::from("not read");
+    /// Re-reads the region's released instances together (one listing call per round, not one per instance)
+    /// until each reports released (6), then removes its record with `DeleteInstance`.
+    async fn finish_releases(&self, api: &Client, region: &str, ids: &[String]) -> Vec<(String, Result<Finish, ApiError>)> {
+        let mut pending: Vec<String> = ids.to_vec();
+        let mut last: BTreeMap<String, String> = BTreeMap::new();
+        let mut out = Vec::with_capacity(ids.len());
         for attempt in 0..self.poll_reads.max(1) {
+            if pending.is_empty() {
+                break;
+            }
             if attempt > 0 {
                 tokio::time::sleep(self.poll_every).await;
             }
-            let fresh = self.read(api, region, Some(&ids)).await?;
-            let Some(inst) = fresh.first() else {
-                return Ok(Finish::Done { request_id: String::new() });
+            let fresh = match self.get(api, region, &pending).await {
+                Ok(f) => f,
+                Err(e) => {
+                    out.extend(pending.drain(..).map(|id| (id, Err(e.clone()))));
+                    break;
+                }
             };
-            if state_code(inst) == Some(RELEASED) {
-                let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region).param("RegionId", region).param("InstanceId", id).mutating();
-                let request_id = Self::envelope_call("DeleteInstance", api.call(&req).await?)?;
-                return Ok(Finish::Done { request_id });
+            let mut released = Vec::new();
+            let mut still = Vec::new();
+            for id in pending.drain(..) {
+                match fresh.iter().find(|i| i.id == id) {
+                    // Gone from the list: nothing left to remove.
+                    None => out.push((id, Ok(Finish::Done { request_id: String::new() }))),
+                    Some(inst) if state_code(inst) == Some(RELEASED) => released.push(id),
+                    Some(inst) => {
+                        last.insert(id.clone(), inst.status.clone());
+                        still.push(id);
+                    }
+                }
             }
-            last = inst.status.clone();
+            let removals = released.into_iter().map(|id| async move {
+                let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region).param("RegionId", region).param("InstanceId", id.clone()).mutating();
+                let result = match api.call(&req).await {
+                    Ok(v) => Self::envelope_call("DeleteInstance", v).map(|request_id| Finish::Done { request_id }),
+                    Err(e) => Err(e),
+                };
+                (id, result)
+            });
+            out.extend(futures_util::future::join_all(removals).await);
+            pending = still;
         }
-        Ok(Finish::Pending {
-            reason: format!("still {last} after {} reads; DeleteInstance removes the record once it reports released (6)", self.poll_reads.max(1)),
-        })
+        let reads = self.poll_reads.max(1);
+        out.extend(pending.into_iter().map(|id| {
+            let seen = last.get(&id).cloned().unwrap_or_else(|| "not read".into());
+            let reason = format!("still {seen} after {reads} reads; DeleteInstance removes the record once it reports released (6)");
+            (id, Ok(Finish::Pending { reason }))
+        }));
+        out
     }
 }
 

@@ -52,7 +52,7 @@ pub struct Capabilities {
     pub force_from_rule: bool,
 }
 
-/// How the second step of a two-step release ended (see [`Product::finish_release`]).
+/// How the second step of a two-step release ended (see [`Product::finish_releases`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
     /// The released record is gone; `request_id` of the call that removed it (empty if none was needed).
@@ -171,10 +171,11 @@ pub trait Product: Send + Sync {
         None
     }
 
-    /// The second step of a two-step release (`Capabilities::two_step_release`), called after `release`
-    /// succeeded for `id`. Polls a bounded number of times; never fails the release it follows.
-    async fn finish_release(&self, _api: &Client, _region: &str, _id: &str) -> Result<Finish, ApiError> {
-        Ok(Finish::Done { request_id: String::new() })
+    /// The second step of a two-step release (`Capabilities::two_step_release`), called once per region with
+    /// every id whose `release` succeeded, so the status reads can be shared. Polls a bounded number of times;
+    /// never fails the releases it follows. Answers one result per id.
+    async fn finish_releases(&self, _api: &Client, _region: &str, ids: &[String]) -> Vec<(String, Result<Finish, ApiError>)> {
+        ids.iter().map(|id| (id.clone(), Ok(Finish::Done { request_id: String::new() }))).collect()
     }
 }
 
