@@ -145,6 +145,11 @@ impl Client {
         })
     }
 
+    /// Requests allowed in flight per endpoint (before any throttling back-off).
+    pub fn per_endpoint_concurrency(&self) -> usize {
+        self.inner.per_endpoint_concurrency
+    }
+
     pub fn credentials(&self) -> &Credentials {
         &self.inner.credentials
     }
