@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::shared::failed_resources;
+use super::shared::{failed_resources, request_id, tag_params, untag_params};
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -19,7 +19,6 @@ const VERSION: &str = "2014-05-26";
 const MAX_PAGES: usize = 10_000;
 /// `TagResources`/`UntagResources` take at most 50 `ResourceId.N` and 20 tags or keys per call.
 const TAG_BATCH: usize = 50;
-const MAX_TAGS_PER_CALL: usize = 20;
 /// Where `Instance::extra` keeps the platform's auto-release time (RFC 3339), when one is set.
 pub const AUTO_RELEASE_EXTRA: &str = "auto_release_time";
 
@@ -265,7 +264,7 @@ impl Product for Ecs {
 
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
         let v = api.call(&self.delete_request(call, false)).await?;
-        Ok(v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string())
+        Ok(request_id(&v))
     }
 
     fn can_tag(&self) -> bool {
@@ -273,23 +272,11 @@ impl Product for Ecs {
     }
 
     async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
-        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
-        }
-        let mut params = Vec::new();
-        for (i, (k, v)) in tags.iter().enumerate() {
-            params.push((format!("Tag.{}.Key", i + 1), k.clone()));
-            params.push((format!("Tag.{}.Value", i + 1), v.clone()));
-        }
-        Ok(self.tag_calls(api, region, "TagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
-        if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
-        }
-        let params: Vec<(String, String)> = keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect();
-        Ok(self.tag_calls(api, region, "UntagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
     }
 
     fn can_auto_release(&self) -> bool {
@@ -304,6 +291,6 @@ impl Product for Ecs {
             req = req.param("AutoReleaseTime", at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         }
         let v = api.call(&req).await?;
-        Ok(v.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_string())
+        Ok(request_id(&v))
     }
 }

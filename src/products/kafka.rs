@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, shape, tag_answer, tag_batches};
+use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, request_id, shape, tag_answer, tag_batches, tag_params, untag_params};
 use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{from_epoch_millis, ChargeType, Instance};
@@ -28,7 +28,6 @@ const IDS_PER_READ: usize = 20;
 /// per call are our choice, the common Alibaba limit for tags (UNVERIFIED). The documented answer is
 /// `{RequestId}` alone; an envelope (`Success`, `Code`) is accepted too and checked when present.
 const TAG_BATCH: usize = 20;
-const MAX_TAGS_PER_CALL: usize = 20;
 const TAG_RESOURCE_TYPE: &str = "INSTANCE";
 
 /// `poll_reads`/`poll_every` bound the wait for "released" before the record is removed (two-step release).
@@ -244,7 +243,7 @@ impl Kafka {
     }
 
     fn envelope_call(action: &'static str, v: serde_json::Value) -> CallResult {
-        let request_id = v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string();
+        let request_id = request_id(&v);
         let env: Envelope = decode(action, v)?;
         check_envelope(action, &env)?;
         Ok(request_id)
@@ -313,23 +312,11 @@ impl Product for Kafka {
     }
 
     async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
-        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
-        }
-        let mut params = Vec::new();
-        for (i, (k, v)) in tags.iter().enumerate() {
-            params.push((format!("Tag.{}.Key", i + 1), k.clone()));
-            params.push((format!("Tag.{}.Value", i + 1), v.clone()));
-        }
-        Ok(self.tag_calls(api, region, "TagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
-        if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
-        }
-        let params: Vec<(String, String)> = keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect();
-        Ok(self.tag_calls(api, region, "UntagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {

@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::shared::{decode, lenient_i64, not_found_on_retry, read_each, shape};
+use super::shared::{decode, lenient_i64, not_found_on_retry, read_each, request_id, shape};
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -214,7 +214,7 @@ impl Product for Kms {
         }
         // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
         match api.call(&req).await {
-            Ok(v) => Ok(v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string()),
+            Ok(v) => Ok(request_id(&v)),
             Err(e) if not_found_on_retry(&e, |c| c == NOT_FOUND) => Ok(e.request_id().unwrap_or_default().to_string()),
             Err(e) => Err(explain(e)),
         }

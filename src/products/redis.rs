@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::shared::{decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, shape, tag_answer, tag_batches};
+use super::shared::{decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches, tag_params, untag_params};
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -28,7 +28,6 @@ const PARALLEL_READS: usize = 8;
 /// `InvalidParameter.ResourceId`), and `FailedResources` is read in case an answer carries one (UNVERIFIED: not
 /// documented for r-kvstore).
 const TAG_BATCH: usize = 50;
-const MAX_TAGS_PER_CALL: usize = 20;
 const TAG_RESOURCE_TYPE: &str = "INSTANCE";
 
 pub struct Redis;
@@ -273,7 +272,7 @@ impl Product for Redis {
         }
         // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
         match api.call(&req).await {
-            Ok(v) => Ok(v.get("RequestId").and_then(|r| r.as_str()).unwrap_or_default().to_string()),
+            Ok(v) => Ok(request_id(&v)),
             Err(e) if not_found_on_retry(&e, is_not_found) => Ok(e.request_id().unwrap_or_default().to_string()),
             Err(e) => Err(e),
         }
@@ -284,23 +283,11 @@ impl Product for Redis {
     }
 
     async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
-        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
-        }
-        let mut params = Vec::new();
-        for (i, (k, v)) in tags.iter().enumerate() {
-            params.push((format!("Tag.{}.Key", i + 1), k.clone()));
-            params.push((format!("Tag.{}.Value", i + 1), v.clone()));
-        }
-        Ok(self.tag_calls(api, region, "TagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
-        if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
-            return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
-        }
-        let params: Vec<(String, String)> = keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect();
-        Ok(self.tag_calls(api, region, "UntagResources", ids, &params).await)
+        Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {

@@ -14,6 +14,34 @@ pub(crate) fn shape(action: &str, detail: impl Into<String>) -> ApiError {
     ApiError::Shape { action: action.into(), detail: detail.into() }
 }
 
+/// The `RequestId` of an answer (empty when the service sent none).
+pub(crate) fn request_id(v: &Value) -> String {
+    v.get("RequestId").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// Most tags one tag call may write or remove (ECS, Redis and Kafka alike: `Tag.N`/`TagKey.N`, N ≤ 20).
+pub(crate) const MAX_TAGS_PER_CALL: usize = 20;
+
+/// `Tag.N.Key`/`Tag.N.Value` parameters for `TagResources`, checked against [`MAX_TAGS_PER_CALL`].
+pub(crate) fn tag_params(tags: &std::collections::BTreeMap<String, String>) -> Result<Vec<(String, String)>, ApiError> {
+    if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
+        return Err(shape("TagResources", format!("{} tags: expected 1 to {MAX_TAGS_PER_CALL}", tags.len())));
+    }
+    Ok(tags
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (k, v))| [(format!("Tag.{}.Key", i + 1), k.clone()), (format!("Tag.{}.Value", i + 1), v.clone())])
+        .collect())
+}
+
+/// `TagKey.N` parameters for `UntagResources`, checked against [`MAX_TAGS_PER_CALL`].
+pub(crate) fn untag_params(keys: &[String]) -> Result<Vec<(String, String)>, ApiError> {
+    if keys.is_empty() || keys.len() > MAX_TAGS_PER_CALL {
+        return Err(shape("UntagResources", format!("{} keys: expected 1 to {MAX_TAGS_PER_CALL}", keys.len())));
+    }
+    Ok(keys.iter().enumerate().map(|(i, k)| (format!("TagKey.{}", i + 1), k.clone())).collect())
+}
+
 /// Deserializes an answer, naming the offending field (as `Client::call_json` does).
 pub(crate) fn decode<T: DeserializeOwned>(action: &str, value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| shape(action, format!("at `{}`: {}", e.path(), e.inner())))
@@ -115,9 +143,7 @@ pub(crate) fn failed_resources(action: &str, v: &Value, ids: &[String], report: 
 /// ids it reports as failed (a 200 answer can fail some resources).
 pub(crate) fn tag_answer(action: &str, v: &Value, ids: &[String]) -> Result<TagReport, ApiError> {
     let mut report = TagReport::default();
-    if let Some(rid) = v.get("RequestId").and_then(Value::as_str).filter(|r| !r.is_empty()) {
-        report.request_ids.push(rid.to_string());
-    }
+    report.request_ids.extend(Some(request_id(v)).filter(|r| !r.is_empty()));
     failed_resources(action, v, ids, &mut report)?;
     Ok(report)
 }

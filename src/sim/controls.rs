@@ -10,6 +10,8 @@
 //! the fields in `set` are merged into it before the next answer. This is how a test makes an instance change
 //! between the janitor's listing and its pre-flight re-read.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -90,12 +92,43 @@ impl Mutable {
 }
 
 /// The inventory section as an array of instance objects (`None`/null: empty).
-pub(crate) fn section_items<'a>(name: &str, section: Option<&'a Value>, what: &str) -> Result<&'a [Value], SimError> {
+fn section_items<'a>(name: &str, section: Option<&'a Value>, what: &str) -> Result<&'a [Value], SimError> {
     match section {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
         Some(_) => Err(SimError::invalid(name, format!("expected an array of {what}"))),
     }
+}
+
+/// Loads a product's inventory section (an array of `what`): each object loses its `_sim` controls (read as
+/// `C`), is checked with `check`, must have a unique `InstanceId`, and becomes `make(state, controls)` with its
+/// `mutate_after_reads` (taken out of the controls by `mutation`) applied as reads go by.
+pub(crate) fn load_instances<C, T>(
+    name: &str,
+    section: Option<&Value>,
+    what: &str,
+    check: impl Fn(&str, &Map<String, Value>) -> Result<(), SimError>,
+    mutation: impl Fn(&mut C) -> Option<Mutation>,
+    mut make: impl FnMut(Mutable, C) -> T,
+) -> Result<BTreeMap<String, T>, SimError>
+where
+    C: DeserializeOwned + Default,
+{
+    let mut instances = BTreeMap::new();
+    for (i, v) in section_items(name, section, what)?.iter().enumerate() {
+        let path = format!("{name}[{i}]");
+        let Value::Object(obj) = v else { return Err(SimError::invalid(path, "expected an instance object")) };
+        let mut obj = obj.clone();
+        let mut c: C = take(&path, &mut obj)?;
+        check(&path, &obj)?;
+        let id = obj.get("InstanceId").and_then(Value::as_str).unwrap_or_default().to_string();
+        if instances.contains_key(&id) {
+            return Err(SimError::invalid(format!("{path}.InstanceId"), format!("duplicate instance id `{id}`")));
+        }
+        let state = Mutable::new(&path, obj, mutation(&mut c), |o| check(&path, o))?;
+        instances.insert(id, make(state, c));
+    }
+    Ok(instances)
 }
 
 #[cfg(test)]

@@ -93,20 +93,14 @@ pub(crate) struct Redis {
 }
 
 pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError> {
-    let mut instances = BTreeMap::new();
-    for (i, v) in controls::section_items(SECTION, section, "DescribeInstanceAttribute instance objects")?.iter().enumerate() {
-        let path = format!("{SECTION}[{i}]");
-        let Value::Object(obj) = v else { return Err(SimError::invalid(path, "expected an instance object")) };
-        let mut obj = obj.clone();
-        let c: Controls = controls::take(&path, &mut obj)?;
-        view(&path, &obj)?;
-        let id = obj.get("InstanceId").and_then(Value::as_str).unwrap_or_default().to_string();
-        if instances.contains_key(&id) {
-            return Err(SimError::invalid(format!("{path}.InstanceId"), format!("duplicate instance id `{id}`")));
-        }
-        let m = Mutable::new(&path, obj, c.mutate_after_reads, |o| view(&path, o).map(|_| ()))?;
-        instances.insert(id, m);
-    }
+    let instances = controls::load_instances(
+        SECTION,
+        section,
+        "DescribeInstanceAttribute instance objects",
+        |path, o| view(path, o).map(|_| ()),
+        |c: &mut Controls| c.mutate_after_reads.take(),
+        |state, _| state,
+    )?;
     Ok(Box::new(Redis { instances }))
 }
 
