@@ -278,10 +278,9 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
             Some((product, inst)) => (&inst.tags, product.can_tag()),
             None => (&no_tags, false),
         };
-        // Instances dropped after deciding already carry their owner fact; billing-only entries get "no owner".
-        if let (Some(owner_tag), true) = (&policy.notify.owner_tag, found.is_some() || !entry.decision.facts.contains_key(OWNER_FACT)) {
-            let owner = tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
-            entry.decision.facts.insert(OWNER_FACT.into(), owner);
+        // Listed instances got their owner fact when decided; billing-only entries have no tags, so no owner.
+        if policy.notify.owner_tag.is_some() && !entry.decision.facts.contains_key(OWNER_FACT) {
+            entry.decision.facts.insert(OWNER_FACT.into(), NO_OWNER.to_string());
         }
         if let Some(seen) = event.zip(found).and_then(|(ev, (_, inst))| duplicate_of(ev, &entry.decision, inst)) {
             entry.outcome = Outcome::Duplicate;
