@@ -30,6 +30,8 @@ pub enum JobError {
     Endpoint(#[from] EndpointError),
     #[error("trigger asks for {what} `{value}`, which the policy does not cover (an event may only narrow the policy)")]
     Widening { what: &'static str, value: String },
+    #[error("the policy clock (JANITOR_NOW / --now) is {now}, ahead of the real clock: a future clock is only accepted against the emulator (JANITOR_ENDPOINT), never against real endpoints")]
+    FutureClock { now: String },
     #[error("API client: {0}")]
     Client(#[from] ApiError),
     #[error("{0}")]
@@ -44,6 +46,7 @@ impl JobError {
             JobError::Credentials(_) => "MissingCredentials",
             JobError::Endpoint(_) => "InvalidEndpoint",
             JobError::Widening { .. } => "ScopeWidening",
+            JobError::FutureClock { .. } => "FutureClock",
             JobError::Client(_) => "ClientSetup",
             JobError::Webhook(_) => "InvalidWebhookConfig",
         }
@@ -79,6 +82,7 @@ pub async fn handle(body: &[u8], settings: &Settings, credentials: Credentials) 
 
 /// Runs the job for an already-parsed trigger.
 pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credentials) -> Result<Summary, JobError> {
+    check_clock(settings.now, Utc::now(), settings.endpoint_override.is_some())?;
     let policy = &settings.policy;
     // Webhook configuration is checked before anything is listed: a run nobody hears about is not started.
     let webhooks = match &settings.webhooks {
@@ -505,6 +509,16 @@ async fn notify(targets: &[WebhookTarget], summary: &Summary) -> Vec<crate::webh
     deliveries
 }
 
+/// An injected clock ahead of real time would make instances look expired before they are: allowed only when
+/// every call goes to the emulator (`JANITOR_ENDPOINT`), where tests drive days forward. A past clock (a replay)
+/// only finds fewer instances due, so it is always allowed. Five minutes of slack absorb clock skew.
+fn check_clock(now: Option<DateTime<Utc>>, real: DateTime<Utc>, emulator: bool) -> Result<(), JobError> {
+    match now {
+        Some(now) if !emulator && now > real + chrono::Duration::minutes(5) => Err(JobError::FutureClock { now: now.to_rfc3339_opts(SecondsFormat::Secs, true) }),
+        _ => Ok(()),
+    }
+}
+
 /// Products and regions this run covers: the policy's, narrowed (never widened) by the trigger.
 struct Scope {
     products: Vec<Arc<dyn Product>>,
@@ -765,4 +779,21 @@ fn log_entry(e: &Entry) {
         request_ids = e.request_ids.join(","),
         "decision"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_future_clock_is_refused_against_real_endpoints() {
+        let real = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
+        let future = Some(real + chrono::Duration::days(4));
+        assert!(matches!(check_clock(future, real, false), Err(JobError::FutureClock { .. })));
+        assert!(check_clock(future, real, true).is_ok(), "the emulator may be driven into the future");
+        assert!(check_clock(Some(real - chrono::Duration::days(30)), real, false).is_ok(), "a replay in the past is fine");
+        assert!(check_clock(Some(real + chrono::Duration::minutes(2)), real, false).is_ok(), "clock skew is tolerated");
+        assert!(check_clock(None, real, false).is_ok());
+    }
 }
