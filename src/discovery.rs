@@ -291,7 +291,7 @@ pub async fn discover(
                         let mut inst = rec.to_instance();
                         inst.product = code.to_string();
                         let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
-                        entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
+                        entry.decision.facts.extend(rec.facts());
                         skip(&mut entry, format!("billing lists an expired subscription that the {code} API does not return"));
                         summary.scanned += 1;
                         summary.entries.push(entry);
@@ -300,8 +300,8 @@ pub async fn discover(
             }
             None if reach.other_products && rec.subscription => {
                 let mut entry = Entry::from_decision(plan::evaluate(&rec.to_instance(), policy, now));
-                entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
-                entry.decision.facts.insert(SOURCE_FACT.into(), FROM_BILLING.into());
+                entry.decision.facts.extend(rec.facts());
+                entry.decision.facts.insert(SOURCE_FACT, FROM_BILLING);
                 if entry.decision.is_release() {
                     if rec.renew_status == "AutoRenewal" {
                         skip(&mut entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
@@ -327,7 +327,7 @@ pub async fn discover(
     // The other direction: the product API says "expired subscription", billing does not list it as one.
     for entry in summary.entries.iter_mut() {
         let d = &entry.decision;
-        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.contains(&d.region) && d.facts.get(SOURCE_FACT).map(String::as_str) != Some(FROM_BILLING);
+        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.contains(&d.region) && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
         if in_reach && acts(entry) && is_expired_subscription_release(entry) && !billed_adapter.contains(&(d.product.clone(), d.region.clone(), d.id.clone())) {
             skip(entry, "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into());
         }
@@ -339,9 +339,9 @@ fn cross_check(rec: &Billed, inst: &Instance, entries: &mut [Entry]) {
     let Some(entry) = entries.iter_mut().find(|e| e.decision.product == inst.product && e.decision.region == inst.region && e.decision.id == inst.id) else {
         return;
     };
-    entry.decision.facts.extend(rec.facts().map(|(k, v)| (k.to_string(), v)));
+    entry.decision.facts.extend(rec.facts());
     if let Some(why) = rec.disagreement(inst) {
-        entry.decision.facts.insert("billing_disagrees".into(), why.clone());
+        entry.decision.facts.insert("billing_disagrees", &why);
         if acts(entry) {
             skip(entry, format!("billing and the product API disagree: {why}"));
         }
@@ -359,8 +359,8 @@ pub async fn release_through_billing(api: &Client, policy: &Policy, now: DateTim
     let site = policy.bss.site;
     // (product code, product type, region) → ids.
     let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT).map(String::as_str) == Some(FROM_BILLING)) {
-        let fact = |k: &str| e.decision.facts.get(k).cloned().unwrap_or_default();
+    for e in entries.iter().filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT) == Some(FROM_BILLING)) {
+        let fact = |k: &str| e.decision.facts.get(k).unwrap_or_default().to_string();
         groups.entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.clone())).or_default().push(e.decision.id.clone());
     }
     for ((code, product_type, region), ids) in groups {

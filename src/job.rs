@@ -141,7 +141,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
             let mut decision = decide(product.as_ref(), inst, policy, now);
             if let Some(owner_tag) = &policy.notify.owner_tag {
                 let owner = inst.tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
-                decision.facts.insert(OWNER_FACT.into(), owner);
+                decision.facts.insert(OWNER_FACT, &owner);
             }
             let needed = decision.is_release()
                 || inst.charge_type == crate::inventory::ChargeType::Subscription
@@ -153,7 +153,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     }
     for entry in summary.entries.iter_mut() {
         let caps = scopes.iter().find(|(p, _, _)| p.code() == entry.decision.product).map(|(p, _, _)| p.capabilities());
-        let charge = entry.decision.facts.get("charge_type").cloned().unwrap_or_default();
+        let charge = entry.decision.facts.get("charge_type").unwrap_or_default().to_string();
         if let (Some(caps), true) = (caps, entry.decision.is_release()) {
             if !caps.releasable.iter().any(|c| c.to_string() == charge) {
                 entry.outcome = Outcome::Manual;
@@ -284,7 +284,7 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
         };
         // Listed instances got their owner fact when decided; billing-only entries have no tags, so no owner.
         if policy.notify.owner_tag.is_some() && !entry.decision.facts.contains_key(OWNER_FACT) {
-            entry.decision.facts.insert(OWNER_FACT.into(), NO_OWNER.to_string());
+            entry.decision.facts.insert(OWNER_FACT, NO_OWNER);
         }
         if let Some(seen) = event.zip(found).and_then(|(ev, (_, inst))| duplicate_of(ev, &entry.decision, inst)) {
             entry.outcome = Outcome::Duplicate;
@@ -305,7 +305,7 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
         let action = lifecycle::decide(&entry.decision, &mark, &ctx);
         if let lifecycle::Mark::Set { release_after, .. } = &mark {
             if entry.decision.is_release() {
-                entry.decision.facts.insert(RELEASE_AFTER_FACT.into(), lifecycle::format_time(*release_after));
+                entry.decision.facts.insert(RELEASE_AFTER_FACT, &lifecycle::format_time(*release_after));
             }
         }
         let rule_name = entry.decision.rule.clone().unwrap_or_default();
@@ -313,7 +313,7 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
             Action::Leave | Action::Release => {}
             Action::Mark { release_after, previous_rule } => {
                 let at = lifecycle::format_time(release_after);
-                entry.decision.facts.insert(RELEASE_AFTER_FACT.into(), at.clone());
+                entry.decision.facts.insert(RELEASE_AFTER_FACT, &at);
                 let grace = crate::policy::format_duration(ctx.grace);
                 let again = previous_rule.map(|r| format!("; re-marked: it now matches rule {rule_name}, not {r}")).unwrap_or_default();
                 entry.outcome = if apply { Outcome::Marked } else { Outcome::WouldMark };

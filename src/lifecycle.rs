@@ -187,7 +187,7 @@ mod tests {
             name: String::new(),
             verdict,
             rule: rule.map(String::from),
-            facts: BTreeMap::new(),
+            facts: crate::plan::Facts::new(),
         }
     }
 

@@ -109,6 +109,8 @@ impl Entry {
             Verdict::Invalid { .. } => Outcome::Invalid,
             Verdict::Keep => Outcome::Kept,
         };
+        let mut decision = decision;
+        decision.facts.shrink_to_fit();
         Entry { outcome, decision, code: None, message: None, request_ids: Vec::new() }
     }
 }
@@ -226,11 +228,11 @@ impl Summary {
             *self.counts.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
             let id = format!("{}:{}/{}", d.product, d.region, d.id);
             if let (Some(owner), true) = (d.facts.get(OWNER_FACT), e.outcome.concerns_owner()) {
-                self.owners.entry(owner.clone()).or_default().push(OwnerNotice {
+                self.owners.entry(owner.to_string()).or_default().push(OwnerNotice {
                     id: id.clone(),
                     name: d.name.clone(),
                     outcome: e.outcome.clone(),
-                    release_after: d.facts.get(RELEASE_AFTER_FACT).cloned(),
+                    release_after: d.facts.get(RELEASE_AFTER_FACT).map(String::from),
                     reason: reason(e),
                 });
             }

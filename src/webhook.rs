@@ -787,7 +787,7 @@ mod tests {
             name: name.into(),
             verdict,
             rule: Some("tmp-expired".into()),
-            facts: BTreeMap::new(),
+            facts: crate::plan::Facts::new(),
         };
         Entry { outcome, decision, code: None, message: None, request_ids: Vec::new() }
     }
@@ -943,9 +943,9 @@ mod tests {
         s.skipped_scopes.clear();
         let release = || Verdict::Release { options: Default::default() };
         let with = |mut e: Entry, owner: &str, after: Option<&str>, message: &str| {
-            e.decision.facts.insert(crate::report::OWNER_FACT.into(), owner.into());
+            e.decision.facts.insert(crate::report::OWNER_FACT, owner);
             if let Some(a) = after {
-                e.decision.facts.insert(crate::report::RELEASE_AFTER_FACT.into(), a.into());
+                e.decision.facts.insert(crate::report::RELEASE_AFTER_FACT, a);
             }
             e.message = Some(message.into());
             e

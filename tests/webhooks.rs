@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aliyun_janitor::plan::{Decision, Verdict};
+use aliyun_janitor::plan::{Decision, Facts, Verdict};
 use aliyun_janitor::report::{Entry, Outcome, SkippedScope, Summary};
 use aliyun_janitor::webhook::{deliver_all, deliver_all_with, render, targets_from_env_value, Delivery, DeliveryPolicy, WebhookFormat};
 use axum::body::Bytes;
@@ -108,7 +108,7 @@ fn entry(id: &str, name: &str, outcome: Outcome, verdict: Verdict) -> Entry {
             name: name.into(),
             verdict,
             rule: Some("expired-tag".into()),
-            facts: BTreeMap::from([("charge_type".to_string(), "pay-as-you-go".to_string())]),
+            facts: Facts::from_iter([("charge_type", "pay-as-you-go")]),
         },
         code: None,
         message: None,

@@ -1,7 +1,7 @@
 //! Decisions: a pure function of (instance, policy, now). Each decision carries the rule and the facts
 //! that produced it, so a plan can be printed, tested and applied.
 
-use std::collections::BTreeMap;
+mod facts;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -9,6 +9,8 @@ use serde::Serialize;
 use crate::inventory::{ChargeType, Instance};
 use crate::policy::{format_duration, parse_duration, parse_tag_date, Limits, Policy, Protection, Rule};
 use crate::products::ReleaseOptions;
+
+pub use facts::Facts;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -36,7 +38,7 @@ pub struct Decision {
     /// The rule that matched (or that the veto applies to).
     pub rule: Option<String>,
     /// The facts the verdict rests on: `charge_type`, `status`, `created_at`, `expires_at`, `tag:<key>`, ...
-    pub facts: BTreeMap<String, String>,
+    pub facts: Facts,
 }
 
 impl Decision {
@@ -44,8 +46,6 @@ impl Decision {
         matches!(self.verdict, Verdict::Release { .. })
     }
 }
-
-type Facts = BTreeMap<String, String>;
 
 /// Evaluates one instance against the policy at time `now`:
 /// 1. a trust-critical tag (`expire_at_tag`/`ttl_tag` of any rule in scope) that cannot be parsed → `Invalid`;
@@ -77,13 +77,13 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
         let mut rule_facts = Facts::new();
         let matches = filters_match(rule, instance, now, &mut rule_facts);
         if matches {
-            facts.extend(rule_facts);
+            facts.extend(rule_facts.iter());
             matched = Some(rule);
             break;
         }
         // Facts of rules that did not match help explain a `Keep`; the first one recorded stays.
-        for (key, value) in rule_facts {
-            facts.entry(key).or_insert(value);
+        for (key, value) in rule_facts.iter() {
+            facts.insert_if_absent(key, value);
         }
     }
     let Some(rule) = matched else {
@@ -116,16 +116,16 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
 /// Facts every decision carries, whichever rule looked at the instance.
 fn instance_facts(instance: &Instance, now: DateTime<Utc>) -> Facts {
     let mut facts = Facts::new();
-    facts.insert("charge_type".into(), instance.charge_type.to_string());
-    facts.insert("status".into(), instance.status.clone());
-    facts.insert("running".into(), instance.running.to_string());
-    facts.insert("created_at".into(), time_fact(instance.created_at, "unknown"));
-    facts.insert("expires_at".into(), time_fact(instance.expires_at, "never"));
+    facts.insert("charge_type", &instance.charge_type.to_string());
+    facts.insert("status", &instance.status);
+    facts.insert("running", if instance.running { "true" } else { "false" });
+    facts.insert("created_at", &time_fact(instance.created_at, "unknown"));
+    facts.insert("expires_at", &time_fact(instance.expires_at, "never"));
     if let Some(created) = instance.created_at {
-        facts.insert("age".into(), elapsed_fact(created, now));
+        facts.insert("age", &elapsed_fact(created, now));
     }
     if let Some(expired) = instance.expires_at.filter(|at| *at <= now) {
-        facts.insert("expired_since".into(), elapsed_fact(expired, now));
+        facts.insert("expired_since", &elapsed_fact(expired, now));
     }
     facts
 }
@@ -145,7 +145,7 @@ fn elapsed_fact(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 fn tag_fact(instance: &Instance, key: &str, facts: &mut Facts) -> Option<String> {
     let value = instance.tags.get(key).cloned();
-    facts.insert(format!("tag:{key}"), value.clone().unwrap_or_else(|| "absent".into()));
+    facts.insert(&format!("tag:{key}"), value.as_deref().unwrap_or("absent"));
     value
 }
 
@@ -196,7 +196,7 @@ fn filters_match(rule: &Rule, instance: &Instance, now: DateTime<Utc>, facts: &m
     if let Some(key) = &rule.expire_at_tag {
         let at = tag_fact(instance, key, facts).and_then(|v| parse_tag_date(&v).ok());
         if let Some(at) = at {
-            facts.insert("expire_at".into(), time_fact(Some(at), ""));
+            facts.insert("expire_at", &time_fact(Some(at), ""));
         }
         all &= at.is_some_and(|at| at <= now);
     }
@@ -205,11 +205,11 @@ fn filters_match(rule: &Rule, instance: &Instance, now: DateTime<Utc>, facts: &m
         let at = match (ttl, instance.created_at) {
             (Some(ttl), Some(created)) => {
                 let at = deadline(created, ttl);
-                facts.insert("ttl_deadline".into(), at.map_or_else(|| "beyond representable time".into(), |t| time_fact(Some(t), "")));
+                facts.insert("ttl_deadline", &at.map_or_else(|| "beyond representable time".to_string(), |t| time_fact(Some(t), "")));
                 at
             }
             (Some(_), None) => {
-                facts.insert("ttl_deadline".into(), "unknown (creation time unknown)".into());
+                facts.insert("ttl_deadline", "unknown (creation time unknown)");
                 None
             }
             (None, _) => None,
@@ -237,18 +237,18 @@ fn deadline(start: DateTime<Utc>, d: std::time::Duration) -> Option<DateTime<Utc
 /// The first veto that applies, as a readable reason. Protection matches ignore ASCII case: when in doubt, keep.
 fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) -> Option<String> {
     if instance.deletion_protection {
-        facts.insert("deletion_protection".into(), "true".into());
+        facts.insert("deletion_protection", "true");
         return Some("native deletion protection".into());
     }
     if !instance.locks.is_empty() {
         let locks = instance.locks.join(", ");
-        facts.insert("locks".into(), locks.clone());
+        facts.insert("locks", &locks);
         return Some(format!("operation lock: {locks}"));
     }
     let mut by_tag = None;
     for wanted in &protect.tags {
         let found = instance.tags.iter().find(|(key, _)| key.eq_ignore_ascii_case(&wanted.key));
-        facts.insert(format!("tag:{}", wanted.key), found.map_or_else(|| "absent".into(), |(_, v)| v.clone()));
+        facts.insert(&format!("tag:{}", wanted.key), found.map_or("absent", |(_, v)| v.as_str()));
         let hit = found.filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
         if let (None, Some((key, value))) = (&by_tag, hit) {
             by_tag = Some(format!("tag {key}={value}"));
@@ -615,7 +615,7 @@ rules:
                 (expect, _) => panic!("expected {expect:?}; {what}"),
             }
             let (key, value) = c.fact;
-            assert_eq!(d.facts.get(key).map(String::as_str), Some(value), "fact {key}; {what}");
+            assert_eq!(d.facts.get(key), Some(value), "fact {key}; {what}");
             for always in ["charge_type", "status", "created_at", "expires_at"] {
                 assert!(d.facts.contains_key(always), "fact {always} missing; {what}");
             }
