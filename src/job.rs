@@ -204,11 +204,18 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     // 5. Marks and unmarks (tags, auto-release times), then 6. dry run and release: every scope at once, each
     //    with its own entries; the client's per-endpoint limits bound the calls (benchmark: wall time).
     let slot: BTreeMap<(&str, &str), usize> = scopes.iter().enumerate().map(|(i, (p, r, _))| ((p.code(), r.as_str()), i)).collect();
-    let mut buckets: Vec<Vec<Entry>> = scopes.iter().map(|_| Vec::new()).collect();
-    let mut unscoped = Vec::new();
+    // Entries are moved, not grown into place, and each vector is sized first: there are as many entries as
+    // instances scanned, and a doubling vector beside its source was the run's last memory peak.
+    let bucket_of = |e: &Entry| slot.get(&(e.decision.product.as_str(), e.decision.region.as_str())).copied();
+    let mut sizes = vec![0usize; scopes.len() + 1];
+    for e in &summary.entries {
+        sizes[bucket_of(e).unwrap_or(scopes.len())] += 1;
+    }
+    let mut buckets: Vec<Vec<Entry>> = sizes[..scopes.len()].iter().map(|&n| Vec::with_capacity(n)).collect();
+    let mut unscoped = Vec::with_capacity(sizes[scopes.len()]);
     for e in std::mem::take(&mut summary.entries) {
-        match slot.get(&(e.decision.product.as_str(), e.decision.region.as_str())) {
-            Some(&i) => buckets[i].push(e),
+        match bucket_of(&e) {
+            Some(i) => buckets[i].push(e),
             None => unscoped.push(e),
         }
     }
@@ -221,6 +228,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     });
     futures_util::future::join_all(work).await;
     summary.entries = unscoped;
+    summary.entries.reserve_exact(buckets.iter().map(Vec::len).sum());
     summary.entries.extend(buckets.into_iter().flatten());
     // Billing's own release of products without an adapter (reseller accounts only).
     discovery::release_through_billing(&api, policy, now, apply, &mut summary.entries).await;

@@ -64,7 +64,7 @@ fn check_fc_cron(expr: &str) -> Result<(), String> {
     }
     if let Some(tz_and_rest) = rest.strip_prefix("CRON_TZ=") {
         let (tz, cron) = tz_and_rest.split_once(' ').ok_or_else(|| format!("`{expr}`: CRON_TZ=<zone> <cron> expected"))?;
-        chrono_tz::Tz::from_str(tz).map_err(|e| format!("`{expr}`: time zone `{tz}`: {e}"))?;
+        jiff::tz::TimeZone::get(tz).map_err(|e| format!("`{expr}`: time zone `{tz}`: {e}"))?;
         rest = cron.trim();
     }
     let fields = rest.split_whitespace().count();

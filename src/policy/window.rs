@@ -12,9 +12,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Timelike, Utc};
 use cron::Schedule;
+use jiff::tz::{AmbiguousOffset, TimeZone as Zone};
 
 use super::format_duration;
 
@@ -31,7 +31,11 @@ pub struct Window {
     pub cron: String,
     schedule: Schedule,
     pub duration: Duration,
-    pub tz: Tz,
+    /// The IANA name of the time zone, as the bundled database spells it (`Asia/Shanghai`, `UTC`).
+    pub tz: String,
+    /// Its rules, from the time-zone database bundled into the binary (jiff's: compact, and the same on every
+    /// host; the system's zoneinfo, which a Lambda or FC image may lack, is never read).
+    zone: Zone,
 }
 
 impl PartialEq for Window {
@@ -88,17 +92,16 @@ impl Window {
         if duration.is_zero() {
             return Err(("duration", "a window must stay open for a positive duration such as 4h".into()));
         }
-        let tz = match tz {
-            None => Tz::UTC,
-            Some(name) => Tz::from_str(name.trim())
-                .map_err(|_| ("tz", format!("`{name}` is not an IANA time zone: expected a name such as Asia/Shanghai, Europe/Berlin or UTC")))?,
-        };
-        Ok(Window { cron: text.to_string(), schedule, duration, tz })
+        let name = tz.map_or("UTC", str::trim);
+        let zone = Zone::get(name)
+            .map_err(|_| ("tz", format!("`{}` is not an IANA time zone: expected a name such as Asia/Shanghai, Europe/Berlin or UTC", tz.unwrap_or_default())))?;
+        let tz = zone.iana_name().unwrap_or(name).to_string();
+        Ok(Window { cron: text.to_string(), schedule, duration, tz, zone })
     }
 
     /// Whether the window is open at `now`.
     pub fn state_at(&self, now: DateTime<Utc>) -> WindowState {
-        let (Ok(duration), Some(probe)) = (chrono::Duration::from_std(self.duration), self.wall(now).checked_add_signed(OFFSET_MARGIN)) else {
+        let (Ok(duration), Some(probe)) = (chrono::Duration::from_std(self.duration), self.wall(now).and_then(|w| w.checked_add_signed(OFFSET_MARGIN))) else {
             return WindowState::Closed { next: None };
         };
         // The last opening at or before `now`: walk wall-clock openings backwards from a little after `now`.
@@ -118,7 +121,7 @@ impl Window {
 
     /// The first opening strictly after `now`.
     pub fn next_opening(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let start = self.wall(now).checked_sub_signed(OFFSET_MARGIN)?;
+        let start = self.wall(now)?.checked_sub_signed(OFFSET_MARGIN)?;
         self.schedule
             .after(&Utc.from_utc_datetime(&start))
             .take(MAX_STEPS)
@@ -128,12 +131,14 @@ impl Window {
 
     /// A readable description for reports: `0 0 2 * * Mon-Fri (Asia/Shanghai) for 4h`.
     pub fn describe(&self) -> String {
-        format!("{} ({}) for {}", self.cron, self.tz.name(), format_duration(self.duration))
+        format!("{} ({}) for {}", self.cron, self.tz, format_duration(self.duration))
     }
 
     /// `now` on the window's wall clock (as a naive time; the cron crate is driven in UTC as a stand-in).
-    fn wall(&self, now: DateTime<Utc>) -> NaiveDateTime {
-        now.with_timezone(&self.tz).naive_local()
+    /// `None` past jiff's range (years -9999..=9999): such a clock is answered "closed".
+    fn wall(&self, now: DateTime<Utc>) -> Option<NaiveDateTime> {
+        let offset = self.zone.to_offset(jiff::Timestamp::from_second(now.timestamp()).ok()?);
+        now.naive_utc().checked_add_signed(chrono::Duration::seconds(offset.seconds().into()))
     }
 
     /// A wall-clock time placed on the real clock: a time in a DST gap moves to the first minute after the gap,
@@ -148,11 +153,34 @@ impl Window {
                     t = t.with_second(0)?;
                 }
             }
-            if let Some(at) = self.tz.from_local_datetime(&t).earliest() {
-                return Some(at.with_timezone(&Utc));
+            if let Some(at) = self.earliest(t) {
+                return Some(at);
             }
         }
         None
+    }
+
+    /// The first real instant that shows `wall` on the window's clock; `None` when `wall` is skipped (a DST gap).
+    fn earliest(&self, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
+        let small = |v: u32| i8::try_from(v).ok();
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(wall.year()).ok()?,
+            small(wall.month())?,
+            small(wall.day())?,
+            small(wall.hour())?,
+            small(wall.minute())?,
+            small(wall.second())?,
+            0,
+        )
+        .ok()?;
+        let offset = match self.zone.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            // A repeated hour: its first occurrence is under the offset in force before the change.
+            AmbiguousOffset::Fold { before, .. } => before,
+            AmbiguousOffset::Gap { .. } => return None,
+        };
+        let utc = wall.checked_sub_signed(chrono::Duration::seconds(offset.seconds().into()))?;
+        Some(Utc.from_utc_datetime(&utc))
     }
 }
 
@@ -268,6 +296,6 @@ mod tests {
         assert_eq!(err("0 0 2 * * Mon-Fri", Some("Mars/Olympus")).0, "tz");
         assert_eq!(Window::new("0 0 2 * * *", Duration::ZERO, None).unwrap_err().0, "duration");
         assert!(Window::new("@daily", Duration::from_secs(60), None).is_ok());
-        assert_eq!(Window::new("0 0 2 * * *", Duration::from_secs(60), None).unwrap().tz, Tz::UTC);
+        assert_eq!(Window::new("0 0 2 * * *", Duration::from_secs(60), None).unwrap().tz, "UTC");
     }
 }
