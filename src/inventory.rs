@@ -6,6 +6,9 @@ use std::fmt;
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+/// An instance's tags (see `strmap` for why it is not a `BTreeMap`).
+pub type Tags = crate::strmap::StrMap;
+
 /// How an instance is billed. Adapters map each product's spelling
 /// (`PostPaid`/`PrePaid`, `POSTPAY`/`PREPAY`, `PaidType` 0/1/3/4) onto these two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,7 +44,7 @@ pub struct Instance {
     pub created_at: Option<DateTime<Utc>>,
     /// `None` means "never expires" (pay-as-you-go, or the `2099-12-31T15:59Z` sentinel).
     pub expires_at: Option<DateTime<Utc>>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     /// The product's native release/deletion protection flag. Always a veto.
     pub deletion_protection: bool,
     /// Operation locks (`security`, `financial`, ...): any lock vetoes a release.
@@ -63,7 +66,7 @@ impl Instance {
             charge_type,
             created_at: None,
             expires_at: None,
-            tags: BTreeMap::new(),
+            tags: Tags::new(),
             deletion_protection: false,
             locks: Vec::new(),
             extra: BTreeMap::new(),

@@ -140,7 +140,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         instances.retain(|inst| {
             let mut decision = decide(product.as_ref(), inst, policy, now);
             if let Some(owner_tag) = &policy.notify.owner_tag {
-                let owner = inst.tags.get(owner_tag).filter(|o| !o.trim().is_empty()).cloned().unwrap_or_else(|| NO_OWNER.to_string());
+                let owner = inst.tags.get(owner_tag).filter(|o| !o.trim().is_empty()).unwrap_or(NO_OWNER).to_string();
                 decision.facts.insert(OWNER_FACT, &owner);
             }
             let needed = decision.is_release()
@@ -282,7 +282,7 @@ impl<'a> InstanceIndex<'a> {
 /// `release_after` and `owner`. No API calls: the tags are written by `tag_scope`.
 fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&ResourceEvent>, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
     let mut windows: BTreeMap<String, WindowState> = BTreeMap::new();
-    let no_tags = BTreeMap::new();
+    let no_tags = crate::inventory::Tags::new();
     for entry in entries.iter_mut() {
         // Entries without a listed instance (billing discovery) have no tags and cannot be marked.
         let found = index.get(&entry.decision);
@@ -364,7 +364,7 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
 fn duplicate_of(event: &ResourceEvent, d: &Decision, inst: &Instance) -> Option<String> {
     let seen = inst.tags.get(LAST_EVENT_TAG)?;
     let named = event.targets.iter().find(|t| t.product == d.product && t.region == d.region && t.id == d.id)?;
-    named.event_ids.contains(seen).then(|| seen.clone())
+    named.event_ids.iter().any(|id| id == seen).then(|| seen.to_string())
 }
 
 /// The auto-release time the policy wants on this instance right now: the mark's deadline, when its rule asks

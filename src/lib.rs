@@ -20,4 +20,5 @@ pub mod release;
 pub mod report;
 pub mod runtime;
 pub mod sim;
+pub mod strmap;
 pub mod webhook;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 
+use crate::inventory::Tags;
 use crate::plan::{Decision, Verdict};
 use crate::policy::WindowState;
 
@@ -47,13 +48,13 @@ impl Mark {
 }
 
 /// Reads the mark from an instance's tags.
-pub fn read_mark(tags: &BTreeMap<String, String>) -> Mark {
+pub fn read_mark(tags: &Tags) -> Mark {
     let Some(value) = tags.get(RELEASE_AFTER_TAG) else {
         return Mark::None;
     };
     match DateTime::parse_from_rfc3339(value.trim()) {
-        Ok(t) => Mark::Set { release_after: t.with_timezone(&Utc), rule: tags.get(RULE_TAG).cloned().filter(|r| !r.is_empty()) },
-        Err(_) => Mark::Unreadable { value: value.clone() },
+        Ok(t) => Mark::Set { release_after: t.with_timezone(&Utc), rule: tags.get(RULE_TAG).filter(|r| !r.is_empty()).map(String::from) },
+        Err(_) => Mark::Unreadable { value: value.to_string() },
     }
 }
 
@@ -281,13 +282,13 @@ mod tests {
     fn marks_read_and_write_the_same_tags() {
         let tags = mark_tags(t("2026-11-28T12:00:00Z"), "expired");
         assert_eq!(tags[RELEASE_AFTER_TAG], "2026-11-28T12:00:00Z");
-        assert_eq!(read_mark(&tags), marked("2026-11-28T12:00:00Z", Some("expired")));
-        let mut offset = BTreeMap::new();
-        offset.insert(RELEASE_AFTER_TAG.to_string(), "2026-11-28T20:00:00+08:00".to_string());
+        assert_eq!(read_mark(&tags.iter().collect()), marked("2026-11-28T12:00:00Z", Some("expired")));
+        let mut offset = Tags::new();
+        offset.insert(RELEASE_AFTER_TAG, "2026-11-28T20:00:00+08:00");
         assert_eq!(read_mark(&offset), marked("2026-11-28T12:00:00Z", None));
-        offset.insert(RELEASE_AFTER_TAG.to_string(), "2026-11-28".to_string());
+        offset.insert(RELEASE_AFTER_TAG, "2026-11-28");
         assert_eq!(read_mark(&offset), Mark::Unreadable { value: "2026-11-28".into() });
-        assert_eq!(read_mark(&BTreeMap::new()), Mark::None);
+        assert_eq!(read_mark(&Tags::new()), Mark::None);
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn adapter(code: &str) -> Box<dyn Product> {
 
 async fn tags_of(env: &Env, product: &str, id: &str) -> Option<std::collections::BTreeMap<String, String>> {
     let found = adapter(product).get(&env.client(), "cn-hangzhou", &[id.to_string()]).await.expect("read");
-    found.into_iter().next().map(|i| i.tags)
+    found.into_iter().next().map(|i| i.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 async fn owner_tags(env: &Env, product: &str, id: &str, tags: &[(&str, &str)]) {

@@ -1,8 +1,6 @@
 //! Decisions: a pure function of (instance, policy, now). Each decision carries the rule and the facts
 //! that produced it, so a plan can be printed, tested and applied.
 
-mod facts;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -10,7 +8,8 @@ use crate::inventory::{ChargeType, Instance};
 use crate::policy::{format_duration, parse_duration, parse_tag_date, Limits, Policy, Protection, Rule};
 use crate::products::ReleaseOptions;
 
-pub use facts::Facts;
+/// The facts a decision rests on, by name (see `strmap` for why it is not a `BTreeMap`).
+pub type Facts = crate::strmap::StrMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -144,7 +143,7 @@ fn elapsed_fact(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 fn tag_fact(instance: &Instance, key: &str, facts: &mut Facts) -> Option<String> {
-    let value = instance.tags.get(key).cloned();
+    let value = instance.tags.get(key).map(String::from);
     facts.insert(&format!("tag:{key}"), value.as_deref().unwrap_or("absent"));
     value
 }
@@ -248,7 +247,7 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     let mut by_tag = None;
     for wanted in &protect.tags {
         let found = instance.tags.iter().find(|(key, _)| key.eq_ignore_ascii_case(&wanted.key));
-        facts.insert(&format!("tag:{}", wanted.key), found.map_or("absent", |(_, v)| v.as_str()));
+        facts.insert(&format!("tag:{}", wanted.key), found.map_or("absent", |(_, v)| v));
         let hit = found.filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
         if let (None, Some((key, value))) = (&by_tag, hit) {
             by_tag = Some(format!("tag {key}={value}"));
@@ -384,7 +383,7 @@ rules:
     }
 
     fn tagged(mut i: Instance, key: &str, value: &str) -> Instance {
-        i.tags.insert(key.into(), value.into());
+        i.tags.insert(key, value);
         i
     }
 
@@ -711,8 +710,8 @@ rules:
             i.running = running;
             i.created_at = created.and_then(ts);
             i.expires_at = expires.and_then(ts);
-            i.tags.insert("expire-at".into(), expire_at);
-            i.tags.insert("ttl".into(), ttl);
+            i.tags.insert("expire-at", &expire_at);
+            i.tags.insert("ttl", &ttl);
             let d = evaluate(&i, &policy, now);
             if let Verdict::Release { options } = d.verdict {
                 prop_assert!(!subscription || i.expires_at.is_some_and(|e| e <= now));

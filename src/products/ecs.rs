@@ -127,7 +127,7 @@ impl EcsInstance {
         inst.expires_at = expires_at;
         inst.deletion_protection = self.deletion_protection;
         inst.locks = self.operation_locks.map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect()).unwrap_or_default();
-        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<BTreeMap<_, _>>()).unwrap_or_default();
+        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<crate::inventory::Tags>()).unwrap_or_default();
         if let Some(s) = self.auto_release_time.as_deref().filter(|s| !s.trim().is_empty()) {
             let when = parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("AutoReleaseTime"))))?;
             inst.extra.insert(AUTO_RELEASE_EXTRA.into(), crate::lifecycle::format_time(when));

@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(i.charge_type, ChargeType::PayAsYouGo);
         assert_eq!(i.expires_at, None);
         assert_eq!(i.created_at.unwrap().to_rfc3339(), "2020-01-02T10:43:39+00:00");
-        assert_eq!(i.tags.get("env").map(String::as_str), Some("dev"));
+        assert_eq!(i.tags.get("env"), Some("dev"));
         assert_eq!(Kafka::default().state_veto(i), None);
         let sub = &list_answer(vo(json!({"PaidType": "0", "ViewInstanceStatusCode": "6", "Code": "200", "Success": "true"})), "cn-hangzhou").unwrap()[0];
         assert_eq!(sub.charge_type, ChargeType::Subscription);

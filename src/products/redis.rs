@@ -144,7 +144,7 @@ impl Attribute {
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.deletion_protection = self.instance_release_protection;
-        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect::<BTreeMap<_, _>>()).unwrap_or_default();
+        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect::<crate::inventory::Tags>()).unwrap_or_default();
         if let Some(g) = self.global_instance_id.filter(|g| !g.is_empty()) {
             inst.extra.insert("GlobalInstanceId".into(), g);
         }
@@ -322,7 +322,7 @@ mod tests {
         assert_eq!((i.product.as_str(), i.id.as_str(), i.status.as_str()), ("r-kvstore", "r-1", "Normal"));
         assert_eq!(i.charge_type, ChargeType::PayAsYouGo);
         assert!(!i.running && !i.deletion_protection);
-        assert_eq!(i.tags.get("env").map(String::as_str), Some("dev"));
+        assert_eq!(i.tags.get("env"), Some("dev"));
         assert_eq!(i.extra.get("GlobalInstanceId").map(String::as_str), Some("gr-9"));
         let sub = read(attr(json!({"ChargeType": "PrePaid", "EndTime": "2026-02-01T00:00:00Z", "InstanceReleaseProtection": "true"}))).unwrap().unwrap();
         assert_eq!(sub.charge_type, ChargeType::Subscription);

@@ -1,17 +1,18 @@
-//! The facts a decision rests on: a small string map (`charge_type` → `pay-as-you-go`, `tag:owner` → `ana`, ...).
+//! A small, compact string map for the two maps every instance carries: its tags (`inventory::Tags`) and its
+//! decision's facts (`plan::StrMap`: `charge_type` → `pay-as-you-go`, `tag:owner` → `ana`, ...).
 //!
 //! Every scanned instance keeps its decision, and so its facts, until the summary is written: at 10,000
-//! instances a `BTreeMap<String, String>` (one node plus two heap strings per fact) was the largest part of the
-//! benchmark's peak memory. Here all keys and values of one decision share one string buffer, with a sorted
-//! index beside it: two allocations per decision. It reads and serialises like a map ordered by key.
+//! instances a `BTreeMap<String, String>` (a 544-byte node plus two heap strings per entry) was the largest part
+//! of the benchmark's peak memory. Here all keys and values of one map share one string buffer, with a sorted
+//! index beside it: two allocations per map. It reads and serialises like a map ordered by key.
 
 use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 #[derive(Clone, Default)]
-pub struct Facts {
-    /// Keys and values, back to back. A replaced value leaves its old bytes behind (rare: a fact is
+pub struct StrMap {
+    /// Keys and values, back to back. A replaced value leaves its old bytes behind (rare: a fact or tag is
     /// normally written once).
     text: String,
     /// Sorted by key; each names `text[start..start + key_len]` (key) and `text[start + key_len..end]` (value).
@@ -25,9 +26,9 @@ struct Span {
     end: u32,
 }
 
-impl Facts {
+impl StrMap {
     pub fn new() -> Self {
-        Facts::default()
+        StrMap::default()
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -68,10 +69,14 @@ impl Facts {
         self.spans.is_empty()
     }
 
-    /// Gives back spare capacity (and the bytes of replaced values): called once a decision is complete.
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Gives back spare capacity (and the bytes of replaced values): called once a map is complete.
     pub fn shrink_to_fit(&mut self) {
         if self.text.len() > self.live_len() {
-            let compact: Facts = self.iter().collect();
+            let compact: StrMap = self.iter().collect();
             *self = compact;
         }
         self.text.shrink_to_fit();
@@ -87,7 +92,7 @@ impl Facts {
     }
 
     fn push(&mut self, key: &str, value: &str) -> Span {
-        // Facts are a few hundred bytes; a decision past 4 GiB of facts is a bug, so saturate rather than wrap.
+        // A map is a few hundred bytes; one past 4 GiB is a bug, so saturate rather than wrap.
         let offset = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
         let start = offset(self.text.len());
         self.text.push_str(key);
@@ -105,19 +110,19 @@ impl Facts {
     }
 }
 
-impl PartialEq for Facts {
+impl PartialEq for StrMap {
     fn eq(&self, other: &Self) -> bool {
         self.iter().eq(other.iter())
     }
 }
 
-impl fmt::Debug for Facts {
+impl fmt::Debug for StrMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl Serialize for Facts {
+impl Serialize for StrMap {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.len()))?;
         for (k, v) in self.iter() {
@@ -127,7 +132,7 @@ impl Serialize for Facts {
     }
 }
 
-impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for Facts {
+impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for StrMap {
     /// Like a map's `extend`: later values replace earlier ones.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
@@ -136,11 +141,12 @@ impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for Facts {
     }
 }
 
-impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Facts {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for StrMap {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut facts = Facts::new();
-        facts.extend(iter);
-        facts
+        let mut map = StrMap::new();
+        map.extend(iter);
+        map.shrink_to_fit();
+        map
     }
 }
 
@@ -152,7 +158,7 @@ mod tests {
 
     #[test]
     fn reads_like_a_map_ordered_by_key() {
-        let mut f = Facts::new();
+        let mut f = StrMap::new();
         f.insert("status", "Stopped");
         f.insert("charge_type", "pay-as-you-go");
         f.insert("tag:owner", "");
@@ -166,7 +172,7 @@ mod tests {
 
     #[test]
     fn insert_replaces_and_insert_if_absent_keeps_the_first() {
-        let mut f = Facts::new();
+        let mut f = StrMap::new();
         f.insert("owner", "ana");
         f.insert("owner", "bo");
         f.insert_if_absent("owner", "cy");
@@ -182,7 +188,7 @@ mod tests {
         /// Any sequence of inserts gives what a `BTreeMap` gives, before and after compaction.
         #[test]
         fn behaves_like_a_btree_map(ops in proptest::collection::vec(("[a-c:é]{0,3}", ".{0,6}", any::<bool>()), 0..40)) {
-            let mut facts = Facts::new();
+            let mut facts = StrMap::new();
             let mut map = BTreeMap::new();
             for (k, v, replace) in &ops {
                 if *replace {
