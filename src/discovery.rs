@@ -200,7 +200,7 @@ impl Billed {
     fn to_instance(&self) -> Instance {
         let charge = if self.subscription { ChargeType::Subscription } else { ChargeType::PayAsYouGo };
         let mut i = Instance::new(&self.product_code, &self.region, &self.id, charge);
-        i.status = self.status.clone();
+        i.status = self.status.as_str().into();
         i.created_at = self.created_at;
         i.expires_at = Some(self.end);
         i
@@ -289,7 +289,7 @@ pub async fn discover(
                     Some(inst) => cross_check(&rec, inst, &mut summary.entries),
                     None => {
                         let mut inst = rec.to_instance();
-                        inst.product = code.to_string();
+                        inst.product = code.into();
                         let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
                         entry.decision.facts.extend(rec.facts());
                         skip(&mut entry, format!("billing lists an expired subscription that the {code} API does not return"));
@@ -327,8 +327,8 @@ pub async fn discover(
     // The other direction: the product API says "expired subscription", billing does not list it as one.
     for entry in summary.entries.iter_mut() {
         let d = &entry.decision;
-        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.contains(&d.region) && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
-        if in_reach && acts(entry) && is_expired_subscription_release(entry) && !billed_adapter.contains(&(d.product.clone(), d.region.clone(), d.id.clone())) {
+        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.iter().any(|r| r == d.region.as_str()) && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
+        if in_reach && acts(entry) && is_expired_subscription_release(entry) && !billed_adapter.contains(&(d.product.to_string(), d.region.to_string(), d.id.to_string())) {
             skip(entry, "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into());
         }
     }
@@ -361,7 +361,7 @@ pub async fn release_through_billing(api: &Client, policy: &Policy, now: DateTim
     let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT) == Some(FROM_BILLING)) {
         let fact = |k: &str| e.decision.facts.get(k).unwrap_or_default().to_string();
-        groups.entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.clone())).or_default().push(e.decision.id.clone());
+        groups.entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.to_string())).or_default().push(e.decision.id.to_string());
     }
     for ((code, product_type, region), ids) in groups {
         let find = |entries: &mut [Entry], id: &str| -> Option<usize> {

@@ -6,6 +6,10 @@ use std::fmt;
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The short strings every instance and decision carries (ids, names, product codes, regions): stored inline,
+/// without a heap allocation, up to 24 bytes. At 10,000 instances those allocations were megabytes (benchmark).
+pub type Text = compact_str::CompactString;
+
 /// An instance's tags (see `strmap` for why it is not a `BTreeMap`).
 pub type Tags = crate::strmap::StrMap;
 
@@ -32,12 +36,12 @@ impl fmt::Display for ChargeType {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     /// Product code of the adapter that owns it (`ecs`, `r-kvstore`, ...).
-    pub product: String,
-    pub region: String,
-    pub id: String,
-    pub name: String,
+    pub product: Text,
+    pub region: Text,
+    pub id: Text,
+    pub name: Text,
     /// The product's own status string (`Running`, `Stopped`, `Normal`, ...), kept verbatim for policies and reports.
-    pub status: String,
+    pub status: Text,
     /// True when the instance is serving and a release would pull the power (ECS `Running`).
     pub running: bool,
     pub charge_type: ChargeType,
@@ -57,11 +61,11 @@ impl Instance {
     /// A minimal record, handy for adapters and tests; fields are then set directly.
     pub fn new(product: &str, region: &str, id: &str, charge_type: ChargeType) -> Self {
         Instance {
-            product: product.to_string(),
-            region: region.to_string(),
-            id: id.to_string(),
-            name: String::new(),
-            status: String::new(),
+            product: product.into(),
+            region: region.into(),
+            id: id.into(),
+            name: Text::default(),
+            status: Text::default(),
             running: false,
             charge_type,
             created_at: None,

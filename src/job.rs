@@ -370,7 +370,7 @@ fn duplicate_of(event: &ResourceEvent, d: &Decision, inst: &Instance) -> Option<
 /// The auto-release time the policy wants on this instance right now: the mark's deadline, when its rule asks
 /// for `auto_release`, the instance is pay-as-you-go, the product supports it and the deadline is far enough ahead.
 fn wanted_auto_release(entry: &Entry, product: &dyn Product, inst: &Instance, policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let rule = policy.rules.iter().find(|r| Some(&r.name) == entry.decision.rule.as_ref())?;
+    let rule = policy.rules.iter().find(|r| Some(r.name.as_str()) == entry.decision.rule.as_deref())?;
     let at = entry.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.with_timezone(&Utc);
     let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).ok()?;
     let ok = rule.auto_release && product.can_auto_release() && inst.charge_type == ChargeType::PayAsYouGo && at >= now + min_ahead;
@@ -409,7 +409,7 @@ async fn tag_scope(
         if let Some(ev) = last_event(e) {
             tags.insert(LAST_EVENT_TAG.into(), ev);
         }
-        groups.entry(tags).or_default().push(e.decision.id.clone());
+        groups.entry(tags).or_default().push(e.decision.id.to_string());
     }
     for (tags, ids) in groups {
         let report = product.tag(api, region, &ids, &tags).await;
@@ -417,7 +417,7 @@ async fn tag_scope(
     }
 
     // Unmarks: remove the mark tags, record the event, cancel the auto-release time the janitor set.
-    let unmark_ids: Vec<String> = entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked).map(|e| e.decision.id.clone()).collect();
+    let unmark_ids: Vec<String> = entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked).map(|e| e.decision.id.to_string()).collect();
     if !unmark_ids.is_empty() {
         let keys = vec![lifecycle::RELEASE_AFTER_TAG.to_string(), lifecycle::RULE_TAG.to_string()];
         let report = product.untag(api, region, &unmark_ids, &keys).await;
@@ -426,7 +426,7 @@ async fn tag_scope(
     let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked) {
         if let Some(ev) = last_event(e) {
-            by_event.entry(ev).or_default().push(e.decision.id.clone());
+            by_event.entry(ev).or_default().push(e.decision.id.to_string());
         }
     }
     for (ev, ids) in by_event {
@@ -483,10 +483,10 @@ fn apply_tag_report(entries: &mut [Entry], product: &dyn Product, region: &str, 
         r.fail_all(ids, &e);
         r
     });
-    for e in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region && ids.contains(&e.decision.id)) {
-        match report.failed.get(&e.decision.id) {
+    for e in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region && ids.iter().any(|id| id == e.decision.id.as_str())) {
+        match report.failed.get(e.decision.id.as_str()) {
             Some((code, message)) => {
-                tracing::warn!(product = product.code(), region, id = e.decision.id, code, "{what}");
+                tracing::warn!(product = product.code(), region, id = e.decision.id.as_str(), code, "{what}");
                 e.outcome = Outcome::Failed;
                 e.code = Some(code.clone());
                 e.message = Some(format!("{what}: {message}"));
@@ -620,7 +620,7 @@ async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurre
             let _permit = limit.acquire().await;
             let result = product.get(&api, &region, &ids).await.map(|found| {
                 // Only what was asked for: an answer naming other ids is not trusted to widen the run.
-                let found: Vec<Instance> = found.into_iter().filter(|i| ids.contains(&i.id)).collect();
+                let found: Vec<Instance> = found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect();
                 let missing: Vec<String> = ids.iter().filter(|id| !found.iter().any(|i| &i.id == *id)).cloned().collect();
                 (found, missing)
             });
@@ -665,7 +665,7 @@ async fn release_scope(
     for e in entries.iter().filter(|e| in_scope(e)) {
         if let Verdict::Release { options } = e.decision.verdict {
             let extra = extras.get(e.decision.id.as_str()).map(|x| (*x).clone()).unwrap_or_default();
-            eligible.push(Eligible { id: e.decision.id.clone(), options, extra });
+            eligible.push(Eligible { id: e.decision.id.to_string(), options, extra });
         }
     }
     if eligible.is_empty() {
@@ -710,7 +710,7 @@ async fn release_scope(
 
     let results = release::release_region(product, api, region, run_id, eligible, apply).await;
     for entry in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region) {
-        let Some(r) = results.get(&entry.decision.id) else { continue };
+        let Some(r) = results.get(entry.decision.id.as_str()) else { continue };
         match r {
             IdOutcome::DryRunPassed { request_ids } => {
                 entry.outcome = Outcome::WouldRelease;
@@ -775,10 +775,10 @@ fn log_entry(e: &Entry) {
     let facts = serde_json::to_string(&d.facts).unwrap_or_default();
     tracing::info!(
         target: "decision",
-        product = d.product,
-        region = d.region,
-        id = d.id,
-        name = d.name,
+        product = d.product.as_str(),
+        region = d.region.as_str(),
+        id = d.id.as_str(),
+        name = d.name.as_str(),
         decision = e.outcome.as_str(),
         rule = d.rule.as_deref().unwrap_or(""),
         reason = crate::report::reason(e),

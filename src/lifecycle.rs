@@ -185,9 +185,9 @@ mod tests {
             product: "ecs".into(),
             region: "cn-hangzhou".into(),
             id: "i-1".into(),
-            name: String::new(),
+            name: Default::default(),
             verdict,
-            rule: rule.map(String::from),
+            rule: rule.map(Into::into),
             facts: crate::plan::Facts::new(),
         }
     }

@@ -230,7 +230,7 @@ impl Summary {
             if let (Some(owner), true) = (d.facts.get(OWNER_FACT), e.outcome.concerns_owner()) {
                 self.owners.entry(owner.to_string()).or_default().push(OwnerNotice {
                     id: id.clone(),
-                    name: d.name.clone(),
+                    name: d.name.to_string(),
                     outcome: e.outcome.clone(),
                     release_after: d.facts.get(RELEASE_AFTER_FACT).map(String::from),
                     reason: reason(e),
@@ -242,9 +242,9 @@ impl Summary {
                 Outcome::Marked | Outcome::WouldMark => self.marked.push(id),
                 Outcome::Unmarked | Outcome::WouldUnmark => self.unmarked.push(id),
                 Outcome::Failed => self.failures.push(Failure {
-                    product: d.product.clone(),
-                    region: d.region.clone(),
-                    id: d.id.clone(),
+                    product: d.product.to_string(),
+                    region: d.region.to_string(),
+                    id: d.id.to_string(),
                     code: e.code.clone().unwrap_or_default(),
                     message: e.message.clone().unwrap_or_default(),
                 }),

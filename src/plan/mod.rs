@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::inventory::{ChargeType, Instance};
+use crate::inventory::{ChargeType, Instance, Text};
 use crate::policy::{format_duration, parse_duration, parse_tag_date, Limits, Policy, Protection, Rule};
 use crate::products::ReleaseOptions;
 
@@ -28,14 +28,14 @@ pub enum Verdict {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
-    pub product: String,
-    pub region: String,
-    pub id: String,
-    pub name: String,
+    pub product: Text,
+    pub region: Text,
+    pub id: Text,
+    pub name: Text,
     #[serde(flatten)]
     pub verdict: Verdict,
     /// The rule that matched (or that the veto applies to).
-    pub rule: Option<String>,
+    pub rule: Option<Text>,
     /// The facts the verdict rests on: `charge_type`, `status`, `created_at`, `expires_at`, `tag:<key>`, ...
     pub facts: Facts,
 }
@@ -61,7 +61,7 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
         id: instance.id.clone(),
         name: instance.name.clone(),
         verdict,
-        rule: rule.map(|r| r.name.clone()),
+        rule: rule.map(|r| r.name.as_str().into()),
         facts,
     };
 
@@ -150,8 +150,8 @@ fn tag_fact(instance: &Instance, key: &str, facts: &mut Facts) -> Option<String>
 
 /// The rule's product/region scope covers this instance.
 fn in_scope(rule: &Rule, instance: &Instance) -> bool {
-    rule.products.as_ref().is_none_or(|p| p.contains(&instance.product))
-        && rule.regions.as_ref().is_none_or(|r| r.contains(&instance.region))
+    rule.products.as_ref().is_none_or(|p| p.contains(instance.product.as_str()))
+        && rule.regions.as_ref().is_none_or(|r| r.contains(instance.region.as_str()))
 }
 
 /// An expiry or TTL tag this rule relies on, present but unreadable: the reason, naming tag, value and format.
@@ -256,7 +256,7 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     if by_tag.is_some() {
         return by_tag;
     }
-    if protect.instance_ids.contains(&instance.id) {
+    if protect.instance_ids.contains(instance.id.as_str()) {
         return Some(format!("protected instance id {}", instance.id));
     }
     let options = glob::MatchOptions { case_sensitive: false, ..glob::MatchOptions::new() };
@@ -376,7 +376,7 @@ rules:
     /// A stopped pay-as-you-go ECS instance in cn-hangzhou created a week before `now`; tests change what matters.
     fn ecs(id: &str) -> Instance {
         let mut i = Instance::new("ecs", "cn-hangzhou", id, PayAsYouGo);
-        i.name = id.to_string();
+        i.name = id.into();
         i.status = "Stopped".into();
         i.created_at = at("2026-03-03T12:00:00Z");
         i

@@ -120,9 +120,9 @@ impl EcsInstance {
             }
         };
         let mut inst = Instance::new("ecs", region, &self.instance_id, charge_type);
-        inst.name = self.instance_name;
+        inst.name = self.instance_name.into();
         inst.running = self.status.eq_ignore_ascii_case("Running");
-        inst.status = self.status;
+        inst.status = self.status.into();
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.deletion_protection = self.deletion_protection;

@@ -179,8 +179,8 @@ impl InstanceVo {
         };
         let code = self.view_instance_status_code;
         let mut inst = Instance::new(CODE, region, &id, charge_type);
-        inst.name = self.name.unwrap_or_default();
-        inst.status = format!("{} ({code})", status_name(code));
+        inst.name = self.name.unwrap_or_default().into();
+        inst.status = compact_str::format_compact!("{} ({code})", status_name(code));
         // Force (`ForceDeleteInstance`) is the rule's choice, not a matter of the instance running.
         inst.running = false;
         inst.created_at = created_at;
@@ -220,7 +220,7 @@ impl Kafka {
         let found = list_answer(api.call(&req).await?, region)?;
         // Whatever the service does with the filter, only the ids asked for are answered.
         Ok(match ids {
-            Some(ids) => found.into_iter().filter(|i| ids.contains(&i.id)).collect(),
+            Some(ids) => found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect(),
             None => found,
         })
     }
@@ -354,7 +354,7 @@ impl Product for Kafka {
                     None => out.push((id, Ok(Finish::Done { request_id: String::new() }))),
                     Some(inst) if state_code(inst) == Some(RELEASED) => released.push(id),
                     Some(inst) => {
-                        last.insert(id.clone(), inst.status.clone());
+                        last.insert(id.clone(), inst.status.to_string());
                         still.push(id);
                     }
                 }

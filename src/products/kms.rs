@@ -98,8 +98,8 @@ impl Detail {
             ChargeType::Subscription => parse_expiry(self.end_date.as_deref().unwrap_or("")).map_err(|e| shape(action, format!("{}: {e}", at("EndDate"))))?,
         };
         let mut inst = Instance::new(CODE, region, &self.instance_id, charge_type);
-        inst.name = self.instance_name.unwrap_or_default();
-        inst.status = self.status.unwrap_or_default();
+        inst.name = self.instance_name.unwrap_or_default().into();
+        inst.status = self.status.unwrap_or_default().into();
         // Force (`ForceDeleteWithoutBackup`) is the rule's choice, not a matter of the instance running.
         inst.running = false;
         inst.created_at = created_at;

@@ -136,11 +136,11 @@ impl Attribute {
             ChargeType::Subscription => parse_expiry(self.end_time.as_deref().unwrap_or("")).map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?,
         };
         let mut inst = Instance::new(CODE, region, &self.instance_id, charge_type);
-        inst.name = self.instance_name.unwrap_or_default();
+        inst.name = self.instance_name.unwrap_or_default().into();
         // `running` means "a release would pull the power and needs force" (ECS). DeleteInstance only accepts
         // `Normal` instances, so the state is checked by `state_veto` instead.
         inst.running = false;
-        inst.status = self.instance_status;
+        inst.status = self.instance_status.into();
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.deletion_protection = self.instance_release_protection;
