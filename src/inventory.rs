@@ -1,6 +1,5 @@
 //! The product-neutral inventory record every adapter produces, and the time formats Alibaba uses.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
@@ -54,7 +53,7 @@ pub struct Instance {
     /// Operation locks (`security`, `financial`, ...): any lock vetoes a release.
     pub locks: Vec<String>,
     /// Product-specific values an adapter needs again at release time (e.g. a Redis `GlobalInstanceId`).
-    pub extra: BTreeMap<String, String>,
+    pub extra: crate::strmap::StrMap,
 }
 
 impl Instance {
@@ -73,7 +72,7 @@ impl Instance {
             tags: Tags::new(),
             deletion_protection: false,
             locks: Vec::new(),
-            extra: BTreeMap::new(),
+            extra: crate::strmap::StrMap::new(),
         }
     }
 }

@@ -661,7 +661,7 @@ async fn release_scope(
     let caps = product.capabilities();
     let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease;
     let mut eligible: Vec<Eligible> = Vec::new();
-    let extras: BTreeMap<&str, &BTreeMap<String, String>> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
+    let extras: BTreeMap<&str, &crate::strmap::StrMap> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
     for e in entries.iter().filter(|e| in_scope(e)) {
         if let Verdict::Release { options } = e.decision.verdict {
             let extra = extras.get(e.decision.id.as_str()).map(|x| (*x).clone()).unwrap_or_default();

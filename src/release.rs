@@ -28,7 +28,7 @@ pub enum IdOutcome {
 pub struct Eligible {
     pub id: String,
     pub options: ReleaseOptions,
-    pub extra: BTreeMap<String, String>,
+    pub extra: crate::strmap::StrMap,
 }
 
 /// A deterministic idempotency token (≤ 64 ASCII chars): the same run, product, region, ids and options
@@ -135,7 +135,7 @@ async fn release_batch(
     apply: bool,
 ) -> Vec<(String, IdOutcome)> {
     let caps = product.capabilities();
-    let extra: BTreeMap<String, BTreeMap<String, String>> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
+    let extra: BTreeMap<String, crate::strmap::StrMap> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
     let make_call = |ids: Vec<String>| ReleaseCall {
         region: region.to_string(),
         client_token: client_token(run_id, product.code(), region, &ids, options),

@@ -188,7 +188,7 @@ async fn auto_release_time_is_set_with_the_mark_and_cancelled_with_it() {
     assert_eq!(set[0].params["AutoReleaseTime"], "2026-11-28T12:00:00Z");
     assert!(env.calls_with("ModifyInstanceAutoReleaseTime", "InstanceId", "i-sub").is_empty(), "...but only pay-as-you-go gets an auto-release time");
     let inst = env.instance("cn-hangzhou", "i-exp").await.unwrap();
-    assert_eq!(inst.extra["auto_release_time"], "2026-11-28T12:00:00Z");
+    assert_eq!(inst.extra.get("auto_release_time"), Some("2026-11-28T12:00:00Z"));
     assert!(run.entry("i-exp")["message"].as_str().unwrap().contains("the platform's auto-release time is set to 2026-11-28T12:00:00Z"));
 
     // Waiting runs do not set it again.

@@ -130,7 +130,7 @@ impl EcsInstance {
         inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<crate::inventory::Tags>()).unwrap_or_default();
         if let Some(s) = self.auto_release_time.as_deref().filter(|s| !s.trim().is_empty()) {
             let when = parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("AutoReleaseTime"))))?;
-            inst.extra.insert(AUTO_RELEASE_EXTRA.into(), crate::lifecycle::format_time(when));
+            inst.extra.insert(AUTO_RELEASE_EXTRA, &crate::lifecycle::format_time(when));
         }
         Ok(inst)
     }

@@ -186,7 +186,7 @@ impl InstanceVo {
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.tags = self.tags.map(|t| t.tag_vo.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect()).unwrap_or_default();
-        inst.extra.insert("ViewInstanceStatusCode".into(), code.to_string());
+        inst.extra.insert("ViewInstanceStatusCode", &code.to_string());
         Ok(inst)
     }
 }

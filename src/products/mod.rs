@@ -79,7 +79,7 @@ pub struct ReleaseCall {
     /// Stable for the same run, ids and options, so a retried call cannot release twice.
     pub client_token: String,
     /// Product-specific values kept from the listing (`Instance::extra`), by id.
-    pub extra: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    pub extra: std::collections::BTreeMap<String, crate::strmap::StrMap>,
 }
 
 /// The answer to a release or native dry-run call: the request id on success.

@@ -146,7 +146,7 @@ impl Attribute {
         inst.deletion_protection = self.instance_release_protection;
         inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect::<crate::inventory::Tags>()).unwrap_or_default();
         if let Some(g) = self.global_instance_id.filter(|g| !g.is_empty()) {
-            inst.extra.insert("GlobalInstanceId".into(), g);
+            inst.extra.insert("GlobalInstanceId", &g);
         }
         Ok(inst)
     }
@@ -268,7 +268,7 @@ impl Product for Redis {
         // No RegionId parameter (the endpoint picks the region); sent anyway as the legacy SDK does.
         let mut req = ApiRequest::new(CODE, VERSION, "DeleteInstance", &call.region).param("InstanceId", id.clone()).param("RegionId", call.region.clone());
         if let Some(global) = call.extra.get(id).and_then(|x| x.get("GlobalInstanceId")).filter(|g| !g.is_empty()) {
-            req = req.param("GlobalInstanceId", global.clone());
+            req = req.param("GlobalInstanceId", global);
         }
         // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
         match api.call(&req).await {
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(i.charge_type, ChargeType::PayAsYouGo);
         assert!(!i.running && !i.deletion_protection);
         assert_eq!(i.tags.get("env"), Some("dev"));
-        assert_eq!(i.extra.get("GlobalInstanceId").map(String::as_str), Some("gr-9"));
+        assert_eq!(i.extra.get("GlobalInstanceId"), Some("gr-9"));
         let sub = read(attr(json!({"ChargeType": "PrePaid", "EndTime": "2026-02-01T00:00:00Z", "InstanceReleaseProtection": "true"}))).unwrap().unwrap();
         assert_eq!(sub.charge_type, ChargeType::Subscription);
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2026-02-01T00:00:00+00:00");
