@@ -42,7 +42,9 @@ test-rust:
 ## bench: the scale benchmark (not part of `make test`): 10,000 instances, 50 ms per call; report in target/bench/report.md
 bench:
 	@[ -x /usr/bin/time ] || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq time >/dev/null; } || { echo "bench needs GNU time at /usr/bin/time (apt-get install time)"; exit 1; }
-	$(CARGO) bench --locked --bench scale
+	$(CARGO) build --release --locked
+	@mkdir -p target/bench && cp target/release/aliyun-janitor target/bench/aliyun-janitor
+	JANITOR_BENCH_BINARY=$(CURDIR)/target/bench/aliyun-janitor $(CARGO) bench --locked --bench scale
 
 clean-tools:
 	rm -rf .tools
