@@ -12,6 +12,9 @@ pub type Text = compact_str::CompactString;
 /// An instance's tags (see `strmap` for why it is not a `BTreeMap`).
 pub type Tags = crate::strmap::StrMap;
 
+/// Product-specific values an adapter keeps from the listing for its release call (same compact map).
+pub type Extras = crate::strmap::StrMap;
+
 /// How an instance is billed. Adapters map each product's spelling
 /// (`PostPaid`/`PrePaid`, `POSTPAY`/`PREPAY`, `PaidType` 0/1/3/4) onto these two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,7 +56,7 @@ pub struct Instance {
     /// Operation locks (`security`, `financial`, ...): any lock vetoes a release.
     pub locks: Vec<String>,
     /// Product-specific values an adapter needs again at release time (e.g. a Redis `GlobalInstanceId`).
-    pub extra: crate::strmap::StrMap,
+    pub extra: Extras,
 }
 
 impl Instance {
@@ -72,7 +75,7 @@ impl Instance {
             tags: Tags::new(),
             deletion_protection: false,
             locks: Vec::new(),
-            extra: crate::strmap::StrMap::new(),
+            extra: Extras::new(),
         }
     }
 }

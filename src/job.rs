@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
 use crate::discovery;
 use crate::event::{EventError, ResourceEvent, Trigger};
-use crate::inventory::{ChargeType, Instance};
+use crate::inventory::{ChargeType, Extras, Instance};
 use crate::lifecycle::{self, Action, LAST_EVENT_TAG};
 use crate::plan::{self, Decision, LimitScope, Verdict};
 use crate::policy::{Policy, WindowState, AUTO_RELEASE_MIN};
@@ -661,7 +661,7 @@ async fn release_scope(
     let caps = product.capabilities();
     let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease;
     let mut eligible: Vec<Eligible> = Vec::new();
-    let extras: BTreeMap<&str, &crate::strmap::StrMap> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
+    let extras: BTreeMap<&str, &Extras> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
     for e in entries.iter().filter(|e| in_scope(e)) {
         if let Verdict::Release { options } = e.decision.verdict {
             let extra = extras.get(e.decision.id.as_str()).map(|x| (*x).clone()).unwrap_or_default();

@@ -9,6 +9,7 @@ use std::future::Future;
 use sha2::{Digest, Sha256};
 
 use crate::aliyun::{ApiError, Client};
+use crate::inventory::Extras;
 use crate::products::{CallResult, Finish, Product, ReleaseCall, ReleaseOptions};
 
 /// What happened to one id in the release step.
@@ -28,7 +29,7 @@ pub enum IdOutcome {
 pub struct Eligible {
     pub id: String,
     pub options: ReleaseOptions,
-    pub extra: crate::strmap::StrMap,
+    pub extra: Extras,
 }
 
 /// A deterministic idempotency token (≤ 64 ASCII chars): the same run, product, region, ids and options
@@ -135,7 +136,7 @@ async fn release_batch(
     apply: bool,
 ) -> Vec<(String, IdOutcome)> {
     let caps = product.capabilities();
-    let extra: BTreeMap<String, crate::strmap::StrMap> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
+    let extra: BTreeMap<String, Extras> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
     let make_call = |ids: Vec<String>| ReleaseCall {
         region: region.to_string(),
         client_token: client_token(run_id, product.code(), region, &ids, options),

@@ -1,5 +1,5 @@
-//! A small, compact string map for the two maps every instance carries: its tags (`inventory::Tags`) and its
-//! decision's facts (`plan::StrMap`: `charge_type` → `pay-as-you-go`, `tag:owner` → `ana`, ...).
+//! A small, compact string map for the maps every instance carries: its tags (`inventory::Tags`), its extras and its
+//! decision's facts (`plan::Facts`: `charge_type` → `pay-as-you-go`, `tag:owner` → `ana`, ...).
 //!
 //! Every scanned instance keeps its decision, and so its facts, until the summary is written: at 10,000
 //! instances a `BTreeMap<String, String>` (a 544-byte node plus two heap strings per entry) was the largest part

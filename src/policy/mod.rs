@@ -840,8 +840,8 @@ rules:
         );
         let p = parse(&yaml).unwrap();
         let top = p.window.as_ref().unwrap();
-        assert_eq!((top.cron.as_str(), top.duration, top.tz.as_str()), ("0 0 2 * * Mon-Fri", Duration::from_secs(4 * 3600), "Asia/Shanghai"));
-        assert_eq!(p.rules[0].window.as_ref().unwrap().tz, "UTC");
+        assert_eq!((top.cron.as_str(), top.duration, top.tz()), ("0 0 2 * * Mon-Fri", Duration::from_secs(4 * 3600), "Asia/Shanghai"));
+        assert_eq!(p.rules[0].window.as_ref().unwrap().tz(), "UTC");
         let top_level = |w: &str| format!("window: {w}\n{}", with_filters("      ttl_tag: ttl"));
         rejected(&top_level("{ duration: 4h }"), "window.cron", "missing");
         rejected(&top_level("{ cron: \"0 0 2 * * *\" }"), "window.duration", "missing");

@@ -31,16 +31,14 @@ pub struct Window {
     pub cron: String,
     schedule: Schedule,
     pub duration: Duration,
-    /// The IANA name of the time zone, as the bundled database spells it (`Asia/Shanghai`, `UTC`).
-    pub tz: String,
-    /// Its rules, from the time-zone database bundled into the binary (jiff's: compact, and the same on every
+    /// The time zone's rules, from the database bundled into the binary (jiff's: compact, and the same on every
     /// host; the system's zoneinfo, which a Lambda or FC image may lack, is never read).
     zone: Zone,
 }
 
 impl PartialEq for Window {
     fn eq(&self, other: &Self) -> bool {
-        self.cron == other.cron && self.duration == other.duration && self.tz == other.tz
+        self.cron == other.cron && self.duration == other.duration && self.tz() == other.tz()
     }
 }
 
@@ -95,8 +93,13 @@ impl Window {
         let name = tz.map_or("UTC", str::trim);
         let zone = Zone::get(name)
             .map_err(|_| ("tz", format!("`{}` is not an IANA time zone: expected a name such as Asia/Shanghai, Europe/Berlin or UTC", tz.unwrap_or_default())))?;
-        let tz = zone.iana_name().unwrap_or(name).to_string();
-        Ok(Window { cron: text.to_string(), schedule, duration, tz, zone })
+        Ok(Window { cron: text.to_string(), schedule, duration, zone })
+    }
+
+    /// The IANA name of the time zone, as the bundled database spells it (`Asia/Shanghai`, `UTC`).
+    pub fn tz(&self) -> &str {
+        // Every zone here comes from `Zone::get`, which always knows its name.
+        self.zone.iana_name().unwrap_or("UTC")
     }
 
     /// Whether the window is open at `now`.
@@ -131,7 +134,7 @@ impl Window {
 
     /// A readable description for reports: `0 0 2 * * Mon-Fri (Asia/Shanghai) for 4h`.
     pub fn describe(&self) -> String {
-        format!("{} ({}) for {}", self.cron, self.tz, format_duration(self.duration))
+        format!("{} ({}) for {}", self.cron, self.tz(), format_duration(self.duration))
     }
 
     /// `now` on the window's wall clock (as a naive time; the cron crate is driven in UTC as a stand-in).
@@ -296,6 +299,6 @@ mod tests {
         assert_eq!(err("0 0 2 * * Mon-Fri", Some("Mars/Olympus")).0, "tz");
         assert_eq!(Window::new("0 0 2 * * *", Duration::ZERO, None).unwrap_err().0, "duration");
         assert!(Window::new("@daily", Duration::from_secs(60), None).is_ok());
-        assert_eq!(Window::new("0 0 2 * * *", Duration::from_secs(60), None).unwrap().tz, "UTC");
+        assert_eq!(Window::new("0 0 2 * * *", Duration::from_secs(60), None).unwrap().tz(), "UTC");
     }
 }

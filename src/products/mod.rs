@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::aliyun::{ApiError, Client};
-use crate::inventory::{ChargeType, Instance};
+use crate::inventory::{ChargeType, Extras, Instance};
 
 mod ecs;
 mod kafka;
@@ -79,7 +79,7 @@ pub struct ReleaseCall {
     /// Stable for the same run, ids and options, so a retried call cannot release twice.
     pub client_token: String,
     /// Product-specific values kept from the listing (`Instance::extra`), by id.
-    pub extra: std::collections::BTreeMap<String, crate::strmap::StrMap>,
+    pub extra: std::collections::BTreeMap<String, Extras>,
 }
 
 /// The answer to a release or native dry-run call: the request id on success.
