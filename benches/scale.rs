@@ -24,8 +24,16 @@ fn bin() -> String {
 }
 const TOTAL: usize = 10_000;
 const REGIONS: [&str; 10] = [
-    "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-qingdao",
-    "cn-zhangjiakou", "cn-chengdu", "cn-hongkong", "ap-southeast-1", "eu-central-1",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-qingdao",
+    "cn-zhangjiakou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "eu-central-1",
 ];
 const LATENCY_MS: u64 = 50;
 /// `concurrency` in the benchmark's policy: every region listed at once, 8 calls in flight per endpoint.
@@ -55,7 +63,11 @@ fn kind(i: usize) -> Kind {
 }
 
 fn expire_tag(k: Kind) -> &'static str {
-    if k == Kind::Kept { "2027-06-01" } else { "2026-01-01" }
+    if k == Kind::Kept {
+        "2027-06-01"
+    } else {
+        "2026-01-01"
+    }
 }
 
 /// One product of the benchmark: how to make its inventory objects. Its API's shape is in `floor`.
@@ -135,11 +147,17 @@ const PRODUCTS: &[ProductGen] = &[
 
 /// The emulator's inventory section of a product: its endpoint code, except billing's (`bss`).
 fn section(code: &str) -> &str {
-    if code == BSS { "bss" } else { code }
+    if code == BSS {
+        "bss"
+    } else {
+        code
+    }
 }
 
 fn out_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("bench")
 }
 
@@ -161,7 +179,8 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
             inv.insert(section(p.code).into(), json!([]));
             let path = dir.join(format!("probe-{}.json", p.code));
             std::fs::write(&path, Value::Object(inv).to_string()).is_ok()
-                && aliyun_janitor::sim::Sim::from_inventory_file(&path, aliyun_janitor::sim::SimOptions::default()).is_ok()
+                && aliyun_janitor::sim::Sim::from_inventory_file(&path, aliyun_janitor::sim::SimOptions::default())
+                    .is_ok()
         })
         .collect()
 }
@@ -348,7 +367,12 @@ struct Measured {
 
 fn gnu_time() -> Option<PathBuf> {
     let p = PathBuf::from("/usr/bin/time");
-    let ok = Command::new(&p).args(["-f", "%e", "true"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = Command::new(&p)
+        .args(["-f", "%e", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     ok.then_some(p)
 }
 
@@ -377,8 +401,18 @@ fn run_janitor(url: &str, policy: &Path, apply: bool, dir: &Path, tag: &str) -> 
     let text = std::fs::read_to_string(&stats).unwrap_or_default();
     let f: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     let secs = |i: usize| Duration::from_secs_f64(f.get(i).copied().unwrap_or(0.0));
-    let summary = std::fs::read(dir.join(format!("{tag}.summary.json"))).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-    Measured { wall, user: secs(1), sys: secs(2), peak_rss_kb: f.get(3).copied().unwrap_or(0.0) as u64, exit: status.code().unwrap_or(-1), summary }
+    let summary = std::fs::read(dir.join(format!("{tag}.summary.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Measured {
+        wall,
+        user: secs(1),
+        sys: secs(2),
+        peak_rss_kb: f.get(3).copied().unwrap_or(0.0) as u64,
+        exit: status.code().unwrap_or(-1),
+        summary,
+    }
 }
 
 struct SimProcess {
@@ -423,7 +457,13 @@ fn cold_start(policy: &Path) -> Duration {
     let mut samples: Vec<Duration> = (0..21)
         .map(|_| {
             let t = Instant::now();
-            let ok = Command::new(bin()).arg("validate").arg("--policy").arg(policy).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let ok = Command::new(bin())
+                .arg("validate")
+                .arg("--policy")
+                .arg(policy)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
             assert!(ok.is_ok_and(|s| s.success()), "validate fails on the benchmark policy");
             t.elapsed()
         })
@@ -446,7 +486,11 @@ fn calls_table(out: &mut String, label: &str, measured: &Measured, floor: &Floor
     keys.sort();
     keys.dedup();
     for k in keys {
-        out.push_str(&format!("| `{k}` | {} | {} |\n", made.get(k).copied().unwrap_or(0), floor.calls.get(k).copied().unwrap_or(0)));
+        out.push_str(&format!(
+            "| `{k}` | {} | {} |\n",
+            made.get(k).copied().unwrap_or(0),
+            floor.calls.get(k).copied().unwrap_or(0)
+        ));
     }
     out.push_str(&format!("| total | {} | {} |\n", made.values().sum::<u64>(), floor.calls.values().sum::<u64>()));
 }
@@ -491,7 +535,9 @@ fn main() {
         if std::env::var_os("JANITOR_BENCH_BINARY").is_some() { "as shipped by `make build`" } else { "built by `cargo bench`" }
     ));
     out.push_str("| figure | dry run | apply run | floor (dry / apply) | target |\n|---|---:|---:|---:|---|\n");
-    let total = |m: &Measured| m.summary["api_calls"].as_object().map(|o| o.values().filter_map(Value::as_u64).sum::<u64>()).unwrap_or(0);
+    let total = |m: &Measured| {
+        m.summary["api_calls"].as_object().map(|o| o.values().filter_map(Value::as_u64).sum::<u64>()).unwrap_or(0)
+    };
     let ftotal = |f: &Floor| f.calls.values().sum::<u64>();
     out.push_str(&format!(
         "| wall time | {} | {} | {} / {} | ≤ 1.25 × floor ({:.2}x / {:.2}x) |\n",
@@ -502,17 +548,46 @@ fn main() {
         dry.wall.as_secs_f64() / dry_floor.time.as_secs_f64(),
         apply.wall.as_secs_f64() / apply_floor.time.as_secs_f64()
     ));
-    out.push_str(&format!("| API calls | {} | {} | {} / {} | = floor |\n", total(&dry), total(&apply), ftotal(&dry_floor), ftotal(&apply_floor)));
-    out.push_str(&format!("| peak RSS | {:.1} MB | {:.1} MB | | < 30 MB |\n", dry.peak_rss_kb as f64 / 1024.0, apply.peak_rss_kb as f64 / 1024.0));
-    out.push_str(&format!("| CPU time (user + sys) | {} | {} | | |\n", ms(dry.user + dry.sys), ms(apply.user + apply.sys)));
+    out.push_str(&format!(
+        "| API calls | {} | {} | {} / {} | = floor |\n",
+        total(&dry),
+        total(&apply),
+        ftotal(&dry_floor),
+        ftotal(&apply_floor)
+    ));
+    out.push_str(&format!(
+        "| peak RSS | {:.1} MB | {:.1} MB | | < 30 MB |\n",
+        dry.peak_rss_kb as f64 / 1024.0,
+        apply.peak_rss_kb as f64 / 1024.0
+    ));
+    out.push_str(&format!(
+        "| CPU time (user + sys) | {} | {} | | |\n",
+        ms(dry.user + dry.sys),
+        ms(apply.user + apply.sys)
+    ));
     let released = apply.summary["released"].as_array().map(Vec::len).unwrap_or(0);
     let would = dry.summary["would_release"].as_array().map(Vec::len).unwrap_or(0);
     out.push_str(&format!("| instances released / would release | {would} | {released} | {eligible} | = eligible |\n"));
-    let manual = |m: &Measured| m.summary["counts"].as_object().map(|c| c.values().filter_map(|v| v["manual"].as_u64()).sum::<u64>()).unwrap_or(0);
-    out.push_str(&format!("| billing rows reported `manual` (no adapter) | {} | {} | {billed_expired} | = expired rows |\n", manual(&dry), manual(&apply)));
+    let manual = |m: &Measured| {
+        m.summary["counts"]
+            .as_object()
+            .map(|c| c.values().filter_map(|v| v["manual"].as_u64()).sum::<u64>())
+            .unwrap_or(0)
+    };
+    out.push_str(&format!(
+        "| billing rows reported `manual` (no adapter) | {} | {} | {billed_expired} | = expired rows |\n",
+        manual(&dry),
+        manual(&apply)
+    ));
     out.push_str(&format!("| exit code | {} | {} | | 0 |\n", dry.exit, apply.exit));
-    out.push_str(&format!("| cold start (`validate`, median of 21) | {:.1} ms | | | < 20 ms |\n", cold.as_secs_f64() * 1000.0));
-    out.push_str(&format!("| release binary size | {:.2} MB ({binary_size} bytes) | | | < 10 MB |\n", binary_size as f64 / 1e6));
+    out.push_str(&format!(
+        "| cold start (`validate`, median of 21) | {:.1} ms | | | < 20 ms |\n",
+        cold.as_secs_f64() * 1000.0
+    ));
+    out.push_str(&format!(
+        "| release binary size | {:.2} MB ({binary_size} bytes) | | | < 10 MB |\n",
+        binary_size as f64 / 1e6
+    ));
     calls_table(&mut out, "Dry run", &dry, &dry_floor);
     calls_table(&mut out, "Apply run", &apply, &apply_floor);
     println!("{out}");

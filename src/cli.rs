@@ -17,7 +17,11 @@ use crate::sim::{self, Sim, SimOptions};
 pub const EXIT_DEGRADED: u8 = 3;
 
 #[derive(Parser, Debug)]
-#[command(name = "aliyun-janitor", version, about = "Releases expired and pay-as-you-go Alibaba Cloud instances, dry-run first")]
+#[command(
+    name = "aliyun-janitor",
+    version,
+    about = "Releases expired and pay-as-you-go Alibaba Cloud instances, dry-run first"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -121,11 +125,16 @@ impl RunArgs {
         settings.endpoint_override = self.endpoint.clone();
         settings.apply_flag = self.apply;
         settings.now = self.now;
-        settings.retry = settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
+        settings.retry =
+            settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
         match job::run(&trigger, &settings, credentials).await {
             Ok(summary) => {
                 print_summary(&summary, &self.output);
-                if summary.is_degraded() { ExitCode::from(EXIT_DEGRADED) } else { ExitCode::SUCCESS }
+                if summary.is_degraded() {
+                    ExitCode::from(EXIT_DEGRADED)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(e) => fail(e),
         }
@@ -134,7 +143,10 @@ impl RunArgs {
 
 fn print_summary(summary: &Summary, output: &str) {
     if output == "text" {
-        println!("run {} — mode {} ({}), trigger {}, now {}", summary.run_id, summary.mode, summary.mode_reason, summary.trigger, summary.now);
+        println!(
+            "run {} — mode {} ({}), trigger {}, now {}",
+            summary.run_id, summary.mode, summary.mode_reason, summary.trigger, summary.now
+        );
         for e in &summary.entries {
             println!("  {}", report::explain(e));
         }
@@ -151,8 +163,16 @@ fn print_summary(summary: &Summary, output: &str) {
             let items: Vec<String> = notices
                 .iter()
                 .map(|n| {
-                    let after = n.release_after.as_deref().filter(|_| n.outcome.as_str().ends_with("mark") || n.outcome.as_str() == "marked");
-                    format!("{} {}{}", n.outcome.as_str(), n.id, after.map(|a| format!(" (release after {a})")).unwrap_or_default())
+                    let after = n
+                        .release_after
+                        .as_deref()
+                        .filter(|_| n.outcome.as_str().ends_with("mark") || n.outcome.as_str() == "marked");
+                    format!(
+                        "{} {}{}",
+                        n.outcome.as_str(),
+                        n.id,
+                        after.map(|a| format!(" (release after {a})")).unwrap_or_default()
+                    )
                 })
                 .collect();
             println!("  owner {owner}: {}", items.join("; "));
@@ -171,7 +191,10 @@ fn print_summary(summary: &Summary, output: &str) {
         // Streamed: a summary of 10,000 instances is megabytes, and need not be held as one string too.
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let written = serde_json::to_writer_pretty(&mut out, summary).map_err(std::io::Error::from).and_then(|()| writeln!(out)).and_then(|()| out.flush());
+        let written = serde_json::to_writer_pretty(&mut out, summary)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
         if let Err(e) = written {
             eprintln!("error: cannot write the summary: {e}");
         }
@@ -204,7 +227,12 @@ impl ValidateArgs {
 
 impl SimArgs {
     pub async fn run(&self) -> ExitCode {
-        let opts = SimOptions { latency_ms: self.latency_ms, throttle_rate: self.throttle_rate, error_rate: self.error_rate, seed: self.seed };
+        let opts = SimOptions {
+            latency_ms: self.latency_ms,
+            throttle_rate: self.throttle_rate,
+            error_rate: self.error_rate,
+            seed: self.seed,
+        };
         let sim = match Sim::from_inventory_file(&self.inventory, opts) {
             Ok(s) => s,
             Err(e) => return fail(e),

@@ -132,7 +132,15 @@ impl RawRecord {
         let subscription = match self.subscription_type.as_str() {
             "Subscription" => true,
             "PayAsYouGo" => false,
-            other => return Err(shape(action, format!("{}: unknown value `{other}` (expected Subscription or PayAsYouGo)", at("SubscriptionType")))),
+            other => {
+                return Err(shape(
+                    action,
+                    format!(
+                        "{}: unknown value `{other}` (expected Subscription or PayAsYouGo)",
+                        at("SubscriptionType")
+                    ),
+                ))
+            }
         };
         let end = parse_api_time(&self.end_time).map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?;
         let created_at = match self.create_time.as_deref().filter(|s| !s.is_empty()) {
@@ -159,12 +167,18 @@ impl RawRecord {
 /// Checks one `QueryAvailableInstances` page: `(TotalCount, records)`.
 fn query_answer(value: serde_json::Value) -> Result<(i64, Vec<Billed>), ApiError> {
     let resp: QueryResponse = crate::products::decode("QueryAvailableInstances", value)?;
-    let records = resp.data.instance_list.into_iter().enumerate().map(|(i, r)| r.check(i)).collect::<Result<Vec<_>, _>>()?;
+    let records =
+        resp.data.instance_list.into_iter().enumerate().map(|(i, r)| r.check(i)).collect::<Result<Vec<_>, _>>()?;
     Ok((resp.data.total_count, records))
 }
 
 /// Expired subscriptions (`EndTime` at or before `now`), all pages; optionally only some ids of one product.
-async fn query(api: &Client, site: BssSite, now: DateTime<Utc>, only: Option<(&str, &[String])>) -> Result<Vec<Billed>, ApiError> {
+async fn query(
+    api: &Client,
+    site: BssSite,
+    now: DateTime<Utc>,
+    only: Option<(&str, &[String])>,
+) -> Result<Vec<Billed>, ApiError> {
     let action = "QueryAvailableInstances";
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
@@ -179,12 +193,18 @@ async fn query(api: &Client, site: BssSite, now: DateTime<Utc>, only: Option<(&s
         }
         let (total, records) = query_answer(api.call(&req).await?)?;
         if records.len() > PAGE_SIZE {
-            return Err(shape(action, format!("`Data.InstanceList`: {} records on a page of {PAGE_SIZE}", records.len())));
+            return Err(shape(
+                action,
+                format!("`Data.InstanceList`: {} records on a page of {PAGE_SIZE}", records.len()),
+            ));
         }
         let empty = records.is_empty();
         for r in records {
             if !seen.insert((r.product_code.clone(), r.id.clone())) {
-                return Err(shape(action, format!("instance {} ({}) listed twice: pagination is inconsistent", r.id, r.product_code)));
+                return Err(shape(
+                    action,
+                    format!("instance {} ({}) listed twice: pagination is inconsistent", r.id, r.product_code),
+                ));
             }
             out.push(r);
         }
@@ -223,7 +243,9 @@ impl Billed {
             return Some(format!("billing says {billing}, {} says {}", inst.product, inst.charge_type));
         }
         match inst.expires_at {
-            None => Some(format!("billing says it expired at {}, {} says it never expires", time(self.end), inst.product)),
+            None => {
+                Some(format!("billing says it expired at {}, {} says it never expires", time(self.end), inst.product))
+            }
             Some(t) if (t - self.end).num_minutes().abs() > EXPIRY_TOLERANCE_MINUTES => {
                 Some(format!("billing says it expires at {}, {} says {}", time(self.end), inst.product, time(t)))
             }
@@ -265,12 +287,19 @@ pub async fn discover(
             for entry in summary.entries.iter_mut().filter(|e| acts(e) && is_expired_subscription_release(e)) {
                 skip(entry, reason.clone());
             }
-            summary.skipped_scopes.push(SkippedScope { product: "bss".into(), region: site.as_str().into(), code: e.summary_code(), error: e.to_string() });
+            summary.skipped_scopes.push(SkippedScope {
+                product: "bss".into(),
+                region: site.as_str().into(),
+                code: e.summary_code(),
+                error: e.to_string(),
+            });
             return;
         }
     };
     let registry = products::registry();
-    let adapter_for = |code: &str| registry.iter().find(|p| p.billing_codes().iter().any(|c| c.eq_ignore_ascii_case(code))).map(|p| p.code());
+    let adapter_for = |code: &str| {
+        registry.iter().find(|p| p.billing_codes().iter().any(|c| c.eq_ignore_ascii_case(code))).map(|p| p.code())
+    };
     // (product, region, id) of adapter instances billing lists as expired subscriptions.
     let mut billed_adapter: BTreeSet<(String, String, String)> = BTreeSet::new();
     for rec in records {
@@ -280,7 +309,9 @@ pub async fn discover(
         match adapter_for(&rec.product_code) {
             Some(code) => {
                 // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
-                let Some((_, _, listed)) = scopes.iter().find(|(p, r, _)| p.code() == code && *r == rec.region) else { continue };
+                let Some((_, _, listed)) = scopes.iter().find(|(p, r, _)| p.code() == code && *r == rec.region) else {
+                    continue;
+                };
                 if !reach.products.contains(&code) {
                     continue;
                 }
@@ -292,7 +323,10 @@ pub async fn discover(
                         inst.product = code.into();
                         let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
                         entry.decision.facts.extend(rec.facts());
-                        skip(&mut entry, format!("billing lists an expired subscription that the {code} API does not return"));
+                        skip(
+                            &mut entry,
+                            format!("billing lists an expired subscription that the {code} API does not return"),
+                        );
                         summary.scanned += 1;
                         summary.entries.push(entry);
                     }
@@ -327,8 +361,14 @@ pub async fn discover(
     // The other direction: the product API says "expired subscription", billing does not list it as one.
     for entry in summary.entries.iter_mut() {
         let d = &entry.decision;
-        let in_reach = reach.products.contains(&d.product.as_str()) && reach.regions.iter().any(|r| r == d.region.as_str()) && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
-        if in_reach && acts(entry) && is_expired_subscription_release(entry) && !billed_adapter.contains(&(d.product.to_string(), d.region.to_string(), d.id.to_string())) {
+        let in_reach = reach.products.contains(&d.product.as_str())
+            && reach.regions.iter().any(|r| r == d.region.as_str())
+            && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
+        if in_reach
+            && acts(entry)
+            && is_expired_subscription_release(entry)
+            && !billed_adapter.contains(&(d.product.to_string(), d.region.to_string(), d.id.to_string()))
+        {
             skip(entry, "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into());
         }
     }
@@ -336,7 +376,10 @@ pub async fn discover(
 
 /// Compares billing's record with the product's own reading of the same instance.
 fn cross_check(rec: &Billed, inst: &Instance, entries: &mut [Entry]) {
-    let Some(entry) = entries.iter_mut().find(|e| e.decision.product == inst.product && e.decision.region == inst.region && e.decision.id == inst.id) else {
+    let Some(entry) = entries
+        .iter_mut()
+        .find(|e| e.decision.product == inst.product && e.decision.region == inst.region && e.decision.id == inst.id)
+    else {
         return;
     };
     entry.decision.facts.extend(rec.facts());
@@ -352,20 +395,37 @@ fn cross_check(rec: &Billed, inst: &Instance, entries: &mut [Entry]) {
 
 /// On a reseller account (`bss.vno`), releases what discovery selected for products without an adapter:
 /// a pre-flight re-read of each batch, then (only with apply) billing's `ReleaseInstance`. Never otherwise.
-pub async fn release_through_billing(api: &Client, policy: &Policy, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
+pub async fn release_through_billing(
+    api: &Client,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    apply: bool,
+    entries: &mut [Entry],
+) {
     if !(policy.bss.discovery && policy.bss.vno) {
         return;
     }
     let site = policy.bss.site;
     // (product code, product type, region) → ids.
     let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT) == Some(FROM_BILLING)) {
+    for e in entries
+        .iter()
+        .filter(|e| e.outcome == Outcome::WouldRelease && e.decision.facts.get(SOURCE_FACT) == Some(FROM_BILLING))
+    {
         let fact = |k: &str| e.decision.facts.get(k).unwrap_or_default().to_string();
-        groups.entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.to_string())).or_default().push(e.decision.id.to_string());
+        groups
+            .entry((fact("billing_product_code"), fact("billing_product_type"), e.decision.region.to_string()))
+            .or_default()
+            .push(e.decision.id.to_string());
     }
     for ((code, product_type, region), ids) in groups {
         let find = |entries: &mut [Entry], id: &str| -> Option<usize> {
-            entries.iter().position(|e| e.decision.product == code && e.decision.region == region && e.decision.id == id && e.outcome == Outcome::WouldRelease)
+            entries.iter().position(|e| {
+                e.decision.product == code
+                    && e.decision.region == region
+                    && e.decision.id == id
+                    && e.outcome == Outcome::WouldRelease
+            })
         };
         for batch in ids.chunks(BATCH) {
             // Pre-flight: billing has no DryRun, so re-read the batch and re-evaluate just before acting.
@@ -385,9 +445,14 @@ pub async fn release_through_billing(api: &Client, policy: &Policy, now: DateTim
             let mut keep = Vec::new();
             for id in batch {
                 let Some(i) = find(entries, id) else { continue };
-                let again = fresh.iter().find(|r| r.id == *id && r.region == region).map(|r| plan::evaluate(&r.to_instance(), policy, now));
+                let again = fresh
+                    .iter()
+                    .find(|r| r.id == *id && r.region == region)
+                    .map(|r| plan::evaluate(&r.to_instance(), policy, now));
                 match again {
-                    Some(d) if d.verdict == entries[i].decision.verdict && d.rule == entries[i].decision.rule => keep.push(id.clone()),
+                    Some(d) if d.verdict == entries[i].decision.verdict && d.rule == entries[i].decision.rule => {
+                        keep.push(id.clone())
+                    }
                     Some(_) => skip(&mut entries[i], "changed since discovery (pre-flight)".into()),
                     None => skip(&mut entries[i], "no longer an expired subscription in billing (pre-flight)".into()),
                 }

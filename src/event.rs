@@ -172,12 +172,22 @@ impl Trigger {
 
     pub fn describe(&self) -> String {
         match self {
-            Trigger::Scheduled { source, overrides, .. } if !overrides.is_empty() => format!("scheduled ({source}) with payload overrides"),
+            Trigger::Scheduled { source, overrides, .. } if !overrides.is_empty() => {
+                format!("scheduled ({source}) with payload overrides")
+            }
             Trigger::Scheduled { source, .. } => format!("scheduled ({source})"),
             Trigger::Manual(_) => "manual".into(),
             Trigger::Resources(r) => {
-                let events = if r.event_ids.len() == 1 { "1 event".to_string() } else { format!("{} events", r.event_ids.len()) };
-                let named = if r.targets.len() == 1 { "1 resource".to_string() } else { format!("{} resources", r.targets.len()) };
+                let events = if r.event_ids.len() == 1 {
+                    "1 event".to_string()
+                } else {
+                    format!("{} events", r.event_ids.len())
+                };
+                let named = if r.targets.len() == 1 {
+                    "1 resource".to_string()
+                } else {
+                    format!("{} resources", r.targets.len())
+                };
                 format!("event ({}, {events}) naming {named}", r.source)
             }
         }
@@ -224,12 +234,18 @@ fn batch(items: Vec<Value>) -> Result<Trigger, EventError> {
         return Err(EventError::Unknown("empty event batch (an array with no events)".into()));
     }
     if items.len() > MAX_BATCH_EVENTS {
-        return Err(EventError::Unknown(format!("event batch of {} events; the limit is {MAX_BATCH_EVENTS}", items.len())));
+        return Err(EventError::Unknown(format!(
+            "event batch of {} events; the limit is {MAX_BATCH_EVENTS}",
+            items.len()
+        )));
     }
     let mut events = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(obj) = item else {
-            return Err(EventError::Unknown(format!("batch element [{i}]: expected a JSON object, got {}", json_kind(&item))));
+            return Err(EventError::Unknown(format!(
+                "batch element [{i}]: expected a JSON object, got {}",
+                json_kind(&item)
+            )));
         };
         match parse_object(obj).map_err(|e| in_batch(i, e))? {
             Trigger::Resources(r) => events.push(r),
@@ -244,7 +260,13 @@ fn batch(items: Vec<Value>) -> Result<Trigger, EventError> {
     if events.len() == 1 {
         return Ok(Trigger::Resources(events.remove(0)));
     }
-    let mut merged = ResourceEvent { source: "batch".into(), event_ids: Vec::new(), run_id: String::new(), targets: Vec::new(), ignored: Vec::new() };
+    let mut merged = ResourceEvent {
+        source: "batch".into(),
+        event_ids: Vec::new(),
+        run_id: String::new(),
+        targets: Vec::new(),
+        ignored: Vec::new(),
+    };
     for e in events {
         for id in e.event_ids {
             if !merged.event_ids.contains(&id) {
@@ -285,7 +307,8 @@ fn in_batch(i: usize, e: EventError) -> EventError {
 
 /// Adds a target, merging the event ids of a resource named twice. Fails above [`MAX_TARGETS`].
 fn add_target(targets: &mut Vec<ResourceRef>, t: ResourceRef) -> Result<(), EventError> {
-    if let Some(existing) = targets.iter_mut().find(|x| x.product == t.product && x.region == t.region && x.id == t.id) {
+    if let Some(existing) = targets.iter_mut().find(|x| x.product == t.product && x.region == t.region && x.id == t.id)
+    {
         for id in t.event_ids {
             if !existing.event_ids.contains(&id) {
                 existing.event_ids.push(id);
@@ -294,7 +317,9 @@ fn add_target(targets: &mut Vec<ResourceRef>, t: ResourceRef) -> Result<(), Even
         return Ok(());
     }
     if targets.len() >= MAX_TARGETS {
-        return Err(EventError::Unknown(format!("the event names more than {MAX_TARGETS} resources: refused (run the schedule instead)")));
+        return Err(EventError::Unknown(format!(
+            "the event names more than {MAX_TARGETS} resources: refused (run the schedule instead)"
+        )));
     }
     targets.push(t);
     Ok(())
@@ -308,17 +333,27 @@ fn aws_event(obj: Map<String, Value>) -> Result<Trigger, EventError> {
         ("Scheduled Event", "aws.events") => {}
         ("Tag Change on Resource", "aws.tag") => return aws_tag_change(&obj),
         _ => {
-            return Err(EventError::Unknown(format!("AWS event {} from {} is not handled", quote(detail_type), quote(source))));
+            return Err(EventError::Unknown(format!(
+                "AWS event {} from {} is not handled",
+                quote(detail_type),
+                quote(source)
+            )));
         }
     }
     let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
-        serde_path_to_error::deserialize(Value::Object(obj)).map_err(|e| field(e.path().to_string(), clip(&e.inner().to_string(), 200)))?;
+        serde_path_to_error::deserialize(Value::Object(obj))
+            .map_err(|e| field(e.path().to_string(), clip(&e.inner().to_string(), 200)))?;
     let id = event.id.ok_or_else(|| field("id", "missing (every Scheduled Event carries one)"))?;
     check_id(&id, "id")?;
     if let Some(t) = &event.time {
         check_time(t, "time")?;
     }
-    Ok(Trigger::Scheduled { source: "aws.events".into(), event_id: Some(id), time: event.time, overrides: ManualRequest::default() })
+    Ok(Trigger::Scheduled {
+        source: "aws.events".into(),
+        event_id: Some(id),
+        time: event.time,
+        overrides: ManualRequest::default(),
+    })
 }
 
 /// `Tag Change on Resource` (reference 4.4): the resources are the ARNs in `resources`. `detail.tags` is not
@@ -362,7 +397,9 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
     let params = match data.get("requestParameters") {
         None | Some(Value::Null) => None,
         Some(Value::Object(p)) => Some(p),
-        Some(other) => return Err(field("data.requestParameters", format!("expected an object, got {}", json_kind(other)))),
+        Some(other) => {
+            return Err(field("data.requestParameters", format!("expected an object, got {}", json_kind(other))))
+        }
     };
     let region = match (data.get("acsRegion"), params.and_then(|p| p.get("RegionId")), obj.get("aliyunregionid")) {
         (Some(v), _, _) => Some(region_value(v, "data.acsRegion")?),
@@ -381,12 +418,18 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
             let ids = strings(ids, &at)?;
             match product_of_resource_type(ty) {
                 Some(p) => {
-                    let Some(region) = &region else { return Err(field("data.acsRegion", "missing (needed to re-read the referenced resources)")) };
+                    let Some(region) = &region else {
+                        return Err(field("data.acsRegion", "missing (needed to re-read the referenced resources)"));
+                    };
                     for (i, rid) in ids.into_iter().enumerate() {
                         event.add(p, region, rid, &format!("{at}[{i}]"))?;
                     }
                 }
-                None => event.note(format!("{} {}", clip(ty, 64), ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", "))),
+                None => event.note(format!(
+                    "{} {}",
+                    clip(ty, 64),
+                    ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
+                )),
             }
         }
     }
@@ -394,11 +437,18 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
         let instance_type = match params.get("ResourceType") {
             None | Some(Value::Null) => true,
             Some(Value::String(t)) => t.eq_ignore_ascii_case("instance"),
-            Some(other) => return Err(field("data.requestParameters.ResourceType", format!("expected a string, got {}", json_kind(other)))),
+            Some(other) => {
+                return Err(field(
+                    "data.requestParameters.ResourceType",
+                    format!("expected a string, got {}", json_kind(other)),
+                ))
+            }
         };
         for (key, value) in params {
             let at = format!("data.requestParameters.{}", clip(key, 64));
-            let base = key.split_once('.').map_or(key.as_str(), |(b, n)| if n.bytes().all(|c| c.is_ascii_digit()) { b } else { "" });
+            let base =
+                key.split_once('.')
+                    .map_or(key.as_str(), |(b, n)| if n.bytes().all(|c| c.is_ascii_digit()) { b } else { "" });
             match base {
                 "ResourceId" | "InstanceId" => {
                     let ids = strings(value, &at)?;
@@ -408,7 +458,9 @@ fn actiontrail_call(obj: &Map<String, Value>, service: &str) -> Result<Trigger, 
                                 event.add(p, region, rid, &format!("{at}[{i}]"))?;
                             }
                         }
-                        (Some(_), true, None) => return Err(field("data.acsRegion", "missing (needed to re-read the named resources)")),
+                        (Some(_), true, None) => {
+                            return Err(field("data.acsRegion", "missing (needed to re-read the named resources)"))
+                        }
                         _ => event.note(format!(
                             "{} {} {}",
                             clip(service, 32),
@@ -440,12 +492,16 @@ fn ecs_state_change(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     let mut event = ResourceEvent::new("acs.ecs", &id);
     let data = data_object(obj)?;
     let (inner, at) = match data.get("content") {
-        Some(Value::Object(content)) if !data.contains_key("resourceId") || content.contains_key("resourceId") => (content, "data.content"),
+        Some(Value::Object(content)) if !data.contains_key("resourceId") || content.contains_key("resourceId") => {
+            (content, "data.content")
+        }
         _ => (data, "data"),
     };
     let resource = match inner.get("resourceId").or_else(|| data.get("resourceId")) {
         Some(Value::String(r)) => r,
-        Some(other) => return Err(field(format!("{at}.resourceId"), format!("expected a string, got {}", json_kind(other)))),
+        Some(other) => {
+            return Err(field(format!("{at}.resourceId"), format!("expected a string, got {}", json_kind(other))))
+        }
         None => return Err(field(format!("{at}.resourceId"), "missing (a state change names its instance)")),
     };
     if let Some(Value::String(ty)) = inner.get("resourceType") {
@@ -470,7 +526,13 @@ fn ecs_state_change(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
 
 impl ResourceEvent {
     fn new(source: &str, event_id: &str) -> Self {
-        ResourceEvent { source: source.into(), event_ids: vec![event_id.to_string()], run_id: event_id.to_string(), targets: Vec::new(), ignored: Vec::new() }
+        ResourceEvent {
+            source: source.into(),
+            event_ids: vec![event_id.to_string()],
+            run_id: event_id.to_string(),
+            targets: Vec::new(),
+            ignored: Vec::new(),
+        }
     }
 
     /// Records something the event named that the janitor ignores; at most [`MAX_NOTES`] are kept.
@@ -488,9 +550,20 @@ impl ResourceEvent {
             return Err(field(at, format!("region {} is not a region id", quote(region))));
         }
         if !is_resource_id(id) {
-            return Err(field(at, format!("{} is not a resource id (letters, digits, `-`, `_`, `.`; at most {MAX_RESOURCE_ID_LEN} bytes)", quote(id))));
+            return Err(field(
+                at,
+                format!(
+                    "{} is not a resource id (letters, digits, `-`, `_`, `.`; at most {MAX_RESOURCE_ID_LEN} bytes)",
+                    quote(id)
+                ),
+            ));
         }
-        let t = ResourceRef { product: product.into(), region: region.into(), id: id.into(), event_ids: self.event_ids.clone() };
+        let t = ResourceRef {
+            product: product.into(),
+            region: region.into(),
+            id: id.into(),
+            event_ids: self.event_ids.clone(),
+        };
         add_target(&mut self.targets, t)
     }
 
@@ -552,7 +625,9 @@ fn product_of_service(service: &str) -> Option<&'static str> {
 fn product_of_resource_type(ty: &str) -> Option<&'static str> {
     let mut parts = ty.split("::");
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(ns), Some(service), Some(kind), None) if (ns == "ACS" || ns == "ALIYUN") && kind.eq_ignore_ascii_case("Instance") => {
+        (Some(ns), Some(service), Some(kind), None)
+            if (ns == "ACS" || ns == "ALIYUN") && kind.eq_ignore_ascii_case("Instance") =>
+        {
             product_of_service(service)
         }
         _ => None,
@@ -624,14 +699,20 @@ fn fc_timer(obj: &Map<String, Value>) -> Result<Trigger, EventError> {
     check_id(name, "triggerName")?;
     let time_str = required_str(obj, "triggerTime")?;
     check_id(time_str, "triggerTime")?;
-    let time = crate::inventory::parse_api_time(time_str).map_err(|_| field("triggerTime", format!("{} is not an RFC 3339 time", quote(time_str))))?;
+    let time = crate::inventory::parse_api_time(time_str)
+        .map_err(|_| field("triggerTime", format!("{} is not an RFC 3339 time", quote(time_str))))?;
     check_time(&time, "triggerTime")?;
     let overrides = match obj.get("payload") {
         None | Some(Value::Null) => ManualRequest::default(),
         Some(Value::String(payload)) => timer_payload(payload)?,
         Some(other) => return Err(field("payload", format!("expected a string, got {}", json_kind(other)))),
     };
-    Ok(Trigger::Scheduled { source: "fc.timer".into(), event_id: Some(format!("{name}@{time_str}")), time: Some(time), overrides })
+    Ok(Trigger::Scheduled {
+        source: "fc.timer".into(),
+        event_id: Some(format!("{name}@{time_str}")),
+        time: Some(time),
+        overrides,
+    })
 }
 
 /// A timer payload starting with `{` must be a valid manual request: a typo in `{"dry_run": true}` must stop
@@ -666,7 +747,10 @@ fn manual(obj: &Map<String, Value>, prefix: &str, allow_id: bool) -> Result<Manu
             "regions" => req.regions = Some(list(value, &name, is_region, "region id (like `cn-hangzhou`)")?),
             "products" => req.products = Some(list(value, &name, is_product_code, "product code (like `ecs`)")?),
             "id" | "run_id" if !allow_id => {
-                return Err(field(name, "not accepted in a timer payload: the timer's name and time identify each run"));
+                return Err(field(
+                    name,
+                    "not accepted in a timer payload: the timer's name and time identify each run",
+                ));
             }
             "id" | "run_id" => {
                 if req.id.is_some() {
@@ -680,7 +764,10 @@ fn manual(obj: &Map<String, Value>, prefix: &str, allow_id: bool) -> Result<Manu
             }
             _ => {
                 let what = if prefix.is_empty() { "a manual invocation" } else { "a timer payload" };
-                return Err(field(name, format!("unknown key: {what} accepts only {MANUAL_KEYS} (and this is no known event shape)")));
+                return Err(field(
+                    name,
+                    format!("unknown key: {what} accepts only {MANUAL_KEYS} (and this is no known event shape)"),
+                ));
             }
         }
     }
@@ -704,7 +791,10 @@ fn list(value: &Value, name: &str, valid: fn(&str) -> bool, what: &str) -> Resul
             return Err(field(format!("{name}[{i}]"), format!("expected a string, got {}", json_kind(item))));
         };
         if s.len() > MAX_ENTRY_LEN {
-            return Err(field(format!("{name}[{i}]"), format!("is {} bytes long; the limit is {MAX_ENTRY_LEN}", s.len())));
+            return Err(field(
+                format!("{name}[{i}]"),
+                format!("is {} bytes long; the limit is {MAX_ENTRY_LEN}", s.len()),
+            ));
         }
         if !valid(s) {
             return Err(field(format!("{name}[{i}]"), format!("{} is not a {what}", quote(s))));
@@ -824,7 +914,8 @@ mod tests {
     fn round_trip(sample: &str) -> Trigger {
         let first = parse(sample.as_bytes()).unwrap_or_else(|e| panic!("sample rejected: {e}"));
         let value: Value = serde_json::from_str(sample).expect("sample is JSON");
-        let again = parse(serde_json::to_string(&value).expect("serializes").as_bytes()).expect("re-serialized sample parses");
+        let again =
+            parse(serde_json::to_string(&value).expect("serializes").as_bytes()).expect("re-serialized sample parses");
         assert_eq!(first, again);
         first
     }
@@ -922,7 +1013,19 @@ mod tests {
         for ok in ["cn-hangzhou", "ap-southeast-1", "cn-shanghai-finance-1", "us-east-1", "eu-central-1"] {
             assert!(is_region(ok), "{ok}");
         }
-        for bad in ["", "cn", "c-hangzhou", "cn-", "-cn-hangzhou", "cn--hz", "CN-hangzhou", "cn-hang zhou", "cn-hangzhou\n", "1n-hz", "cn_hz"] {
+        for bad in [
+            "",
+            "cn",
+            "c-hangzhou",
+            "cn-",
+            "-cn-hangzhou",
+            "cn--hz",
+            "CN-hangzhou",
+            "cn-hang zhou",
+            "cn-hangzhou\n",
+            "1n-hz",
+            "cn_hz",
+        ] {
             assert!(!is_region(bad), "{bad:?}");
         }
         for ok in ["ecs", "r-kvstore", "alikafka", "kms", "a1"] {
@@ -947,34 +1050,86 @@ mod tests {
 
     rejects!(hostile_dry_run_string, "dry-run-string.json", "event field `dry_run`: expected a boolean, got a string");
     rejects!(hostile_dry_run_null, "dry-run-null.json", "event field `dry_run`: expected a boolean, got null");
-    rejects!(hostile_regions_string, "regions-string.json", "event field `regions`: expected an array of strings, got a string");
-    rejects!(hostile_regions_nested, "regions-nested.json", "event field `regions[0]`: expected a string, got an array");
+    rejects!(
+        hostile_regions_string,
+        "regions-string.json",
+        "event field `regions`: expected an array of strings, got a string"
+    );
+    rejects!(
+        hostile_regions_nested,
+        "regions-nested.json",
+        "event field `regions[0]`: expected a string, got an array"
+    );
     rejects!(hostile_regions_empty, "regions-empty.json", "event field `regions`: must not be empty");
     rejects!(hostile_region_injection, "region-injection.json", "event field `regions[1]`", "is not a region id");
     rejects!(hostile_region_newline, "region-newline.json", "event field `regions[0]`", "\\n");
-    rejects!(hostile_product_uppercase, "product-uppercase.json", "event field `products[0]`: `ECS` is not a product code");
-    rejects!(hostile_products_number, "products-number.json", "event field `products[0]`: expected a string, got a number");
+    rejects!(
+        hostile_product_uppercase,
+        "product-uppercase.json",
+        "event field `products[0]`: `ECS` is not a product code"
+    );
+    rejects!(
+        hostile_products_number,
+        "products-number.json",
+        "event field `products[0]`: expected a string, got a number"
+    );
     rejects!(hostile_unknown_key, "unknown-key-apply.json", "event field `apply`: unknown key");
     rejects!(hostile_both_ids, "both-ids.json", "give only one of `id` and `run_id`");
     rejects!(hostile_id_injection, "id-injection.json", "event field `id`", "may hold only");
     rejects!(hostile_null_body, "null.json", "expected a JSON object, got null");
-    rejects!(hostile_array_body, "array.json", "batch element [0] is a manual trigger: a batch may hold only tag-change and state-change events");
+    rejects!(
+        hostile_array_body,
+        "array.json",
+        "batch element [0] is a manual trigger: a batch may hold only tag-change and state-change events"
+    );
     rejects!(hostile_string_body, "string.json", "expected a JSON object, got a string");
     rejects!(hostile_number_body, "number.json", "expected a JSON object, got a number");
     rejects!(hostile_trailing_garbage, "trailing-garbage.json", "not valid JSON");
     rejects!(hostile_truncated, "truncated.json", "not valid JSON");
-    rejects!(hostile_timer_bad_time, "fc-timer-bad-time.json", "event field `triggerTime`: `yesterday` is not an RFC 3339 time");
+    rejects!(
+        hostile_timer_bad_time,
+        "fc-timer-bad-time.json",
+        "event field `triggerTime`: `yesterday` is not an RFC 3339 time"
+    );
     rejects!(hostile_timer_missing_name, "fc-timer-no-name.json", "event field `triggerName`: missing");
-    rejects!(hostile_timer_payload_object, "fc-timer-payload-object.json", "event field `payload`: expected a string, got an object");
-    rejects!(hostile_timer_broken_payload, "fc-timer-broken-payload.json", "event field `payload`: starts with `{` but is not valid JSON");
-    rejects!(hostile_timer_payload_apply, "fc-timer-payload-apply.json", "event field `payload.apply`: unknown key: a timer payload accepts only");
-    rejects!(hostile_timer_payload_id, "fc-timer-payload-id.json", "event field `payload.id`: not accepted in a timer payload");
+    rejects!(
+        hostile_timer_payload_object,
+        "fc-timer-payload-object.json",
+        "event field `payload`: expected a string, got an object"
+    );
+    rejects!(
+        hostile_timer_broken_payload,
+        "fc-timer-broken-payload.json",
+        "event field `payload`: starts with `{` but is not valid JSON"
+    );
+    rejects!(
+        hostile_timer_payload_apply,
+        "fc-timer-payload-apply.json",
+        "event field `payload.apply`: unknown key: a timer payload accepts only"
+    );
+    rejects!(
+        hostile_timer_payload_id,
+        "fc-timer-payload-id.json",
+        "event field `payload.id`: not accepted in a timer payload"
+    );
     rejects!(hostile_timer_payload_bad_region, "fc-timer-payload-bad-region.json", "event field `payload.regions[0]`");
-    rejects!(hostile_aws_other, "aws-ec2-state-change.json", "AWS event `EC2 Instance State-change Notification` from `aws.ec2` is not handled");
+    rejects!(
+        hostile_aws_other,
+        "aws-ec2-state-change.json",
+        "AWS event `EC2 Instance State-change Notification` from `aws.ec2` is not handled"
+    );
     rejects!(hostile_aws_scheduled_no_id, "aws-scheduled-no-id.json", "event field `id`: missing");
     rejects!(hostile_aws_scheduled_bad_time, "aws-scheduled-bad-time.json", "event field `time`");
-    rejects!(hostile_aws_scheduled_wrong_source, "aws-scheduled-wrong-source.json", "AWS event `Scheduled Event` from `evil.events` is not handled");
-    rejects!(hostile_cloudevent_other, "cloudevent-other.json", "CloudEvent `resourcemanager:ResourceSharing:AssociationStatusChange` is not handled");
+    rejects!(
+        hostile_aws_scheduled_wrong_source,
+        "aws-scheduled-wrong-source.json",
+        "AWS event `Scheduled Event` from `evil.events` is not handled"
+    );
+    rejects!(
+        hostile_cloudevent_other,
+        "cloudevent-other.json",
+        "CloudEvent `resourcemanager:ResourceSharing:AssociationStatusChange` is not handled"
+    );
     rejects!(hostile_other_envelope, "other-envelope.json", "event `acs.ecs` is neither a schedule");
 
     // ---- resource events ----
@@ -984,7 +1139,12 @@ mod tests {
     }
 
     fn target(product: &str, region: &str, id: &str, events: &[&str]) -> ResourceRef {
-        ResourceRef { product: product.into(), region: region.into(), id: id.into(), event_ids: events.iter().map(|e| e.to_string()).collect() }
+        ResourceRef {
+            product: product.into(),
+            region: region.into(),
+            id: id.into(),
+            event_ids: events.iter().map(|e| e.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -995,7 +1155,10 @@ mod tests {
         assert_eq!(r.event_ids, ["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"]);
         assert_eq!(t.event_id(), Some("7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"));
         // Named three times (referencedResources, ResourceId.1, subject): one target.
-        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"])]);
+        assert_eq!(
+            r.targets,
+            [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"])]
+        );
         assert!(!t.forces_dry_run() && t.regions().is_none() && t.products().is_none());
         assert_eq!(t.describe(), "event (acs.actiontrail, 1 event) naming 1 resource");
     }
@@ -1005,7 +1168,10 @@ mod tests {
         let t = round_trip(include_str!("../events/alibaba-ecs-state-change.json"));
         let r = resources(&t);
         assert_eq!(r.source, "acs.ecs");
-        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1stopped000000001", &["c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"])]);
+        assert_eq!(
+            r.targets,
+            [target("ecs", "cn-hangzhou", "i-bp1stopped000000001", &["c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"])]
+        );
     }
 
     #[test]
@@ -1013,7 +1179,10 @@ mod tests {
         let t = round_trip(include_str!("../events/aws-tag-change.json"));
         let r = resources(&t);
         assert_eq!(r.source, "aws.tag");
-        assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["bddcf1d6-0251-35a1-aab0-adc1fb47c11c"])]);
+        assert_eq!(
+            r.targets,
+            [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["bddcf1d6-0251-35a1-aab0-adc1fb47c11c"])]
+        );
         assert!(r.ignored.is_empty());
     }
 
@@ -1033,20 +1202,31 @@ mod tests {
 
     #[test]
     fn a_batch_names_a_resource_once_with_every_event_that_named_it() {
-        let one = |id: &str| format!(r#"{{"id":"{id}","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{{"resourceId":"i-1"}}}}"#);
+        let one = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{{"resourceId":"i-1"}}}}"#
+            )
+        };
         let t = parse(format!("[{},{},{}]", one("e-1"), one("e-2"), one("e-1")).as_bytes()).unwrap();
         let r = resources(&t);
         assert_eq!(r.event_ids, ["e-1", "e-2"]);
         assert_eq!(r.targets, [target("ecs", "cn-hangzhou", "i-1", &["e-1", "e-2"])]);
         let again = parse(format!("[{},{}]", one("e-1"), one("e-2")).as_bytes()).unwrap();
         assert_eq!(again.event_id(), t.event_id(), "a redelivered batch gets the same run id");
-        assert_eq!(parse(format!("[{}]", one("e-9")).as_bytes()).unwrap().event_id(), Some("e-9"), "a batch of one is that event");
+        assert_eq!(
+            parse(format!("[{}]", one("e-9")).as_bytes()).unwrap().event_id(),
+            Some("e-9"),
+            "a batch of one is that event"
+        );
     }
 
     #[test]
     fn fixtures_of_the_reserved_shapes_now_parse() {
         let t = parse(include_bytes!("../tests/fixtures/events/cloudevent-actiontrail.json")).unwrap();
-        assert_eq!(resources(&t).targets, [target("ecs", "cn-hangzhou", "i-8vb0000", &["45ef4dewdwe1-7c35-447a-bd93-fab0000"])]);
+        assert_eq!(
+            resources(&t).targets,
+            [target("ecs", "cn-hangzhou", "i-8vb0000", &["45ef4dewdwe1-7c35-447a-bd93-fab0000"])]
+        );
         let t = parse(include_bytes!("../tests/fixtures/events/cloudevent-ecs-state-change.json")).unwrap();
         assert_eq!(resources(&t).targets.len(), 1);
         // An AWS resource: nothing the janitor manages, named for the log.
@@ -1081,35 +1261,83 @@ mod tests {
         assert_eq!(resources(&parse(arrays.as_bytes()).unwrap()).targets.len(), 3);
         // The legacy CloudMonitor wrapper of a state change.
         let legacy = r#"{"id":"e-5","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"ver":"1.0","product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-9","regionId":"cn-hangzhou","content":{"resourceId":"i-9","resourceType":"ALIYUN::ECS::Instance","state":"Stopped"}}}"#;
-        assert_eq!(resources(&parse(legacy.as_bytes()).unwrap()).targets, [target("ecs", "cn-hangzhou", "i-9", &["e-5"])]);
+        assert_eq!(
+            resources(&parse(legacy.as_bytes()).unwrap()).targets,
+            [target("ecs", "cn-hangzhou", "i-9", &["e-5"])]
+        );
     }
 
     #[test]
     fn malformed_resource_events_are_errors_naming_the_field() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#, "event field `id`: missing"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":"i-1"}"#, "event field `data`: expected an object, got a string"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":7}}"#, "event field `data.resourceId`: expected a string, got a number"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#, "event field `aliyunregionid`: missing"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{"resourceId":"i-1; rm -rf /"}}"#, "is not a resource id"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"acsRegion":"cn-hangzhou"}}"#, "event field `data.eventName`: missing"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"CN HZ","referencedResources":{}}}"#, "event field `data.acsRegion`"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","referencedResources":{"ACS::ECS::Instance":[1]}}}"#, "event field `data.referencedResources.ACS::ECS::Instance[0]`: expected a string"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","referencedResources":{"ACS::ECS::Instance":["i-1"]}}}"#, "event field `data.acsRegion`: missing"),
-            (r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceARN.1":"acs:ecs:*:1:instance/i-1"}}}"#, "region is a wildcard"),
-            (r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag","resources":"acs:ecs:cn-hangzhou:1:instance"}"#, "expected <type>/<id>"),
-            (r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag"}"#, "event field `resources`: missing"),
+            (
+                r#"{"specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#,
+                "event field `id`: missing",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":"i-1"}"#,
+                "event field `data`: expected an object, got a string",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":7}}"#,
+                "event field `data.resourceId`: expected a string, got a number",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"resourceId":"i-1"}}"#,
+                "event field `aliyunregionid`: missing",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","aliyunregionid":"cn-hangzhou","data":{"resourceId":"i-1; rm -rf /"}}"#,
+                "is not a resource id",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"acsRegion":"cn-hangzhou"}}"#,
+                "event field `data.eventName`: missing",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"CN HZ","referencedResources":{}}}"#,
+                "event field `data.acsRegion`",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","referencedResources":{"ACS::ECS::Instance":[1]}}}"#,
+                "event field `data.referencedResources.ACS::ECS::Instance[0]`: expected a string",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","referencedResources":{"ACS::ECS::Instance":["i-1"]}}}"#,
+                "event field `data.acsRegion`: missing",
+            ),
+            (
+                r#"{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceARN.1":"acs:ecs:*:1:instance/i-1"}}}"#,
+                "region is a wildcard",
+            ),
+            (
+                r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag","resources":"acs:ecs:cn-hangzhou:1:instance"}"#,
+                "expected <type>/<id>",
+            ),
+            (
+                r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag"}"#,
+                "event field `resources`: missing",
+            ),
             ("[]", "empty event batch"),
             ("[[1]]", "batch element [0]: expected a JSON object, got an array"),
-            (r#"[{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{}}]"#, "event field `[0].data.resourceId`: missing"),
+            (
+                r#"[{"id":"e","specversion":"1.0","type":"ecs:Instance:StateChange","data":{}}]"#,
+                "event field `[0].data.resourceId`: missing",
+            ),
         ];
         for (body, want) in cases {
             let e = err(body.as_bytes());
-            assert!(e.contains(want), "{body}
-  error {e:?} should contain {want:?}");
+            assert!(
+                e.contains(want),
+                "{body}
+  error {e:?} should contain {want:?}"
+            );
         }
         let many: Vec<String> = (0..=MAX_TARGETS).map(|i| format!("\"i-{i}\"")).collect();
-        let body = format!(r#"{{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{{"ResourceId":[{}]}}}}}}"#, many.join(","));
+        let body = format!(
+            r#"{{"id":"e","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{{"ResourceId":[{}]}}}}}}"#,
+            many.join(",")
+        );
         assert!(err(body.as_bytes()).contains("the limit is 500"));
         let batch = format!("[{}]", vec![r#"{"dry_run":true}"#; MAX_BATCH_EVENTS + 1].join(","));
         assert!(err(batch.as_bytes()).contains("the limit is 100"));
@@ -1119,7 +1347,10 @@ mod tests {
     fn arns() {
         assert!(matches!(parse_arn("acs:ecs:cn-hangzhou:123:instance/i-1"), Arn::Managed { product: "ecs", .. }));
         assert!(matches!(parse_arn("arn:acs:ecs:cn-hangzhou:*:instance/i-1"), Arn::Managed { product: "ecs", .. }));
-        assert!(matches!(parse_arn("arn:acs:alikafka:cn-hangzhou:1:instance/alikafka_post-cn-1"), Arn::Managed { product: "alikafka", .. }));
+        assert!(matches!(
+            parse_arn("arn:acs:alikafka:cn-hangzhou:1:instance/alikafka_post-cn-1"),
+            Arn::Managed { product: "alikafka", .. }
+        ));
         assert!(matches!(parse_arn("arn:aws:ec2:us-east-1:1:instance/i-0"), Arn::Foreign));
         assert!(matches!(parse_arn("acs:ecs:cn-hangzhou:1:disk/d-1"), Arn::Foreign));
         assert!(matches!(parse_arn("acs:ecs:cn-hangzhou"), Arn::Malformed(_)));
@@ -1179,7 +1410,10 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let body = format!(r#"{{"regions":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
         assert!(err(body.as_bytes()).contains("not valid JSON"));
-        let body = format!(r#"{{"triggerTime":"2022-07-29T10:02:58Z","triggerName":"t","payload":"{}"}}"#, "{\\\"a\\\":".repeat(10_000));
+        let body = format!(
+            r#"{{"triggerTime":"2022-07-29T10:02:58Z","triggerName":"t","payload":"{}"}}"#,
+            "{\\\"a\\\":".repeat(10_000)
+        );
         assert!(err(body.as_bytes()).contains("event field `payload`"));
     }
 
@@ -1194,13 +1428,20 @@ mod tests {
             any::<i64>().prop_map(Value::from),
             any::<f64>().prop_map(Value::from),
             ".{0,20}".prop_map(Value::String),
-            prop_oneof![Just("cn-hangzhou"), Just("ecs"), Just("{\"dry_run\":true}"), Just("Scheduled Event"), Just("aws.events")]
-                .prop_map(|s| Value::String(s.to_string())),
+            prop_oneof![
+                Just("cn-hangzhou"),
+                Just("ecs"),
+                Just("{\"dry_run\":true}"),
+                Just("Scheduled Event"),
+                Just("aws.events")
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
         ];
         leaf.prop_recursive(4, 32, 6, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                proptest::collection::btree_map(key(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                proptest::collection::btree_map(key(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -1208,10 +1449,28 @@ mod tests {
     fn key() -> impl Strategy<Value = String> {
         prop_oneof![
             prop_oneof![
-                Just("dry_run"), Just("regions"), Just("products"), Just("id"), Just("run_id"), Just("detail-type"),
-                Just("source"), Just("specversion"), Just("type"), Just("triggerTime"), Just("triggerName"), Just("payload"),
-                Just("time"), Just("detail"), Just("eventName"), Just("acsRegion"), Just("referencedResources"),
-                Just("requestParameters"), Just("resourceId"), Just("content"), Just("ResourceId.1"), Just("ACS::ECS::Instance")
+                Just("dry_run"),
+                Just("regions"),
+                Just("products"),
+                Just("id"),
+                Just("run_id"),
+                Just("detail-type"),
+                Just("source"),
+                Just("specversion"),
+                Just("type"),
+                Just("triggerTime"),
+                Just("triggerName"),
+                Just("payload"),
+                Just("time"),
+                Just("detail"),
+                Just("eventName"),
+                Just("acsRegion"),
+                Just("referencedResources"),
+                Just("requestParameters"),
+                Just("resourceId"),
+                Just("content"),
+                Just("ResourceId.1"),
+                Just("ACS::ECS::Instance")
             ]
             .prop_map(String::from),
             ".{0,12}",

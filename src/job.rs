@@ -28,7 +28,9 @@ pub enum JobError {
     Credentials(#[from] CredentialError),
     #[error("{0}")]
     Endpoint(#[from] EndpointError),
-    #[error("trigger asks for {what} `{value}`, which the policy does not cover (an event may only narrow the policy)")]
+    #[error(
+        "trigger asks for {what} `{value}`, which the policy does not cover (an event may only narrow the policy)"
+    )]
     Widening { what: &'static str, value: String },
     #[error("the policy clock (JANITOR_NOW / --now) is {now}, ahead of the real clock: a future clock is only accepted against the emulator (JANITOR_ENDPOINT), never against real endpoints")]
     FutureClock { now: String },
@@ -70,7 +72,14 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(policy: Policy) -> Self {
-        Settings { policy, endpoint_override: None, apply_flag: false, now: None, retry: RetryPolicy::default(), webhooks: None }
+        Settings {
+            policy,
+            endpoint_override: None,
+            apply_flag: false,
+            now: None,
+            retry: RetryPolicy::default(),
+            webhooks: None,
+        }
     }
 }
 
@@ -107,7 +116,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     tracing::info!(run_id, trigger = trigger.describe(), mode = if apply { "apply" } else { "dry-run" }, mode_reason, now = %now, "run starting");
 
     let mode = if apply { "apply" } else { "dry-run" };
-    let mut summary = Summary::new(&run_id, mode, &mode_reason, &trigger.describe(), &now.to_rfc3339_opts(SecondsFormat::Secs, true));
+    let mut summary =
+        Summary::new(&run_id, mode, &mode_reason, &trigger.describe(), &now.to_rfc3339_opts(SecondsFormat::Secs, true));
 
     // 1. What exists: every (product, region) listed, regions in parallel under a bound; or, for an event, a fresh
     //    read of exactly the resources it names. A failed listing or read skips its scope.
@@ -157,7 +167,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         if let (Some(caps), true) = (caps, entry.decision.is_release()) {
             if !caps.releasable.iter().any(|c| c.to_string() == charge) {
                 entry.outcome = Outcome::Manual;
-                entry.message = Some(format!("eligible, but {} cannot release {charge} instances by API: release it by hand", entry.decision.product));
+                entry.message = Some(format!(
+                    "eligible, but {} cannot release {charge} instances by API: release it by hand",
+                    entry.decision.product
+                ));
             }
         }
     }
@@ -167,7 +180,11 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     //     subscriptions are left to the scheduled run (fail closed).
     if policy.bss.discovery && trigger.resources().is_none() {
         let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
-        let reach = discovery::Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+        let reach = discovery::Reach {
+            regions: &scope.regions,
+            products: &codes,
+            other_products: trigger.products().is_none(),
+        };
         discovery::discover(&api, policy, now, &reach, &scopes, &mut summary).await;
     }
 
@@ -176,7 +193,9 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     lifecycle_step(&index, policy, trigger.resources(), now, apply, &mut summary.entries);
     if policy.bss.discovery && trigger.resources().is_some() {
         for e in summary.entries.iter_mut() {
-            if matches!(e.decision.verdict, Verdict::Release { options } if options.terminate_subscription) && e.outcome == Outcome::WouldRelease {
+            if matches!(e.decision.verdict, Verdict::Release { options } if options.terminate_subscription)
+                && e.outcome == Outcome::WouldRelease
+            {
                 e.outcome = Outcome::Skipped;
                 e.message = Some("due, but an expired subscription is cross-checked with billing (bss.discovery), which only scheduled runs read".into());
             }
@@ -190,7 +209,9 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
     let release_breach = plan::check_release_limits(eligible, summary.scanned, &policy.limits, limit_scope);
     let to_mark = summary.entries.iter().filter(|e| matches!(e.outcome, Outcome::Marked | Outcome::WouldMark)).count();
     let mark_breach = plan::check_mark_limits(to_mark, summary.scanned, &policy.limits, limit_scope);
-    for (breach, held) in [(&release_breach, &[Outcome::WouldRelease][..]), (&mark_breach, &[Outcome::Marked, Outcome::WouldMark][..])] {
+    for (breach, held) in
+        [(&release_breach, &[Outcome::WouldRelease][..]), (&mark_breach, &[Outcome::Marked, Outcome::WouldMark][..])]
+    {
         if let Some(breach) = breach {
             tracing::warn!(count = breach.eligible, scanned = breach.scanned, reason = breach.reason, "limit breached");
             for e in summary.entries.iter_mut().filter(|e| held.contains(&e.outcome)) {
@@ -203,7 +224,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
 
     // 5. Marks and unmarks (tags, auto-release times), then 6. dry run and release: every scope at once, each
     //    with its own entries; the client's per-endpoint limits bound the calls (benchmark: wall time).
-    let slot: BTreeMap<(&str, &str), usize> = scopes.iter().enumerate().map(|(i, (p, r, _))| ((p.code(), r.as_str()), i)).collect();
+    let slot: BTreeMap<(&str, &str), usize> =
+        scopes.iter().enumerate().map(|(i, (p, r, _))| ((p.code(), r.as_str()), i)).collect();
     // Entries are moved, not grown into place, and each vector is sized first: there are as many entries as
     // instances scanned, and a doubling vector beside its source was the run's last memory peak.
     let bucket_of = |e: &Entry| slot.get(&(e.decision.product.as_str(), e.decision.region.as_str())).copied();
@@ -250,7 +272,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         "run finished"
     );
     // An event run that changed nothing (the usual case: a tag that does not concern the janitor) stays quiet.
-    let worth_telling = trigger.resources().is_none() || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());
+    let worth_telling =
+        trigger.resources().is_none() || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());
     if !webhooks.is_empty() && worth_telling {
         summary.notifications = notify(&webhooks, &summary).await;
     }
@@ -280,7 +303,14 @@ impl<'a> InstanceIndex<'a> {
 
 /// Applies the lifecycle to every planned entry (see `lifecycle`): sets outcomes, messages and the facts
 /// `release_after` and `owner`. No API calls: the tags are written by `tag_scope`.
-fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&ResourceEvent>, now: DateTime<Utc>, apply: bool, entries: &mut [Entry]) {
+fn lifecycle_step(
+    index: &InstanceIndex<'_>,
+    policy: &Policy,
+    event: Option<&ResourceEvent>,
+    now: DateTime<Utc>,
+    apply: bool,
+    entries: &mut [Entry],
+) {
     let mut windows: BTreeMap<String, WindowState> = BTreeMap::new();
     let no_tags = crate::inventory::Tags::new();
     for entry in entries.iter_mut() {
@@ -296,7 +326,9 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
         }
         if let Some(seen) = event.zip(found).and_then(|(ev, (_, inst))| duplicate_of(ev, &entry.decision, inst)) {
             entry.outcome = Outcome::Duplicate;
-            entry.message = Some(format!("event {seen} was already processed for this instance ({LAST_EVENT_TAG}): nothing done twice"));
+            entry.message = Some(format!(
+                "event {seen} was already processed for this instance ({LAST_EVENT_TAG}): nothing done twice"
+            ));
             continue;
         }
         if entry.outcome == Outcome::Manual {
@@ -323,7 +355,9 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
                 let at = lifecycle::format_time(release_after);
                 entry.decision.facts.insert(RELEASE_AFTER_FACT, &at);
                 let grace = crate::policy::format_duration(ctx.grace);
-                let again = previous_rule.map(|r| format!("; re-marked: it now matches rule {rule_name}, not {r}")).unwrap_or_default();
+                let again = previous_rule
+                    .map(|r| format!("; re-marked: it now matches rule {rule_name}, not {r}"))
+                    .unwrap_or_default();
                 entry.outcome = if apply { Outcome::Marked } else { Outcome::WouldMark };
                 let verb = if apply { "marked" } else { "would be marked" };
                 entry.message = Some(format!("{verb} for release after {at} (rule {rule_name}, grace {grace}){again}"));
@@ -331,12 +365,17 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
             Action::Wait { release_after } => {
                 entry.outcome = Outcome::Waiting;
                 let left = (release_after - now).to_std().map(crate::policy::format_duration).unwrap_or_default();
-                entry.message = Some(format!("marked; released after {} ({left} from now) if it still matches", lifecycle::format_time(release_after)));
+                entry.message = Some(format!(
+                    "marked; released after {} ({left} from now) if it still matches",
+                    lifecycle::format_time(release_after)
+                ));
             }
             Action::Unmark { why } => {
                 entry.outcome = if apply { Outcome::Unmarked } else { Outcome::WouldUnmark };
                 let was = match &mark {
-                    lifecycle::Mark::Set { release_after, .. } => format!(" (was: release after {})", lifecycle::format_time(*release_after)),
+                    lifecycle::Mark::Set { release_after, .. } => {
+                        format!(" (was: release after {})", lifecycle::format_time(*release_after))
+                    }
                     _ => String::new(),
                 };
                 let verb = if apply { "mark removed" } else { "mark would be removed" };
@@ -345,7 +384,10 @@ fn lifecycle_step(index: &InstanceIndex<'_>, policy: &Policy, event: Option<&Res
             Action::OutsideWindow { next } => {
                 entry.outcome = Outcome::OutsideWindow;
                 let window = window_of.map(|w| w.describe()).unwrap_or_default();
-                let next = next.map_or_else(|| "it names no future opening".to_string(), |t| format!("next opening {}", lifecycle::format_time(t)));
+                let next = next.map_or_else(
+                    || "it names no future opening".to_string(),
+                    |t| format!("next opening {}", lifecycle::format_time(t)),
+                );
                 entry.message = Some(format!("due for release, but outside the release window {window}; {next}"));
             }
             Action::CannotMark { reason } => {
@@ -369,11 +411,25 @@ fn duplicate_of(event: &ResourceEvent, d: &Decision, inst: &Instance) -> Option<
 
 /// The auto-release time the policy wants on this instance right now: the mark's deadline, when its rule asks
 /// for `auto_release`, the instance is pay-as-you-go, the product supports it and the deadline is far enough ahead.
-fn wanted_auto_release(entry: &Entry, product: &dyn Product, inst: &Instance, policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn wanted_auto_release(
+    entry: &Entry,
+    product: &dyn Product,
+    inst: &Instance,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let rule = policy.rules.iter().find(|r| Some(r.name.as_str()) == entry.decision.rule.as_deref())?;
-    let at = entry.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.with_timezone(&Utc);
+    let at = entry
+        .decision
+        .facts
+        .get(RELEASE_AFTER_FACT)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())?
+        .with_timezone(&Utc);
     let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).ok()?;
-    let ok = rule.auto_release && product.can_auto_release() && inst.charge_type == ChargeType::PayAsYouGo && at >= now + min_ahead;
+    let ok = rule.auto_release
+        && product.can_auto_release()
+        && inst.charge_type == ChargeType::PayAsYouGo
+        && at >= now + min_ahead;
     ok.then_some(at)
 }
 
@@ -397,14 +453,22 @@ async fn tag_scope(
 ) {
     let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region;
     let last_event = |e: &Entry| {
-        event.and_then(|ev| ev.targets.iter().find(|t| t.product == e.decision.product && t.region == e.decision.region && t.id == e.decision.id))
+        event
+            .and_then(|ev| {
+                ev.targets
+                    .iter()
+                    .find(|t| t.product == e.decision.product && t.region == e.decision.region && t.id == e.decision.id)
+            })
             .and_then(|t| t.event_ids.last().cloned())
     };
 
     // Marks: one TagResources call per distinct tag set (deadline, rule, event).
     let mut groups: BTreeMap<BTreeMap<String, String>, Vec<String>> = BTreeMap::new();
     for e in entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Marked) {
-        let Some(at) = e.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else { continue };
+        let Some(at) = e.decision.facts.get(RELEASE_AFTER_FACT).and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
         let mut tags = lifecycle::mark_tags(at.with_timezone(&Utc), e.decision.rule.as_deref().unwrap_or(""));
         if let Some(ev) = last_event(e) {
             tags.insert(LAST_EVENT_TAG.into(), ev);
@@ -417,7 +481,11 @@ async fn tag_scope(
     }
 
     // Unmarks: remove the mark tags, record the event, cancel the auto-release time the janitor set.
-    let unmark_ids: Vec<String> = entries.iter().filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked).map(|e| e.decision.id.to_string()).collect();
+    let unmark_ids: Vec<String> = entries
+        .iter()
+        .filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked)
+        .map(|e| e.decision.id.to_string())
+        .collect();
     if !unmark_ids.is_empty() {
         let keys = vec![lifecycle::RELEASE_AFTER_TAG.to_string(), lifecycle::RULE_TAG.to_string()];
         let report = product.untag(api, region, &unmark_ids, &keys).await;
@@ -445,9 +513,16 @@ async fn tag_scope(
                 _ => None,
             },
             Outcome::Unmarked => match (lifecycle::read_mark(&inst.tags), current) {
-                (lifecycle::Mark::Set { release_after, .. }, Some(c)) if lifecycle::is_auto_release_for(c, release_after) && product.can_auto_release() => Some(None),
+                (lifecycle::Mark::Set { release_after, .. }, Some(c))
+                    if lifecycle::is_auto_release_for(c, release_after) && product.can_auto_release() =>
+                {
+                    Some(None)
+                }
                 (_, Some(c)) => {
-                    let note = format!("; its auto-release time {} was not set by the janitor and is left as it is", lifecycle::format_time(c));
+                    let note = format!(
+                        "; its auto-release time {} was not set by the janitor and is left as it is",
+                        lifecycle::format_time(c)
+                    );
                     e.message = Some(format!("{}{note}", e.message.clone().unwrap_or_default()));
                     None
                 }
@@ -467,7 +542,10 @@ async fn tag_scope(
             }
             Err(err) => {
                 let what = if at.is_some() { "setting" } else { "cancelling" };
-                e.message = Some(format!("{}; but {what} the auto-release time failed: {err}", e.message.clone().unwrap_or_default()));
+                e.message = Some(format!(
+                    "{}; but {what} the auto-release time failed: {err}",
+                    e.message.clone().unwrap_or_default()
+                ));
                 e.code = Some(err.summary_code());
                 e.request_ids.extend(err.request_id().map(String::from));
                 e.outcome = Outcome::Failed;
@@ -477,13 +555,24 @@ async fn tag_scope(
 }
 
 /// Records a tag call's result on the entries it concerns: failed ids become `failed` with the code.
-fn apply_tag_report(entries: &mut [Entry], product: &dyn Product, region: &str, ids: &[String], report: Result<TagReport, ApiError>, what: &str) {
+fn apply_tag_report(
+    entries: &mut [Entry],
+    product: &dyn Product,
+    region: &str,
+    ids: &[String],
+    report: Result<TagReport, ApiError>,
+    what: &str,
+) {
     let report = report.unwrap_or_else(|e| {
         let mut r = TagReport::default();
         r.fail_all(ids, &e);
         r
     });
-    for e in entries.iter_mut().filter(|e| e.decision.product == product.code() && e.decision.region == region && ids.iter().any(|id| id == e.decision.id.as_str())) {
+    for e in entries.iter_mut().filter(|e| {
+        e.decision.product == product.code()
+            && e.decision.region == region
+            && ids.iter().any(|id| id == e.decision.id.as_str())
+    }) {
         match report.failed.get(e.decision.id.as_str()) {
             Some((code, message)) => {
                 tracing::warn!(product = product.code(), region, id = e.decision.id.as_str(), code, "{what}");
@@ -509,9 +598,20 @@ async fn notify(targets: &[WebhookTarget], summary: &Summary) -> Vec<crate::webh
     let deliveries = crate::webhook::deliver_all(&http, targets, summary).await;
     for d in &deliveries {
         if d.ok {
-            tracing::info!(index = d.index, format = d.format.as_str(), attempts = d.attempts, "summary webhook delivered");
+            tracing::info!(
+                index = d.index,
+                format = d.format.as_str(),
+                attempts = d.attempts,
+                "summary webhook delivered"
+            );
         } else {
-            tracing::error!(index = d.index, format = d.format.as_str(), attempts = d.attempts, error = d.error.as_deref().unwrap_or(""), "summary webhook failed");
+            tracing::error!(
+                index = d.index,
+                format = d.format.as_str(),
+                attempts = d.attempts,
+                error = d.error.as_deref().unwrap_or(""),
+                "summary webhook failed"
+            );
         }
     }
     deliveries
@@ -522,7 +622,9 @@ async fn notify(targets: &[WebhookTarget], summary: &Summary) -> Vec<crate::webh
 /// only finds fewer instances due, so it is always allowed. Five minutes of slack absorb clock skew.
 fn check_clock(now: Option<DateTime<Utc>>, real: DateTime<Utc>, emulator: bool) -> Result<(), JobError> {
     match now {
-        Some(now) if !emulator && now > real + chrono::Duration::minutes(5) => Err(JobError::FutureClock { now: now.to_rfc3339_opts(SecondsFormat::Secs, true) }),
+        Some(now) if !emulator && now > real + chrono::Duration::minutes(5) => {
+            Err(JobError::FutureClock { now: now.to_rfc3339_opts(SecondsFormat::Secs, true) })
+        }
         _ => Ok(()),
     }
 }
@@ -591,9 +693,19 @@ async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listin
 
 /// For an event: reads exactly the named resources, by id, grouped by (product, region); never lists. Resources
 /// outside the policy's products or regions are ignored with a log line, and so are ids no longer found.
-async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurrency: usize, ignored: &mut Vec<String>) -> Vec<Listing> {
+async fn read_named(
+    api: &Client,
+    scope: &Scope,
+    event: &ResourceEvent,
+    concurrency: usize,
+    ignored: &mut Vec<String>,
+) -> Vec<Listing> {
     for note in &event.ignored {
-        tracing::info!(event_ids = event.event_ids.join(","), named = note.as_str(), "the event names something the janitor does not manage: ignored");
+        tracing::info!(
+            event_ids = event.event_ids.join(","),
+            named = note.as_str(),
+            "the event names something the janitor does not manage: ignored"
+        );
         ignored.push(note.clone());
     }
     let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -603,12 +715,18 @@ async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurre
             wanted.entry((t.product.clone(), t.region.clone())).or_default().push(t.id.clone());
         } else {
             let name = format!("{}:{}/{}", t.product, t.region, t.id);
-            tracing::info!(resource = name, "the event names a resource outside the policy's products or regions: ignored");
+            tracing::info!(
+                resource = name,
+                "the event names a resource outside the policy's products or regions: ignored"
+            );
             ignored.push(format!("{name} (outside the policy's products or regions)"));
         }
     }
     if wanted.is_empty() {
-        tracing::info!(event_ids = event.event_ids.join(","), "the event names nothing the janitor manages: nothing to do");
+        tracing::info!(
+            event_ids = event.event_ids.join(","),
+            "the event names nothing the janitor manages: nothing to do"
+        );
         return Vec::new();
     }
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -620,8 +738,10 @@ async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurre
             let _permit = limit.acquire().await;
             let result = product.get(&api, &region, &ids).await.map(|found| {
                 // Only what was asked for: an answer naming other ids is not trusted to widen the run.
-                let found: Vec<Instance> = found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect();
-                let missing: Vec<String> = ids.iter().filter(|id| !found.iter().any(|i| &i.id == *id)).cloned().collect();
+                let found: Vec<Instance> =
+                    found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect();
+                let missing: Vec<String> =
+                    ids.iter().filter(|id| !found.iter().any(|i| &i.id == *id)).cloned().collect();
                 (found, missing)
             });
             (product, region, result)
@@ -633,7 +753,10 @@ async fn read_named(api: &Client, scope: &Scope, event: &ResourceEvent, concurre
             Ok((product, region, Ok((found, missing)))) => {
                 for id in missing {
                     let name = format!("{}:{region}/{id}", product.code());
-                    tracing::info!(resource = name, "the event names a resource that no longer exists (or never did): nothing to do");
+                    tracing::info!(
+                        resource = name,
+                        "the event names a resource that no longer exists (or never did): nothing to do"
+                    );
                     ignored.push(format!("{name} (not found)"));
                 }
                 out.push((product, region, Ok(found)));
@@ -659,7 +782,9 @@ async fn release_scope(
     entries: &mut [Entry],
 ) {
     let caps = product.capabilities();
-    let in_scope = |e: &Entry| e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease;
+    let in_scope = |e: &Entry| {
+        e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease
+    };
     let mut eligible: Vec<Eligible> = Vec::new();
     let extras: BTreeMap<&str, &Extras> = instances.iter().map(|i| (i.id.as_str(), &i.extra)).collect();
     for e in entries.iter().filter(|e| in_scope(e)) {
@@ -683,11 +808,17 @@ async fn release_scope(
                     let entry = entries.iter_mut().find(|e| in_scope(e) && e.decision.id == el.id);
                     let Some(entry) = entry else { continue };
                     match fresh.iter().find(|i| i.id == el.id).map(|i| decide(product, i, policy, now)) {
-                        Some(d) if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule => keep.push(el),
+                        Some(d) if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule => {
+                            keep.push(el)
+                        }
                         Some(d) => {
                             entry.outcome = Outcome::Skipped;
-                            entry.message = Some(format!("changed since listing (pre-flight): now {}", describe_verdict(&d)));
-                            entry.decision = Decision { verdict: Verdict::Skip { reason: "changed since listing (pre-flight)".into() }, ..d };
+                            entry.message =
+                                Some(format!("changed since listing (pre-flight): now {}", describe_verdict(&d)));
+                            entry.decision = Decision {
+                                verdict: Verdict::Skip { reason: "changed since listing (pre-flight)".into() },
+                                ..d
+                            };
                         }
                         None => {
                             entry.outcome = Outcome::Skipped;
@@ -728,7 +859,9 @@ async fn release_scope(
             // A protection the listing did not show (or that appeared since): a veto, not a failure.
             IdOutcome::Failed { error, request_ids } if error.is_protection_veto() => {
                 entry.outcome = Outcome::Protected;
-                entry.decision.verdict = Verdict::Protected { by: format!("release protection reported by the service ({})", error.summary_code()) };
+                entry.decision.verdict = Verdict::Protected {
+                    by: format!("release protection reported by the service ({})", error.summary_code()),
+                };
                 entry.code = Some(error.summary_code());
                 entry.message = Some(error.to_string());
                 entry.request_ids = request_ids.clone();
@@ -754,7 +887,8 @@ pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: 
         if let Some(reason) = veto {
             d.verdict = Verdict::Skip { reason };
         } else if caps.force_from_rule {
-            options.force = d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
+            options.force =
+                d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
         }
     }
     d
@@ -800,7 +934,10 @@ mod tests {
         let future = Some(real + chrono::Duration::days(4));
         assert!(matches!(check_clock(future, real, false), Err(JobError::FutureClock { .. })));
         assert!(check_clock(future, real, true).is_ok(), "the emulator may be driven into the future");
-        assert!(check_clock(Some(real - chrono::Duration::days(30)), real, false).is_ok(), "a replay in the past is fine");
+        assert!(
+            check_clock(Some(real - chrono::Duration::days(30)), real, false).is_ok(),
+            "a replay in the past is fine"
+        );
         assert!(check_clock(Some(real + chrono::Duration::minutes(2)), real, false).is_ok(), "clock skew is tolerated");
         assert!(check_clock(None, real, false).is_ok());
     }

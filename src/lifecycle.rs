@@ -36,9 +36,14 @@ pub fn is_reserved_tag(key: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
     None,
-    Set { release_after: DateTime<Utc>, rule: Option<String> },
+    Set {
+        release_after: DateTime<Utc>,
+        rule: Option<String>,
+    },
     /// A `janitor:release-after` tag whose value is not an RFC 3339 time.
-    Unreadable { value: String },
+    Unreadable {
+        value: String,
+    },
 }
 
 impl Mark {
@@ -53,14 +58,20 @@ pub fn read_mark(tags: &Tags) -> Mark {
         return Mark::None;
     };
     match DateTime::parse_from_rfc3339(value.trim()) {
-        Ok(t) => Mark::Set { release_after: t.with_timezone(&Utc), rule: tags.get(RULE_TAG).filter(|r| !r.is_empty()).map(String::from) },
+        Ok(t) => Mark::Set {
+            release_after: t.with_timezone(&Utc),
+            rule: tags.get(RULE_TAG).filter(|r| !r.is_empty()).map(String::from),
+        },
         Err(_) => Mark::Unreadable { value: value.to_string() },
     }
 }
 
 /// The tags that mark an instance for release under `rule` at `release_after`.
 pub fn mark_tags(release_after: DateTime<Utc>, rule: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(RELEASE_AFTER_TAG.to_string(), format_time(release_after)), (RULE_TAG.to_string(), rule.to_string())])
+    BTreeMap::from([
+        (RELEASE_AFTER_TAG.to_string(), format_time(release_after)),
+        (RULE_TAG.to_string(), rule.to_string()),
+    ])
 }
 
 /// RFC 3339 in UTC with seconds: `2026-11-28T12:00:00Z`.
@@ -210,8 +221,15 @@ mod tests {
         let first = decide(&eligible(), &Mark::None, &day0);
         assert_eq!(first, Action::Mark { release_after: t("2026-11-28T12:00:00Z"), previous_rule: None });
         let mark = marked("2026-11-28T12:00:00Z", Some("expired"));
-        assert_eq!(decide(&eligible(), &mark, &ctx("2026-11-27T12:00:00Z")), Action::Wait { release_after: t("2026-11-28T12:00:00Z") });
-        assert_eq!(decide(&eligible(), &mark, &ctx("2026-11-28T12:00:00Z")), Action::Release, "the deadline itself is due");
+        assert_eq!(
+            decide(&eligible(), &mark, &ctx("2026-11-27T12:00:00Z")),
+            Action::Wait { release_after: t("2026-11-28T12:00:00Z") }
+        );
+        assert_eq!(
+            decide(&eligible(), &mark, &ctx("2026-11-28T12:00:00Z")),
+            Action::Release,
+            "the deadline itself is due"
+        );
         assert_eq!(decide(&eligible(), &mark, &ctx("2026-11-29T12:00:00Z")), Action::Release);
     }
 
@@ -229,7 +247,10 @@ mod tests {
             Action::Mark { release_after: t("2026-11-28T12:00:00Z"), previous_rule: Some("old-rule".into()) }
         );
         // Without a rule tag the mark is taken as it is.
-        assert_eq!(decide(&eligible(), &marked("2026-11-20T00:00:00Z", None), &ctx("2026-11-25T12:00:00Z")), Action::Release);
+        assert_eq!(
+            decide(&eligible(), &marked("2026-11-20T00:00:00Z", None), &ctx("2026-11-25T12:00:00Z")),
+            Action::Release
+        );
     }
 
     #[test]
@@ -237,9 +258,15 @@ mod tests {
         let mark = marked("2026-11-28T12:00:00Z", Some("expired"));
         let now = ctx("2026-11-29T00:00:00Z");
         let cases = [
-            (decision(Verdict::Protected { by: "tag janitor:keep=true".into() }, Some("expired")), "now protected by tag janitor:keep=true"),
+            (
+                decision(Verdict::Protected { by: "tag janitor:keep=true".into() }, Some("expired")),
+                "now protected by tag janitor:keep=true",
+            ),
             (decision(Verdict::Keep, None), "no rule matches any more"),
-            (decision(Verdict::Skip { reason: "running; rule does not allow force".into() }, Some("expired")), "can no longer be released: running"),
+            (
+                decision(Verdict::Skip { reason: "running; rule does not allow force".into() }, Some("expired")),
+                "can no longer be released: running",
+            ),
             (decision(Verdict::Invalid { reason: "tag expire-at=soon".into() }, Some("expired")), "cannot be trusted"),
         ];
         for (d, why) in cases {
@@ -248,19 +275,28 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert_eq!(decide(&d, &Mark::None, &now), Action::Leave);
-            assert!(matches!(decide(&d, &Mark::Unreadable { value: "x".into() }, &now), Action::Unmark { .. }), "a garbage mark on a kept instance goes");
+            assert!(
+                matches!(decide(&d, &Mark::Unreadable { value: "x".into() }, &now), Action::Unmark { .. }),
+                "a garbage mark on a kept instance goes"
+            );
         }
     }
 
     #[test]
     fn an_unreadable_mark_never_releases() {
         let a = decide(&eligible(), &Mark::Unreadable { value: "next week".into() }, &ctx("2030-01-01T00:00:00Z"));
-        assert!(matches!(&a, Action::Untrusted { reason } if reason.contains("janitor:release-after=next week")), "{a:?}");
+        assert!(
+            matches!(&a, Action::Untrusted { reason } if reason.contains("janitor:release-after=next week")),
+            "{a:?}"
+        );
     }
 
     #[test]
     fn a_closed_window_holds_the_release_but_not_the_mark() {
-        let closed = Context { window: WindowState::Closed { next: Some(t("2026-11-30T18:00:00Z")) }, ..ctx("2026-11-29T12:00:00Z") };
+        let closed = Context {
+            window: WindowState::Closed { next: Some(t("2026-11-30T18:00:00Z")) },
+            ..ctx("2026-11-29T12:00:00Z")
+        };
         assert_eq!(
             decide(&eligible(), &marked("2026-11-28T12:00:00Z", Some("expired")), &closed),
             Action::OutsideWindow { next: Some(t("2026-11-30T18:00:00Z")) }
@@ -273,7 +309,9 @@ mod tests {
     #[test]
     fn without_tagging_a_grace_cannot_be_honoured() {
         let c = Context { can_tag: false, ..ctx("2026-11-25T12:00:00Z") };
-        assert!(matches!(decide(&eligible(), &Mark::None, &c), Action::CannotMark { reason } if reason.contains("grace: 0")));
+        assert!(
+            matches!(decide(&eligible(), &Mark::None, &c), Action::CannotMark { reason } if reason.contains("grace: 0"))
+        );
         let kept = decision(Verdict::Keep, None);
         assert_eq!(decide(&kept, &marked("2026-11-28T12:00:00Z", None), &c), Action::Leave);
     }

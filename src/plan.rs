@@ -204,7 +204,10 @@ fn filters_match(rule: &Rule, instance: &Instance, now: DateTime<Utc>, facts: &m
         let at = match (ttl, instance.created_at) {
             (Some(ttl), Some(created)) => {
                 let at = deadline(created, ttl);
-                facts.insert("ttl_deadline", &at.map_or_else(|| "beyond representable time".to_string(), |t| time_fact(Some(t), "")));
+                facts.insert(
+                    "ttl_deadline",
+                    &at.map_or_else(|| "beyond representable time".to_string(), |t| time_fact(Some(t), "")),
+                );
                 at
             }
             (Some(_), None) => {
@@ -248,7 +251,8 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     for wanted in &protect.tags {
         let found = instance.tags.iter().find(|(key, _)| key.eq_ignore_ascii_case(&wanted.key));
         facts.insert(&format!("tag:{}", wanted.key), found.map_or("absent", |(_, v)| v));
-        let hit = found.filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
+        let hit = found
+            .filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
         if let (None, Some((key, value))) = (&by_tag, hit) {
             by_tag = Some(format!("tag {key}={value}"));
         }
@@ -292,7 +296,12 @@ pub enum LimitScope {
 }
 
 /// The limits for instances about to be released.
-pub fn check_release_limits(eligible: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
+pub fn check_release_limits(
+    eligible: usize,
+    scanned: usize,
+    limits: &Limits,
+    scope: LimitScope,
+) -> Option<LimitBreach> {
     check(eligible, scanned, limits, scope == LimitScope::Fleet, ("eligible", "nothing released"))
 }
 
@@ -302,7 +311,13 @@ pub fn check_mark_limits(to_mark: usize, scanned: usize, limits: &Limits, scope:
     check(to_mark, scanned, limits, scope == LimitScope::Fleet, ("to mark", "nothing marked"))
 }
 
-fn check(eligible: usize, scanned: usize, limits: &Limits, percent_applies: bool, (what, held): (&str, &str)) -> Option<LimitBreach> {
+fn check(
+    eligible: usize,
+    scanned: usize,
+    limits: &Limits,
+    percent_applies: bool,
+    (what, held): (&str, &str),
+) -> Option<LimitBreach> {
     let breach = |reason: String| Some(LimitBreach { eligible, scanned, reason });
     let instances = if eligible == 1 { "instance" } else { "instances" };
     if eligible == 0 {
@@ -310,10 +325,15 @@ fn check(eligible: usize, scanned: usize, limits: &Limits, percent_applies: bool
     }
     if eligible > scanned {
         // Cannot happen with a consistent caller; if it does, the numbers are not to be trusted.
-        return breach(format!("{eligible} {instances} {what} but only {scanned} scanned: counts are inconsistent, {held}"));
+        return breach(format!(
+            "{eligible} {instances} {what} but only {scanned} scanned: counts are inconsistent, {held}"
+        ));
     }
     if eligible > limits.max_releases_per_run {
-        return breach(format!("{eligible} {instances} {what}, above max_releases_per_run {}: {held}", limits.max_releases_per_run));
+        return breach(format!(
+            "{eligible} {instances} {what}, above max_releases_per_run {}: {held}",
+            limits.max_releases_per_run
+        ));
     }
     if !percent_applies {
         return None;
@@ -408,7 +428,10 @@ rules:
 
     #[derive(Debug)]
     enum Expect {
-        Release { force: bool, terminate_subscription: bool },
+        Release {
+            force: bool,
+            terminate_subscription: bool,
+        },
         Protected(&'static str),
         Skip(&'static str),
         /// An `Invalid` whose reason mentions every one of these.
@@ -424,7 +447,13 @@ rules:
         fact: (&'static str, &'static str),
     }
 
-    fn case(what: &'static str, instance: Instance, expect: Expect, rule: Option<&'static str>, fact: (&'static str, &'static str)) -> Case {
+    fn case(
+        what: &'static str,
+        instance: Instance,
+        expect: Expect,
+        rule: Option<&'static str>,
+        fact: (&'static str, &'static str),
+    ) -> Case {
         Case { what, instance, expect, rule, fact }
     }
 
@@ -434,7 +463,13 @@ rules:
     fn the_decision_table() {
         let expired = |id| tagged(ecs(id), "expire-at", "2026-03-01");
         let cases = [
-            case("expiry tag in the past", expired("i-expired"), RELEASE, Some("expired-by-tag"), ("expire_at", "2026-03-01T00:00:00Z")),
+            case(
+                "expiry tag in the past",
+                expired("i-expired"),
+                RELEASE,
+                Some("expired-by-tag"),
+                ("expire_at", "2026-03-01T00:00:00Z"),
+            ),
             case(
                 "expiry tag in the future",
                 tagged(ecs("i-later"), "expire-at", "2026-04-01T08:00:00+08:00"),
@@ -442,9 +477,27 @@ rules:
                 None,
                 ("expire_at", "2026-04-01T00:00:00Z"),
             ),
-            case("expiry tag at minute precision", tagged(ecs("i-minute"), "expire-at", "2026-03-10T11:59Z"), RELEASE, Some("expired-by-tag"), ("tag:expire-at", "2026-03-10T11:59Z")),
-            case("ttl elapsed", tagged(ecs("i-ttl"), "ttl", "72h"), RELEASE, Some("ttl"), ("ttl_deadline", "2026-03-06T12:00:00Z")),
-            case("ttl not elapsed", tagged(ecs("i-ttl-later"), "ttl", "30d"), Expect::Keep, None, ("ttl_deadline", "2026-04-02T12:00:00Z")),
+            case(
+                "expiry tag at minute precision",
+                tagged(ecs("i-minute"), "expire-at", "2026-03-10T11:59Z"),
+                RELEASE,
+                Some("expired-by-tag"),
+                ("tag:expire-at", "2026-03-10T11:59Z"),
+            ),
+            case(
+                "ttl elapsed",
+                tagged(ecs("i-ttl"), "ttl", "72h"),
+                RELEASE,
+                Some("ttl"),
+                ("ttl_deadline", "2026-03-06T12:00:00Z"),
+            ),
+            case(
+                "ttl not elapsed",
+                tagged(ecs("i-ttl-later"), "ttl", "30d"),
+                Expect::Keep,
+                None,
+                ("ttl_deadline", "2026-04-02T12:00:00Z"),
+            ),
             case(
                 "ttl without a creation time",
                 with(tagged(ecs("i-no-created"), "ttl", "1h"), |i| i.created_at = None),
@@ -480,7 +533,13 @@ rules:
                 Some("expired-by-tag"),
                 ("tag:janitor:keep", "TRUE"),
             ),
-            case("keep tag with another value", tagged(expired("i-keep-false"), "janitor:keep", "false"), RELEASE, Some("expired-by-tag"), ("tag:janitor:keep", "false")),
+            case(
+                "keep tag with another value",
+                tagged(expired("i-keep-false"), "janitor:keep", "false"),
+                RELEASE,
+                Some("expired-by-tag"),
+                ("tag:janitor:keep", "false"),
+            ),
             case(
                 "any-value protect tag",
                 tagged(expired("i-dnd"), "do-not-delete", ""),
@@ -488,7 +547,13 @@ rules:
                 Some("expired-by-tag"),
                 ("tag:do-not-delete", ""),
             ),
-            case("protected id", expired("i-pinned"), Expect::Protected("protected instance id i-pinned"), Some("expired-by-tag"), ("status", "Stopped")),
+            case(
+                "protected id",
+                expired("i-pinned"),
+                Expect::Protected("protected instance id i-pinned"),
+                Some("expired-by-tag"),
+                ("status", "Stopped"),
+            ),
             case(
                 "protected name",
                 with(expired("i-prod"), |i| i.name = "PROD-web".into()),
@@ -601,7 +666,11 @@ rules:
             assert_eq!(d.rule.as_deref(), c.rule, "{what}");
             match (&c.expect, &d.verdict) {
                 (Expect::Release { force, terminate_subscription }, Verdict::Release { options }) => {
-                    assert_eq!(options, &ReleaseOptions { force: *force, terminate_subscription: *terminate_subscription }, "{what}")
+                    assert_eq!(
+                        options,
+                        &ReleaseOptions { force: *force, terminate_subscription: *terminate_subscription },
+                        "{what}"
+                    )
                 }
                 (Expect::Protected(want), Verdict::Protected { by }) => assert_eq!(by, want, "{what}"),
                 (Expect::Skip(want), Verdict::Skip { reason }) => assert_eq!(reason, want, "{what}"),
@@ -646,7 +715,10 @@ rules:
         assert_eq!((breach.eligible, breach.scanned), (12, 100));
         assert_eq!(breach.reason, "12 instances eligible, above max_releases_per_run 10: nothing released");
         let zero = Limits { max_releases_per_run: 0, ..limits };
-        assert_eq!(check_limits(1, 100, &zero).unwrap().reason, "1 instance eligible, above max_releases_per_run 0: nothing released");
+        assert_eq!(
+            check_limits(1, 100, &zero).unwrap().reason,
+            "1 instance eligible, above max_releases_per_run 0: nothing released"
+        );
     }
 
     #[test]
@@ -666,8 +738,14 @@ rules:
         let limits = Limits { max_releases_per_run: 2, max_release_percent: 25.0 };
         assert_eq!(check_release_limits(1, 1, &limits, LimitScope::Event), None);
         assert!(check_release_limits(1, 1, &limits, LimitScope::Fleet).is_some());
-        assert!(check_release_limits(3, 3, &limits, LimitScope::Event).unwrap().reason.contains("above max_releases_per_run 2"));
-        assert!(check_release_limits(2, 1, &limits, LimitScope::Event).is_some(), "inconsistent counts still fail closed");
+        assert!(check_release_limits(3, 3, &limits, LimitScope::Event)
+            .unwrap()
+            .reason
+            .contains("above max_releases_per_run 2"));
+        assert!(
+            check_release_limits(2, 1, &limits, LimitScope::Event).is_some(),
+            "inconsistent counts still fail closed"
+        );
         let zero = Limits { max_releases_per_run: 0, ..limits };
         assert!(check_release_limits(1, 1, &zero, LimitScope::Event).is_some());
     }
@@ -679,7 +757,10 @@ rules:
             check_mark_limits(11, 100, &limits, LimitScope::Fleet).unwrap().reason,
             "11 instances to mark, above max_releases_per_run 10: nothing marked"
         );
-        assert!(check_mark_limits(5, 10, &limits, LimitScope::Fleet).unwrap().reason.contains("(50.0%), above max_release_percent 25: nothing marked"));
+        assert!(check_mark_limits(5, 10, &limits, LimitScope::Fleet)
+            .unwrap()
+            .reason
+            .contains("(50.0%), above max_release_percent 25: nothing marked"));
         assert_eq!(check_mark_limits(5, 10, &limits, LimitScope::Event), None);
     }
 

@@ -16,12 +16,22 @@ use crate::products::{CallResult, Finish, Product, ReleaseCall, ReleaseOptions};
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdOutcome {
     /// Dry run passed (or pre-flight held), and no real call was made.
-    DryRunPassed { request_ids: Vec<String> },
-    Released { request_ids: Vec<String> },
+    DryRunPassed {
+        request_ids: Vec<String>,
+    },
+    Released {
+        request_ids: Vec<String>,
+    },
     /// Released, but the second step of a two-step release (`Product::finish_releases`) is still pending.
-    ReleaseStarted { request_ids: Vec<String>, pending: String },
+    ReleaseStarted {
+        request_ids: Vec<String>,
+        pending: String,
+    },
     /// The dry run or the release failed for this id.
-    Failed { error: ApiError, request_ids: Vec<String> },
+    Failed {
+        error: ApiError,
+        request_ids: Vec<String>,
+    },
 }
 
 /// One eligible instance handed to the release step.
@@ -65,7 +75,9 @@ where
         }
         match f(group.clone()).await {
             Ok(request_id) => results.extend(group.into_iter().map(|id| (id, Ok(request_id.clone())))),
-            Err(e) if group.len() == 1 || e.is_account_level() => results.extend(group.into_iter().map(|id| (id, Err(e.clone())))),
+            Err(e) if group.len() == 1 || e.is_account_level() => {
+                results.extend(group.into_iter().map(|id| (id, Err(e.clone()))))
+            }
             Err(_) => {
                 let mut left = group;
                 let right = left.split_off(left.len() / 2);
@@ -112,7 +124,8 @@ pub async fn release_region(
         .await;
     let mut out: BTreeMap<String, IdOutcome> = done.into_iter().flatten().collect();
     if caps.two_step_release {
-        let released: Vec<String> = out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
+        let released: Vec<String> =
+            out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
         if !released.is_empty() {
             for (id, result) in product.finish_releases(api, region, &released).await {
                 if let Some(IdOutcome::Released { request_ids }) = out.get(&id) {
@@ -221,7 +234,13 @@ mod tests {
     use super::*;
 
     fn err(code: &str) -> ApiError {
-        ApiError::Service { action: "DeleteInstances".into(), status: 403, code: code.into(), message: String::new(), request_id: String::new() }
+        ApiError::Service {
+            action: "DeleteInstances".into(),
+            status: 403,
+            code: code.into(),
+            message: String::new(),
+            request_id: String::new(),
+        }
     }
 
     fn ids(n: usize) -> Vec<String> {
@@ -233,14 +252,23 @@ mod tests {
         let mut calls = 0;
         let results = call_with_split(ids(8), |group| {
             calls += 1;
-            async move { if group.iter().any(|id| id == "i-005") { Err(err("IncorrectInstanceStatus")) } else { Ok("req".to_string()) } }
+            async move {
+                if group.iter().any(|id| id == "i-005") {
+                    Err(err("IncorrectInstanceStatus"))
+                } else {
+                    Ok("req".to_string())
+                }
+            }
         })
         .await;
         assert_eq!(results.len(), 8);
         for (id, r) in &results {
             assert_eq!(r.is_err(), id == "i-005", "{id}");
         }
-        assert_eq!(results.iter().find(|(id, _)| id == "i-005").unwrap().1.as_ref().unwrap_err().code(), Some("IncorrectInstanceStatus"));
+        assert_eq!(
+            results.iter().find(|(id, _)| id == "i-005").unwrap().1.as_ref().unwrap_err().code(),
+            Some("IncorrectInstanceStatus")
+        );
         // 1 + 2 + 2 + 2 calls: log2(8) levels of splitting around the bad one.
         assert_eq!(calls, 7);
     }

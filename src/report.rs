@@ -83,7 +83,12 @@ impl Outcome {
     pub fn concerns_owner(&self) -> bool {
         matches!(
             self,
-            Outcome::Released | Outcome::WouldRelease | Outcome::Marked | Outcome::WouldMark | Outcome::Unmarked | Outcome::WouldUnmark
+            Outcome::Released
+                | Outcome::WouldRelease
+                | Outcome::Marked
+                | Outcome::WouldMark
+                | Outcome::Unmarked
+                | Outcome::WouldUnmark
         )
     }
 
@@ -213,7 +218,11 @@ impl Summary {
     /// Fills the derived fields (counts, id lists, failures, owners) from `entries`.
     pub fn finish(&mut self) {
         self.entries.sort_by(|a, b| {
-            (&a.decision.product, &a.decision.region, &a.decision.id).cmp(&(&b.decision.product, &b.decision.region, &b.decision.id))
+            (&a.decision.product, &a.decision.region, &a.decision.id).cmp(&(
+                &b.decision.product,
+                &b.decision.region,
+                &b.decision.id,
+            ))
         });
         self.counts.clear();
         self.released.clear();
@@ -263,7 +272,9 @@ impl Summary {
 pub fn reason(e: &Entry) -> String {
     let d = &e.decision;
     match (&e.outcome, &d.verdict) {
-        (Outcome::Failed, _) => format!("{}: {}", e.code.as_deref().unwrap_or("error"), e.message.as_deref().unwrap_or("")),
+        (Outcome::Failed, _) => {
+            format!("{}: {}", e.code.as_deref().unwrap_or("error"), e.message.as_deref().unwrap_or(""))
+        }
         (
             Outcome::Held
             | Outcome::Manual
@@ -288,7 +299,8 @@ pub fn reason(e: &Entry) -> String {
             if options.terminate_subscription {
                 flags.push("terminate-subscription");
             }
-            let eligible = if flags.is_empty() { "eligible".to_string() } else { format!("eligible ({})", flags.join(", ")) };
+            let eligible =
+                if flags.is_empty() { "eligible".to_string() } else { format!("eligible ({})", flags.join(", ")) };
             match d.facts.get(RELEASE_AFTER_FACT) {
                 Some(at) => format!("{eligible}; marked, grace ended {at}"),
                 None => eligible,

@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(f.get("tag"), None);
         assert!(f.contains_key("charge_type"));
         assert_eq!(f.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["charge_type", "status", "tag:owner"]);
-        assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"charge_type":"pay-as-you-go","status":"Stopped","tag:owner":""}"#);
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"charge_type":"pay-as-you-go","status":"Stopped","tag:owner":""}"#
+        );
     }
 
     #[test]

@@ -172,7 +172,8 @@ pub fn targets_from_env_value(value: &str) -> Result<Vec<WebhookTarget>, Webhook
     if value.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let parsed: Value = serde_json::from_str(value).map_err(|e| WebhookError::NotJson { line: e.line(), column: e.column() })?;
+    let parsed: Value =
+        serde_json::from_str(value).map_err(|e| WebhookError::NotJson { line: e.line(), column: e.column() })?;
     let Value::Array(items) = parsed else {
         return Err(WebhookError::NotArray(kind(&parsed)));
     };
@@ -190,7 +191,11 @@ fn target(index: usize, item: &Value) -> Result<WebhookTarget, WebhookError> {
     if let Some(key) = obj.keys().find(|k| !matches!(k.as_str(), "format" | "url" | "secret")) {
         // A mistyped key is worth naming; a URL or secret pasted as a key is not.
         let field = if looks_like_a_name(key) { key.clone() } else { "(key hidden)".to_string() };
-        return Err(WebhookError::Field { index, field, message: "unknown key; allowed: `format`, `url`, `secret`".into() });
+        return Err(WebhookError::Field {
+            index,
+            field,
+            message: "unknown key; allowed: `format`, `url`, `secret`".into(),
+        });
     }
     let format = match obj.get("format") {
         Some(Value::String(name)) => WebhookFormat::from_name(name).ok_or_else(|| {
@@ -207,16 +212,24 @@ fn target(index: usize, item: &Value) -> Result<WebhookTarget, WebhookError> {
     };
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
     if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-        return Err(err("url", "must start with https:// (http:// is allowed only for 127.0.0.1, [::1] and localhost)".into()));
+        return Err(err(
+            "url",
+            "must start with https:// (http:// is allowed only for 127.0.0.1, [::1] and localhost)".into(),
+        ));
     }
     let secret = match obj.get("secret") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => return Err(err("secret", "is empty; leave it out for an unsigned webhook".into())),
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(err("secret", "is empty; leave it out for an unsigned webhook".into()))
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => return Err(err("secret", format!("expected a string, got {}", kind(other)))),
     };
     if secret.is_some() && !format.signs() {
-        return Err(err("secret", format!("is not used by the {format} format (its URL is the credential); remove it")));
+        return Err(err(
+            "secret",
+            format!("is not used by the {format} format (its URL is the credential); remove it"),
+        ));
     }
     Ok(WebhookTarget { format, url, secret })
 }
@@ -224,7 +237,6 @@ fn target(index: usize, item: &Value) -> Result<WebhookTarget, WebhookError> {
 fn looks_like_a_name(s: &str) -> bool {
     (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-')
 }
-
 
 // ---------------------------------------------------------------------------------------------------------
 // Rendering: pure functions of the summary.
@@ -235,7 +247,9 @@ pub fn render(format: WebhookFormat, summary: &Summary) -> Value {
     match format {
         WebhookFormat::Json => serde_json::to_value(summary).unwrap_or_else(|_| json!({ "run_id": summary.run_id })),
         WebhookFormat::Slack => json!({ "text": text(Style::Slack) }),
-        WebhookFormat::DingTalk => json!({ "msgtype": "markdown", "markdown": { "title": title(summary), "text": text(Style::Markdown) } }),
+        WebhookFormat::DingTalk => {
+            json!({ "msgtype": "markdown", "markdown": { "title": title(summary), "text": text(Style::Markdown) } })
+        }
         WebhookFormat::Feishu => json!({ "msg_type": "text", "content": { "text": text(Style::Plain) } }),
         WebhookFormat::WeCom => json!({ "msgtype": "markdown", "markdown": { "content": text(Style::Markdown) } }),
     }
@@ -369,7 +383,9 @@ fn header(summary: &Summary, style: Style) -> String {
         format!("would release {}", summary.would_release.len()),
     ];
     // Lifecycle counts only when there are any, so a policy without grace reads as before.
-    for (label, n) in [("marked", summary.marked.len()), ("unmarked", summary.unmarked.len()), ("waiting", count(Outcome::Waiting))] {
+    for (label, n) in
+        [("marked", summary.marked.len()), ("unmarked", summary.unmarked.len()), ("waiting", count(Outcome::Waiting))]
+    {
         if n > 0 {
             counts.push(format!("{label} {n}"));
         }
@@ -397,8 +413,11 @@ fn header(summary: &Summary, style: Style) -> String {
 }
 
 fn sections(summary: &Summary, style: Style) -> Vec<Section> {
-    let by_key: BTreeMap<String, &Entry> =
-        summary.entries.iter().map(|e| (format!("{}:{}/{}", e.decision.product, e.decision.region, e.decision.id), e)).collect();
+    let by_key: BTreeMap<String, &Entry> = summary
+        .entries
+        .iter()
+        .map(|e| (format!("{}:{}/{}", e.decision.product, e.decision.region, e.decision.id), e))
+        .collect();
     let instance = |key: &str| {
         let mut line = style.clean(key, 200);
         if let Some(e) = by_key.get(key) {
@@ -429,7 +448,9 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
         }
         format!("{line} — {}", style.clean(&reason(e), 300))
     };
-    let of = |outcomes: &[Outcome]| summary.entries.iter().filter(|e| outcomes.contains(&e.outcome)).map(with_reason).collect::<Vec<_>>();
+    let of = |outcomes: &[Outcome]| {
+        summary.entries.iter().filter(|e| outcomes.contains(&e.outcome)).map(with_reason).collect::<Vec<_>>()
+    };
     let owners = summary.owners.iter().map(|(owner, notices)| {
         let items: Vec<String> = notices
             .iter()
@@ -442,7 +463,8 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
                     Outcome::Released => "released",
                     _ => "would release",
                 };
-                let after = n.release_after.as_deref().filter(|_| matches!(n.outcome, Outcome::Marked | Outcome::WouldMark));
+                let after =
+                    n.release_after.as_deref().filter(|_| matches!(n.outcome, Outcome::Marked | Outcome::WouldMark));
                 let after = after.map(|a| format!(" (release after {})", style.clean(a, 40))).unwrap_or_default();
                 format!("{verb} {}{after}", style.clean(&n.id, 200))
             })
@@ -450,7 +472,13 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
         format!("{}: {}", style.clean(owner, 80), items.join("; "))
     });
     let scopes = summary.skipped_scopes.iter().map(|s| {
-        format!("{}/{} — {}: {}", style.clean(&s.product, 40), style.clean(&s.region, 64), style.clean(&s.code, 80), style.clean(&s.error, 200))
+        format!(
+            "{}/{} — {}: {}",
+            style.clean(&s.product, 40),
+            style.clean(&s.region, 64),
+            style.clean(&s.code, 80),
+            style.clean(&s.error, 200)
+        )
     });
     let breach = summary.limit_breach.iter().map(|b| {
         format!(
@@ -477,8 +505,15 @@ fn sections(summary: &Summary, style: Style) -> Vec<Section> {
 }
 
 /// Outcomes listed under "Protected & skipped": eligible or matched, but not released this run.
-const HELD_BACK: [Outcome; 7] =
-    [Outcome::Protected, Outcome::Skipped, Outcome::Invalid, Outcome::Manual, Outcome::Held, Outcome::OutsideWindow, Outcome::Duplicate];
+const HELD_BACK: [Outcome; 7] = [
+    Outcome::Protected,
+    Outcome::Skipped,
+    Outcome::Invalid,
+    Outcome::Manual,
+    Outcome::Held,
+    Outcome::OutsideWindow,
+    Outcome::Duplicate,
+];
 
 /// Why an instance was not released, in a few words.
 fn reason(e: &Entry) -> String {
@@ -494,7 +529,9 @@ fn reason(e: &Entry) -> String {
     };
     let why = match (&e.outcome, &e.decision.verdict) {
         (Outcome::Skipped | Outcome::Invalid, Verdict::Release { .. }) => e.message.clone().unwrap_or_default(),
-        (o, _) if !matches!(o, Outcome::Protected | Outcome::Skipped | Outcome::Invalid) => e.message.clone().unwrap_or_default(),
+        (o, _) if !matches!(o, Outcome::Protected | Outcome::Skipped | Outcome::Invalid) => {
+            e.message.clone().unwrap_or_default()
+        }
         (_, Verdict::Protected { by }) => format!("by {by}"),
         (_, Verdict::Skip { reason }) | (_, Verdict::Invalid { reason }) => reason.clone(),
         _ => String::new(),
@@ -582,7 +619,9 @@ fn sign(target: &WebhookTarget, rendered: &Value, now: DateTime<Utc>) -> Outgoin
     match (target.format, target.secret.as_deref()) {
         (WebhookFormat::DingTalk, Some(secret)) => {
             let ts = now.timestamp_millis();
-            url.query_pairs_mut().append_pair("timestamp", &ts.to_string()).append_pair("sign", &dingtalk_sign(secret, ts));
+            url.query_pairs_mut()
+                .append_pair("timestamp", &ts.to_string())
+                .append_pair("sign", &dingtalk_sign(secret, ts));
         }
         (WebhookFormat::Feishu, Some(secret)) => {
             let ts = now.timestamp();
@@ -633,7 +672,12 @@ pub struct DeliveryPolicy {
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
-        DeliveryPolicy { max_attempts: 3, first_backoff: Duration::from_millis(500), attempt_timeout: Duration::from_secs(10), budget: Duration::from_secs(30) }
+        DeliveryPolicy {
+            max_attempts: 3,
+            first_backoff: Duration::from_millis(500),
+            attempt_timeout: Duration::from_secs(10),
+            budget: Duration::from_secs(30),
+        }
     }
 }
 
@@ -644,13 +688,22 @@ pub async fn deliver_all(http: &reqwest::Client, targets: &[WebhookTarget], summ
     deliver_all_with(http, targets, summary, DeliveryPolicy::default()).await
 }
 
-pub async fn deliver_all_with(http: &reqwest::Client, targets: &[WebhookTarget], summary: &Summary, policy: DeliveryPolicy) -> Vec<Delivery> {
+pub async fn deliver_all_with(
+    http: &reqwest::Client,
+    targets: &[WebhookTarget],
+    summary: &Summary,
+    policy: DeliveryPolicy,
+) -> Vec<Delivery> {
     let mut rendered: BTreeMap<WebhookFormat, Value> = BTreeMap::new();
     let mut tasks = Vec::with_capacity(targets.len());
     for (index, target) in targets.iter().enumerate() {
         let body = rendered.entry(target.format).or_insert_with(|| render(target.format, summary)).clone();
         let (http, target) = (http.clone(), target.clone());
-        tasks.push((index, target.format, tokio::spawn(async move { deliver_one(&http, &target, &body, policy, index).await })));
+        tasks.push((
+            index,
+            target.format,
+            tokio::spawn(async move { deliver_one(&http, &target, &body, policy, index).await }),
+        ));
     }
     let mut out = Vec::with_capacity(tasks.len());
     for (index, format, task) in tasks {
@@ -668,7 +721,13 @@ struct AttemptError {
     retryable: bool,
 }
 
-async fn deliver_one(http: &reqwest::Client, target: &WebhookTarget, body: &Value, policy: DeliveryPolicy, index: usize) -> Delivery {
+async fn deliver_one(
+    http: &reqwest::Client,
+    target: &WebhookTarget,
+    body: &Value,
+    policy: DeliveryPolicy,
+    index: usize,
+) -> Delivery {
     let start = Instant::now();
     let mut attempts = 0;
     let error = loop {
@@ -686,7 +745,8 @@ async fn deliver_one(http: &reqwest::Client, target: &WebhookTarget, body: &Valu
         if !failure.retryable || attempts >= policy.max_attempts {
             break failure.message;
         }
-        let backoff = policy.first_backoff.saturating_mul(1 << (attempts - 1).min(16)).mul_f64(0.5 + fastrand::f64() / 2.0);
+        let backoff =
+            policy.first_backoff.saturating_mul(1 << (attempts - 1).min(16)).mul_f64(0.5 + fastrand::f64() / 2.0);
         if start.elapsed() + backoff >= policy.budget {
             break format!("{} (time budget spent)", failure.message);
         }
@@ -698,7 +758,12 @@ async fn deliver_one(http: &reqwest::Client, target: &WebhookTarget, body: &Valu
     Delivery { index, format: target.format, ok: false, attempts, error: Some(error) }
 }
 
-async fn attempt(http: &reqwest::Client, target: &WebhookTarget, body: &Value, timeout: Duration) -> Result<(), AttemptError> {
+async fn attempt(
+    http: &reqwest::Client,
+    target: &WebhookTarget,
+    body: &Value,
+    timeout: Duration,
+) -> Result<(), AttemptError> {
     let out = sign(target, body, Utc::now());
     let mut request = http
         .post(out.url)
@@ -794,9 +859,21 @@ mod tests {
 
     fn summary(would_release: usize) -> Summary {
         let mut entries: Vec<Entry> = (0..would_release)
-            .map(|i| entry(&format!("i-{i:05}"), "tmp", Outcome::WouldRelease, Verdict::Release { options: Default::default() }))
+            .map(|i| {
+                entry(
+                    &format!("i-{i:05}"),
+                    "tmp",
+                    Outcome::WouldRelease,
+                    Verdict::Release { options: Default::default() },
+                )
+            })
             .collect();
-        entries.push(entry("i-prot", "db [primary](https://evil.example) <!channel>", Outcome::Protected, Verdict::Protected { by: "tag janitor:keep".into() }));
+        entries.push(entry(
+            "i-prot",
+            "db [primary](https://evil.example) <!channel>",
+            Outcome::Protected,
+            Verdict::Protected { by: "tag janitor:keep".into() },
+        ));
         let mut failed = entry("i-fail", "", Outcome::Failed, Verdict::Release { options: Default::default() });
         failed.code = Some("IncorrectInstanceStatus".into());
         failed.message = Some("The current status of the resource does not support this operation.".into());
@@ -814,7 +891,12 @@ mod tests {
             marked: Vec::new(),
             unmarked: Vec::new(),
             failures: Vec::<Failure>::new(),
-            skipped_scopes: vec![SkippedScope { product: "ecs".into(), region: "cn-beijing".into(), code: "Forbidden.RAM".into(), error: "not authorized".into() }],
+            skipped_scopes: vec![SkippedScope {
+                product: "ecs".into(),
+                region: "cn-beijing".into(),
+                code: "Forbidden.RAM".into(),
+                error: "not authorized".into(),
+            }],
             limit_breach: None,
             api_calls: BTreeMap::new(),
             notifications: Vec::new(),
@@ -854,16 +936,45 @@ mod tests {
         let url = "ftp://hooks.example/services/T000/B000/XXXXXXXX";
         let cases = [
             (format!(r#"[{{"format":"slack","url":"{url}"}}]"#), "`JANITOR_WEBHOOKS[0].url`: must start with https://"),
-            (format!(r#"[{{"format":"slack","url":"http://hooks.example/{secret}"}}]"#), "`JANITOR_WEBHOOKS[0].url`: must start with https://"),
-            (format!(r#"[{{"format":"slack","url":"https://x.example/","secret":"{secret}"}}]"#), "`JANITOR_WEBHOOKS[0].secret`: is not used by the slack format"),
-            (format!(r#"[{{"format":"json","url":"https://x.example/"}},{{"format":"{secret}","url":"https://x.example/"}}]"#), "`JANITOR_WEBHOOKS[1].format`: the value is not one of"),
-            (r#"[{"format":"slak","url":"https://x.example/"}]"#.to_string(), "`JANITOR_WEBHOOKS[0].format`: `slak` is not one of"),
-            (format!(r#"[{{"format":"json","url":"not a url {secret}"}}]"#), "`JANITOR_WEBHOOKS[0].url`: not a valid URL"),
-            (r#"[{"format":"json","url":42}]"#.to_string(), "`JANITOR_WEBHOOKS[0].url`: expected a string, got a number"),
+            (
+                format!(r#"[{{"format":"slack","url":"http://hooks.example/{secret}"}}]"#),
+                "`JANITOR_WEBHOOKS[0].url`: must start with https://",
+            ),
+            (
+                format!(r#"[{{"format":"slack","url":"https://x.example/","secret":"{secret}"}}]"#),
+                "`JANITOR_WEBHOOKS[0].secret`: is not used by the slack format",
+            ),
+            (
+                format!(
+                    r#"[{{"format":"json","url":"https://x.example/"}},{{"format":"{secret}","url":"https://x.example/"}}]"#
+                ),
+                "`JANITOR_WEBHOOKS[1].format`: the value is not one of",
+            ),
+            (
+                r#"[{"format":"slak","url":"https://x.example/"}]"#.to_string(),
+                "`JANITOR_WEBHOOKS[0].format`: `slak` is not one of",
+            ),
+            (
+                format!(r#"[{{"format":"json","url":"not a url {secret}"}}]"#),
+                "`JANITOR_WEBHOOKS[0].url`: not a valid URL",
+            ),
+            (
+                r#"[{"format":"json","url":42}]"#.to_string(),
+                "`JANITOR_WEBHOOKS[0].url`: expected a string, got a number",
+            ),
             (r#"[{"format":"json"}]"#.to_string(), "`JANITOR_WEBHOOKS[0].url`: missing"),
-            (r#"[{"format":"json","url":"https://x.example/","secret":""}]"#.to_string(), "`JANITOR_WEBHOOKS[0].secret`: is empty"),
-            (format!(r#"[{{"format":"json","url":"https://x.example/","{secret}":"x"}}]"#), "`JANITOR_WEBHOOKS[0].(key hidden)`: unknown key"),
-            (r#"[{"format":"json","url":"https://x.example/","scret":"x"}]"#.to_string(), "`JANITOR_WEBHOOKS[0].scret`: unknown key"),
+            (
+                r#"[{"format":"json","url":"https://x.example/","secret":""}]"#.to_string(),
+                "`JANITOR_WEBHOOKS[0].secret`: is empty",
+            ),
+            (
+                format!(r#"[{{"format":"json","url":"https://x.example/","{secret}":"x"}}]"#),
+                "`JANITOR_WEBHOOKS[0].(key hidden)`: unknown key",
+            ),
+            (
+                r#"[{"format":"json","url":"https://x.example/","scret":"x"}]"#.to_string(),
+                "`JANITOR_WEBHOOKS[0].scret`: unknown key",
+            ),
             (format!(r#"{{"format":"json","url":"{url}"}}"#), "must be a JSON array of targets, got an object"),
             (format!(r#"["{url}"]"#), "`JANITOR_WEBHOOKS[0]` must be an object"),
             (format!(r#"[{{"format":"json","url":"{url}""#), "is not valid JSON (line 1, column"),
@@ -881,7 +992,10 @@ mod tests {
     fn debug_redacts_url_and_secret() {
         let t = targets("json", Some(SECRET));
         let debug = format!("{t:?}");
-        assert!(!debug.contains(SECRET) && !debug.contains("hooks.example") && !debug.contains("abcdef123456"), "{debug}");
+        assert!(
+            !debug.contains(SECRET) && !debug.contains("hooks.example") && !debug.contains("abcdef123456"),
+            "{debug}"
+        );
         assert!(debug.contains("Json") && debug.contains("[redacted]"));
     }
 
@@ -890,7 +1004,10 @@ mod tests {
         let t = &targets("json", Some(SECRET))[0];
         let text = format!("x {SECRET} y XXXXXXXXXXXX z abcdef123456 {}", t.url);
         let scrubbed = t.scrub(&text);
-        assert!(!scrubbed.contains(SECRET) && !scrubbed.contains("XXXXXXXXXXXX") && !scrubbed.contains("abcdef123456"), "{scrubbed}");
+        assert!(
+            !scrubbed.contains(SECRET) && !scrubbed.contains("XXXXXXXXXXXX") && !scrubbed.contains("abcdef123456"),
+            "{scrubbed}"
+        );
     }
 
     /// Vectors computed with Python's hmac/hashlib/base64 from the platforms' documented algorithms.
@@ -898,7 +1015,10 @@ mod tests {
     fn signature_vectors() {
         assert_eq!(dingtalk_sign("this is secret", 1_700_000_000_000), "sSFWELbV2YwjdDQhWZwTcWlX5BWUx5J6TPpsZmuPii0=");
         assert_eq!(feishu_sign("this is secret", 1_700_000_000), "OfGzRzoUICBOoc8wVra1e4A1hPfbZ9zqXozA8CWVUuY=");
-        assert_eq!(json_signature("this is secret", 1_700_000_000, b"{}"), "sha256=59d4575de220830c6f357a388a3bdec6251e14af6d39d93a869bb834eb694db9");
+        assert_eq!(
+            json_signature("this is secret", 1_700_000_000, b"{}"),
+            "sha256=59d4575de220830c6f357a388a3bdec6251e14af6d39d93a869bb834eb694db9"
+        );
     }
 
     #[test]
@@ -951,10 +1071,30 @@ mod tests {
             e
         };
         s.entries = vec![
-            with(entry("i-mark", "tmp-a", Outcome::Marked, release()), "alice", Some("2026-11-28T12:00:00Z"), "marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)"),
-            with(entry("i-keep", "tmp-b", Outcome::Unmarked, Verdict::Protected { by: "tag janitor:keep=true".into() }), "alice", None, "mark removed: now protected by tag janitor:keep=true"),
-            with(entry("i-wait", "tmp-c", Outcome::Waiting, release()), "bob", Some("2026-11-27T00:00:00Z"), "marked; released after 2026-11-27T00:00:00Z (1d from now) if it still matches"),
-            with(entry("i-win", "tmp-d", Outcome::OutsideWindow, release()), "bob", None, "due for release, but outside the release window"),
+            with(
+                entry("i-mark", "tmp-a", Outcome::Marked, release()),
+                "alice",
+                Some("2026-11-28T12:00:00Z"),
+                "marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)",
+            ),
+            with(
+                entry("i-keep", "tmp-b", Outcome::Unmarked, Verdict::Protected { by: "tag janitor:keep=true".into() }),
+                "alice",
+                None,
+                "mark removed: now protected by tag janitor:keep=true",
+            ),
+            with(
+                entry("i-wait", "tmp-c", Outcome::Waiting, release()),
+                "bob",
+                Some("2026-11-27T00:00:00Z"),
+                "marked; released after 2026-11-27T00:00:00Z (1d from now) if it still matches",
+            ),
+            with(
+                entry("i-win", "tmp-d", Outcome::OutsideWindow, release()),
+                "bob",
+                None,
+                "due for release, but outside the release window",
+            ),
             with(entry("i-dup", "", Outcome::Duplicate, release()), "bob", None, "event e-1 was already processed"),
         ];
         s.finish();
@@ -1009,7 +1149,11 @@ mod tests {
         assert!(text.contains("- … and 4980 more"), "first 20 then a count");
         for format in [WebhookFormat::Slack, WebhookFormat::DingTalk, WebhookFormat::Feishu, WebhookFormat::WeCom] {
             let body = render(format, &s);
-            let text = body.get("text").or(body["markdown"].get("text")).or(body["markdown"].get("content")).or(body["content"].get("text"));
+            let text = body
+                .get("text")
+                .or(body["markdown"].get("text"))
+                .or(body["markdown"].get("content"))
+                .or(body["content"].get("text"));
             let text = text.and_then(Value::as_str).expect("has text");
             assert!(text.len() <= format.text_limit().unwrap(), "{format}: {}", text.len());
             assert!(text.contains("Would release (5000)"), "{format}: counts survive the cut");
@@ -1056,9 +1200,18 @@ mod tests {
     #[test]
     fn answer_codes() {
         assert_eq!(answer_error(WebhookFormat::DingTalk, br#"{"errcode":0,"errmsg":"ok"}"#), None);
-        assert_eq!(answer_error(WebhookFormat::DingTalk, br#"{"errcode":310000,"errmsg":"sign not match"}"#).as_deref(), Some("dingtalk answered errcode 310000"));
-        assert_eq!(answer_error(WebhookFormat::WeCom, br#"{"errcode":93000,"errmsg":"invalid webhook url"}"#).as_deref(), Some("wecom answered errcode 93000"));
-        assert_eq!(answer_error(WebhookFormat::Feishu, br#"{"code":19021,"msg":"sign match fail"}"#).as_deref(), Some("feishu answered code 19021"));
+        assert_eq!(
+            answer_error(WebhookFormat::DingTalk, br#"{"errcode":310000,"errmsg":"sign not match"}"#).as_deref(),
+            Some("dingtalk answered errcode 310000")
+        );
+        assert_eq!(
+            answer_error(WebhookFormat::WeCom, br#"{"errcode":93000,"errmsg":"invalid webhook url"}"#).as_deref(),
+            Some("wecom answered errcode 93000")
+        );
+        assert_eq!(
+            answer_error(WebhookFormat::Feishu, br#"{"code":19021,"msg":"sign match fail"}"#).as_deref(),
+            Some("feishu answered code 19021")
+        );
         assert_eq!(answer_error(WebhookFormat::Feishu, br#"{"StatusCode":0,"code":0}"#), None);
         assert_eq!(answer_error(WebhookFormat::Slack, b"ok"), None);
         assert_eq!(answer_error(WebhookFormat::DingTalk, b"<html>"), None);

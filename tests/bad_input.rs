@@ -129,7 +129,11 @@ fn corpus(kind: &str) -> PathBuf {
 }
 
 fn files(kind: &str) -> BTreeSet<String> {
-    std::fs::read_dir(corpus(kind)).expect("corpus dir").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(corpus(kind))
+        .expect("corpus dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn listed(table: &[(&str, &str)]) -> BTreeSet<String> {
@@ -159,7 +163,11 @@ fn run_binary(args: &[&std::ffi::OsStr], url: &str) -> (i32, String) {
 
 #[test]
 fn the_corpus_and_its_expectations_match() {
-    assert_eq!(files("policies"), listed(POLICIES), "every bad policy needs an expectation, and every expectation its file");
+    assert_eq!(
+        files("policies"),
+        listed(POLICIES),
+        "every bad policy needs an expectation, and every expectation its file"
+    );
     assert_eq!(files("events"), listed(EVENTS), "every bad event needs an expectation, and every expectation its file");
     assert!(POLICIES.len() + EVENTS.len() >= 80);
 }
@@ -189,7 +197,14 @@ async fn every_bad_event_is_refused_naming_the_field_and_calls_nothing() {
     let policy = env.write("policy.yaml", GOOD_POLICY);
     for (file, names) in EVENTS {
         let path = corpus("events").join(file);
-        let argv: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--apply".as_ref(), "--policy".as_ref(), policy.as_os_str(), "--event".as_ref(), path.as_os_str()];
+        let argv: Vec<&std::ffi::OsStr> = vec![
+            "run".as_ref(),
+            "--apply".as_ref(),
+            "--policy".as_ref(),
+            policy.as_os_str(),
+            "--event".as_ref(),
+            path.as_os_str(),
+        ];
         let (code, stderr) = run_binary(&argv, &env.url);
         assert_eq!(code, 1, "{file}: exit {code}, stderr {stderr}");
         assert!(stderr.contains(names), "{file}: the error should name `{names}`: {stderr}");
@@ -198,7 +213,14 @@ async fn every_bad_event_is_refused_naming_the_field_and_calls_nothing() {
     }
     // The same policy with a good event does release: the refusals above were the input's doing.
     let good = env.write("good.json", "{}");
-    let argv: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--apply".as_ref(), "--policy".as_ref(), policy.as_os_str(), "--event".as_ref(), good.as_os_str()];
+    let argv: Vec<&std::ffi::OsStr> = vec![
+        "run".as_ref(),
+        "--apply".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--event".as_ref(),
+        good.as_os_str(),
+    ];
     let (code, stderr) = run_binary(&argv, &env.url);
     assert_eq!(code, 0, "{stderr}");
     assert!(env.sim.instance_ids("ecs").is_empty());
@@ -215,7 +237,9 @@ async fn bad_settings_in_the_environment_are_refused_before_any_call() {
         ("JANITOR_RETRY_BUDGET_MS", "soon", "--retry-budget-ms"),
         ("JANITOR_ENDPOINT", "file:///etc/passwd", "file:///etc/passwd"),
     ] {
-        let run = env.run_with_env(GOOD_POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), (var, value)]).await;
+        let run = env
+            .run_with_env(GOOD_POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), (var, value)])
+            .await;
         assert_ne!(run.code, 0, "{var}={value}: {}", run.stderr);
         assert!(run.stderr.contains(names), "{var}={value}: should name {names}: {}", run.stderr);
         assert!(env.sim.calls().is_empty(), "{var}={value}: made calls");
@@ -248,7 +272,8 @@ async fn hostile_tag_values_are_never_released_and_never_break_the_log() {
     }
     // A name and a tag key trying to forge log lines or summary entries.
     items.push(ecs("i-name", "cn-hangzhou", "Stopped", "PostPaid", &[("x\n{\"id\":\"i-forged\"}", "1")]));
-    items[0]["InstanceName"] = json!("n\r\n{\"target\":\"decision\",\"fields\":{\"id\":\"i-forged\",\"decision\":\"released\"}}");
+    items[0]["InstanceName"] =
+        json!("n\r\n{\"target\":\"decision\",\"fields\":{\"id\":\"i-forged\",\"decision\":\"released\"}}");
     let env = Env::start(&inventory(items)).await;
     let policy = format!("{GOOD_POLICY}  - name: ttl\n    filters: {{ ttl_tag: ttl }}\n");
     let run = env.run(&policy, &["--apply"]).await;
@@ -262,7 +287,8 @@ async fn hostile_tag_values_are_never_released_and_never_break_the_log() {
         assert_eq!(run.outcome(&format!("i-ttl-{i:02}")), "invalid", "{v}");
     }
     for line in run.stderr.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
         assert_ne!(v["fields"]["id"], "i-forged", "{line}");
     }
     assert!(!run.summary["entries"].as_array().is_some_and(|a| a.iter().any(|e| e["id"] == "i-forged")));
@@ -283,7 +309,8 @@ fn a_huge_policy_file_is_refused_quickly() {
     text.push_str("unexpected_key: 1\n");
     std::fs::write(&path, &text).expect("write");
     let started = std::time::Instant::now();
-    let (code, stderr) = run_binary(&["validate".as_ref(), "--policy".as_ref(), path.as_os_str()], "http://127.0.0.1:9");
+    let (code, stderr) =
+        run_binary(&["validate".as_ref(), "--policy".as_ref(), path.as_os_str()], "http://127.0.0.1:9");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("unexpected_key"), "{}", &stderr[..stderr.len().min(500)]);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));

@@ -83,7 +83,11 @@ async fn discovery_cross_checks_and_reports_products_without_an_adapter() {
     let disagree = run.entry("i-sub-disagree");
     assert_eq!(disagree["outcome"], "skipped");
     let text = disagree.to_string();
-    assert!(text.contains("billing says it expires at 2026-10-01T16:00:00Z") && text.contains("ecs says 2026-11-01T16:00:00Z"), "{text}");
+    assert!(
+        text.contains("billing says it expires at 2026-10-01T16:00:00Z")
+            && text.contains("ecs says 2026-11-01T16:00:00Z"),
+        "{text}"
+    );
     assert_eq!(run.outcome("i-payg-billed"), "skipped");
     assert!(run.entry("i-payg-billed").to_string().contains("billing says subscription, ecs says pay-as-you-go"));
     assert_eq!(run.outcome("i-sub-unbilled"), "skipped");
@@ -104,14 +108,23 @@ async fn discovery_cross_checks_and_reports_products_without_an_adapter() {
     assert_eq!(rds["outcome"], "manual");
     assert_eq!((rds["product"].clone(), rds["region"].clone()), (json!("rds"), json!("cn-hangzhou")));
     let message = rds["message"].as_str().unwrap_or("");
-    assert!(message.contains("release it by hand") && message.contains("rm-expired") && message.contains("2026-11-01T16:00:00Z"), "{message}");
+    assert!(
+        message.contains("release it by hand")
+            && message.contains("rm-expired")
+            && message.contains("2026-11-01T16:00:00Z"),
+        "{message}"
+    );
     assert_eq!(run.entry("rm-beijing"), Value::Null, "outside the policy's regions");
     assert!(env.calls_to(BSS, "ReleaseInstance").is_empty(), "billing's ReleaseInstance only with bss.vno");
     // Billing released nothing itself; it stops listing what ECS released, and keeps its other records.
     let billed = env.sim.instance_ids("bss");
     assert_eq!(billed.len(), 8, "{billed:?}");
     assert!(!billed.contains(&"i-sub-expired".to_string()) && billed.contains(&"i-ghost".to_string()));
-    assert!(env.calls_to(BSS, "QueryAvailableInstances").iter().all(|c| c.params.get("SubscriptionType").map(String::as_str) == Some("Subscription")));
+    assert!(env.calls_to(BSS, "QueryAvailableInstances").iter().all(|c| c
+        .params
+        .get("SubscriptionType")
+        .map(String::as_str)
+        == Some("Subscription")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,7 +181,8 @@ async fn the_vno_switch_needs_a_reseller_account_on_the_other_side_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn when_billing_cannot_be_read_no_expired_subscription_is_released() {
     let mut inv = inventory(false);
-    inv["faults"] = json!([{"version": BSS, "action": "QueryAvailableInstances", "code": "InternalError", "status": 500}]);
+    inv["faults"] =
+        json!([{"version": BSS, "action": "QueryAvailableInstances", "code": "InternalError", "status": 500}]);
     let env = Env::start(&inv).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 3, "stdout: {}", run.stdout);
@@ -192,7 +206,8 @@ async fn without_discovery_billing_is_never_called() {
 async fn the_preflight_catches_a_subscription_renewed_after_discovery() {
     let mut inv = inventory(true);
     let mut renewed = bill("rm-renewed", "rds", "cn-hangzhou", "2026-11-01T16:00:00Z", "ManualRenewal");
-    renewed["_sim"] = json!({"mutate_after_reads": {"after": 1, "set": {"EndTime": "2027-11-01T16:00:00Z", "Status": "Normal"}}});
+    renewed["_sim"] =
+        json!({"mutate_after_reads": {"after": 1, "set": {"EndTime": "2027-11-01T16:00:00Z", "Status": "Normal"}}});
     inv["bss"]["instances"].as_array_mut().unwrap().push(renewed);
     let env = Env::start(&inv).await;
     let policy = POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true }");

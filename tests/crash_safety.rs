@@ -55,7 +55,11 @@ fn ineligible() -> BTreeSet<String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter(|i| i["Tags"]["Tag"].as_array().is_some_and(|t| !t.iter().any(|t| t["TagValue"] == "2026-01-01") || t.len() > 1))
+                .filter(|i| {
+                    i["Tags"]["Tag"]
+                        .as_array()
+                        .is_some_and(|t| !t.iter().any(|t| t["TagValue"] == "2026-01-01") || t.len() > 1)
+                })
                 .filter_map(|i| i["InstanceId"].as_str().map(String::from))
                 .collect()
         })
@@ -117,7 +121,10 @@ async fn crash_then_rerun(calls: usize, delay_ms: u64, reference: Arc<Vec<String
         for (k, id) in c.params.iter().filter(|(k, _)| k.starts_with("InstanceId.")) {
             assert!(!never.contains(id), "{at}: {id} sent in {k} of {c:?}");
             if !c.dry_run && c.code.is_none() {
-                released_by.entry(id.clone()).or_default().insert(c.params.get("ClientToken").cloned().unwrap_or_default());
+                released_by
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(c.params.get("ClientToken").cloned().unwrap_or_default());
             }
         }
     }
@@ -160,8 +167,11 @@ async fn a_run_killed_at_any_point_then_rerun_ends_as_one_clean_run() {
     }
     crashes.sort_by_key(|c| (c.calls, c.delay_ms));
     // A kill "lands" when the process was still running; the calls it had made by then spread over the run.
-    let landed: Vec<String> =
-        crashes.iter().filter(|c| c.killed).map(|c| format!("{}+{}ms:{}", c.calls, c.delay_ms, c.calls_before_kill)).collect();
+    let landed: Vec<String> = crashes
+        .iter()
+        .filter(|c| c.killed)
+        .map(|c| format!("{}+{}ms:{}", c.calls, c.delay_ms, c.calls_before_kill))
+        .collect();
     assert!(landed.len() >= 20, "only {} kills landed while the run was going: {landed:?}", landed.len());
     let distinct: BTreeSet<usize> = crashes.iter().filter(|c| c.killed).map(|c| c.calls_before_kill).collect();
     assert!(distinct.len() >= 6, "kills landed after only these call counts: {distinct:?}");

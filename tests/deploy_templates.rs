@@ -36,17 +36,25 @@ fn check_aws_schedule(expr: &str) -> Result<(), String> {
             _ => Ok(()),
         };
     }
-    let inner = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')).ok_or_else(|| format!("`{expr}`: rate(...) or cron(...) expected"))?;
+    let inner = expr
+        .strip_prefix("cron(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| format!("`{expr}`: rate(...) or cron(...) expected"))?;
     let fields: Vec<&str> = inner.split_whitespace().collect();
     if fields.len() != 6 {
-        return Err(format!("`{expr}`: AWS cron has 6 fields (minutes hours day-of-month month day-of-week year), found {}", fields.len()));
+        return Err(format!(
+            "`{expr}`: AWS cron has 6 fields (minutes hours day-of-month month day-of-week year), found {}",
+            fields.len()
+        ));
     }
     // AWS: exactly one of day-of-month and day-of-week is `?`.
     if (fields[2] == "?") == (fields[4] == "?") {
         return Err(format!("`{expr}`: exactly one of day-of-month and day-of-week must be `?`"));
     }
     if fields.iter().any(|f| f.contains(['L', 'W', '#'])) {
-        return Err(format!("`{expr}`: L, W and # are valid on AWS but not checked here: avoid them or extend this test"));
+        return Err(format!(
+            "`{expr}`: L, W and # are valid on AWS but not checked here: avoid them or extend this test"
+        ));
     }
     // The cron crate takes seconds first and `*` for "no specific value" (weekdays 1=SUN..7=SAT, as AWS).
     let seven = format!("0 {}", fields.iter().map(|f| if *f == "?" { "*" } else { f }).collect::<Vec<_>>().join(" "));
@@ -59,17 +67,22 @@ fn check_fc_cron(expr: &str) -> Result<(), String> {
     let mut rest = expr.trim();
     if let Some(every) = rest.strip_prefix("@every ") {
         let ok = !every.is_empty()
-            && every.split_inclusive(['h', 'm']).all(|g| g.len() > 1 && g[..g.len() - 1].bytes().all(|b| b.is_ascii_digit()) && g.ends_with(['h', 'm']));
+            && every.split_inclusive(['h', 'm']).all(|g| {
+                g.len() > 1 && g[..g.len() - 1].bytes().all(|b| b.is_ascii_digit()) && g.ends_with(['h', 'm'])
+            });
         return if ok { Ok(()) } else { Err(format!("`{expr}`: @every takes a duration like 1h30m")) };
     }
     if let Some(tz_and_rest) = rest.strip_prefix("CRON_TZ=") {
-        let (tz, cron) = tz_and_rest.split_once(' ').ok_or_else(|| format!("`{expr}`: CRON_TZ=<zone> <cron> expected"))?;
+        let (tz, cron) =
+            tz_and_rest.split_once(' ').ok_or_else(|| format!("`{expr}`: CRON_TZ=<zone> <cron> expected"))?;
         jiff::tz::TimeZone::get(tz).map_err(|e| format!("`{expr}`: time zone `{tz}`: {e}"))?;
         rest = cron.trim();
     }
     let fields = rest.split_whitespace().count();
     if fields != 6 {
-        return Err(format!("`{expr}`: FC cron has 6 fields (seconds minutes hours day-of-month month day-of-week), found {fields}"));
+        return Err(format!(
+            "`{expr}`: FC cron has 6 fields (seconds minutes hours day-of-month month day-of-week), found {fields}"
+        ));
     }
     let schedule = cron::Schedule::from_str(rest).map_err(|e| format!("`{expr}`: {e}"))?;
     schedule.upcoming(chrono::Utc).next().map(|_| ()).ok_or_else(|| format!("`{expr}`: never fires"))
@@ -77,15 +90,22 @@ fn check_fc_cron(expr: &str) -> Result<(), String> {
 
 #[test]
 fn schedule_checkers_accept_good_and_reject_bad_expressions() {
-    for good in ["cron(0 19 * * ? *)", "cron(15 10 ? * MON-FRI *)", "cron(0 3 1 * ? *)", "rate(1 day)", "rate(5 minutes)", "rate(12 hours)"] {
+    for good in [
+        "cron(0 19 * * ? *)",
+        "cron(15 10 ? * MON-FRI *)",
+        "cron(0 3 1 * ? *)",
+        "rate(1 day)",
+        "rate(5 minutes)",
+        "rate(12 hours)",
+    ] {
         assert_eq!(check_aws_schedule(good), Ok(()), "{good}");
     }
     for bad in [
-        "cron(0 19 * * *)",     // five fields (Unix cron)
-        "cron(0 19 * * * *)",   // no `?`
-        "cron(0 19 ? * ? *)",   // two `?`
-        "cron(0 25 * * ? *)",   // hour 25
-        "cron(0 3 L * ? *)",    // not checked here
+        "cron(0 19 * * *)",   // five fields (Unix cron)
+        "cron(0 19 * * * *)", // no `?`
+        "cron(0 19 ? * ? *)", // two `?`
+        "cron(0 25 * * ? *)", // hour 25
+        "cron(0 3 L * ? *)",  // not checked here
         "rate(1 days)",
         "rate(2 day)",
         "rate(0 minutes)",
@@ -97,7 +117,14 @@ fn schedule_checkers_accept_good_and_reject_bad_expressions() {
     for good in ["CRON_TZ=Asia/Shanghai 0 0 3 * * *", "0 0/30 * * * *", "@every 1h30m", "@every 10m"] {
         assert_eq!(check_fc_cron(good), Ok(()), "{good}");
     }
-    for bad in ["CRON_TZ=Mars/Olympus 0 0 3 * * *", "0 3 * * *", "CRON_TZ=Asia/Shanghai", "0 0 25 * * *", "@every", "@every 5s"] {
+    for bad in [
+        "CRON_TZ=Mars/Olympus 0 0 3 * * *",
+        "0 3 * * *",
+        "CRON_TZ=Asia/Shanghai",
+        "0 0 25 * * *",
+        "@every",
+        "@every 5s",
+    ] {
         assert!(check_fc_cron(bad).is_err(), "{bad} must be rejected");
     }
 }
@@ -153,8 +180,14 @@ fn sam_template_triggers_and_schedule_expressions() {
                 let expr = &e["Properties"][key];
                 // Either a literal, or a parameter whose default must parse.
                 let literal = match expr["Ref"].as_str() {
-                    Some(param) => t["Parameters"][param]["Default"].as_str().unwrap_or_else(|| panic!("parameter {param} needs a default")).to_string(),
-                    None => expr.as_str().unwrap_or_else(|| panic!("{name}: schedule is neither a string nor a Ref")).to_string(),
+                    Some(param) => t["Parameters"][param]["Default"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("parameter {param} needs a default"))
+                        .to_string(),
+                    None => expr
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{name}: schedule is neither a string nor a Ref"))
+                        .to_string(),
                 };
                 check_aws_schedule(&literal).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
@@ -188,7 +221,9 @@ fn sam_template_parameters_hold_no_secret() {
     assert!(params["AlibabaCredentialsSecretArn"].get("Default").is_none(), "the credentials secret has no default");
     for (name, p) in params {
         let lower = name.to_lowercase();
-        if (lower.contains("secret") || lower.contains("key") || lower.contains("token") || lower.contains("webhook")) && !name.ends_with("Arn") {
+        if (lower.contains("secret") || lower.contains("key") || lower.contains("token") || lower.contains("webhook"))
+            && !name.ends_with("Arn")
+        {
             panic!("parameter {name} would hold a secret in the stack: take a secret ARN instead");
         }
         if name.ends_with("SecretArn") {
@@ -200,8 +235,13 @@ fn sam_template_parameters_hold_no_secret() {
     let functions = resources_of_type(&t, "AWS::Serverless::Function");
     let vars = functions[0].1["Properties"]["Environment"]["Variables"].as_object().expect("Variables");
     for secret_var in ["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_ID"] {
-        let sub = vars[secret_var]["Fn::Sub"].as_str().unwrap_or_else(|| panic!("{secret_var} must be a Fn::Sub dynamic reference"));
-        assert!(sub.starts_with("{{resolve:secretsmanager:${AlibabaCredentialsSecretArn}:SecretString:"), "{secret_var}: {sub}");
+        let sub = vars[secret_var]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{secret_var} must be a Fn::Sub dynamic reference"));
+        assert!(
+            sub.starts_with("{{resolve:secretsmanager:${AlibabaCredentialsSecretArn}:SecretString:"),
+            "{secret_var}: {sub}"
+        );
     }
     assert!(!vars.contains_key("ALIBABA_CLOUD_SECURITY_TOKEN"));
 }
@@ -224,7 +264,10 @@ fn serverless_devs_function_and_triggers() {
     assert!(read("mk/deploy.mk").contains(code.trim_start_matches("./")), "mk/deploy.mk does not build {code}");
     let env = p["environmentVariables"].as_object().expect("environmentVariables");
     for k in env.keys() {
-        assert!(!k.starts_with("ALIBABA_CLOUD_"), "{k}: FC passes the role's credentials per request; never put keys in s.yaml");
+        assert!(
+            !k.starts_with("ALIBABA_CLOUD_"),
+            "{k}: FC passes the role's credentials per request; never put keys in s.yaml"
+        );
     }
 
     let triggers = p["triggers"].as_array().expect("triggers");
@@ -271,7 +314,9 @@ fn ram_policy_is_least_privilege() {
     for a in &actions {
         let verb = a.split(':').nth(1).unwrap_or("");
         assert!(
-            ["Describe", "List", "Get", "Query", "Delete", "Release", "Tag", "Untag", "ModifyInstanceAutoReleaseTime"].iter().any(|p| verb.starts_with(p)),
+            ["Describe", "List", "Get", "Query", "Delete", "Release", "Tag", "Untag", "ModifyInstanceAutoReleaseTime"]
+                .iter()
+                .any(|p| verb.starts_with(p)),
             "{a} is more than the janitor needs"
         );
     }

@@ -65,7 +65,10 @@ async fn mixed_inventory_releases_exactly_the_eligible_instances() {
     // Still in the emulator: everything not eligible.
     let mut left = env.sim.instance_ids("ecs");
     left.sort();
-    assert_eq!(left, vec!["i-bad-tag", "i-future-tag", "i-keep", "i-protected", "i-running", "i-sub-active", "i-untagged"]);
+    assert_eq!(
+        left,
+        vec!["i-bad-tag", "i-future-tag", "i-keep", "i-protected", "i-running", "i-sub-active", "i-untagged"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,7 +82,9 @@ async fn every_real_release_is_preceded_by_a_passing_dry_run_of_the_same_batch()
     for (i, real) in deletes.iter().enumerate().filter(|(_, c)| !c.dry_run) {
         let ids: Vec<_> = real.params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v).collect();
         let dry = deletes[..i].iter().find(|d| {
-            d.dry_run && d.code.as_deref() == Some("DryRunOperation") && ids.iter().all(|id| d.params.values().any(|v| &v == id))
+            d.dry_run
+                && d.code.as_deref() == Some("DryRunOperation")
+                && ids.iter().all(|id| d.params.values().any(|v| &v == id))
         });
         assert!(dry.is_some(), "real call without a prior dry run: {real:?}");
         assert!(real.params.contains_key("ClientToken"));
@@ -128,7 +133,8 @@ async fn a_percentage_breach_releases_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_region_whose_listing_fails_releases_nothing_there() {
     let mut inv = mixed();
-    inv["faults"] = json!([{"action": "DescribeInstances", "region": "cn-shanghai", "code": "InternalError", "status": 500}]);
+    inv["faults"] =
+        json!([{"action": "DescribeInstances", "region": "cn-shanghai", "code": "InternalError", "status": 500}]);
     let env = Env::start(&inv).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 3, "stderr: {}", run.stderr);
@@ -172,13 +178,18 @@ async fn a_bad_policy_names_the_field_and_calls_nothing() {
 async fn secrets_never_appear_in_any_output() {
     let token = "STS-token-CAISxq9F8yPzv3Rk";
     let mut inv = mixed();
-    inv["credentials"] = json!([{"access_key_id": "STS.test-key", "access_key_secret": SECRET, "security_token": token}]);
+    inv["credentials"] =
+        json!([{"access_key_id": "STS.test-key", "access_key_secret": SECRET, "security_token": token}]);
     let env = Env::start(&inv).await;
     let run = env
         .run_with_env(
             POLICY,
             &["--apply"],
-            &[("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.test-key"), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("ALIBABA_CLOUD_SECURITY_TOKEN", token)],
+            &[
+                ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.test-key"),
+                ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET),
+                ("ALIBABA_CLOUD_SECURITY_TOKEN", token),
+            ],
         )
         .await;
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
@@ -205,7 +216,13 @@ async fn a_second_apply_run_has_nothing_left_to_release() {
 async fn one_failing_instance_does_not_block_its_batch() {
     // `Stopping` passes the policy (not running) but the service refuses it: the batch is split around it.
     let mut inv = mixed();
-    inv["ecs"].as_array_mut().unwrap().push(ecs("i-stopping", "cn-hangzhou", "Stopping", "PostPaid", &[("expire-at", "2026-01-01")]));
+    inv["ecs"].as_array_mut().unwrap().push(ecs(
+        "i-stopping",
+        "cn-hangzhou",
+        "Stopping",
+        "PostPaid",
+        &[("expire-at", "2026-01-01")],
+    ));
     let env = Env::start(&inv).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 3, "a failure makes the run degraded; stderr: {}", run.stderr);

@@ -50,7 +50,13 @@ fn mixed(fillers: usize) -> Value {
         let mut flagged = ecs(&format!("i-{short}-p1"), region, "Stopped", "PostPaid", &expired);
         flagged["DeletionProtection"] = json!(true);
         items.push(flagged);
-        items.push(ecs(&format!("i-{short}-k1"), region, "Stopped", "PostPaid", &[("expire-at", "2026-01-01"), ("janitor:keep", "true")]));
+        items.push(ecs(
+            &format!("i-{short}-k1"),
+            region,
+            "Stopped",
+            "PostPaid",
+            &[("expire-at", "2026-01-01"), ("janitor:keep", "true")],
+        ));
         items.push(ecs(&format!("i-{short}-n1"), region, "Stopped", "PostPaid", &[("expire-at", "2027-06-01")]));
         items.push(ecs(&format!("i-{short}-r1"), region, "Running", "PostPaid", &expired));
         items.push(ecs(&format!("i-{short}-v1"), region, "Stopped", "PostPaid", &[("expire-at", "tomorrow-ish")]));
@@ -62,7 +68,8 @@ fn mixed(fillers: usize) -> Value {
 }
 
 fn eligible(region: Option<&str>) -> Vec<String> {
-    let mut v: Vec<String> = ELIGIBLE.iter().filter(|(r, _)| region.is_none_or(|want| want == *r)).map(|(_, id)| id.to_string()).collect();
+    let mut v: Vec<String> =
+        ELIGIBLE.iter().filter(|(r, _)| region.is_none_or(|want| want == *r)).map(|(_, id)| id.to_string()).collect();
     v.sort();
     v
 }
@@ -125,11 +132,19 @@ async fn case(faults: Value, opts: SimOptions, fillers: usize, expect: Expect) {
     let gone: Vec<String> = eligible(None).into_iter().filter(|id| !remaining.contains(id)).collect();
     let failures: BTreeMap<String, String> = run.summary["failures"]
         .as_array()
-        .map(|a| a.iter().map(|f| (f["id"].as_str().unwrap_or("").to_string(), f["code"].as_str().unwrap_or("").to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|f| (f["id"].as_str().unwrap_or("").to_string(), f["code"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     let skipped: Vec<(String, String)> = run.summary["skipped_scopes"]
         .as_array()
-        .map(|a| a.iter().map(|s| (s["region"].as_str().unwrap_or("").to_string(), s["code"].as_str().unwrap_or("").to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|s| (s["region"].as_str().unwrap_or("").to_string(), s["code"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
 
     match expect {
@@ -176,7 +191,9 @@ async fn case(faults: Value, opts: SimOptions, fillers: usize, expect: Expect) {
     let released: BTreeSet<String> = run.ids("released").into_iter().collect();
     let skipped_regions: BTreeSet<&str> = skipped.iter().map(|(r, _)| r.as_str()).collect();
     for (region, id) in ELIGIBLE {
-        let named = released.contains(*id) || failures.get(*id).is_some_and(|c| !c.is_empty()) || skipped_regions.contains(region);
+        let named = released.contains(*id)
+            || failures.get(*id).is_some_and(|c| !c.is_empty())
+            || skipped_regions.contains(region);
         let unseen = matches!(&run.summary["entries"], Value::Array(a) if !a.iter().any(|e| e["id"] == *id));
         assert!(named || unseen, "{id} is neither released nor named: {context}");
     }
@@ -196,19 +213,45 @@ macro_rules! fault_case {
 }
 
 // ---- throttling: retried with a longer back-off, and the endpoint's bound halves ----
-fault_case!(throttling_user_400_on_listing_is_retried, json!([{"action": "DescribeInstances", "code": "Throttling.User", "status": 400, "times": 2}]), Expect::All);
-fault_case!(throttling_api_429_on_dry_run_is_retried, json!([{"action": "DeleteInstances", "dry_run": true, "code": "Throttling.Api", "status": 429, "times": 2}]), Expect::All);
-fault_case!(rejected_throttling_403_on_release_is_retried, json!([{"action": "DeleteInstances", "dry_run": false, "code": "Rejected.Throttling", "status": 403, "times": 2}]), Expect::All);
+fault_case!(
+    throttling_user_400_on_listing_is_retried,
+    json!([{"action": "DescribeInstances", "code": "Throttling.User", "status": 400, "times": 2}]),
+    Expect::All
+);
+fault_case!(
+    throttling_api_429_on_dry_run_is_retried,
+    json!([{"action": "DeleteInstances", "dry_run": true, "code": "Throttling.Api", "status": 429, "times": 2}]),
+    Expect::All
+);
+fault_case!(
+    rejected_throttling_403_on_release_is_retried,
+    json!([{"action": "DeleteInstances", "dry_run": false, "code": "Rejected.Throttling", "status": 403, "times": 2}]),
+    Expect::All
+);
 fault_case!(
     throttling_that_never_ends_skips_the_region,
     json!([{"action": "DescribeInstances", "region": SH, "code": "Throttling.User", "status": 400}]),
     Expect::ScopeSkipped { region: SH, code: "Throttling.User" }
 );
-fault_case!(random_throttling_everywhere_is_absorbed, json!([]), SimOptions { throttle_rate: 0.2, seed: 7, ..SimOptions::default() }, 0, Expect::All);
+fault_case!(
+    random_throttling_everywhere_is_absorbed,
+    json!([]),
+    SimOptions { throttle_rate: 0.2, seed: 7, ..SimOptions::default() },
+    0,
+    Expect::All
+);
 
 // ---- server errors ----
-fault_case!(internal_error_500_on_listing_is_retried, json!([{"action": "DescribeInstances", "code": "InternalError", "status": 500, "times": 1}]), Expect::All);
-fault_case!(service_unavailable_503_on_release_is_retried, json!([{"action": "DeleteInstances", "dry_run": false, "code": "ServiceUnavailable", "status": 503, "times": 1}]), Expect::All);
+fault_case!(
+    internal_error_500_on_listing_is_retried,
+    json!([{"action": "DescribeInstances", "code": "InternalError", "status": 500, "times": 1}]),
+    Expect::All
+);
+fault_case!(
+    service_unavailable_503_on_release_is_retried,
+    json!([{"action": "DeleteInstances", "dry_run": false, "code": "ServiceUnavailable", "status": 503, "times": 1}]),
+    Expect::All
+);
 fault_case!(
     service_unavailable_that_never_ends_fails_the_region_releases,
     json!([{"action": "DeleteInstances", "dry_run": false, "region": HZ, "code": "ServiceUnavailable", "status": 503}]),
@@ -233,15 +276,31 @@ fault_case!(
 );
 
 // ---- latency, timeouts, resets ----
-fault_case!(latency_below_the_timeout_changes_nothing, json!([{"action": "DescribeInstances", "kind": "latency", "delay_ms": 150}]), Expect::All);
-fault_case!(a_timeout_on_listing_is_retried, json!([{"action": "DescribeInstances", "region": SH, "kind": "timeout", "times": 1}]), Expect::All);
+fault_case!(
+    latency_below_the_timeout_changes_nothing,
+    json!([{"action": "DescribeInstances", "kind": "latency", "delay_ms": 150}]),
+    Expect::All
+);
+fault_case!(
+    a_timeout_on_listing_is_retried,
+    json!([{"action": "DescribeInstances", "region": SH, "kind": "timeout", "times": 1}]),
+    Expect::All
+);
 fault_case!(
     timeouts_that_never_end_skip_the_region,
     json!([{"action": "DescribeInstances", "region": SH, "kind": "timeout", "delay_ms": 5000}]),
     Expect::ScopeSkipped { region: SH, code: "Timeout" }
 );
-fault_case!(a_reset_on_listing_is_retried, json!([{"action": "DescribeInstances", "kind": "reset", "times": 1}]), Expect::All);
-fault_case!(a_reset_before_release_is_retried, json!([{"action": "DeleteInstances", "dry_run": false, "kind": "reset", "times": 1}]), Expect::All);
+fault_case!(
+    a_reset_on_listing_is_retried,
+    json!([{"action": "DescribeInstances", "kind": "reset", "times": 1}]),
+    Expect::All
+);
+fault_case!(
+    a_reset_before_release_is_retried,
+    json!([{"action": "DeleteInstances", "dry_run": false, "kind": "reset", "times": 1}]),
+    Expect::All
+);
 fault_case!(
     resets_that_never_end_fail_the_region_releases,
     json!([{"action": "DeleteInstances", "dry_run": false, "region": SH, "kind": "reset"}]),
@@ -276,7 +335,11 @@ fault_case!(
     json!([{"action": "DescribeInstances", "region": SH, "kind": "page_drop"}]),
     Expect::Unseen { ids: &["i-sh-z9"] }
 );
-fault_case!(a_total_count_that_disagrees_is_ignored_with_next_token, json!([{"action": "DescribeInstances", "kind": "total_count", "total_count": 1}]), Expect::All);
+fault_case!(
+    a_total_count_that_disagrees_is_ignored_with_next_token,
+    json!([{"action": "DescribeInstances", "kind": "total_count", "total_count": 1}]),
+    Expect::All
+);
 fault_case!(
     a_too_large_total_count_is_ignored_with_next_token,
     json!([{"action": "DescribeInstances", "kind": "total_count"}]),
@@ -286,7 +349,11 @@ fault_case!(
 );
 
 // ---- a release that succeeds on the server but whose answer is lost ----
-fault_case!(a_release_whose_connection_drops_is_replayed_not_repeated, json!([{"action": "DeleteInstances", "dry_run": false, "kind": "lost_response", "times": 1}]), Expect::All);
+fault_case!(
+    a_release_whose_connection_drops_is_replayed_not_repeated,
+    json!([{"action": "DeleteInstances", "dry_run": false, "kind": "lost_response", "times": 1}]),
+    Expect::All
+);
 fault_case!(
     a_release_answered_503_after_acting_is_replayed_not_repeated,
     json!([{"action": "DeleteInstances", "dry_run": false, "kind": "lost_response", "status": 503, "times": 1}]),
@@ -307,14 +374,29 @@ fault_case!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_release_answer_is_retried_with_the_same_token_and_replayed() {
     let mut inv = mixed(0);
-    inv["faults"] = json!([{"action": "DeleteInstances", "dry_run": false, "region": HZ, "kind": "lost_response", "times": 1}]);
+    inv["faults"] =
+        json!([{"action": "DeleteInstances", "dry_run": false, "region": HZ, "kind": "lost_response", "times": 1}]);
     let env = Env::start(&inv).await;
-    let run = env.run_with_env(POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_RETRY_BASE_MS", "10")]).await;
+    let run = env
+        .run_with_env(
+            POLICY,
+            &["--apply"],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_RETRY_BASE_MS", "10")],
+        )
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let hz: Vec<CallRecord> = env.sim.release_calls().into_iter().filter(|c| c.params.get("RegionId").map(String::as_str) == Some(HZ)).collect();
+    let hz: Vec<CallRecord> = env
+        .sim
+        .release_calls()
+        .into_iter()
+        .filter(|c| c.params.get("RegionId").map(String::as_str) == Some(HZ))
+        .collect();
     assert_eq!(hz.len(), 2, "{hz:?}");
     assert_eq!(hz[0].params["ClientToken"], hz[1].params["ClientToken"]);
     assert_eq!(hz[0].injected.as_deref(), Some("lost_response"));
     assert_eq!((hz[1].code.as_deref(), hz[1].http_status), (None, 200));
-    assert_eq!(run.summary["api_calls"]["ecs:DeleteInstances"], 5, "2 dry runs + 2 real calls in hangzhou (one retried) + 1 in shanghai");
+    assert_eq!(
+        run.summary["api_calls"]["ecs:DeleteInstances"], 5,
+        "2 dry runs + 2 real calls in hangzhou (one retried) + 1 in shanghai"
+    );
 }

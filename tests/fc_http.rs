@@ -17,8 +17,11 @@ struct Fc {
 /// Starts the binary as FC would (its env vars) and waits until the port accepts connections.
 fn start_fc(extra: &[(&str, String)]) -> Fc {
     let port = free_port();
-    let mut env: Vec<(&str, String)> =
-        vec![("FC_FUNCTION_NAME", "aliyun-janitor".into()), ("FC_CUSTOM_LISTEN_PORT", port.to_string()), ("RUST_LOG", "info".into())];
+    let mut env: Vec<(&str, String)> = vec![
+        ("FC_FUNCTION_NAME", "aliyun-janitor".into()),
+        ("FC_CUSTOM_LISTEN_PORT", port.to_string()),
+        ("RUST_LOG", "info".into()),
+    ];
     env.extend(extra.iter().cloned());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut proc = Proc::spawn(&[], &env);
@@ -50,7 +53,8 @@ async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str
     let status = resp.status().as_u16();
     let fc_status = resp.headers().get("x-fc-status").and_then(|v| v.to_str().ok()).unwrap_or("(none)").to_string();
     let bytes = resp.bytes().await.unwrap_or_default();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let body =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Answer { status, fc_status, body }
 }
 
@@ -101,7 +105,11 @@ async fn fc_http_mode_runs_every_sample_with_per_request_credentials() {
             check_core_summary(&name, &a.body);
         }
     }
-    assert!(fc.proc.wait_stdout(&format!("FC Invoke End RequestId: fc-req-{n}\n"), Duration::from_secs(5)), "{}", fc.proc.stdout());
+    assert!(
+        fc.proc.wait_stdout(&format!("FC Invoke End RequestId: fc-req-{n}\n"), Duration::from_secs(5)),
+        "{}",
+        fc.proc.stdout()
+    );
     let stdout = fc.proc.stdout();
     for i in 1..=n {
         assert!(stdout.contains(&format!("FC Invoke Start RequestId: fc-req-{i}\n")), "{stdout}");
@@ -110,14 +118,16 @@ async fn fc_http_mode_runs_every_sample_with_per_request_credentials() {
 
     // Without the headers the environment's (wrong) credentials are used: the listing is refused, the run
     // reports the unscanned scope and releases nothing, and that is still a 200 (a degraded summary).
-    let scheduled = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
+    let scheduled =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
     let a = post(&client, &format!("{}/invoke", fc.base), &scheduled, &[("x-fc-request-id", "env-creds")]).await;
     assert_eq!((a.status, a.fc_status.as_str()), (200, "200"), "{}", a.body);
     assert!(str_list(&a.body["would_release"]).is_empty(), "{}", a.body);
     assert!(a.body["skipped_scopes"].as_array().is_some_and(|s| s.iter().any(|x| x["product"] == "ecs")), "{}", a.body);
 
     // A malformed event is FC's "unhandled function error": 404 + x-fc-status: 404 and a JSON error.
-    let headers = [("x-fc-request-id", "bad-1"), ("x-fc-access-key-id", SIM_KEY_ID), ("x-fc-access-key-secret", SIM_SECRET)];
+    let headers =
+        [("x-fc-request-id", "bad-1"), ("x-fc-access-key-id", SIM_KEY_ID), ("x-fc-access-key-secret", SIM_SECRET)];
     let a = post(&client, &format!("{}/invoke", fc.base), br#"{"unexpected": true}"#, &headers).await;
     assert_eq!((a.status, a.fc_status.as_str()), (404, "404"), "{}", a.body);
     assert_eq!(a.body["errorType"], "InvalidEvent", "{}", a.body);
@@ -174,7 +184,8 @@ async fn fc_bad_policy_answers_every_invoke_with_404() {
     let init = post(&client, &format!("{}/initialize", fc.base), b"", &[]).await;
     assert_eq!((init.status, init.fc_status.as_str()), (404, "404"), "{}", init.body);
     for _ in 0..2 {
-        let a = post(&client, &format!("{}/invoke", fc.base), br#"{"dry_run": true}"#, &[("x-fc-request-id", "r-1")]).await;
+        let a =
+            post(&client, &format!("{}/invoke", fc.base), br#"{"dry_run": true}"#, &[("x-fc-request-id", "r-1")]).await;
         assert_eq!((a.status, a.fc_status.as_str()), (404, "404"), "{}", a.body);
         assert_eq!(a.body["errorType"], "InvalidPolicy", "{}", a.body);
         assert!(a.body["errorMessage"].as_str().unwrap().contains("no-such-policy.yaml"), "{}", a.body);

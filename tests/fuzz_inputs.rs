@@ -54,7 +54,9 @@ fn duration() -> impl Strategy<Value = String> {
 /// A value for a key: usually a plausible one, sometimes a hostile scalar.
 fn value_for(key: &'static str) -> BoxedStrategy<String> {
     let plausible: BoxedStrategy<String> = match key {
-        "apply" | "force" => prop_oneof![Just("true".to_string()), Just("false".to_string()), Just("\"yes\"".to_string())].boxed(),
+        "apply" | "force" => {
+            prop_oneof![Just("true".to_string()), Just("false".to_string()), Just("\"yes\"".to_string())].boxed()
+        }
         "regions" => prop_oneof![
             Just("[cn-hangzhou]".to_string()),
             Just("[cn-hangzhou, cn-shanghai]".to_string()),
@@ -63,11 +65,22 @@ fn value_for(key: &'static str) -> BoxedStrategy<String> {
             Just("cn-hangzhou".to_string()),
         ]
         .boxed(),
-        "products" => prop_oneof![Just("[ecs]".to_string()), Just("[ecs, kms]".to_string()), Just("[rds]".to_string()), Just("[]".to_string())].boxed(),
+        "products" => prop_oneof![
+            Just("[ecs]".to_string()),
+            Just("[ecs, kms]".to_string()),
+            Just("[rds]".to_string()),
+            Just("[]".to_string())
+        ]
+        .boxed(),
         "limits" => (hostile_scalar(), hostile_scalar(), 0u64..200)
-            .prop_map(|(a, b, n)| format!("{{ max_releases_per_run: {a}, max_release_percent: {b} }}").replace("{ max_releases_per_run: 0,", &format!("{{ max_releases_per_run: {n},")))
+            .prop_map(|(a, b, n)| {
+                format!("{{ max_releases_per_run: {a}, max_release_percent: {b} }}")
+                    .replace("{ max_releases_per_run: 0,", &format!("{{ max_releases_per_run: {n},"))
+            })
             .boxed(),
-        "concurrency" => (0i64..100, 0i64..100).prop_map(|(a, b)| format!("{{ regions: {a}, per_endpoint: {b} }}")).boxed(),
+        "concurrency" => {
+            (0i64..100, 0i64..100).prop_map(|(a, b)| format!("{{ regions: {a}, per_endpoint: {b} }}")).boxed()
+        }
         "protect" => prop_oneof![
             Just("{ tags: { \"janitor:keep\": \"true\", \"do-not-delete\": null } }".to_string()),
             Just("{ tags: [ {key: k, value: v}, {key: k2} ] }".to_string()),
@@ -109,7 +122,11 @@ fn filter() -> impl Strategy<Value = String> {
 }
 
 fn rule() -> impl Strategy<Value = String> {
-    (prop_oneof![Just("r1".to_string()), Just("r2".to_string()), Just("\"\"".to_string()), hostile_scalar()], prop::collection::vec(filter(), 0..4), any::<bool>())
+    (
+        prop_oneof![Just("r1".to_string()), Just("r2".to_string()), Just("\"\"".to_string()), hostile_scalar()],
+        prop::collection::vec(filter(), 0..4),
+        any::<bool>(),
+    )
         .prop_map(|(name, filters, force)| {
             let mut r = format!("  - name: {name}\n    filters:\n");
             for f in filters {
@@ -122,10 +139,15 @@ fn rule() -> impl Strategy<Value = String> {
         })
 }
 
-const TOP_KEYS: [&str; 8] = ["apply", "regions", "products", "endpoints", "concurrency", "protect", "limits", "typo_key"];
+const TOP_KEYS: [&str; 8] =
+    ["apply", "regions", "products", "endpoints", "concurrency", "protect", "limits", "typo_key"];
 
 fn policy_text() -> impl Strategy<Value = String> {
-    let top = prop::collection::vec(prop::sample::select(TOP_KEYS.to_vec()).prop_flat_map(|k| value_for(k).prop_map(move |v| format!("{k}: {v}\n"))), 0..7);
+    let top = prop::collection::vec(
+        prop::sample::select(TOP_KEYS.to_vec())
+            .prop_flat_map(|k| value_for(k).prop_map(move |v| format!("{k}: {v}\n"))),
+        0..7,
+    );
     let rules = prop::collection::vec(rule(), 0..4);
     let mutation = prop_oneof![
         6 => Just(0u8), // none
@@ -218,8 +240,22 @@ fn manual() -> impl Strategy<Value = Value> {
     (
         prop::option::of(prop_oneof![Just(json!(true)), Just(json!(false)), Just(json!("true")), Just(json!(1))]),
         prop::option::of(prop::collection::vec(region(), 0..4)),
-        prop::option::of(prop::collection::vec(prop_oneof![Just(json!("ecs")), Just(json!("kms")), Just(json!("ECS")), Just(json!("../x")), Just(json!(1))], 0..3)),
-        prop::option::of(prop_oneof![Just(json!("run-1")), Just(json!("a b")), Just(json!("x".repeat(200))), Just(json!(5))]),
+        prop::option::of(prop::collection::vec(
+            prop_oneof![
+                Just(json!("ecs")),
+                Just(json!("kms")),
+                Just(json!("ECS")),
+                Just(json!("../x")),
+                Just(json!(1))
+            ],
+            0..3,
+        )),
+        prop::option::of(prop_oneof![
+            Just(json!("run-1")),
+            Just(json!("a b")),
+            Just(json!("x".repeat(200))),
+            Just(json!(5))
+        ]),
         prop::option::of(prop_oneof![Just("apply"), Just("policy"), Just("rules")]),
     )
         .prop_map(|(dry, regions, products, id, extra)| {

@@ -60,9 +60,12 @@ impl Harness {
         self.n += 1;
         let id = format!("req-{}", self.n);
         self.events.send((id.clone(), body.to_vec())).unwrap();
-        let outcome = self.next_outcome(Duration::from_secs(60)).await.expect("no answer from the function within 60 s");
+        let outcome =
+            self.next_outcome(Duration::from_secs(60)).await.expect("no answer from the function within 60 s");
         match &outcome {
-            Outcome::Response { id: got, .. } | Outcome::Error { id: got, .. } => assert_eq!(got, &id, "answer for the wrong request"),
+            Outcome::Response { id: got, .. } | Outcome::Error { id: got, .. } => {
+                assert_eq!(got, &id, "answer for the wrong request")
+            }
             Outcome::InitError { body, .. } => panic!("unexpected init error: {body}"),
         }
         outcome
@@ -93,8 +96,14 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> impl IntoResponse {
     let mut h = HeaderMap::new();
     h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
     h.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
-    h.insert("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:aliyun-janitor".parse().unwrap());
-    h.insert("lambda-runtime-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap());
+    h.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:aliyun-janitor".parse().unwrap(),
+    );
+    h.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap(),
+    );
     h.insert("content-type", "application/json".parse().unwrap());
     (StatusCode::OK, h, body)
 }
@@ -114,7 +123,8 @@ async fn error(State(api): State<Arc<RuntimeApi>>, Path(id): Path<String>, body:
 }
 
 async fn init_error(State(api): State<Arc<RuntimeApi>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let error_type_header = headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let error_type_header =
+        headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let _ = api.results.send(Outcome::InitError { body: json(&body), error_type_header });
     StatusCode::ACCEPTED
 }
@@ -158,7 +168,10 @@ async fn lambda_loop_answers_every_sample_event_and_survives_bad_ones() {
         }
     }
     assert!(answered >= 3);
-    eprintln!("lambda cold start (spawn → first /next): {:?}", harness.api.first_next.lock().unwrap().map(|t| t - function.started));
+    eprintln!(
+        "lambda cold start (spawn → first /next): {:?}",
+        harness.api.first_next.lock().unwrap().map(|t| t - function.started)
+    );
 
     // An event of no known shape is the function's error, classified, and nothing runs.
     match harness.invoke(br#"{"unexpected": true}"#).await {
@@ -172,7 +185,8 @@ async fn lambda_loop_answers_every_sample_event_and_survives_bad_ones() {
     assert!(matches!(harness.invoke(b"this is not json").await, Outcome::Error { .. }));
 
     // The loop goes on after errors.
-    let scheduled = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
+    let scheduled =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
     match harness.invoke(&scheduled).await {
         Outcome::Response { body, .. } => check_core_summary("aws-scheduled.json (again)", &body),
         other => panic!("{other:?}"),
@@ -220,7 +234,8 @@ async fn bad_policy_is_reported_as_an_init_error_and_the_process_exits() {
 
 #[test]
 fn missing_lambda_variables_exit_with_a_clear_error_not_a_panic() {
-    let mut function = Proc::spawn(&[], &[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"), ("AWS_LAMBDA_FUNCTION_NAME", "aliyun-janitor")]);
+    let mut function =
+        Proc::spawn(&[], &[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"), ("AWS_LAMBDA_FUNCTION_NAME", "aliyun-janitor")]);
     let status = function.wait_exit(Duration::from_secs(10)).expect("must exit");
     assert_eq!(status.code(), Some(1));
     let err = function.stderr();

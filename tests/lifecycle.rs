@@ -44,7 +44,10 @@ async fn mark_on_day_0_nothing_on_day_2_release_on_day_4() {
     assert_eq!(run.outcome("i-future"), "kept");
     assert_eq!(run.ids("marked"), ["i-exp"]);
     assert_eq!(run.entry("i-exp")["facts"]["release_after"], "2026-11-28T12:00:00Z");
-    assert!(run.entry("i-exp")["message"].as_str().unwrap().contains("marked for release after 2026-11-28T12:00:00Z (rule expired-by-tag, grace 3d)"));
+    assert!(run.entry("i-exp")["message"]
+        .as_str()
+        .unwrap()
+        .contains("marked for release after 2026-11-28T12:00:00Z (rule expired-by-tag, grace 3d)"));
     assert_eq!(env.calls_of("DeleteInstances"), 0, "not even a dry run: nothing is due");
     let tag_calls = env.calls_with("TagResources", "ResourceId.1", "i-exp");
     assert_eq!(tag_calls.len(), 1);
@@ -62,7 +65,10 @@ async fn mark_on_day_0_nothing_on_day_2_release_on_day_4() {
     let run = env.run_at(&day(2.0), POLICY, &["--apply"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.outcome("i-exp"), "waiting");
-    assert!(run.entry("i-exp")["message"].as_str().unwrap().contains("released after 2026-11-28T12:00:00Z (1d from now)"));
+    assert!(run.entry("i-exp")["message"]
+        .as_str()
+        .unwrap()
+        .contains("released after 2026-11-28T12:00:00Z (1d from now)"));
     assert_eq!(env.calls_of("TagResources"), tags_before);
     assert_eq!(env.calls_of("DeleteInstances"), 0);
 
@@ -91,11 +97,16 @@ async fn the_keep_tag_unmarks_and_the_owner_is_told() {
     assert_eq!(run.outcome("i-exp"), "unmarked");
     assert_eq!(run.ids("unmarked"), ["i-exp"]);
     let message = run.entry("i-exp")["message"].as_str().unwrap().to_string();
-    assert!(message.contains("mark removed (was: release after 2026-11-28T12:00:00Z): now protected by tag janitor:keep=true"), "{message}");
+    assert!(
+        message
+            .contains("mark removed (was: release after 2026-11-28T12:00:00Z): now protected by tag janitor:keep=true"),
+        "{message}"
+    );
     assert_eq!(run.summary["owners"]["alice"][0]["outcome"], "unmarked");
     let untag = env.calls_with("UntagResources", "ResourceId.1", "i-exp");
     assert_eq!(untag.len(), 1);
-    let keys: Vec<&str> = untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
+    let keys: Vec<&str> =
+        untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
     assert_eq!(keys, ["janitor:release-after", "janitor:rule"]);
     let tags = env.instance("cn-hangzhou", "i-exp").await.unwrap().tags;
     assert!(!tags.contains_key("janitor:release-after") && !tags.contains_key("janitor:rule"), "{tags:?}");
@@ -134,7 +145,10 @@ async fn an_unreadable_mark_is_never_released() {
     .await;
     let run = env.run_at(&day(30.0), POLICY, &["--apply"]).await;
     assert_eq!(run.outcome("i-garbled"), "invalid");
-    assert!(run.entry("i-garbled")["message"].as_str().unwrap().contains("janitor:release-after=next tuesday cannot be trusted"));
+    assert!(run.entry("i-garbled")["message"]
+        .as_str()
+        .unwrap()
+        .contains("janitor:release-after=next tuesday cannot be trusted"));
     assert_eq!(env.calls_of("DeleteInstances"), 0);
     assert_eq!(env.calls_of("TagResources"), 0, "a garbled mark is reported, not rewritten");
 }
@@ -154,10 +168,15 @@ async fn a_mark_alone_never_makes_an_instance_eligible() {
     assert_eq!(run.outcome("i-stray"), "unmarked");
     assert!(env.sim.release_calls().is_empty());
     // And a policy cannot make the mark a filter.
-    let sneaky = POLICY.replace("filters: { expire_at_tag: expire-at }", "filters: { tag_exists: [\"janitor:release-after\"] }");
+    let sneaky =
+        POLICY.replace("filters: { expire_at_tag: expire-at }", "filters: { tag_exists: [\"janitor:release-after\"] }");
     let run = env.run_at(&day(0.0), &sneaky, &["--apply"]).await;
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("rules[0].filters.tag_exists") && run.stderr.contains("janitor's own tags"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rules[0].filters.tag_exists") && run.stderr.contains("janitor's own tags"),
+        "{}",
+        run.stderr
+    );
 }
 
 const AUTO: &str = r#"
@@ -177,7 +196,11 @@ rules:
 async fn auto_release_time_is_set_with_the_mark_and_cancelled_with_it() {
     let mut sub = ecs("i-sub", "cn-hangzhou", "Stopped", "PrePaid", &[("expire-at", "2026-11-01")]);
     sub["ExpiredTime"] = json!("2026-11-20T00:00Z");
-    let env = Env::start(&inventory(vec![ecs("i-exp", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")]), sub])).await;
+    let env = Env::start(&inventory(vec![
+        ecs("i-exp", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")]),
+        sub,
+    ]))
+    .await;
 
     let run = env.run_at(&day(0.0), AUTO, &["--apply"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -186,10 +209,16 @@ async fn auto_release_time_is_set_with_the_mark_and_cancelled_with_it() {
     let set = env.calls_with("ModifyInstanceAutoReleaseTime", "InstanceId", "i-exp");
     assert_eq!(set.len(), 1);
     assert_eq!(set[0].params["AutoReleaseTime"], "2026-11-28T12:00:00Z");
-    assert!(env.calls_with("ModifyInstanceAutoReleaseTime", "InstanceId", "i-sub").is_empty(), "...but only pay-as-you-go gets an auto-release time");
+    assert!(
+        env.calls_with("ModifyInstanceAutoReleaseTime", "InstanceId", "i-sub").is_empty(),
+        "...but only pay-as-you-go gets an auto-release time"
+    );
     let inst = env.instance("cn-hangzhou", "i-exp").await.unwrap();
     assert_eq!(inst.extra.get("auto_release_time"), Some("2026-11-28T12:00:00Z"));
-    assert!(run.entry("i-exp")["message"].as_str().unwrap().contains("the platform's auto-release time is set to 2026-11-28T12:00:00Z"));
+    assert!(run.entry("i-exp")["message"]
+        .as_str()
+        .unwrap()
+        .contains("the platform's auto-release time is set to 2026-11-28T12:00:00Z"));
 
     // Waiting runs do not set it again.
     env.run_at(&day(1.0), AUTO, &["--apply"]).await;
@@ -211,7 +240,14 @@ async fn auto_release_time_is_set_with_the_mark_and_cancelled_with_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_auto_release_the_deadline_holds_even_if_the_janitor_never_runs_again() {
-    let env = Env::start(&inventory(vec![ecs("i-exp", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")])])).await;
+    let env = Env::start(&inventory(vec![ecs(
+        "i-exp",
+        "cn-hangzhou",
+        "Stopped",
+        "PostPaid",
+        &[("expire-at", "2026-11-01")],
+    )]))
+    .await;
     assert_eq!(env.run_at(&day(0.0), AUTO, &["--apply"]).await.outcome("i-exp"), "marked");
     let t = chrono::DateTime::parse_from_rfc3339(&day(3.5)).unwrap().with_timezone(&chrono::Utc);
     env.sim.set_clock(Some(t));
@@ -222,12 +258,16 @@ async fn with_auto_release_the_deadline_holds_even_if_the_janitor_never_runs_aga
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_auto_release_time_set_by_the_owner_is_left_alone() {
-    let mut own = ecs("i-own", "cn-hangzhou", "Stopped", "PostPaid", &[("janitor:release-after", "2026-11-20T00:00:00Z")]);
+    let mut own =
+        ecs("i-own", "cn-hangzhou", "Stopped", "PostPaid", &[("janitor:release-after", "2026-11-20T00:00:00Z")]);
     own["AutoReleaseTime"] = json!("2027-01-01T00:00Z");
     let env = Env::start(&inventory(vec![own])).await;
     let run = env.run_at(&day(0.0), AUTO, &["--apply"]).await;
     assert_eq!(run.outcome("i-own"), "unmarked");
-    assert!(run.entry("i-own")["message"].as_str().unwrap().contains("auto-release time 2027-01-01T00:00:00Z was not set by the janitor"));
+    assert!(run.entry("i-own")["message"]
+        .as_str()
+        .unwrap()
+        .contains("auto-release time 2027-01-01T00:00:00Z was not set by the janitor"));
     assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 0);
 }
 
@@ -250,13 +290,18 @@ async fn a_failed_mark_is_a_failure_and_nothing_is_released() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn too_many_new_marks_mark_nothing() {
-    let many: Vec<_> = (0..5).map(|i| ecs(&format!("i-{i}"), "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")])).collect();
+    let many: Vec<_> = (0..5)
+        .map(|i| ecs(&format!("i-{i}"), "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")]))
+        .collect();
     let env = Env::start(&inventory(many)).await;
     let strict = POLICY.replace("max_releases_per_run: 10", "max_releases_per_run: 3");
     let run = env.run_at(&day(0.0), &strict, &["--apply"]).await;
     assert_eq!(run.code, 3);
     assert_eq!(run.outcome("i-0"), "held");
-    assert!(run.summary["limit_breach"]["reason"].as_str().unwrap().contains("5 instances to mark, above max_releases_per_run 3: nothing marked"));
+    assert!(run.summary["limit_breach"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("5 instances to mark, above max_releases_per_run 3: nothing marked"));
     assert_eq!(env.calls_of("TagResources"), 0);
 }
 
@@ -285,7 +330,12 @@ async fn a_closed_window_releases_nothing_but_marks_happen() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.outcome("i-due"), "outside_window");
     let message = run.entry("i-due")["message"].as_str().unwrap().to_string();
-    assert!(message.contains("outside the release window 0 0 2 * * Mon-Fri (Asia/Shanghai) for 4h; next opening 2026-11-25T18:00:00Z"), "{message}");
+    assert!(
+        message.contains(
+            "outside the release window 0 0 2 * * Mon-Fri (Asia/Shanghai) for 4h; next opening 2026-11-25T18:00:00Z"
+        ),
+        "{message}"
+    );
     assert_eq!(run.outcome("i-ttl"), "marked", "marks happen outside the window");
     assert_eq!(env.calls_of("DeleteInstances"), 0, "no release call, not even a dry run");
     assert!(!run.stdout.contains("\"limit_breach\""));

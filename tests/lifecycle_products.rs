@@ -69,7 +69,12 @@ async fn owner_tags(env: &Env, product: &str, id: &str, tags: &[(&str, &str)]) {
 
 /// Day 0 marks both expired instances; the owner of one adds the keep tag; day 2 waits on one and unmarks the
 /// other; day 4 releases the first and leaves the kept one alone. `released` names the successful release calls.
-async fn mark_wait_release_and_unmark(product: &str, version: &str, ids: [&str; 3], released: impl Fn(&Env) -> Vec<String>) {
+async fn mark_wait_release_and_unmark(
+    product: &str,
+    version: &str,
+    ids: [&str; 3],
+    released: impl Fn(&Env) -> Vec<String>,
+) {
     let [exp, keep, future] = ids;
     let sections = match product {
         "r-kvstore" => json!({"r-kvstore": [redis(exp, EXPIRED), redis(keep, EXPIRED), redis(future, FUTURE)]}),
@@ -87,13 +92,19 @@ async fn mark_wait_release_and_unmark(product: &str, version: &str, ids: [&str; 
     // Day 0, apply: both marked in one call, the tags show on a fresh read, nothing released.
     let run = env.run_at(&day(0.0), &policy, &["--apply"]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!((run.outcome(exp), run.outcome(keep), run.outcome(future)), ("marked".into(), "marked".into(), "kept".into()));
+    assert_eq!(
+        (run.outcome(exp), run.outcome(keep), run.outcome(future)),
+        ("marked".into(), "marked".into(), "kept".into())
+    );
     assert_eq!(run.entry(exp)["facts"]["release_after"], "2026-11-28T12:00:00Z");
     assert_eq!(run.summary["owners"]["alice"][0]["outcome"], "marked");
     let calls = env.calls_to(version, "TagResources");
     assert_eq!(calls.len(), 1, "{calls:?}");
     let p = &calls[0].params;
-    assert_eq!((p["RegionId"].as_str(), p["ResourceType"].as_str(), calls[0].http_status), ("cn-hangzhou", "INSTANCE", 200));
+    assert_eq!(
+        (p["RegionId"].as_str(), p["ResourceType"].as_str(), calls[0].http_status),
+        ("cn-hangzhou", "INSTANCE", 200)
+    );
     let mut tagged = vec![p["ResourceId.1"].clone(), p["ResourceId.2"].clone()];
     tagged.sort();
     assert_eq!(tagged, [exp, keep]);
@@ -111,14 +122,18 @@ async fn mark_wait_release_and_unmark(product: &str, version: &str, ids: [&str; 
     let run = env.run_at(&day(2.0), &policy, &["--apply"]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.outcome(exp), "waiting", "{}", run.stdout);
-    assert!(run.entry(exp)["message"].as_str().unwrap_or("").contains("released after 2026-11-28T12:00:00Z (1d from now)"));
+    assert!(run.entry(exp)["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("released after 2026-11-28T12:00:00Z (1d from now)"));
     assert_eq!(run.outcome(keep), "unmarked", "{}", run.stdout);
     assert!(run.entry(keep)["message"].as_str().unwrap_or("").contains("now protected by tag janitor:keep=true"));
     assert_eq!(env.calls_to(version, "TagResources").len(), tag_calls, "a waiting mark is not written again");
     let untag = env.calls_to(version, "UntagResources");
     assert_eq!(untag.len(), 1);
     assert_eq!(untag[0].params["ResourceId.1"], keep);
-    let keys: Vec<&str> = untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
+    let keys: Vec<&str> =
+        untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
     assert_eq!(keys, ["janitor:release-after", "janitor:rule"]);
     let tags = tags_of(&env, product, keep).await.expect("still there");
     assert!(!tags.contains_key("janitor:release-after") && !tags.contains_key("janitor:rule"), "{tags:?}");
@@ -140,16 +155,28 @@ async fn mark_wait_release_and_unmark(product: &str, version: &str, ids: [&str; 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_marks_waits_releases_and_unmarks() {
-    mark_wait_release_and_unmark("r-kvstore", REDIS_V, ["r-exp", "r-keep", "r-future"], |env| env.succeeded(REDIS_V, "DeleteInstance", "InstanceId")).await;
+    mark_wait_release_and_unmark("r-kvstore", REDIS_V, ["r-exp", "r-keep", "r-future"], |env| {
+        env.succeeded(REDIS_V, "DeleteInstance", "InstanceId")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_marks_waits_releases_and_unmarks() {
-    mark_wait_release_and_unmark("alikafka", KAFKA_V, ["alikafka_post-exp", "alikafka_post-keep", "alikafka_post-future"], |env| {
-        let released = env.succeeded(KAFKA_V, "ReleaseInstance", "InstanceId");
-        assert_eq!(env.succeeded(KAFKA_V, "DeleteInstance", "InstanceId"), released, "the released record is removed too");
-        released
-    })
+    mark_wait_release_and_unmark(
+        "alikafka",
+        KAFKA_V,
+        ["alikafka_post-exp", "alikafka_post-keep", "alikafka_post-future"],
+        |env| {
+            let released = env.succeeded(KAFKA_V, "ReleaseInstance", "InstanceId");
+            assert_eq!(
+                env.succeeded(KAFKA_V, "DeleteInstance", "InstanceId"),
+                released,
+                "the released record is removed too"
+            );
+            released
+        },
+    )
     .await;
 }
 
@@ -178,7 +205,10 @@ async fn an_id_gone_since_the_listing_fails_alone() {
         for id in [&ids[0], &ids[2]] {
             assert_eq!(tags_of(&env, product, id).await.expect("there")["janitor:rule"], "x", "{id}");
         }
-        let report = adapter(product).untag(&env.client(), "cn-hangzhou", &ids, &["janitor:rule".to_string()]).await.expect("untag");
+        let report = adapter(product)
+            .untag(&env.client(), "cn-hangzhou", &ids, &["janitor:rule".to_string()])
+            .await
+            .expect("untag");
         assert_eq!(report.failed.keys().collect::<Vec<_>>(), [&ids[1]], "{product}");
         assert!(tags_of(&env, product, &ids[0]).await.expect("there").is_empty());
     }

@@ -47,7 +47,13 @@ async fn the_summary_reaches_the_webhook_after_the_run() {
     let env = Env::start(&inv()).await;
     let (url, seen) = receiver(200).await;
     let hooks = format!(r#"[{{"format":"json","url":"{url}","secret":"hook-secret-77aa"}}]"#);
-    let run = env.run_with_env(POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_WEBHOOKS", &hooks)]).await;
+    let run = env
+        .run_with_env(
+            POLICY,
+            &["--apply"],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_WEBHOOKS", &hooks)],
+        )
+        .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
@@ -65,7 +71,13 @@ async fn a_failing_webhook_changes_nothing_that_was_released() {
     let env = Env::start(&inv()).await;
     let (url, seen) = receiver(500).await;
     let hooks = format!(r#"[{{"format":"slack","url":"{url}"}}]"#);
-    let run = env.run_with_env(POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_WEBHOOKS", &hooks)]).await;
+    let run = env
+        .run_with_env(
+            POLICY,
+            &["--apply"],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_WEBHOOKS", &hooks)],
+        )
+        .await;
     assert_eq!(env.released_ids(), vec!["i-old"]);
     assert_eq!(run.summary["released"][0], "ecs:cn-hangzhou/i-old");
     assert_eq!(run.summary["notifications"][0]["ok"], false);
@@ -78,7 +90,14 @@ async fn a_failing_webhook_changes_nothing_that_was_released() {
 async fn a_malformed_webhook_config_stops_the_run_before_any_call() {
     let env = Env::start(&inv()).await;
     let run = env
-        .run_with_env(POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_WEBHOOKS", r#"[{"format":"pager","url":"https://x"}]"#)])
+        .run_with_env(
+            POLICY,
+            &["--apply"],
+            &[
+                ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET),
+                ("JANITOR_WEBHOOKS", r#"[{"format":"pager","url":"https://x"}]"#),
+            ],
+        )
         .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(env.sim.calls().is_empty());

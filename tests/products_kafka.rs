@@ -105,15 +105,28 @@ async fn without_apply_nothing_is_released() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_success_false_answer_is_an_error_not_a_release() {
-    let failing = kafka("k-fail", 1, OLD, json!({"_sim": {"release_error": {"Code": "ONS_SYSTEM_ERROR", "Message": "system error"}}}));
+    let failing = kafka(
+        "k-fail",
+        1,
+        OLD,
+        json!({"_sim": {"release_error": {"Code": "ONS_SYSTEM_ERROR", "Message": "system error"}}}),
+    );
     let env = Env::start(&inventory_with(json!({"alikafka": [failing, kafka("k-eligible", 1, OLD, json!({}))]}))).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 3, "a failure degrades the run; stdout: {}", run.stdout);
     assert_eq!(run.outcome("k-fail"), "failed");
     assert_eq!(run.entry("k-fail")["code"], "ONS_SYSTEM_ERROR");
     let call = env.calls_to(V, "ReleaseInstance").into_iter().find(|c| c.params["InstanceId"] == "k-fail").unwrap();
-    assert_eq!((call.http_status, call.code.as_deref()), (200, Some("ONS_SYSTEM_ERROR")), "HTTP 200 with Success: false");
-    assert_eq!(env.calls_to(V, "ReleaseInstance").iter().filter(|c| c.params["InstanceId"] == "k-fail").count(), 1, "not retried");
+    assert_eq!(
+        (call.http_status, call.code.as_deref()),
+        (200, Some("ONS_SYSTEM_ERROR")),
+        "HTTP 200 with Success: false"
+    );
+    assert_eq!(
+        env.calls_to(V, "ReleaseInstance").iter().filter(|c| c.params["InstanceId"] == "k-fail").count(),
+        1,
+        "not retried"
+    );
     assert!(env.calls_to(V, "DeleteInstance").iter().all(|c| c.params["InstanceId"] != "k-fail"));
     assert!(env.sim.instance_ids("alikafka").contains(&"k-fail".to_string()));
     assert_eq!(released(&env), ["k-eligible"]);
@@ -122,9 +135,20 @@ async fn a_success_false_answer_is_an_error_not_a_release() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preflight_catches_an_instance_that_started_upgrading() {
     // The listing is the first read; the pre-flight (second read) sees it upgrading.
-    let flip = kafka("k-flip", 1, OLD, json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"ViewInstanceStatusCode": 7}}}}));
-    let keep = kafka("k-tagged", 1, OLD, json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"Tags": {"TagVO": [{"Key": "janitor:keep", "Value": "true"}]}}}}}));
-    let env = Env::start(&inventory_with(json!({"alikafka": [flip, keep, kafka("k-eligible", 1, OLD, json!({}))]}))).await;
+    let flip = kafka(
+        "k-flip",
+        1,
+        OLD,
+        json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"ViewInstanceStatusCode": 7}}}}),
+    );
+    let keep = kafka(
+        "k-tagged",
+        1,
+        OLD,
+        json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"Tags": {"TagVO": [{"Key": "janitor:keep", "Value": "true"}]}}}}}),
+    );
+    let env =
+        Env::start(&inventory_with(json!({"alikafka": [flip, keep, kafka("k-eligible", 1, OLD, json!({}))]}))).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 0, "stdout: {}", run.stdout);
     assert_eq!(released(&env), ["k-eligible"]);

@@ -71,7 +71,10 @@ async fn eligible_instances_are_released_and_the_rest_untouched() {
     assert_eq!(run.entry("kst-beijing"), Value::Null, "another region is not scanned");
     let mut left = env.sim.instance_ids("kms");
     left.sort();
-    assert_eq!(left, ["kst-beijing", "kst-protected", "kst-protected-text", "kst-sub-active", "kst-sub-expired", "kst-young"]);
+    assert_eq!(
+        left,
+        ["kst-beijing", "kst-protected", "kst-protected-text", "kst-sub-active", "kst-sub-expired", "kst-young"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,10 +88,14 @@ async fn no_backup_is_reported_as_back_up_first_and_not_retried() {
     assert_eq!(run.entry("kst-nobackup")["code"], "Forbidden.NoBackup");
     let message = run.entry("kst-nobackup")["message"].as_str().unwrap_or("").to_string();
     assert!(message.contains("back up first (or set force on the rule)"), "{message}");
-    assert_eq!(env.calls_to(V, "ReleaseKmsInstance").iter().filter(|c| c.params["KmsInstanceId"] == "kst-nobackup").count(), 1);
+    assert_eq!(
+        env.calls_to(V, "ReleaseKmsInstance").iter().filter(|c| c.params["KmsInstanceId"] == "kst-nobackup").count(),
+        1
+    );
     // The rule with force: true releases without a backup, and says so explicitly.
     assert_eq!(released(&env), ["kst-scratch"]);
-    let call = env.calls_to(V, "ReleaseKmsInstance").into_iter().find(|c| c.params["KmsInstanceId"] == "kst-scratch").unwrap();
+    let call =
+        env.calls_to(V, "ReleaseKmsInstance").into_iter().find(|c| c.params["KmsInstanceId"] == "kst-scratch").unwrap();
     assert_eq!(call.params.get("ForceDeleteWithoutBackup").map(String::as_str), Some("true"));
     assert_eq!(env.sim.instance_ids("kms"), ["kst-nobackup"]);
 }
@@ -96,8 +103,14 @@ async fn no_backup_is_reported_as_back_up_first_and_not_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preflight_catches_protection_turned_on_after_listing() {
     // GetKmsInstance while listing is the first read; the pre-flight is the second.
-    let flip = kms("kst-flip", "tmp-h", "POSTPAY", json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"DeletionProtection": "Enabled"}}}}));
-    let env = Env::start(&inventory_with(json!({"kms": [flip, kms("kst-eligible", "tmp-a", "POSTPAY", json!({}))]}))).await;
+    let flip = kms(
+        "kst-flip",
+        "tmp-h",
+        "POSTPAY",
+        json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"DeletionProtection": "Enabled"}}}}),
+    );
+    let env =
+        Env::start(&inventory_with(json!({"kms": [flip, kms("kst-eligible", "tmp-a", "POSTPAY", json!({}))]}))).await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 0, "stdout: {}", run.stdout);
     assert_eq!(released(&env), ["kst-eligible"]);

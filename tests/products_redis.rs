@@ -78,7 +78,11 @@ async fn eligible_instances_are_released_and_the_rest_untouched() {
     left.sort();
     assert_eq!(left, ["r-changing", "r-future", "r-keep", "r-protected", "r-sub-active", "r-sub-expired"]);
     // The child of a distributed instance is released through its GlobalInstanceId.
-    let child = env.calls_to(V, "DeleteInstance").into_iter().find(|c| c.params.get("InstanceId").map(String::as_str) == Some("r-child")).unwrap();
+    let child = env
+        .calls_to(V, "DeleteInstance")
+        .into_iter()
+        .find(|c| c.params.get("InstanceId").map(String::as_str) == Some("r-child"))
+        .unwrap();
     assert_eq!(child.params.get("GlobalInstanceId").map(String::as_str), Some("gr-parent"));
     // Only eligible instances ever reach DeleteInstance.
     assert_eq!(env.calls_to(V, "DeleteInstance").len(), 3);
@@ -97,7 +101,10 @@ async fn each_release_is_preceded_by_a_fresh_attribute_read() {
     let calls = env.sim.calls();
     for (i, del) in calls.iter().enumerate().filter(|(_, c)| c.version == V && c.action == "DeleteInstance") {
         let id = &del.params["InstanceId"];
-        let reads = calls[..i].iter().filter(|c| c.action == "DescribeInstanceAttribute" && c.params.get("InstanceId") == Some(id)).count();
+        let reads = calls[..i]
+            .iter()
+            .filter(|c| c.action == "DescribeInstanceAttribute" && c.params.get("InstanceId") == Some(id))
+            .count();
         assert_eq!(reads, 2, "{id}: one read while listing, one pre-flight");
     }
 }
@@ -115,9 +122,24 @@ async fn without_apply_nothing_is_released() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_preflight_catches_protection_turned_on_after_listing() {
     // Listing reads it twice (DescribeInstances, DescribeInstanceAttribute); the third read is the pre-flight.
-    let flip = redis("r-flip", "cn-hangzhou", "PostPaid", OLD, json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {"InstanceReleaseProtection": true}}}}));
-    let status = redis("r-busy", "cn-hangzhou", "PostPaid", OLD, json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {"InstanceStatus": "Changing"}}}}));
-    let env = Env::start(&inventory_with(json!({"r-kvstore": [flip, status, redis("r-eligible", "cn-hangzhou", "PostPaid", OLD, json!({}))]}))).await;
+    let flip = redis(
+        "r-flip",
+        "cn-hangzhou",
+        "PostPaid",
+        OLD,
+        json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {"InstanceReleaseProtection": true}}}}),
+    );
+    let status = redis(
+        "r-busy",
+        "cn-hangzhou",
+        "PostPaid",
+        OLD,
+        json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {"InstanceStatus": "Changing"}}}}),
+    );
+    let env = Env::start(&inventory_with(
+        json!({"r-kvstore": [flip, status, redis("r-eligible", "cn-hangzhou", "PostPaid", OLD, json!({}))]}),
+    ))
+    .await;
     let run = env.run(POLICY, &["--apply"]).await;
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(released(&env), ["r-eligible"]);

@@ -60,7 +60,10 @@ fn code(r: Result<Value, ApiError>) -> String {
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v["Instances"]["Instance"].as_array().map(|a| a.iter().filter_map(|i| i["InstanceId"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v["Instances"]["Instance"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["InstanceId"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 // ---- hand-signed requests, for what our client never does on purpose ----
@@ -94,7 +97,11 @@ fn params(action: &str, key: &str, timestamp: &str, extra: &[(&str, &str)]) -> V
 }
 
 fn encode(pairs: &[(String, String)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Signs `pairs` for `method` and returns the query string with `Signature`.
@@ -130,13 +137,28 @@ async fn good_signature_is_accepted_by_post_get_and_form_body() {
 
     // Common parameters in the query, API parameters in a form body: the signature covers the union.
     let mut all = params("DescribeInstances", KEY, &now_stamp(), &[]);
-    let body = [("RegionId".to_string(), "ap-southeast-1".to_string()), ("InstanceIds".to_string(), r#"["i-t4npayg0stopped01"]"#.to_string())];
+    let body = [
+        ("RegionId".to_string(), "ap-southeast-1".to_string()),
+        ("InstanceIds".to_string(), r#"["i-t4npayg0stopped01"]"#.to_string()),
+    ];
     all.extend(body.iter().cloned());
     let sig = sign::signature("POST", &all, SECRET);
     let mut query = all[..all.len() - body.len()].to_vec();
     query.push(("Signature".into(), sig));
-    let form = body.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+").replace('"', "%22").replace('[', "%5B").replace(']', "%5D"))).collect::<Vec<_>>().join("&");
-    let (status, v) = send(http().post(format!("{url}/?{}", encode(&query))).header("content-type", "application/x-www-form-urlencoded").body(form)).await;
+    let form = body
+        .iter()
+        .map(|(k, v)| {
+            format!("{k}={}", v.replace(' ', "+").replace('"', "%22").replace('[', "%5B").replace(']', "%5D"))
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, v) = send(
+        http()
+            .post(format!("{url}/?{}", encode(&query)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
     assert_eq!((status, ids(&v)), (200, vec!["i-t4npayg0stopped01".to_string()]), "{v}");
 }
 
@@ -155,7 +177,8 @@ async fn wrong_secret_is_signature_does_not_match_with_the_server_string_to_sign
         assert!(v[field].is_string(), "error document lacks {field}: {v}");
     }
     // Signed for GET, sent as POST: the method is part of the string to sign.
-    let (_, v) = post(&url, &signed("GET", &params("DescribeInstances", KEY, &now_stamp(), &[("RegionId", "r")]), SECRET)).await;
+    let (_, v) =
+        post(&url, &signed("GET", &params("DescribeInstances", KEY, &now_stamp(), &[("RegionId", "r")]), SECRET)).await;
     assert_eq!(v["Code"], "SignatureDoesNotMatch");
 }
 
@@ -172,30 +195,47 @@ async fn replayed_nonce_is_refused() {
 async fn stale_or_malformed_timestamps_are_refused() {
     let (_sim, url) = start().await;
     let stale = (Utc::now() - chrono::Duration::minutes(16)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (status, v) = post(&url, &signed("POST", &params("DescribeInstances", KEY, &stale, &[("RegionId", "r")]), SECRET)).await;
+    let (status, v) =
+        post(&url, &signed("POST", &params("DescribeInstances", KEY, &stale, &[("RegionId", "r")]), SECRET)).await;
     assert_eq!((status, v["Code"].as_str()), (400, Some("InvalidTimeStamp.Expired")));
     let future = (Utc::now() + chrono::Duration::minutes(16)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (_, v) = post(&url, &signed("POST", &params("DescribeInstances", KEY, &future, &[("RegionId", "r")]), SECRET)).await;
+    let (_, v) =
+        post(&url, &signed("POST", &params("DescribeInstances", KEY, &future, &[("RegionId", "r")]), SECRET)).await;
     assert_eq!(v["Code"], "InvalidTimeStamp.Expired");
     let slightly_off = (Utc::now() - chrono::Duration::minutes(10)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    assert_eq!(post(&url, &signed("POST", &params("DescribeInstances", KEY, &slightly_off, &[("RegionId", "r")]), SECRET)).await.0, 200);
+    assert_eq!(
+        post(&url, &signed("POST", &params("DescribeInstances", KEY, &slightly_off, &[("RegionId", "r")]), SECRET))
+            .await
+            .0,
+        200
+    );
     let minutes_only = Utc::now().format("%Y-%m-%dT%H:%MZ").to_string();
-    let (status, v) = post(&url, &signed("POST", &params("DescribeInstances", KEY, &minutes_only, &[("RegionId", "r")]), SECRET)).await;
+    let (status, v) =
+        post(&url, &signed("POST", &params("DescribeInstances", KEY, &minutes_only, &[("RegionId", "r")]), SECRET))
+            .await;
     assert_eq!((status, v["Code"].as_str()), (400, Some("InvalidTimeStamp.Format")));
 }
 
 #[tokio::test]
 async fn missing_parameters_unknown_keys_and_unknown_actions() {
     let (_sim, url) = start().await;
-    let without_nonce: Vec<_> = params("DescribeInstances", KEY, &now_stamp(), &[("RegionId", "r")]).into_iter().filter(|(k, _)| k != "SignatureNonce").collect();
+    let without_nonce: Vec<_> = params("DescribeInstances", KEY, &now_stamp(), &[("RegionId", "r")])
+        .into_iter()
+        .filter(|(k, _)| k != "SignatureNonce")
+        .collect();
     let (status, v) = post(&url, &signed("POST", &without_nonce, SECRET)).await;
     assert_eq!((status, v["Code"].as_str()), (400, Some("MissingParameter")));
     assert!(v["Message"].as_str().is_some_and(|m| m.contains("SignatureNonce")), "{v}");
 
-    let (status, v) = post(&url, &signed("POST", &params("DescribeInstances", "LTAI-nobody", &now_stamp(), &[("RegionId", "r")]), SECRET)).await;
+    let (status, v) = post(
+        &url,
+        &signed("POST", &params("DescribeInstances", "LTAI-nobody", &now_stamp(), &[("RegionId", "r")]), SECRET),
+    )
+    .await;
     assert_eq!((status, v["Code"].as_str()), (404, Some("InvalidAccessKeyId.NotFound")));
 
-    let (status, v) = post(&url, &signed("POST", &params("RunInstances", KEY, &now_stamp(), &[("RegionId", "r")]), SECRET)).await;
+    let (status, v) =
+        post(&url, &signed("POST", &params("RunInstances", KEY, &now_stamp(), &[("RegionId", "r")]), SECRET)).await;
     assert_eq!((status, v["Code"].as_str()), (404, Some("InvalidAction.NotFound")));
     let other_version = ApiRequest::new("ecs", "2099-01-01", "DescribeInstances", "r").param("RegionId", "r");
     assert_eq!(code(client(&url).call(&other_version).await), "InvalidAction.NotFound");
@@ -261,7 +301,10 @@ async fn both_pagination_styles_return_every_instance_exactly_once() {
 
     let mut by_number = Vec::new();
     for n in 1.. {
-        let v = c.call(&describe("cn-hangzhou").param("PageNumber", n.to_string()).param("PageSize", "4")).await.expect("page");
+        let v = c
+            .call(&describe("cn-hangzhou").param("PageNumber", n.to_string()).param("PageSize", "4"))
+            .await
+            .expect("page");
         assert_eq!(v["TotalCount"], HANGZHOU);
         let page = ids(&v);
         if page.is_empty() {
@@ -277,9 +320,13 @@ async fn both_pagination_styles_return_every_instance_exactly_once() {
     assert_eq!(unique, by_token, "token pages are sorted by id without repeats");
     assert_eq!(by_number, by_token);
 
-    assert_eq!(code(c.call(&describe("cn-hangzhou").param("NextToken", "not-a-token")).await), "InvalidParameter.NextToken");
+    assert_eq!(
+        code(c.call(&describe("cn-hangzhou").param("NextToken", "not-a-token")).await),
+        "InvalidParameter.NextToken"
+    );
     assert_eq!(code(c.call(&describe("cn-hangzhou").param("PageSize", "101")).await), "InvalidParameter");
-    let served = c.call(&describe("cn-hangzhou").param("InstanceIds", r#"["i-bp1sub0expired006"]"#)).await.expect("by id");
+    let served =
+        c.call(&describe("cn-hangzhou").param("InstanceIds", r#"["i-bp1sub0expired006"]"#)).await.expect("by id");
     let original: Value = serde_json::from_str::<Value>(FIXTURE).expect("fixture")["ecs"][5].clone();
     assert_eq!(served["Instances"]["Instance"][0], original, "instances are served verbatim");
 }
@@ -288,7 +335,8 @@ async fn both_pagination_styles_return_every_instance_exactly_once() {
 async fn describe_regions_lists_the_inventory_regions() {
     let (_sim, url) = start().await;
     let v = client(&url).call(&ApiRequest::new("ecs", ECS, "DescribeRegions", "cn-hangzhou")).await.expect("regions");
-    let regions: Vec<&str> = v["Regions"]["Region"].as_array().expect("list").iter().filter_map(|r| r["RegionId"].as_str()).collect();
+    let regions: Vec<&str> =
+        v["Regions"]["Region"].as_array().expect("list").iter().filter_map(|r| r["RegionId"].as_str()).collect();
     assert_eq!(regions, ["ap-southeast-1", "cn-hangzhou", "cn-shanghai"]);
 }
 
@@ -298,7 +346,9 @@ async fn describe_regions_lists_the_inventory_regions() {
 async fn dry_run_passes_as_an_error_and_deletes_nothing() {
     let (sim, url) = start().await;
     let before = sim.instance_ids("ecs");
-    let r = client(&url).call(&delete("cn-hangzhou", &["i-bp1payg0stopped01", "i-bp1protected00003"]).param("DryRun", "true")).await;
+    let r = client(&url)
+        .call(&delete("cn-hangzhou", &["i-bp1payg0stopped01", "i-bp1protected00003"]).param("DryRun", "true"))
+        .await;
     match r {
         Err(ApiError::Service { status, code, message, .. }) => {
             assert_eq!((status, code.as_str()), (400, "DryRunOperation"));
@@ -322,12 +372,24 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
         Err(e) => e.to_string(),
     };
     assert_eq!(status_of(c.call(&delete(hz, &["i-nope"])).await), "404 InvalidInstanceId.NotFound");
-    assert_eq!(status_of(c.call(&delete("cn-shanghai", &["i-bp1payg0stopped01"])).await), "404 InvalidInstanceId.NotFound");
-    assert_eq!(status_of(c.call(&delete(hz, &["i-bp1protected00003"])).await), "403 InvalidOperation.DeletionProtection");
+    assert_eq!(
+        status_of(c.call(&delete("cn-shanghai", &["i-bp1payg0stopped01"])).await),
+        "404 InvalidInstanceId.NotFound"
+    );
+    assert_eq!(
+        status_of(c.call(&delete(hz, &["i-bp1protected00003"])).await),
+        "403 InvalidOperation.DeletionProtection"
+    );
     assert_eq!(status_of(c.call(&delete(hz, &["i-bp1seclocked00004"])).await), "403 InstanceLockedForSecurity");
     assert_eq!(status_of(c.call(&delete(hz, &["i-bp1payg0running02"])).await), "403 IncorrectInstanceStatus");
-    assert_eq!(status_of(c.call(&delete(hz, &["i-bp1pending0000007"]).param("Force", "true")).await), "403 IncorrectInstanceStatus");
-    assert_eq!(status_of(c.call(&delete(hz, &["i-bp1sub0active0005"]).param("TerminateSubscription", "true")).await), "403 ChargeTypeViolation");
+    assert_eq!(
+        status_of(c.call(&delete(hz, &["i-bp1pending0000007"]).param("Force", "true")).await),
+        "403 IncorrectInstanceStatus"
+    );
+    assert_eq!(
+        status_of(c.call(&delete(hz, &["i-bp1sub0active0005"]).param("TerminateSubscription", "true")).await),
+        "403 ChargeTypeViolation"
+    );
     assert_eq!(status_of(c.call(&delete(hz, &["i-bp1sub0expired006"])).await), "403 ChargeTypeViolation");
 
     // One refused id fails the whole batch and nothing goes.
@@ -335,7 +397,9 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
     assert_eq!(status_of(c.call(&batch).await), "403 InvalidOperation.DeletionProtection");
     assert!(sim.instance_ids("ecs").contains(&"i-bp1payg0stopped01".to_string()));
 
-    let ok = delete(hz, &["i-bp1payg0stopped01", "i-bp1payg0running02", "i-bp1sub0expired006"]).param("Force", "true").param("TerminateSubscription", "true");
+    let ok = delete(hz, &["i-bp1payg0stopped01", "i-bp1payg0running02", "i-bp1sub0expired006"])
+        .param("Force", "true")
+        .param("TerminateSubscription", "true");
     assert_eq!(status_of(c.call(&ok).await), "200");
     let left = sim.instance_ids("ecs");
     for gone in ["i-bp1payg0stopped01", "i-bp1payg0running02", "i-bp1sub0expired006"] {
@@ -353,7 +417,8 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
 async fn client_token_replays_the_first_answer_and_refuses_other_parameters() {
     let (sim, url) = start().await;
     let c = client(&url);
-    let req = delete("cn-hangzhou", &["i-bp1fleet00000011", "i-bp1fleet00000012"]).param("ClientToken", "janitor-run-1-batch-1");
+    let req = delete("cn-hangzhou", &["i-bp1fleet00000011", "i-bp1fleet00000012"])
+        .param("ClientToken", "janitor-run-1-batch-1");
     let first = c.call(&req).await.expect("release");
     let again = c.call(&req).await.expect("replay succeeds even though the instances are gone");
     assert_eq!(first["RequestId"], again["RequestId"]);
@@ -427,15 +492,21 @@ async fn latency_delays_every_answer() {
 async fn inspection_endpoints_show_calls_and_current_inventory() {
     let (sim, url) = start().await;
     client(&url).call(&delete("cn-shanghai", &["i-uf6payg0stopped01"])).await.expect("release");
-    let inv: Value = http().get(format!("{url}/_sim/instances")).send().await.expect("instances").json().await.expect("json");
-    let listed: Vec<&str> = inv["ecs"].as_array().expect("ecs").iter().filter_map(|i| i["InstanceId"].as_str()).collect();
+    let inv: Value =
+        http().get(format!("{url}/_sim/instances")).send().await.expect("instances").json().await.expect("json");
+    let listed: Vec<&str> =
+        inv["ecs"].as_array().expect("ecs").iter().filter_map(|i| i["InstanceId"].as_str()).collect();
     assert_eq!(listed.len(), 17);
     assert!(!listed.contains(&"i-uf6payg0stopped01"));
     assert_eq!(listed, sim.instance_ids("ecs"));
 
-    let calls: Vec<CallRecord> = http().get(format!("{url}/_sim/calls")).send().await.expect("calls").json().await.expect("json");
+    let calls: Vec<CallRecord> =
+        http().get(format!("{url}/_sim/calls")).send().await.expect("calls").json().await.expect("json");
     assert_eq!(calls.len(), 1);
-    assert_eq!((calls[0].action.as_str(), calls[0].version.as_str(), calls[0].http_status), ("DeleteInstances", ECS, 200));
+    assert_eq!(
+        (calls[0].action.as_str(), calls[0].version.as_str(), calls[0].http_status),
+        ("DeleteInstances", ECS, 200)
+    );
     assert_eq!(calls[0].params.get("InstanceId.1").map(String::as_str), Some("i-uf6payg0stopped01"));
     assert_eq!(calls[0].params.get("AccessKeyId").map(String::as_str), Some("<redacted>"));
 }
@@ -446,8 +517,10 @@ fn fixture_and_file_loading() {
     let sim = Sim::from_inventory_file(&path, SimOptions::default()).expect("fixture loads");
     assert_eq!(sim.instance_ids("ecs").len(), 18);
     assert!(sim.instance_ids("kms").is_empty());
-    let missing = Sim::from_inventory_file(std::path::Path::new("/nonexistent/inventory.json"), SimOptions::default()).expect_err("error");
+    let missing = Sim::from_inventory_file(std::path::Path::new("/nonexistent/inventory.json"), SimOptions::default())
+        .expect_err("error");
     assert!(missing.to_string().contains("/nonexistent/inventory.json"));
-    let bad = Sim::from_inventory_json(&FIXTURE.replace("\"Stopping\"", "\"Halting\""), SimOptions::default()).expect_err("error");
+    let bad = Sim::from_inventory_json(&FIXTURE.replace("\"Stopping\"", "\"Halting\""), SimOptions::default())
+        .expect_err("error");
     assert!(bad.to_string().contains("ecs[7].Status"), "{bad}");
 }

@@ -21,7 +21,8 @@ rules:
 
 /// An ActionTrail `TagResources` CloudEvent naming `ids` in cn-hangzhou.
 fn tag_event(event_id: &str, ids: &[&str]) -> Value {
-    let params: serde_json::Map<String, Value> = ids.iter().enumerate().map(|(i, id)| (format!("ResourceId.{}", i + 1), json!(id))).collect();
+    let params: serde_json::Map<String, Value> =
+        ids.iter().enumerate().map(|(i, id)| (format!("ResourceId.{}", i + 1), json!(id))).collect();
     json!({
         "id": event_id, "source": "acs.actiontrail", "specversion": "1.0", "type": "ecs:ActionTrail:ApiCall",
         "time": "2026-11-25T11:58:02Z", "aliyunregionid": "cn-hangzhou",
@@ -35,9 +36,23 @@ fn tag_event(event_id: &str, ids: &[&str]) -> Value {
 
 /// A fleet where a scheduled run would mark several instances; the events name one at a time.
 fn fleet() -> Value {
-    let mut instances: Vec<Value> = (0..8).map(|i| ecs(&format!("i-other{i}"), "cn-hangzhou", "Stopped", "PostPaid", &[("owner", "ops")])).collect();
-    instances.push(ecs("i-tagged", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-24"), ("owner", "alice")]));
-    instances.push(ecs("i-also-expired", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-01"), ("owner", "bob")]));
+    let mut instances: Vec<Value> = (0..8)
+        .map(|i| ecs(&format!("i-other{i}"), "cn-hangzhou", "Stopped", "PostPaid", &[("owner", "ops")]))
+        .collect();
+    instances.push(ecs(
+        "i-tagged",
+        "cn-hangzhou",
+        "Stopped",
+        "PostPaid",
+        &[("expire-at", "2026-11-24"), ("owner", "alice")],
+    ));
+    instances.push(ecs(
+        "i-also-expired",
+        "cn-hangzhou",
+        "Stopped",
+        "PostPaid",
+        &[("expire-at", "2026-11-01"), ("owner", "bob")],
+    ));
     instances.push(ecs("i-sh", "cn-shanghai", "Stopped", "PostPaid", &[("expire-at", "2026-11-01")]));
     inventory(instances)
 }
@@ -75,7 +90,8 @@ async fn an_event_for_a_just_tagged_instance_releases_only_that_instance_after_i
     assert_eq!(run.outcome("i-tagged"), "released");
     assert_eq!(env.released_ids(), ["i-tagged"]);
     let deletes: Vec<_> = env.sim.calls().into_iter().filter(|c| c.action == "DeleteInstances").collect();
-    assert!(deletes.iter().all(|c| c.params.get("InstanceId.1").map(String::as_str) == Some("i-tagged") && !c.params.contains_key("InstanceId.2")));
+    assert!(deletes.iter().all(|c| c.params.get("InstanceId.1").map(String::as_str) == Some("i-tagged")
+        && !c.params.contains_key("InstanceId.2")));
 
     assert_eq!(env.listings(), 0, "no DescribeInstances without InstanceIds: the region was never listed");
     assert!(!env.instance("cn-hangzhou", "i-also-expired").await.unwrap().tags.contains_key("janitor:release-after"));
@@ -101,7 +117,9 @@ async fn a_duplicate_event_is_ignored() {
     assert_eq!(late.outcome("i-tagged"), "duplicate");
     assert!(env.sim.release_calls().is_empty());
     assert_eq!(env.calls_of("DeleteInstances"), 0);
-    let scheduled = env.run_at(&day(4.0), &POLICY.replace("max_release_percent: 25", "max_release_percent: 100"), &["--apply"]).await;
+    let scheduled = env
+        .run_at(&day(4.0), &POLICY.replace("max_release_percent: 25", "max_release_percent: 100"), &["--apply"])
+        .await;
     assert_eq!(scheduled.outcome("i-tagged"), "released");
 }
 
@@ -109,23 +127,37 @@ async fn a_duplicate_event_is_ignored() {
 async fn an_event_naming_nothing_the_janitor_manages_is_a_no_op() {
     let env = Env::start(&fleet()).await;
     let cases = [
-        ("aws.json", serde_json::from_str::<Value>(include_str!("fixtures/events/aws-tag-change.json")).unwrap(), "arn:aws:ec2"),
+        (
+            "aws.json",
+            serde_json::from_str::<Value>(include_str!("fixtures/events/aws-tag-change.json")).unwrap(),
+            "arn:aws:ec2",
+        ),
         ("other-region.json", tag_event("evt-x", &[]).tap(|e| e["data"]["acsRegion"] = json!("cn-beijing")), ""),
-        ("disk.json", json!({"id": "evt-d", "specversion": "1.0", "type": "ecs:ActionTrail:ApiCall", "data": {"eventName": "DeleteDisk", "acsRegion": "cn-hangzhou"}}), "not a tag change"),
+        (
+            "disk.json",
+            json!({"id": "evt-d", "specversion": "1.0", "type": "ecs:ActionTrail:ApiCall", "data": {"eventName": "DeleteDisk", "acsRegion": "cn-hangzhou"}}),
+            "not a tag change",
+        ),
     ];
     for (name, event, note) in cases {
         let run = env.event_run(name, &event, &day(0.0), &["--apply"]).await;
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert_eq!(run.summary["scanned"], 0, "{name}");
         assert!(run.summary["ignored"].to_string().contains(note), "{name}: {}", run.stdout);
-        assert!(run.stderr.contains("names nothing the janitor manages"), "{name}: a log line says why nothing happened");
+        assert!(
+            run.stderr.contains("names nothing the janitor manages"),
+            "{name}: a log line says why nothing happened"
+        );
     }
     // Outside the policy's regions: named, logged, not read.
     let mut sh = tag_event("evt-sh", &["i-sh"]);
     sh["data"]["acsRegion"] = json!("cn-shanghai");
     let run = env.event_run("sh.json", &sh, &day(0.0), &["--apply"]).await;
     assert_eq!(run.code, 0);
-    assert!(run.summary["ignored"][0].as_str().unwrap().contains("ecs:cn-shanghai/i-sh (outside the policy's products or regions)"));
+    assert!(run.summary["ignored"][0]
+        .as_str()
+        .unwrap()
+        .contains("ecs:cn-shanghai/i-sh (outside the policy's products or regions)"));
     assert!(env.sim.calls().is_empty(), "no API call at all");
 
     // A resource that no longer exists: one read by id, nothing else.
@@ -140,7 +172,10 @@ async fn an_event_naming_nothing_the_janitor_manages_is_a_no_op() {
 async fn a_malformed_event_is_an_error_and_calls_nothing() {
     let env = Env::start(&fleet()).await;
     for (name, body) in [
-        ("no-id.json", json!({"specversion": "1.0", "type": "ecs:Instance:StateChange", "aliyunregionid": "cn-hangzhou", "data": {"resourceId": "i-tagged"}})),
+        (
+            "no-id.json",
+            json!({"specversion": "1.0", "type": "ecs:Instance:StateChange", "aliyunregionid": "cn-hangzhou", "data": {"resourceId": "i-tagged"}}),
+        ),
         ("bad-id.json", tag_event("evt-bad", &["i-tagged\"; DROP"])),
         ("bad-batch.json", json!([tag_event("evt-a", &["i-tagged"]), {"dry_run": true}])),
     ] {
@@ -154,7 +189,11 @@ async fn a_malformed_event_is_an_error_and_calls_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_is_one_run_over_the_union() {
     let env = Env::start(&fleet()).await;
-    let batch = json!([tag_event("evt-a", &["i-tagged"]), tag_event("evt-b", &["i-also-expired", "i-tagged"]), tag_event("evt-a", &["i-tagged"])]);
+    let batch = json!([
+        tag_event("evt-a", &["i-tagged"]),
+        tag_event("evt-b", &["i-also-expired", "i-tagged"]),
+        tag_event("evt-a", &["i-tagged"])
+    ]);
     let run = env.event_run("batch.json", &batch, &day(0.0), &["--apply"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.summary["run_id"].as_str().unwrap().starts_with("batch-"));
@@ -173,7 +212,10 @@ async fn a_batch_is_one_run_over_the_union() {
 async fn limits_apply_to_event_runs_too() {
     let env = Env::start(&fleet()).await;
     let strict = POLICY.replace("max_releases_per_run: 10", "max_releases_per_run: 1").replace("grace: 3d", "grace: 0");
-    let event = env.write("e.json", &json!([tag_event("evt-a", &["i-tagged"]), tag_event("evt-b", &["i-also-expired"])]).to_string());
+    let event = env.write(
+        "e.json",
+        &json!([tag_event("evt-a", &["i-tagged"]), tag_event("evt-b", &["i-also-expired"])]).to_string(),
+    );
     let run = env.run_at(&day(0.0), &strict, &["--apply", "--event", event.to_str().unwrap()]).await;
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert_eq!(run.outcome("i-tagged"), "held");
@@ -200,7 +242,13 @@ async fn every_sample_event_runs_as_a_dry_run() {
     let env = Env::start(&inventory(vec![
         ecs("i-bp1tagged0000000001", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-11-24")]),
         ecs("i-bp1stopped000000001", "cn-hangzhou", "Stopped", "PostPaid", &[]),
-        ecs("i-bp1keep00000000001", "cn-hangzhou", "Stopped", "PostPaid", &[("janitor:release-after", "2026-11-26T00:00:00Z")]),
+        ecs(
+            "i-bp1keep00000000001",
+            "cn-hangzhou",
+            "Stopped",
+            "PostPaid",
+            &[("janitor:release-after", "2026-11-26T00:00:00Z")],
+        ),
     ]))
     .await;
     // The manual samples narrow to ap-southeast-1 and r-kvstore, which the policy must cover.
@@ -226,9 +274,15 @@ async fn every_sample_event_runs_as_a_dry_run() {
     assert_eq!(env.calls_of("TagResources"), 0, "a dry run writes no tag");
     // The tag sample asks for a mark; the batch unmarks the stray mark.
     let t = env.write("t.json", include_str!("../events/alibaba-actiontrail-tag.json"));
-    assert_eq!(env.run_at(&day(0.0), &policy, &["--event", t.to_str().unwrap()]).await.outcome("i-bp1tagged0000000001"), "would_mark");
+    assert_eq!(
+        env.run_at(&day(0.0), &policy, &["--event", t.to_str().unwrap()]).await.outcome("i-bp1tagged0000000001"),
+        "would_mark"
+    );
     let b = env.write("b.json", include_str!("../events/alibaba-batch.json"));
-    assert_eq!(env.run_at(&day(0.0), &policy, &["--event", b.to_str().unwrap()]).await.outcome("i-bp1keep00000000001"), "would_unmark");
+    assert_eq!(
+        env.run_at(&day(0.0), &policy, &["--event", b.to_str().unwrap()]).await.outcome("i-bp1keep00000000001"),
+        "would_unmark"
+    );
 }
 
 trait Tap {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aliyun_janitor::plan::{Decision, Facts, Verdict};
 use aliyun_janitor::report::{Entry, Outcome, SkippedScope, Summary};
-use aliyun_janitor::webhook::{deliver_all, deliver_all_with, render, targets_from_env_value, Delivery, DeliveryPolicy, WebhookFormat};
+use aliyun_janitor::webhook::{
+    deliver_all, deliver_all_with, render, targets_from_env_value, Delivery, DeliveryPolicy, WebhookFormat,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -70,7 +72,12 @@ fn http() -> reqwest::Client {
 }
 
 fn fast() -> DeliveryPolicy {
-    DeliveryPolicy { max_attempts: 3, first_backoff: Duration::from_millis(20), attempt_timeout: Duration::from_millis(500), budget: Duration::from_secs(5) }
+    DeliveryPolicy {
+        max_attempts: 3,
+        first_backoff: Duration::from_millis(20),
+        attempt_timeout: Duration::from_millis(500),
+        budget: Duration::from_secs(5),
+    }
 }
 
 fn target_json(format: &str, url: &str, secret: Option<&str>) -> String {
@@ -119,7 +126,11 @@ fn entry(id: &str, name: &str, outcome: Outcome, verdict: Verdict) -> Entry {
 /// A run with one of everything: released, would release, failed, protected, skipped, an unscanned scope.
 fn summary(mode: &str) -> Summary {
     let release = || Verdict::Release { options: Default::default() };
-    let (done, pending) = if mode == "apply" { (Outcome::Released, Outcome::Failed) } else { (Outcome::WouldRelease, Outcome::WouldRelease) };
+    let (done, pending) = if mode == "apply" {
+        (Outcome::Released, Outcome::Failed)
+    } else {
+        (Outcome::WouldRelease, Outcome::WouldRelease)
+    };
     let mut failed = entry("i-bp1fail", "", pending, release());
     if mode == "apply" {
         failed.code = Some("IncorrectInstanceStatus".into());
@@ -138,7 +149,12 @@ fn summary(mode: &str) -> Summary {
         marked: Vec::new(),
         unmarked: Vec::new(),
         failures: Vec::new(),
-        skipped_scopes: vec![SkippedScope { product: "ecs".into(), region: "cn-beijing".into(), code: "Forbidden.RAM".into(), error: "User not authorized".into() }],
+        skipped_scopes: vec![SkippedScope {
+            product: "ecs".into(),
+            region: "cn-beijing".into(),
+            code: "Forbidden.RAM".into(),
+            error: "User not authorized".into(),
+        }],
         limit_breach: None,
         api_calls: BTreeMap::from([("ecs:DescribeInstances".to_string(), 3)]),
         notifications: Vec::new(),
@@ -148,7 +164,12 @@ fn summary(mode: &str) -> Summary {
             entry("i-bp1done", "ci-runner-7", done, release()),
             failed,
             entry("i-bp1keep", "prod-db", Outcome::Protected, Verdict::Protected { by: "tag janitor:keep".into() }),
-            entry("i-bp1run", "build-box", Outcome::Skipped, Verdict::Skip { reason: "running and force is off".into() }),
+            entry(
+                "i-bp1run",
+                "build-box",
+                Outcome::Skipped,
+                Verdict::Skip { reason: "running and force is off".into() },
+            ),
             entry("i-bp1none", "", Outcome::Kept, Verdict::Keep),
         ],
     };
@@ -190,7 +211,8 @@ async fn json_payload_carries_a_verifiable_signature() {
 #[tokio::test]
 async fn slack_gets_mrkdwn_text_with_every_section() {
     let (base, rx) = receiver(&[], (200, "ok"), Duration::ZERO).await;
-    let out = deliver_all(&http(), &one_target("slack", &format!("{base}/services/{TOKEN}"), None), &summary("apply")).await;
+    let out =
+        deliver_all(&http(), &one_target("slack", &format!("{base}/services/{TOKEN}"), None), &summary("apply")).await;
     assert!(out[0].ok, "{out:?}");
     let body: Value = serde_json::from_slice(&rx.requests()[0].body).unwrap();
     let text = body["text"].as_str().unwrap();
@@ -217,7 +239,8 @@ async fn dingtalk_signs_the_url_and_sends_markdown() {
     let req = &rx.requests()[0];
     assert_eq!(req.uri.path(), "/robot/send");
     let raw_query = req.uri.query().unwrap();
-    let query: BTreeMap<String, String> = reqwest::Url::parse(&format!("http://x/?{raw_query}")).unwrap().query_pairs().into_owned().collect();
+    let query: BTreeMap<String, String> =
+        reqwest::Url::parse(&format!("http://x/?{raw_query}")).unwrap().query_pairs().into_owned().collect();
     assert_eq!(query["access_token"], TOKEN);
     let ts: i64 = query["timestamp"].parse().unwrap();
     assert!((before..=chrono::Utc::now().timestamp_millis()).contains(&ts), "timestamp in milliseconds");
@@ -230,12 +253,20 @@ async fn dingtalk_signs_the_url_and_sends_markdown() {
     assert_eq!(body["markdown"]["title"], "aliyun-janitor: dry run, 2 would be released (incomplete)");
     let text = body["markdown"]["text"].as_str().unwrap();
     assert!(text.starts_with("### aliyun-janitor DRY RUN"), "{text}");
-    assert!(text.contains("#### Would release (2)\n- ecs:cn-hangzhou/i-bp1done ci-runner-7 — rule expired-tag"), "{text}");
+    assert!(
+        text.contains("#### Would release (2)\n- ecs:cn-hangzhou/i-bp1done ci-runner-7 — rule expired-tag"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn feishu_signs_the_body_when_a_secret_is_set() {
-    let (base, rx) = receiver(&[], (200, r#"{"StatusCode":0,"StatusMessage":"success","code":0,"data":{},"msg":"success"}"#), Duration::ZERO).await;
+    let (base, rx) = receiver(
+        &[],
+        (200, r#"{"StatusCode":0,"StatusMessage":"success","code":0,"data":{},"msg":"success"}"#),
+        Duration::ZERO,
+    )
+    .await;
     let url = format!("{base}/open-apis/bot/v2/hook/{TOKEN}");
     let mut targets = one_target("feishu", &url, Some(SECRET));
     targets.extend(one_target("lark", &url, None));
@@ -263,9 +294,17 @@ async fn feishu_signs_the_body_when_a_secret_is_set() {
 async fn wecom_markdown_stays_under_4096_bytes() {
     let (base, rx) = receiver(&[], (200, r#"{"errcode":0,"errmsg":"ok"}"#), Duration::ZERO).await;
     let mut s = summary("dry-run");
-    s.entries.extend((0..3_000).map(|i| entry(&format!("i-bulk{i:05}"), "a-rather-long-instance-name-for-size", Outcome::WouldRelease, Verdict::Release { options: Default::default() })));
+    s.entries.extend((0..3_000).map(|i| {
+        entry(
+            &format!("i-bulk{i:05}"),
+            "a-rather-long-instance-name-for-size",
+            Outcome::WouldRelease,
+            Verdict::Release { options: Default::default() },
+        )
+    }));
     s.finish();
-    let out = deliver_all(&http(), &one_target("wecom", &format!("{base}/cgi-bin/webhook/send?key={TOKEN}"), None), &s).await;
+    let out =
+        deliver_all(&http(), &one_target("wecom", &format!("{base}/cgi-bin/webhook/send?key={TOKEN}"), None), &s).await;
     assert!(out[0].ok, "{out:?}");
     let body: Value = serde_json::from_slice(&rx.requests()[0].body).unwrap();
     assert_eq!(body["msgtype"], "markdown");
@@ -278,7 +317,9 @@ async fn wecom_markdown_stays_under_4096_bytes() {
 #[tokio::test]
 async fn retries_503_twice_then_succeeds() {
     let (base, rx) = receiver(&[(503, "busy"), (503, "busy")], (200, "ok"), Duration::ZERO).await;
-    let out = deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("dry-run"), fast()).await;
+    let out =
+        deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("dry-run"), fast())
+            .await;
     assert_eq!(out, vec![Delivery { index: 0, format: WebhookFormat::Slack, ok: true, attempts: 3, error: None }]);
     let requests = rx.requests();
     assert_eq!(requests.len(), 3);
@@ -299,19 +340,43 @@ async fn a_permanently_failing_receiver_yields_a_clean_error() {
 
 #[tokio::test]
 async fn client_errors_and_rejections_are_not_retried() {
-    let (base, rx) = receiver(&[(404, "no such hook")], (200, r#"{"errcode":310000,"errmsg":"sign not match"}"#), Duration::ZERO).await;
+    let (base, rx) =
+        receiver(&[(404, "no such hook")], (200, r#"{"errcode":310000,"errmsg":"sign not match"}"#), Duration::ZERO)
+            .await;
     let http = http();
-    let out = deliver_all_with(&http, &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), fast()).await;
+    let out =
+        deliver_all_with(&http, &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), fast())
+            .await;
     assert_eq!((out[0].ok, out[0].attempts, out[0].error.as_deref()), (false, 1, Some("HTTP 404")));
-    let out = deliver_all_with(&http, &one_target("dingtalk", &format!("{base}/robot/send?access_token={TOKEN}"), Some(SECRET)), &summary("apply"), fast()).await;
-    assert_eq!((out[0].ok, out[0].attempts, out[0].error.as_deref()), (false, 1, Some("dingtalk answered errcode 310000")));
+    let out = deliver_all_with(
+        &http,
+        &one_target("dingtalk", &format!("{base}/robot/send?access_token={TOKEN}"), Some(SECRET)),
+        &summary("apply"),
+        fast(),
+    )
+    .await;
+    assert_eq!(
+        (out[0].ok, out[0].attempts, out[0].error.as_deref()),
+        (false, 1, Some("dingtalk answered errcode 310000"))
+    );
     assert_eq!(rx.requests().len(), 2);
 }
 
 #[tokio::test]
 async fn feishu_nonzero_code_is_a_failure() {
-    let (base, _rx) = receiver(&[], (200, r#"{"code":19021,"data":{},"msg":"sign match fail or timestamp is not within one hour"}"#), Duration::ZERO).await;
-    let out = deliver_all_with(&http(), &one_target("feishu", &format!("{base}/hook/{TOKEN}"), Some(SECRET)), &summary("apply"), fast()).await;
+    let (base, _rx) = receiver(
+        &[],
+        (200, r#"{"code":19021,"data":{},"msg":"sign match fail or timestamp is not within one hour"}"#),
+        Duration::ZERO,
+    )
+    .await;
+    let out = deliver_all_with(
+        &http(),
+        &one_target("feishu", &format!("{base}/hook/{TOKEN}"), Some(SECRET)),
+        &summary("apply"),
+        fast(),
+    )
+    .await;
     assert_eq!((out[0].ok, out[0].attempts, out[0].error.as_deref()), (false, 1, Some("feishu answered code 19021")));
 }
 
@@ -320,7 +385,13 @@ async fn connection_refused_is_retried_and_reported_without_the_url() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let out = deliver_all_with(&http(), &one_target("json", &format!("{base}/hook/{TOKEN}"), Some(SECRET)), &summary("apply"), fast()).await;
+    let out = deliver_all_with(
+        &http(),
+        &one_target("json", &format!("{base}/hook/{TOKEN}"), Some(SECRET)),
+        &summary("apply"),
+        fast(),
+    )
+    .await;
     assert!(!out[0].ok);
     assert_eq!(out[0].attempts, 3);
     assert!(out[0].error.as_deref().unwrap().starts_with("could not connect"), "{out:?}");
@@ -332,7 +403,9 @@ async fn timeouts_are_retried_within_the_budget() {
     let (base, rx) = receiver(&[], (200, "ok"), Duration::from_secs(3)).await;
     let policy = DeliveryPolicy { attempt_timeout: Duration::from_millis(150), ..fast() };
     let started = std::time::Instant::now();
-    let out = deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), policy).await;
+    let out =
+        deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), policy)
+            .await;
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert_eq!((out[0].ok, out[0].attempts), (false, 3));
     assert!(out[0].error.as_deref().unwrap().starts_with("timed out"), "{out:?}");
@@ -340,7 +413,9 @@ async fn timeouts_are_retried_within_the_budget() {
     assert_eq!(rx.requests().len(), 3);
 
     let tight = DeliveryPolicy { budget: Duration::from_millis(300), ..policy };
-    let out = deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), tight).await;
+    let out =
+        deliver_all_with(&http(), &one_target("slack", &format!("{base}/{TOKEN}"), None), &summary("apply"), tight)
+            .await;
     assert!(!out[0].ok && out[0].attempts < 3, "the budget stops retries: {out:?}");
 }
 
@@ -359,7 +434,10 @@ async fn one_failing_target_does_not_affect_the_others() {
     assert_eq!(out.iter().map(|d| (d.index, d.ok)).collect::<Vec<_>>(), [(0, true), (1, false), (2, true)]);
     assert_eq!(good_rx.requests().len(), 2);
     let result = serde_json::to_value(&out).unwrap();
-    assert_eq!(result[1], serde_json::json!({"index": 1, "format": "json", "ok": false, "attempts": 3, "error": "HTTP 503"}));
+    assert_eq!(
+        result[1],
+        serde_json::json!({"index": 1, "format": "json", "ok": false, "attempts": 3, "error": "HTTP 503"})
+    );
     assert!(!result.to_string().contains(TOKEN) && !result.to_string().contains(SECRET));
 }
 

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use super::limit::{AdaptiveLimit, LimitStats};
 use super::sign;
 use super::{ApiError, Credentials, Endpoints};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -124,14 +124,23 @@ pub fn install_crypto_provider() {
 }
 
 impl Client {
-    pub fn new(credentials: Credentials, endpoints: Endpoints, retry: RetryPolicy, per_endpoint_concurrency: usize) -> Result<Self, ApiError> {
+    pub fn new(
+        credentials: Credentials,
+        endpoints: Endpoints,
+        retry: RetryPolicy,
+        per_endpoint_concurrency: usize,
+    ) -> Result<Self, ApiError> {
         install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(retry.request_timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("aliyun-janitor/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ApiError::Transport { action: "client setup".into(), message: e.without_url().to_string(), timeout: false })?;
+            .map_err(|e| ApiError::Transport {
+                action: "client setup".into(),
+                message: e.without_url().to_string(),
+                timeout: false,
+            })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -173,7 +182,8 @@ impl Client {
     /// Calls an API with retries and returns the JSON body of a successful answer.
     pub async fn call(&self, req: &ApiRequest) -> Result<Value, ApiError> {
         let body = self.call_body(req).await?;
-        serde_json::from_slice(&body).map_err(|_| ApiError::Shape { action: req.action.into(), detail: "body is not valid JSON".into() })
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::Shape { action: req.action.into(), detail: "body is not valid JSON".into() })
     }
 
     /// Calls an API with retries; the body of a successful answer, already checked to be a JSON object
@@ -186,7 +196,13 @@ impl Client {
             attempt += 1;
             let err = match self.attempt(req).await {
                 Ok(v) => {
-                    tracing::debug!(action = req.action, region = req.region, attempt, ms = start.elapsed().as_secs_f64() * 1e3, "call done");
+                    tracing::debug!(
+                        action = req.action,
+                        region = req.region,
+                        attempt,
+                        ms = start.elapsed().as_secs_f64() * 1e3,
+                        "call done"
+                    );
                     return Ok(v);
                 }
                 Err(e) => e,
@@ -212,7 +228,9 @@ impl Client {
         let mut limits = self.inner.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         limits
             .entry(host)
-            .or_insert_with(|| Arc::new(AdaptiveLimit::new(self.inner.per_endpoint_concurrency, self.inner.retry.throttle_pause())))
+            .or_insert_with(|| {
+                Arc::new(AdaptiveLimit::new(self.inner.per_endpoint_concurrency, self.inner.retry.throttle_pause()))
+            })
             .clone()
     }
 
@@ -314,7 +332,11 @@ pub(crate) fn signed_query(req: &ApiRequest, creds: &Credentials, method: &str) 
     params.extend(req.params.iter().cloned());
     let signature = sign::signature(method, &params, creds.secret());
     params.push(("Signature".into(), signature));
-    params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Turns an HTTP answer into JSON or a typed error. Business envelopes (Kafka, BSS) report
@@ -322,7 +344,8 @@ pub(crate) fn signed_query(req: &ApiRequest, creds: &Credentials, method: &str) 
 #[cfg(test)]
 pub(crate) fn parse_response(action: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
     check_response(action, status, body)?;
-    serde_json::from_slice(body).map_err(|_| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::Shape { action: action.into(), detail: "body is not valid JSON".into() })
 }
 
 /// The fields of a successful answer that say whether it really succeeded; everything else is skipped
@@ -349,7 +372,11 @@ pub(crate) fn check_response(action: &str, status: u16, body: &[u8]) -> Result<(
     };
     if (200..300).contains(&status) {
         if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
-            let detail = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() { "body is not a JSON object" } else { "body is not valid JSON" };
+            let detail = if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+                "body is not a JSON object"
+            } else {
+                "body is not valid JSON"
+            };
             return Err(ApiError::Shape { action: action.into(), detail: detail.into() });
         }
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ApiError::Shape {
@@ -391,14 +418,24 @@ mod tests {
 
     #[test]
     fn error_document_keeps_the_code() {
-        let e = parse_response("DeleteInstances", 403, br#"{"Code":"IncorrectInstanceStatus","Message":"m","RequestId":"r-1"}"#).unwrap_err();
+        let e = parse_response(
+            "DeleteInstances",
+            403,
+            br#"{"Code":"IncorrectInstanceStatus","Message":"m","RequestId":"r-1"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), Some("IncorrectInstanceStatus"));
         assert_eq!(e.request_id(), Some("r-1"));
     }
 
     #[test]
     fn business_envelope_failure_is_an_error() {
-        let e = parse_response("ReleaseInstance", 200, br#"{"Code":"ONS_SYSTEM_ERROR","Success":false,"Message":"x","RequestId":"r"}"#).unwrap_err();
+        let e = parse_response(
+            "ReleaseInstance",
+            200,
+            br#"{"Code":"ONS_SYSTEM_ERROR","Success":false,"Message":"x","RequestId":"r"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), Some("ONS_SYSTEM_ERROR"));
         let e = parse_response("ReleaseInstance", 200, br#"{"Code":500,"Success":"false"}"#).unwrap_err();
         assert_eq!(e.code(), Some("500"));
@@ -407,12 +444,18 @@ mod tests {
 
     #[test]
     fn non_json_errors() {
-        assert_eq!(parse_response("A", 502, b"<html>").unwrap_err(), ApiError::Http { action: "A".into(), status: 502 });
+        assert_eq!(
+            parse_response("A", 502, b"<html>").unwrap_err(),
+            ApiError::Http { action: "A".into(), status: 502 }
+        );
         assert!(matches!(parse_response("A", 200, b"{\"trunc"), Err(ApiError::Shape { .. })));
         for body in [&b"[1]"[..], b"1", b"\"s\"", b"null", b""] {
             assert!(matches!(parse_response("A", 200, body), Err(ApiError::Shape { .. })), "{body:?}");
         }
-        assert!(parse_response("A", 200, br#"{"Instances":{"Instance":[{"Success":false}]}}"#).is_ok(), "only the top level counts");
+        assert!(
+            parse_response("A", 200, br#"{"Instances":{"Instance":[{"Success":false}]}}"#).is_ok(),
+            "only the top level counts"
+        );
     }
 
     #[test]
@@ -429,7 +472,8 @@ mod tests {
     #[test]
     fn signed_query_carries_token_and_verifies() {
         let creds = Credentials::new("id", "secret", Some("tok".into()));
-        let req = ApiRequest::new("ecs", "2014-05-26", "DescribeInstances", "cn-hangzhou").param("RegionId", "cn-hangzhou");
+        let req =
+            ApiRequest::new("ecs", "2014-05-26", "DescribeInstances", "cn-hangzhou").param("RegionId", "cn-hangzhou");
         let q = signed_query(&req, &creds, "POST");
         let pairs: Vec<(String, String)> = q
             .split('&')

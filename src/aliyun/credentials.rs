@@ -20,7 +20,11 @@ pub const ENV_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
 pub const ENV_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
 
 impl Credentials {
-    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>, security_token: Option<String>) -> Self {
+    pub fn new(
+        access_key_id: impl Into<String>,
+        access_key_secret: impl Into<String>,
+        security_token: Option<String>,
+    ) -> Self {
         Credentials {
             access_key_id: access_key_id.into(),
             access_key_secret: access_key_secret.into(),
@@ -74,7 +78,10 @@ mod tests {
     #[test]
     fn missing_secret_names_the_variable() {
         let err = Credentials::from_lookup(|k| (k == ENV_KEY_ID).then(|| "id".to_string())).unwrap_err();
-        assert_eq!(err.to_string(), "missing credential: environment variable ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set or empty");
+        assert_eq!(
+            err.to_string(),
+            "missing credential: environment variable ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set or empty"
+        );
     }
 
     #[test]

@@ -55,8 +55,15 @@ pub fn default_host(product: &str, region: &str) -> String {
         // R-KVStore is served centrally for these regions (reference 3.2).
         (
             "r-kvstore",
-            "cn-hangzhou" | "cn-shanghai" | "cn-beijing" | "cn-qingdao" | "cn-heyuan" | "cn-wulanchabu" | "cn-hangzhou-finance"
-            | "cn-beijing-finance-1" | "cn-north-2-gov-1",
+            "cn-hangzhou"
+            | "cn-shanghai"
+            | "cn-beijing"
+            | "cn-qingdao"
+            | "cn-heyuan"
+            | "cn-wulanchabu"
+            | "cn-hangzhou-finance"
+            | "cn-beijing-finance-1"
+            | "cn-north-2-gov-1",
         ) => "r-kvstore.aliyuncs.com".into(),
         ("bssopenapi", r) => {
             // BSS is chosen by account site, not region; "intl" or any non-mainland region selects the international host.
@@ -66,7 +73,9 @@ pub fn default_host(product: &str, region: &str) -> String {
                 "business.aliyuncs.com".into()
             }
         }
-        ("tag", "cn-hangzhou-finance") | ("sts", "cn-hangzhou-finance" | "cn-shenzhen-finance-1") => format!("{product}.aliyuncs.com"),
+        ("tag", "cn-hangzhou-finance") | ("sts", "cn-hangzhou-finance" | "cn-shenzhen-finance-1") => {
+            format!("{product}.aliyuncs.com")
+        }
         ("sts", "") => "sts.aliyuncs.com".into(),
         _ => format!("{product}.{region}.aliyuncs.com"),
     }

@@ -92,7 +92,9 @@ impl ApiError {
     /// `OperationDenied.InstanceReleaseProtection`, `Instance.DeleteProtection`, ECS `InvalidOperation.DeletionProtection`
     /// (reference 3.2: match any code containing these words). A veto, not a failure.
     pub fn is_protection_veto(&self) -> bool {
-        self.code().is_some_and(|c| ["ReleaseProtection", "DeleteProtection", "DeletionProtection"].iter().any(|w| c.contains(w)))
+        self.code().is_some_and(|c| {
+            ["ReleaseProtection", "DeleteProtection", "DeletionProtection"].iter().any(|w| c.contains(w))
+        })
     }
 }
 
@@ -111,12 +113,25 @@ mod tests {
     use super::*;
 
     fn svc(code: &str, status: u16) -> ApiError {
-        ApiError::Service { action: "A".into(), status, code: code.into(), message: String::new(), request_id: "r".into() }
+        ApiError::Service {
+            action: "A".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+            request_id: "r".into(),
+        }
     }
 
     #[test]
     fn retryable_codes() {
-        for c in ["Throttling", "Throttling.User", "Throttling.Api", "Rejected.Throttling", "ServiceUnavailable", "InternalError"] {
+        for c in [
+            "Throttling",
+            "Throttling.User",
+            "Throttling.Api",
+            "Rejected.Throttling",
+            "ServiceUnavailable",
+            "InternalError",
+        ] {
             assert!(svc(c, 400).is_retryable(), "{c}");
         }
         assert!(svc("Whatever", 503).is_retryable());
@@ -126,7 +141,12 @@ mod tests {
 
     #[test]
     fn protection_codes_are_vetoes() {
-        for c in ["InstanceReleaseProtection", "OperationDenied.InstanceReleaseProtection", "Instance.DeleteProtection", "InvalidOperation.DeletionProtection"] {
+        for c in [
+            "InstanceReleaseProtection",
+            "OperationDenied.InstanceReleaseProtection",
+            "Instance.DeleteProtection",
+            "InvalidOperation.DeletionProtection",
+        ] {
             assert!(svc(c, 403).is_protection_veto(), "{c}");
         }
         assert!(!svc("Forbidden.NoBackup", 403).is_protection_veto());

@@ -47,7 +47,15 @@ impl AdaptiveLimit {
         AdaptiveLimit {
             max,
             pause,
-            state: Mutex::new(State { bound: max, in_flight: 0, successes: 0, paused_until: None, last_cut: None, cuts: 0, lowest: max }),
+            state: Mutex::new(State {
+                bound: max,
+                in_flight: 0,
+                successes: 0,
+                paused_until: None,
+                last_cut: None,
+                cuts: 0,
+                lowest: max,
+            }),
             changed: Notify::new(),
         }
     }
@@ -109,7 +117,11 @@ impl AdaptiveLimit {
             s.last_cut = Some(now);
             s.successes = 0;
             s.cuts += 1;
-            tracing::warn!(bound = s.bound, pause_ms = self.pause.as_millis() as u64, "throttled: fewer requests in flight to this endpoint");
+            tracing::warn!(
+                bound = s.bound,
+                pause_ms = self.pause.as_millis() as u64,
+                "throttled: fewer requests in flight to this endpoint"
+            );
         }
         let until = now + self.pause;
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));

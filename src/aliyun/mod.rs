@@ -9,6 +9,6 @@ pub mod sign;
 
 pub use client::{install_crypto_provider, ApiRequest, Client, RetryPolicy};
 pub use credentials::{CredentialError, Credentials};
-pub use endpoint::{default_host, Endpoints, EndpointError};
+pub use endpoint::{default_host, EndpointError, Endpoints};
 pub use error::ApiError;
 pub use limit::LimitStats;

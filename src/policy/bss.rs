@@ -66,7 +66,10 @@ impl RawBss {
             Some(s) if s == "international" => Site::International,
             Some(_) => {
                 let Text(given) = self.site.unwrap_or(Text(String::new()));
-                return Err(err("bss.site", format!("unknown site `{given}`: expected china (aliyun.com) or international (alibabacloud.com)")));
+                return Err(err(
+                    "bss.site",
+                    format!("unknown site `{given}`: expected china (aliyun.com) or international (alibabacloud.com)"),
+                ));
             }
         };
         let bss = Bss { discovery: self.discovery.unwrap_or(false), vno: self.vno.unwrap_or(false), site };
@@ -83,7 +86,10 @@ mod tests {
     use crate::policy::Policy;
 
     fn parse(bss: &str) -> Result<Policy, PolicyError> {
-        Policy::from_yaml(&format!("regions: [cn-hangzhou]\n{bss}\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]\n"), "t.yaml")
+        Policy::from_yaml(
+            &format!("regions: [cn-hangzhou]\n{bss}\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]\n"),
+            "t.yaml",
+        )
     }
 
     #[test]

@@ -207,7 +207,10 @@ impl Policy {
             return Err(err("regions".into(), "empty list: expected at least one region, such as cn-hangzhou".into()));
         }
         if self.regions.len() > MAX_REGIONS {
-            return Err(err("regions".into(), format!("{} entries: expected at most {MAX_REGIONS}", self.regions.len())));
+            return Err(err(
+                "regions".into(),
+                format!("{} entries: expected at most {MAX_REGIONS}", self.regions.len()),
+            ));
         }
         for (i, region) in self.regions.iter().enumerate() {
             check_region(region).map_err(|m| err(format!("regions[{i}]"), m))?;
@@ -216,7 +219,10 @@ impl Policy {
             }
         }
         if self.products.is_empty() {
-            return Err(err("products".into(), format!("empty list: expected at least one of {}", KNOWN_PRODUCTS.join(", "))));
+            return Err(err(
+                "products".into(),
+                format!("empty list: expected at least one of {}", KNOWN_PRODUCTS.join(", ")),
+            ));
         }
         for (i, product) in self.products.iter().enumerate() {
             check_product(product).map_err(|m| err(format!("products[{i}]"), m))?;
@@ -230,7 +236,10 @@ impl Policy {
         }
         for (field, value) in [("regions", self.concurrency.regions), ("per_endpoint", self.concurrency.per_endpoint)] {
             if !(1..=64).contains(&value) {
-                return Err(err(format!("concurrency.{field}"), format!("{value} is out of range: expected an integer from 1 to 64")));
+                return Err(err(
+                    format!("concurrency.{field}"),
+                    format!("{value} is out of range: expected an integer from 1 to 64"),
+                ));
             }
         }
         let percent = self.limits.max_release_percent;
@@ -242,7 +251,10 @@ impl Policy {
         }
         for (i, tag) in self.protect.tags.iter().enumerate() {
             if tag.key.trim().is_empty() {
-                return Err(err(format!("protect.tags[{i}]"), "empty tag key: expected a tag key such as janitor:keep".into()));
+                return Err(err(
+                    format!("protect.tags[{i}]"),
+                    "empty tag key: expected a tag key such as janitor:keep".into(),
+                ));
             }
             check_tag_key(&tag.key).map_err(|m| err(format!("protect.tags[{i}]"), m))?;
         }
@@ -255,14 +267,20 @@ impl Policy {
                 return Err(err(format!("{path}.name"), "empty rule name: expected a unique, non-empty name".into()));
             }
             if let Some(first) = self.rules[..i].iter().position(|r| r.name == rule.name) {
-                return Err(err(format!("{path}.name"), format!("duplicate rule name `{}` (first used by rules[{first}])", rule.name)));
+                return Err(err(
+                    format!("{path}.name"),
+                    format!("duplicate rule name `{}` (first used by rules[{first}])", rule.name),
+                ));
             }
             self.validate_rule(rule).map_err(|(field, message)| match field.as_str() {
                 "" => err(format!("{path}.filters"), message),
                 field => err(format!("{path}.filters.{field}"), message),
             })?;
             if rule.grace > MAX_DURATION {
-                return Err(err(format!("{path}.grace"), format!("{} is out of range: at most 10 years", format_duration(rule.grace))));
+                return Err(err(
+                    format!("{path}.grace"),
+                    format!("{} is out of range: at most 10 years", format_duration(rule.grace)),
+                ));
             }
             if rule.auto_release && !(AUTO_RELEASE_MIN..=AUTO_RELEASE_MAX).contains(&rule.grace) {
                 return Err(err(
@@ -279,7 +297,10 @@ impl Policy {
                 return Err(err("notify.owner_tag".into(), "empty tag key: expected a tag key such as owner".into()));
             }
             if crate::lifecycle::is_reserved_tag(owner) {
-                return Err(err("notify.owner_tag".into(), format!("`{owner}` is one of the janitor's own tags: expected a tag such as owner")));
+                return Err(err(
+                    "notify.owner_tag".into(),
+                    format!("`{owner}` is one of the janitor's own tags: expected a tag such as owner"),
+                ));
             }
         }
         Ok(())
@@ -298,28 +319,40 @@ impl Policy {
         }
         if let Some(products) = &rule.products {
             if products.is_empty() {
-                return fail("products", "empty list: expected at least one product code (remove the key to not filter)".into());
+                return fail(
+                    "products",
+                    "empty list: expected at least one product code (remove the key to not filter)".into(),
+                );
             }
             for product in products {
                 check_product(product).map_err(|m| ("products".to_string(), m))?;
                 if !self.products.contains(product) {
                     return fail(
                         "products",
-                        format!("`{product}` is not in the top-level products [{}]: this rule would never see it", self.products.join(", ")),
+                        format!(
+                            "`{product}` is not in the top-level products [{}]: this rule would never see it",
+                            self.products.join(", ")
+                        ),
                     );
                 }
             }
         }
         if let Some(regions) = &rule.regions {
             if regions.is_empty() {
-                return fail("regions", "empty list: expected at least one region (remove the key to not filter)".into());
+                return fail(
+                    "regions",
+                    "empty list: expected at least one region (remove the key to not filter)".into(),
+                );
             }
             for region in regions {
                 check_region(region).map_err(|m| ("regions".to_string(), m))?;
                 if !self.regions.contains(region) {
                     return fail(
                         "regions",
-                        format!("`{region}` is not in the top-level regions [{}]: this rule would never see it", self.regions.join(", ")),
+                        format!(
+                            "`{region}` is not in the top-level regions [{}]: this rule would never see it",
+                            self.regions.join(", ")
+                        ),
                     );
                 }
             }
@@ -338,13 +371,24 @@ impl Policy {
                 check_tag_key(key).map_err(|m| (field.to_string(), m))?;
             }
             if let Some(k) = keys.iter().find(|k| crate::lifecycle::is_reserved_tag(k)) {
-                return fail(field, format!("`{k}` is one of the janitor's own tags: a mark must never make an instance eligible by itself"));
+                return fail(
+                    field,
+                    format!(
+                        "`{k}` is one of the janitor's own tags: a mark must never make an instance eligible by itself"
+                    ),
+                );
             }
         }
         for (field, duration) in [("created_older_than", rule.created_older_than), ("expired_for", rule.expired_for)] {
             if let Some(d) = duration {
                 if d.is_zero() || d > MAX_DURATION {
-                    return fail(field, format!("{} is out of range: expected a positive duration of at most 10 years", format_duration(d)));
+                    return fail(
+                        field,
+                        format!(
+                            "{} is out of range: expected a positive duration of at most 10 years",
+                            format_duration(d)
+                        ),
+                    );
                 }
             }
         }
@@ -403,7 +447,6 @@ impl Default for Limits {
     }
 }
 
-
 /// Region ids look like `cn-hangzhou`, `ap-southeast-1`: `^[a-z]{2,}(-[a-z0-9]+)+$`.
 /// Longest region id accepted (the longest real one is 21 bytes), and most regions in one policy.
 const MAX_REGION_LEN: usize = 64;
@@ -416,7 +459,10 @@ fn check_tag_key(key: &str) -> Result<(), String> {
     if key.trim().is_empty() {
         Err("empty tag key: expected a tag key such as expire-at".into())
     } else if key.chars().count() > MAX_TAG_KEY_CHARS {
-        Err(format!("a tag key of {} characters: Alibaba tag keys have at most {MAX_TAG_KEY_CHARS}", key.chars().count()))
+        Err(format!(
+            "a tag key of {} characters: Alibaba tag keys have at most {MAX_TAG_KEY_CHARS}",
+            key.chars().count()
+        ))
     } else if key.chars().any(char::is_control) {
         Err(format!("tag key {key:?} holds a control character: expected a tag key such as expire-at"))
     } else {
@@ -427,7 +473,10 @@ fn check_tag_key(key: &str) -> Result<(), String> {
 fn check_region(region: &str) -> Result<(), String> {
     if region.len() > MAX_REGION_LEN {
         let shown: String = region.chars().take(32).collect();
-        return Err(format!("`{shown}…` ({} bytes) is not a region id: expected at most {MAX_REGION_LEN} bytes like cn-hangzhou", region.len()));
+        return Err(format!(
+            "`{shown}…` ({} bytes) is not a region id: expected at most {MAX_REGION_LEN} bytes like cn-hangzhou",
+            region.len()
+        ));
     }
     let mut parts = region.split('-');
     let first_ok = parts.next().is_some_and(|p| p.len() >= 2 && p.bytes().all(|b| b.is_ascii_lowercase()));
@@ -604,7 +653,11 @@ rules:
 
     #[test]
     fn a_typo_anywhere_is_an_error_at_its_path() {
-        rejected(&with_filters("      ttl_tag: ttl").replace("filters:", "filtres:"), "rules[0].filtres", "unknown field `filtres`");
+        rejected(
+            &with_filters("      ttl_tag: ttl").replace("filters:", "filtres:"),
+            "rules[0].filtres",
+            "unknown field `filtres`",
+        );
         rejected(&with_filters("      ttl_tags: ttl"), "rules[0].filters.ttl_tags", "unknown field `ttl_tags`");
         rejected(&format!("aply: true\n{}", with_filters("      ttl_tag: ttl")), "aply", "unknown field `aply`");
         rejected(
@@ -617,7 +670,11 @@ rules:
             "protect.tags[0].valeu",
             "unknown field",
         );
-        rejected(&format!("protect: {{ tags: [{{value: b}}] }}\n{}", with_filters("      ttl_tag: ttl")), "protect.tags[0]", "missing field `key`");
+        rejected(
+            &format!("protect: {{ tags: [{{value: b}}] }}\n{}", with_filters("      ttl_tag: ttl")),
+            "protect.tags[0]",
+            "missing field `key`",
+        );
     }
 
     #[test]
@@ -625,7 +682,11 @@ rules:
         rejected(&with_filters("      status: Stopped"), "rules[0].filters.status", "expected a sequence");
         rejected(&format!("apply: yes\n{}", with_filters("      ttl_tag: ttl")), "apply", "expected a boolean");
         rejected(&with_filters("      ttl_tag: [ttl]"), "rules[0].filters.ttl_tag", "expected a string");
-        rejected(&format!("concurrency: {{regions: 2.5}}\n{}", with_filters("      ttl_tag: ttl")), "concurrency.regions", "expected i64");
+        rejected(
+            &format!("concurrency: {{regions: 2.5}}\n{}", with_filters("      ttl_tag: ttl")),
+            "concurrency.regions",
+            "expected i64",
+        );
     }
 
     #[test]
@@ -641,7 +702,11 @@ rules:
     fn required_keys_are_named_when_missing() {
         rejected("rules: [{name: r, filters: {ttl_tag: ttl}}]", "regions", "expected a list of regions");
         rejected("regions: [cn-hangzhou]", "rules", "at least one rule");
-        rejected("regions: [cn-hangzhou]\nrules: [{filters: {ttl_tag: ttl}}]", "rules[0].name", "expected a unique rule name");
+        rejected(
+            "regions: [cn-hangzhou]\nrules: [{filters: {ttl_tag: ttl}}]",
+            "rules[0].name",
+            "expected a unique rule name",
+        );
         rejected("", "regions", "missing");
     }
 
@@ -660,8 +725,16 @@ rules:
     #[test]
     fn a_rule_without_selecting_filters_would_match_everything_and_is_rejected() {
         rejected("regions: [cn-hangzhou]\nrules: [{name: r}]", "rules[0].filters", "would match every instance");
-        rejected("regions: [cn-hangzhou]\nrules: [{name: r, filters: {}}]", "rules[0].filters", "would match every instance");
-        rejected(&with_filters("      products: [ecs]\n      regions: [cn-hangzhou]"), "rules[0].filters", "expected at least one of tag");
+        rejected(
+            "regions: [cn-hangzhou]\nrules: [{name: r, filters: {}}]",
+            "rules[0].filters",
+            "would match every instance",
+        );
+        rejected(
+            &with_filters("      products: [ecs]\n      regions: [cn-hangzhou]"),
+            "rules[0].filters",
+            "expected at least one of tag",
+        );
         rejected(&with_filters("      tag_absent: [janitor:keep]"), "rules[0].filters", "would match every instance");
     }
 
@@ -672,13 +745,25 @@ rules:
             "rules[1].name",
             "duplicate rule name `a` (first used by rules[0])",
         );
-        rejected("regions: [cn-hangzhou]\nrules: [{name: \" \", filters: {ttl_tag: ttl}}]", "rules[0].name", "non-empty");
+        rejected(
+            "regions: [cn-hangzhou]\nrules: [{name: \" \", filters: {ttl_tag: ttl}}]",
+            "rules[0].name",
+            "non-empty",
+        );
     }
 
     #[test]
     fn unknown_product_codes_are_named() {
-        rejected(&format!("products: [ecs, rds]\n{}", with_filters("      ttl_tag: ttl")), "products[1]", "unknown product code `rds`");
-        rejected(&with_filters("      products: [ECS]\n      ttl_tag: ttl"), "rules[0].filters.products", "unknown product code `ECS`");
+        rejected(
+            &format!("products: [ecs, rds]\n{}", with_filters("      ttl_tag: ttl")),
+            "products[1]",
+            "unknown product code `rds`",
+        );
+        rejected(
+            &with_filters("      products: [ECS]\n      ttl_tag: ttl"),
+            "rules[0].filters.products",
+            "unknown product code `ECS`",
+        );
         rejected(
             &format!("endpoints: {{ rds: \"http://x\" }}\n{}", with_filters("      ttl_tag: ttl")),
             "endpoints.rds",
@@ -693,22 +778,39 @@ rules:
             "rules[0].filters.products",
             "`kms` is not in the top-level products [ecs]",
         );
-        rejected(&with_filters("      regions: [cn-beijing]\n      ttl_tag: ttl"), "rules[0].filters.regions", "`cn-beijing` is not in");
+        rejected(
+            &with_filters("      regions: [cn-beijing]\n      ttl_tag: ttl"),
+            "rules[0].filters.regions",
+            "`cn-beijing` is not in",
+        );
     }
 
     #[test]
     fn regions_must_look_like_region_ids_and_be_distinct() {
         for bad in ["cn_hangzhou", "CN-hangzhou", "hangzhou", "c-hangzhou", "cn-", "cn--a", "\"cn-hangzhou \""] {
-            rejected(&format!("regions: [cn-shanghai, {bad}]\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]"), "regions[1]", "expected lowercase");
+            rejected(
+                &format!("regions: [cn-shanghai, {bad}]\nrules: [{{name: r, filters: {{ttl_tag: ttl}}}}]"),
+                "regions[1]",
+                "expected lowercase",
+            );
         }
-        rejected("regions: [cn-hangzhou, cn-hangzhou]\nrules: [{name: r, filters: {ttl_tag: ttl}}]", "regions[1]", "duplicate");
-        assert!(parse("regions: [ap-southeast-1, cn-hangzhou-finance]\nrules: [{name: r, filters: {ttl_tag: ttl}}]").is_ok());
+        rejected(
+            "regions: [cn-hangzhou, cn-hangzhou]\nrules: [{name: r, filters: {ttl_tag: ttl}}]",
+            "regions[1]",
+            "duplicate",
+        );
+        assert!(parse("regions: [ap-southeast-1, cn-hangzhou-finance]\nrules: [{name: r, filters: {ttl_tag: ttl}}]")
+            .is_ok());
     }
 
     #[test]
     fn bad_durations_are_errors_at_their_path() {
         for bad in ["0d", "-1d", "30", "1.5d", "11y", "4000d", "99999999999999999999w", "30 days"] {
-            rejected(&with_filters(&format!("      created_older_than: \"{bad}\"")), "rules[0].filters.created_older_than", "expected a positive duration");
+            rejected(
+                &with_filters(&format!("      created_older_than: \"{bad}\"")),
+                "rules[0].filters.created_older_than",
+                "expected a positive duration",
+            );
         }
         rejected(&with_filters("      expired_for: 0s"), "rules[0].filters.expired_for", "zero");
     }
@@ -738,27 +840,46 @@ rules:
     #[test]
     fn endpoints_must_be_http_urls() {
         for bad in ["127.0.0.1:8931", "ftp://x", "http://", "http:// x"] {
-            rejected(&format!("endpoints: {{ ecs: \"{bad}\" }}\n{}", with_filters("      ttl_tag: ttl")), "endpoints.ecs", "expected http://");
+            rejected(
+                &format!("endpoints: {{ ecs: \"{bad}\" }}\n{}", with_filters("      ttl_tag: ttl")),
+                "endpoints.ecs",
+                "expected http://",
+            );
         }
     }
 
     #[test]
     fn bad_globs_and_charge_types_are_named() {
         rejected(&with_filters("      name: \"ci-[\""), "rules[0].filters.name", "not a valid glob");
-        rejected(&format!("protect: {{ names: [ok, \"[\"] }}\n{}", with_filters("      ttl_tag: ttl")), "protect.names[1]", "not a valid glob");
-        rejected(&with_filters("      charge_type: monthly"), "rules[0].filters.charge_type", "unknown charge type `monthly`");
+        rejected(
+            &format!("protect: {{ names: [ok, \"[\"] }}\n{}", with_filters("      ttl_tag: ttl")),
+            "protect.names[1]",
+            "not a valid glob",
+        );
+        rejected(
+            &with_filters("      charge_type: monthly"),
+            "rules[0].filters.charge_type",
+            "unknown charge type `monthly`",
+        );
     }
 
     #[test]
     fn duplicate_map_keys_are_errors_not_last_one_wins() {
         rejected(&with_filters("      tag: { env: dev, env: prod }"), "rules[0].filters.tag", "duplicate key `env`");
         rejected(
-            &format!("protect:\n  tags: {{ \"janitor:keep\": \"true\", \"janitor:keep\": \"false\" }}\n{}", with_filters("      ttl_tag: ttl")),
+            &format!(
+                "protect:\n  tags: {{ \"janitor:keep\": \"true\", \"janitor:keep\": \"false\" }}\n{}",
+                with_filters("      ttl_tag: ttl")
+            ),
             "protect.tags",
             "duplicate key",
         );
         // serde reports a repeated struct field at the struct, naming the field in the message.
-        rejected(&format!("apply: false\napply: true\n{}", with_filters("      ttl_tag: ttl")), "(document)", "duplicate field `apply`");
+        rejected(
+            &format!("apply: false\napply: true\n{}", with_filters("      ttl_tag: ttl")),
+            "(document)",
+            "duplicate field `apply`",
+        );
     }
 
     #[test]
@@ -798,7 +919,8 @@ rules:
 
     #[test]
     fn the_mixed_fixture_reads_as_written() {
-        let p = Policy::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/mixed.yaml")).unwrap();
+        let p = Policy::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/mixed.yaml"))
+            .unwrap();
         let names: Vec<&str> = p.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["expired-by-tag", "ttl", "stale-stopped", "expired-subscription"]);
         assert_eq!(p.rules[3].charge_type, Some(ChargeType::Subscription));
@@ -817,14 +939,19 @@ rules:
             let p = parse(&format!("{}    grace: {written}\n", with_filters("      ttl_tag: ttl"))).unwrap();
             assert_eq!(p.rules[0].grace, Duration::from_secs(secs), "{written}");
         }
-        rejected(&format!("{}    grace: -1d\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "or 0 to release at once");
+        rejected(
+            &format!("{}    grace: -1d\n", with_filters("      ttl_tag: ttl")),
+            "rules[0].grace",
+            "or 0 to release at once",
+        );
         rejected(&format!("{}    grace: ~\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "found null");
         rejected(&format!("{}    grace: 11y\n", with_filters("      ttl_tag: ttl")), "rules[0].grace", "unknown unit");
     }
 
     #[test]
     fn auto_release_needs_a_grace_the_platform_accepts() {
-        let rule = |grace: &str| format!("{}    grace: {grace}\n    auto_release: true\n", with_filters("      ttl_tag: ttl"));
+        let rule =
+            |grace: &str| format!("{}    grace: {grace}\n    auto_release: true\n", with_filters("      ttl_tag: ttl"));
         assert!(parse(&rule("3d")).unwrap().rules[0].auto_release);
         assert!(parse(&rule("30m")).is_ok());
         rejected(&rule("0"), "rules[0].auto_release", "needs a grace from 30m to 3 years");
@@ -840,15 +967,26 @@ rules:
         );
         let p = parse(&yaml).unwrap();
         let top = p.window.as_ref().unwrap();
-        assert_eq!((top.cron.as_str(), top.duration, top.tz()), ("0 0 2 * * Mon-Fri", Duration::from_secs(4 * 3600), "Asia/Shanghai"));
+        assert_eq!(
+            (top.cron.as_str(), top.duration, top.tz()),
+            ("0 0 2 * * Mon-Fri", Duration::from_secs(4 * 3600), "Asia/Shanghai")
+        );
         assert_eq!(p.rules[0].window.as_ref().unwrap().tz(), "UTC");
         let top_level = |w: &str| format!("window: {w}\n{}", with_filters("      ttl_tag: ttl"));
         rejected(&top_level("{ duration: 4h }"), "window.cron", "missing");
         rejected(&top_level("{ cron: \"0 0 2 * * *\" }"), "window.duration", "missing");
         rejected(&top_level("{ cron: \"0 2 * * *\", duration: 4h }"), "window.cron", "has 5 fields");
         rejected(&top_level("{ cron: \"0 0 2 * * 1-5\", duration: 4h }"), "window.cron", "day names such as Mon-Fri");
-        rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 0 }"), "window.duration", "expected a positive duration");
-        rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 4h, tz: Beijing }"), "window.tz", "not an IANA time zone");
+        rejected(
+            &top_level("{ cron: \"0 0 2 * * *\", duration: 0 }"),
+            "window.duration",
+            "expected a positive duration",
+        );
+        rejected(
+            &top_level("{ cron: \"0 0 2 * * *\", duration: 4h, tz: Beijing }"),
+            "window.tz",
+            "not an IANA time zone",
+        );
         rejected(&top_level("{ cron: \"0 0 2 * * *\", duration: 4h, zone: UTC }"), "window.zone", "unknown field");
         rejected(
             &format!("{}    window: {{ cron: \"bogus\", duration: 1h }}\n", with_filters("      ttl_tag: ttl")),

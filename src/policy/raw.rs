@@ -10,8 +10,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::{
-    parse_duration, parse_grace, Concurrency, Limits, Notify, Policy, PolicyError, Protection, Rule, TagMatch, Window, DEFAULT_GRACE,
-    KNOWN_PRODUCTS,
+    parse_duration, parse_grace, Concurrency, Limits, Notify, Policy, PolicyError, Protection, Rule, TagMatch, Window,
+    DEFAULT_GRACE, KNOWN_PRODUCTS,
 };
 use crate::inventory::ChargeType;
 
@@ -33,7 +33,9 @@ pub(super) fn parse(text: &str) -> Result<RawPolicy, PolicyError> {
 fn without_path_prefix(message: &str, path: &str) -> String {
     let cuts = path.char_indices().filter(|(_, c)| *c == '.' || *c == '[').map(|(i, _)| i);
     for cut in std::iter::once(path.len()).chain(cuts) {
-        if let Some(rest) = path.get(..cut).and_then(|prefix| message.strip_prefix(prefix)).and_then(|r| r.strip_prefix(": ")) {
+        if let Some(rest) =
+            path.get(..cut).and_then(|prefix| message.strip_prefix(prefix)).and_then(|r| r.strip_prefix(": "))
+        {
             if cut > 0 {
                 return rest.to_string();
             }
@@ -67,7 +69,9 @@ where
 {
     match Option::<T>::deserialize(d)? {
         Some(v) => Ok(Some(v)),
-        None => Err(de::Error::custom("expected a value, found null (an empty value); remove the key if it is not wanted")),
+        None => {
+            Err(de::Error::custom("expected a value, found null (an empty value); remove the key if it is not wanted"))
+        }
     }
 }
 
@@ -134,8 +138,7 @@ impl<'de> Visitor<'de> for ProtectTagsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let UniqueMap(entries) =
-            UniqueMapVisitor::<Option<String>>(PhantomData).visit_map(map)?;
+        let UniqueMap(entries) = UniqueMapVisitor::<Option<String>>(PhantomData).visit_map(map)?;
         Ok(RawProtectTags(entries.into_iter().map(|(key, value)| TagMatch { key, value }).collect()))
     }
 
@@ -297,20 +300,39 @@ impl RawPolicy {
         let bss = self.bss.map(super::bss::RawBss::into_bss).transpose()?.unwrap_or_default();
         let window = self.window.map(|w| w.into_window("window")).transpose()?;
         let notify = Notify { owner_tag: self.notify.and_then(|n| n.owner_tag).map(|Text(t)| t) };
-        Ok(Policy { apply: self.apply.unwrap_or(false), regions, products, endpoints, concurrency, protect, limits, rules, bss, window, notify })
+        Ok(Policy {
+            apply: self.apply.unwrap_or(false),
+            regions,
+            products,
+            endpoints,
+            concurrency,
+            protect,
+            limits,
+            rules,
+            bss,
+            window,
+            notify,
+        })
     }
 }
 
 impl RawWindow {
     fn into_window(self, path: &str) -> Result<Window, PolicyError> {
         let Some(Text(cron)) = self.cron else {
-            return Err(err(format!("{path}.cron"), "missing: expected when the window opens, such as \"0 0 2 * * Mon-Fri\""));
+            return Err(err(
+                format!("{path}.cron"),
+                "missing: expected when the window opens, such as \"0 0 2 * * Mon-Fri\"",
+            ));
         };
         let Some(duration) = self.duration else {
-            return Err(err(format!("{path}.duration"), "missing: expected how long the window stays open, such as 4h"));
+            return Err(err(
+                format!("{path}.duration"),
+                "missing: expected how long the window stays open, such as 4h",
+            ));
         };
         let duration = self::duration(duration, &format!("{path}.duration"))?;
-        Window::new(&cron, duration, self.tz.as_ref().map(|Text(t)| t.as_str())).map_err(|(field, message)| err(format!("{path}.{field}"), message))
+        Window::new(&cron, duration, self.tz.as_ref().map(|Text(t)| t.as_str()))
+            .map_err(|(field, message)| err(format!("{path}.{field}"), message))
     }
 }
 
@@ -367,7 +389,10 @@ fn charge_type(Text(value): Text, path: &str) -> Result<ChargeType, PolicyError>
     match value.trim().to_ascii_lowercase().as_str() {
         "pay-as-you-go" | "postpaid" | "postpay" => Ok(ChargeType::PayAsYouGo),
         "subscription" | "prepaid" | "prepay" => Ok(ChargeType::Subscription),
-        _ => Err(err(path, format!("unknown charge type `{value}`: expected pay-as-you-go (PostPaid) or subscription (PrePaid)"))),
+        _ => Err(err(
+            path,
+            format!("unknown charge type `{value}`: expected pay-as-you-go (PostPaid) or subscription (PrePaid)"),
+        )),
     }
 }
 
@@ -380,7 +405,10 @@ impl RawRule {
         let fp = |field: &str| format!("{path}.filters.{field}");
         let tag_equals = match f.tag {
             Some(UniqueMap(entries)) if entries.is_empty() => {
-                return Err(err(fp("tag"), "empty mapping: expected at least one `key: value` (remove the key to not filter on tags)"))
+                return Err(err(
+                    fp("tag"),
+                    "empty mapping: expected at least one `key: value` (remove the key to not filter on tags)",
+                ))
             }
             Some(UniqueMap(entries)) => entries.into_iter().map(|(k, Text(v))| (k, v)).collect(),
             None => BTreeMap::new(),
@@ -437,7 +465,8 @@ fn bounded(value: Option<i64>, default: usize, path: &str) -> Result<usize, Poli
 impl RawProtect {
     fn into_protection(self) -> Result<Protection, PolicyError> {
         let tags = self.tags.map(|RawProtectTags(t)| t).unwrap_or_default();
-        let instance_ids = self.instance_ids.map(|l| unique_list(l, "protect.instance_ids")).transpose()?.unwrap_or_default();
+        let instance_ids =
+            self.instance_ids.map(|l| unique_list(l, "protect.instance_ids")).transpose()?.unwrap_or_default();
         let mut names = Vec::new();
         for (i, name) in self.names.unwrap_or_default().into_iter().enumerate() {
             names.push(pattern(name, &format!("protect.names[{i}]"))?);
@@ -452,7 +481,10 @@ impl RawLimits {
         let max_releases_per_run = match self.max_releases_per_run {
             None => defaults.max_releases_per_run,
             Some(v) => usize::try_from(v).map_err(|_| {
-                err("limits.max_releases_per_run", format!("{v} is negative: expected an integer >= 0 (0 releases nothing)"))
+                err(
+                    "limits.max_releases_per_run",
+                    format!("{v} is negative: expected an integer >= 0 (0 releases nothing)"),
+                )
             })?,
         };
         Ok(Limits {

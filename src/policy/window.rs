@@ -86,13 +86,21 @@ impl Window {
                 ));
             }
         }
-        let schedule = Schedule::from_str(text).map_err(|e| ("cron", format!("`{cron}` is not a valid cron expression: {e}")))?;
+        let schedule =
+            Schedule::from_str(text).map_err(|e| ("cron", format!("`{cron}` is not a valid cron expression: {e}")))?;
         if duration.is_zero() {
             return Err(("duration", "a window must stay open for a positive duration such as 4h".into()));
         }
         let name = tz.map_or("UTC", str::trim);
-        let zone = Zone::get(name)
-            .map_err(|_| ("tz", format!("`{}` is not an IANA time zone: expected a name such as Asia/Shanghai, Europe/Berlin or UTC", tz.unwrap_or_default())))?;
+        let zone = Zone::get(name).map_err(|_| {
+            (
+                "tz",
+                format!(
+                    "`{}` is not an IANA time zone: expected a name such as Asia/Shanghai, Europe/Berlin or UTC",
+                    tz.unwrap_or_default()
+                ),
+            )
+        })?;
         Ok(Window { cron: text.to_string(), schedule, duration, zone })
     }
 
@@ -104,7 +112,10 @@ impl Window {
 
     /// Whether the window is open at `now`.
     pub fn state_at(&self, now: DateTime<Utc>) -> WindowState {
-        let (Ok(duration), Some(probe)) = (chrono::Duration::from_std(self.duration), self.wall(now).and_then(|w| w.checked_add_signed(OFFSET_MARGIN))) else {
+        let (Ok(duration), Some(probe)) = (
+            chrono::Duration::from_std(self.duration),
+            self.wall(now).and_then(|w| w.checked_add_signed(OFFSET_MARGIN)),
+        ) else {
             return WindowState::Closed { next: None };
         };
         // The last opening at or before `now`: walk wall-clock openings backwards from a little after `now`.
@@ -214,7 +225,10 @@ mod tests {
         );
         assert!(open(&w, "2026-11-24T21:59:59Z"));
         assert!(!open(&w, "2026-11-24T22:00:00Z"), "the end is exclusive");
-        assert_eq!(w.state_at(utc("2026-11-25T12:00:00Z")), WindowState::Closed { next: Some(utc("2026-11-25T18:00:00Z")) });
+        assert_eq!(
+            w.state_at(utc("2026-11-25T12:00:00Z")),
+            WindowState::Closed { next: Some(utc("2026-11-25T18:00:00Z")) }
+        );
         // Saturday 2026-11-28 02:00 local: no window; the next is Monday 2026-11-30 02:00 local.
         assert!(!open(&w, "2026-11-27T19:00:00Z"));
         assert_eq!(w.next_opening(utc("2026-11-27T19:00:00Z")), Some(utc("2026-11-29T18:00:00Z")));

@@ -102,22 +102,31 @@ impl EcsInstance {
         let charge_type = match self.instance_charge_type.as_str() {
             "PostPaid" => ChargeType::PayAsYouGo,
             "PrePaid" => ChargeType::Subscription,
-            other => return Err(shape("DescribeInstances", format!("{}: unknown charge type `{other}`", at("InstanceChargeType")))),
+            other => {
+                return Err(shape(
+                    "DescribeInstances",
+                    format!("{}: unknown charge type `{other}`", at("InstanceChargeType")),
+                ))
+            }
         };
         if let Some(r) = &self.region_id {
             if r != region {
-                return Err(shape("DescribeInstances", format!("{}: `{r}` but region `{region}` was listed", at("RegionId"))));
+                return Err(shape(
+                    "DescribeInstances",
+                    format!("{}: `{r}` but region `{region}` was listed", at("RegionId")),
+                ));
             }
         }
         let created_at = match self.creation_time.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => Some(parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("CreationTime"))))?),
+            Some(s) => Some(
+                parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("CreationTime"))))?,
+            ),
             None => None,
         };
         let expires_at = match charge_type {
             ChargeType::PayAsYouGo => None,
-            ChargeType::Subscription => {
-                parse_expiry(self.expired_time.as_deref().unwrap_or("")).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("ExpiredTime"))))?
-            }
+            ChargeType::Subscription => parse_expiry(self.expired_time.as_deref().unwrap_or(""))
+                .map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("ExpiredTime"))))?,
         };
         let mut inst = Instance::new("ecs", region, &self.instance_id, charge_type);
         inst.name = self.instance_name.into();
@@ -126,10 +135,17 @@ impl EcsInstance {
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.deletion_protection = self.deletion_protection;
-        inst.locks = self.operation_locks.map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect()).unwrap_or_default();
-        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<crate::inventory::Tags>()).unwrap_or_default();
+        inst.locks = self
+            .operation_locks
+            .map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect())
+            .unwrap_or_default();
+        inst.tags = self
+            .tags
+            .map(|t| t.tag.into_iter().map(|t| (t.tag_key, t.tag_value)).collect::<crate::inventory::Tags>())
+            .unwrap_or_default();
         if let Some(s) = self.auto_release_time.as_deref().filter(|s| !s.trim().is_empty()) {
-            let when = parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("AutoReleaseTime"))))?;
+            let when =
+                parse_api_time(s).map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("AutoReleaseTime"))))?;
             inst.extra.insert(AUTO_RELEASE_EXTRA, &crate::lifecycle::format_time(when));
         }
         Ok(inst)
@@ -145,7 +161,9 @@ impl Ecs {
         let mut seen_tokens = BTreeSet::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut req = ApiRequest::new("ecs", VERSION, "DescribeInstances", region).param("RegionId", region).param("MaxResults", "100");
+            let mut req = ApiRequest::new("ecs", VERSION, "DescribeInstances", region)
+                .param("RegionId", region)
+                .param("MaxResults", "100");
             if let Some(ids) = ids {
                 let json = serde_json::to_string(ids).map_err(|e| shape("DescribeInstances", e.to_string()))?;
                 req = req.param("InstanceIds", json);
@@ -156,7 +174,10 @@ impl Ecs {
             let page: DescribeInstancesResponse = api.call_json(&req).await?;
             for raw in page.instances.instance {
                 if !seen_ids.insert(raw.instance_id.clone()) {
-                    return Err(shape("DescribeInstances", format!("instance {} listed twice: pagination is inconsistent", raw.instance_id)));
+                    return Err(shape(
+                        "DescribeInstances",
+                        format!("instance {} listed twice: pagination is inconsistent", raw.instance_id),
+                    ));
                 }
                 out.push(raw.into_instance(region)?);
             }
@@ -174,10 +195,19 @@ impl Ecs {
     }
 
     /// One `TagResources` or `UntagResources` call per 50 ids; `params` are the tag (or key) parameters.
-    async fn tag_calls(&self, api: &Client, region: &str, action: &'static str, ids: &[String], params: &[(String, String)]) -> TagReport {
+    async fn tag_calls(
+        &self,
+        api: &Client,
+        region: &str,
+        action: &'static str,
+        ids: &[String],
+        params: &[(String, String)],
+    ) -> TagReport {
         let mut report = TagReport::default();
         for chunk in ids.chunks(TAG_BATCH) {
-            let mut req = ApiRequest::new("ecs", VERSION, action, region).param("RegionId", region).param("ResourceType", "instance");
+            let mut req = ApiRequest::new("ecs", VERSION, action, region)
+                .param("RegionId", region)
+                .param("ResourceType", "instance");
             for (i, id) in chunk.iter().enumerate() {
                 req = req.param(format!("ResourceId.{}", i + 1), id.clone());
             }
@@ -200,7 +230,8 @@ impl Ecs {
     }
 
     fn delete_request(&self, call: &ReleaseCall, dry_run: bool) -> ApiRequest {
-        let mut req = ApiRequest::new("ecs", VERSION, "DeleteInstances", &call.region).param("RegionId", call.region.clone());
+        let mut req =
+            ApiRequest::new("ecs", VERSION, "DeleteInstances", &call.region).param("RegionId", call.region.clone());
         for (i, id) in call.ids.iter().enumerate() {
             req = req.param(format!("InstanceId.{}", i + 1), id.clone());
         }
@@ -256,7 +287,9 @@ impl Product for Ecs {
     async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult {
         match api.call(&self.delete_request(call, true)).await {
             // A passing dry run is an error answer (reference 3.1); newer docs spell it DRYRUN.SUCCESS.
-            Err(e) if matches!(e.code(), Some("DryRunOperation" | "DRYRUN.SUCCESS")) => Ok(e.request_id().unwrap_or_default().to_string()),
+            Err(e) if matches!(e.code(), Some("DryRunOperation" | "DRYRUN.SUCCESS")) => {
+                Ok(e.request_id().unwrap_or_default().to_string())
+            }
             Err(e) => Err(e),
             Ok(_) => Err(shape("DeleteInstances", "a DryRun call answered success instead of DryRunOperation".into())),
         }
@@ -271,7 +304,13 @@ impl Product for Ecs {
         true
     }
 
-    async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+    async fn tag(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
@@ -286,7 +325,9 @@ impl Product for Ecs {
     /// `ModifyInstanceAutoReleaseTime`: pay-as-you-go only, 30 minutes to 3 years ahead, seconds truncated;
     /// without `AutoReleaseTime` it cancels (reference section 3.1).
     async fn set_auto_release(&self, api: &Client, region: &str, id: &str, at: Option<DateTime<Utc>>) -> CallResult {
-        let mut req = ApiRequest::new("ecs", VERSION, "ModifyInstanceAutoReleaseTime", region).param("RegionId", region).param("InstanceId", id);
+        let mut req = ApiRequest::new("ecs", VERSION, "ModifyInstanceAutoReleaseTime", region)
+            .param("RegionId", region)
+            .param("InstanceId", id);
         if let Some(at) = at {
             req = req.param("AutoReleaseTime", at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         }

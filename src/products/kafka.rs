@@ -11,7 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::shared::{decode, lenient_bool, lenient_i64, lenient_opt_i64, request_id, shape, tag_answer, tag_batches, tag_params, untag_params};
+use super::shared::{
+    decode, lenient_bool, lenient_i64, lenient_opt_i64, request_id, shape, tag_answer, tag_batches, tag_params,
+    untag_params,
+};
 use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{from_epoch_millis, ChargeType, Instance};
@@ -151,10 +154,17 @@ fn check_tag_envelope(action: &str, v: &serde_json::Value) -> Result<(), ApiErro
     }
 }
 
-fn epoch(action: &str, id: &str, field: &str, ms: Option<i64>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+fn epoch(
+    action: &str,
+    id: &str,
+    field: &str,
+    ms: Option<i64>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     match ms {
         None | Some(0) => Ok(None),
-        Some(ms) => from_epoch_millis(ms).map(Some).ok_or_else(|| shape(action, format!("instance {id}: `{field}`: {ms} is not an epoch-millisecond time"))),
+        Some(ms) => from_epoch_millis(ms)
+            .map(Some)
+            .ok_or_else(|| shape(action, format!("instance {id}: `{field}`: {ms} is not an epoch-millisecond time"))),
     }
 }
 
@@ -166,7 +176,12 @@ impl InstanceVo {
             0 => ChargeType::Subscription,
             // 1 pay-as-you-go (hourly), 3 serverless, 4 Confluent pay-as-you-go.
             1 | 3 | 4 => ChargeType::PayAsYouGo,
-            other => return Err(shape(action, format!("instance {id}: `PaidType`: unknown value {other} (expected 0, 1, 3 or 4)"))),
+            other => {
+                return Err(shape(
+                    action,
+                    format!("instance {id}: `PaidType`: unknown value {other} (expected 0, 1, 3 or 4)"),
+                ))
+            }
         };
         if let Some(r) = self.region_id.as_deref().filter(|r| !r.is_empty() && *r != region) {
             return Err(shape(action, format!("instance {id}: `RegionId`: `{r}` but region `{region}` was listed")));
@@ -175,7 +190,9 @@ impl InstanceVo {
         let expires_at = match charge_type {
             ChargeType::PayAsYouGo => None,
             // Far-future values mean "never", as with the other products' sentinels.
-            ChargeType::Subscription => epoch(action, &id, "ExpiredTime", self.expired_time)?.filter(|t| chrono::Datelike::year(t) < 2099),
+            ChargeType::Subscription => {
+                epoch(action, &id, "ExpiredTime", self.expired_time)?.filter(|t| chrono::Datelike::year(t) < 2099)
+            }
         };
         let code = self.view_instance_status_code;
         let mut inst = Instance::new(CODE, region, &id, charge_type);
@@ -185,7 +202,10 @@ impl InstanceVo {
         inst.running = false;
         inst.created_at = created_at;
         inst.expires_at = expires_at;
-        inst.tags = self.tags.map(|t| t.tag_vo.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect()).unwrap_or_default();
+        inst.tags = self
+            .tags
+            .map(|t| t.tag_vo.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect())
+            .unwrap_or_default();
         inst.extra.insert("ViewInstanceStatusCode", &code.to_string());
         Ok(inst)
     }
@@ -226,9 +246,18 @@ impl Kafka {
     }
 
     /// One `TagResources` or `UntagResources` call per 20 ids; `params` are the tag (or key) parameters.
-    async fn tag_calls(&self, api: &Client, region: &str, action: &'static str, ids: &[String], params: &[(String, String)]) -> TagReport {
+    async fn tag_calls(
+        &self,
+        api: &Client,
+        region: &str,
+        action: &'static str,
+        ids: &[String],
+        params: &[(String, String)],
+    ) -> TagReport {
         tag_batches(ids, TAG_BATCH, |chunk| async move {
-            let mut req = ApiRequest::new(CODE, VERSION, action, region).param("RegionId", region).param("ResourceType", TAG_RESOURCE_TYPE);
+            let mut req = ApiRequest::new(CODE, VERSION, action, region)
+                .param("RegionId", region)
+                .param("ResourceType", TAG_RESOURCE_TYPE);
             for (i, id) in chunk.iter().enumerate() {
                 req = req.param(format!("ResourceId.{}", i + 1), id.clone());
             }
@@ -282,7 +311,12 @@ impl Product for Kafka {
         // what `list` reads), where filtered reads would be one per `IDS_PER_READ` ids. Same fresh answer.
         if ids.len() > IDS_PER_READ {
             let wanted: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-            return Ok(self.read(api, region, None).await?.into_iter().filter(|i| wanted.contains(i.id.as_str())).collect());
+            return Ok(self
+                .read(api, region, None)
+                .await?
+                .into_iter()
+                .filter(|i| wanted.contains(i.id.as_str()))
+                .collect());
         }
         let mut out = Vec::new();
         for chunk in ids.chunks(IDS_PER_READ) {
@@ -299,7 +333,9 @@ impl Product for Kafka {
         let [id] = call.ids.as_slice() else {
             return Err(shape("ReleaseInstance", format!("one id per call, {} given", call.ids.len())));
         };
-        let mut req = ApiRequest::new(CODE, VERSION, "ReleaseInstance", &call.region).param("RegionId", call.region.clone()).param("InstanceId", id.clone());
+        let mut req = ApiRequest::new(CODE, VERSION, "ReleaseInstance", &call.region)
+            .param("RegionId", call.region.clone())
+            .param("InstanceId", id.clone());
         // Frees the physical resources at once instead of after a grace period: only when the rule says force.
         if call.options.force {
             req = req.param("ForceDeleteInstance", "true");
@@ -311,7 +347,13 @@ impl Product for Kafka {
         true
     }
 
-    async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+    async fn tag(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
@@ -322,13 +364,21 @@ impl Product for Kafka {
     fn state_veto(&self, instance: &Instance) -> Option<String> {
         match state_code(instance) {
             Some(c) if RELEASABLE_STATES.contains(&c) => None,
-            _ => Some(format!("status {}: ReleaseInstance is only sent for running (2) or stopped (3) instances", instance.status)),
+            _ => Some(format!(
+                "status {}: ReleaseInstance is only sent for running (2) or stopped (3) instances",
+                instance.status
+            )),
         }
     }
 
     /// Re-reads the region's released instances together (one listing call per round, not one per instance)
     /// until each reports released (6), then removes its record with `DeleteInstance`.
-    async fn finish_releases(&self, api: &Client, region: &str, ids: &[String]) -> Vec<(String, Result<Finish, ApiError>)> {
+    async fn finish_releases(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+    ) -> Vec<(String, Result<Finish, ApiError>)> {
         let mut pending: Vec<String> = ids.to_vec();
         let mut last: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(ids.len());
@@ -360,7 +410,10 @@ impl Product for Kafka {
                 }
             }
             let removals = released.into_iter().map(|id| async move {
-                let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region).param("RegionId", region).param("InstanceId", id.clone()).mutating();
+                let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region)
+                    .param("RegionId", region)
+                    .param("InstanceId", id.clone())
+                    .mutating();
                 let result = match api.call(&req).await {
                     Ok(v) => Self::envelope_call("DeleteInstance", v).map(|request_id| Finish::Done { request_id }),
                     Err(e) => Err(e),
@@ -373,7 +426,9 @@ impl Product for Kafka {
         let reads = self.poll_reads.max(1);
         out.extend(pending.into_iter().map(|id| {
             let seen = last.get(&id).cloned().unwrap_or_else(|| "not read".into());
-            let reason = format!("still {seen} after {reads} reads; DeleteInstance removes the record once it reports released (6)");
+            let reason = format!(
+                "still {seen} after {reads} reads; DeleteInstance removes the record once it reports released (6)"
+            );
             (id, Ok(Finish::Pending { reason }))
         }));
         out
@@ -406,22 +461,35 @@ mod tests {
         assert_eq!(i.created_at.unwrap().to_rfc3339(), "2020-01-02T10:43:39+00:00");
         assert_eq!(i.tags.get("env"), Some("dev"));
         assert_eq!(Kafka::default().state_veto(i), None);
-        let sub = &list_answer(vo(json!({"PaidType": "0", "ViewInstanceStatusCode": "6", "Code": "200", "Success": "true"})), "cn-hangzhou").unwrap()[0];
+        let sub = &list_answer(
+            vo(json!({"PaidType": "0", "ViewInstanceStatusCode": "6", "Code": "200", "Success": "true"})),
+            "cn-hangzhou",
+        )
+        .unwrap()[0];
         assert_eq!(sub.charge_type, ChargeType::Subscription);
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2030-01-02T10:43:38+00:00");
         assert_eq!(sub.status, "released (6)");
         assert!(Kafka::default().state_veto(sub).unwrap().contains("released (6)"));
         for paid in [3, 4] {
-            assert_eq!(list_answer(vo(json!({"PaidType": paid})), "cn-hangzhou").unwrap()[0].charge_type, ChargeType::PayAsYouGo);
+            assert_eq!(
+                list_answer(vo(json!({"PaidType": paid})), "cn-hangzhou").unwrap()[0].charge_type,
+                ChargeType::PayAsYouGo
+            );
         }
     }
 
     #[test]
     fn tag_answers_with_or_without_an_envelope() {
-        for ok in [json!({"RequestId": "R"}), json!({"RequestId": "R", "Code": 200, "Success": true}), json!({"Code": "200", "Success": "true"})] {
+        for ok in [
+            json!({"RequestId": "R"}),
+            json!({"RequestId": "R", "Code": 200, "Success": true}),
+            json!({"Code": "200", "Success": "true"}),
+        ] {
             assert!(check_tag_envelope("TagResources", &ok).is_ok(), "{ok}");
         }
-        for bad in [json!({"Code": 500, "Success": true}), json!({"Success": "maybe"}), json!({"Code": "ONS_SYSTEM_ERROR"})] {
+        for bad in
+            [json!({"Code": 500, "Success": true}), json!({"Success": "maybe"}), json!({"Code": "ONS_SYSTEM_ERROR"})]
+        {
             let e = check_tag_envelope("TagResources", &bad).unwrap_err();
             assert_eq!(e.summary_code(), "MalformedResponse", "{bad}");
         }

@@ -87,7 +87,12 @@ impl Detail {
         let charge_type = match self.charge_type.as_str() {
             "POSTPAY" => ChargeType::PayAsYouGo,
             "PREPAY" => ChargeType::Subscription,
-            other => return Err(shape(action, format!("{}: unknown charge type `{other}` (expected PREPAY or POSTPAY)", at("ChargeType")))),
+            other => {
+                return Err(shape(
+                    action,
+                    format!("{}: unknown charge type `{other}` (expected PREPAY or POSTPAY)", at("ChargeType")),
+                ))
+            }
         };
         let created_at = match self.create_time.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => Some(parse_api_time(s).map_err(|e| shape(action, format!("{}: {e}", at("CreateTime"))))?),
@@ -95,7 +100,8 @@ impl Detail {
         };
         let expires_at = match charge_type {
             ChargeType::PayAsYouGo => None,
-            ChargeType::Subscription => parse_expiry(self.end_date.as_deref().unwrap_or("")).map_err(|e| shape(action, format!("{}: {e}", at("EndDate"))))?,
+            ChargeType::Subscription => parse_expiry(self.end_date.as_deref().unwrap_or(""))
+                .map_err(|e| shape(action, format!("{}: {e}", at("EndDate"))))?,
         };
         let mut inst = Instance::new(CODE, region, &self.instance_id, charge_type);
         inst.name = self.instance_name.unwrap_or_default().into();
@@ -112,14 +118,19 @@ impl Detail {
 fn get_answer(value: Value, id: &str, region: &str) -> Result<Instance, ApiError> {
     let resp: GetResponse = decode("GetKmsInstance", value)?;
     if resp.kms_instance.instance_id != id {
-        return Err(shape("GetKmsInstance", format!("`KmsInstance.InstanceId`: asked for {id}, got {}", resp.kms_instance.instance_id)));
+        return Err(shape(
+            "GetKmsInstance",
+            format!("`KmsInstance.InstanceId`: asked for {id}, got {}", resp.kms_instance.instance_id),
+        ));
     }
     resp.kms_instance.into_instance(region)
 }
 
 async fn read_one(api: Client, region: String, id: String) -> Result<Option<Instance>, ApiError> {
     // No RegionId parameter (the endpoint decides); sent anyway as the legacy SDK core does for every RPC call.
-    let req = ApiRequest::new(CODE, VERSION, "GetKmsInstance", &region).param("KmsInstanceId", id.clone()).param("RegionId", region.clone());
+    let req = ApiRequest::new(CODE, VERSION, "GetKmsInstance", &region)
+        .param("KmsInstanceId", id.clone())
+        .param("RegionId", region.clone());
     match api.call(&req).await {
         Ok(v) => get_answer(v, &id, &region).map(Some),
         Err(e) if e.code() == Some(NOT_FOUND) => Ok(None),
@@ -131,7 +142,13 @@ async fn read_one(api: Client, region: String, id: String) -> Result<Option<Inst
 fn explain(e: ApiError) -> ApiError {
     match e {
         ApiError::Service { action, status, code, message, request_id } if code == "Forbidden.NoBackup" => {
-            ApiError::Service { action, status, code, message: format!("back up first (or set force on the rule): {message}"), request_id }
+            ApiError::Service {
+                action,
+                status,
+                code,
+                message: format!("back up first (or set force on the rule): {message}"),
+                request_id,
+            }
         }
         e => e,
     }
@@ -150,12 +167,18 @@ impl Kms {
             let resp: ListResponse = decode(action, api.call(&req).await?)?;
             let items = resp.kms_instances.kms_instance;
             if items.len() > PAGE_SIZE {
-                return Err(shape(action, format!("`KmsInstances.KmsInstance`: {} instances on a page of {PAGE_SIZE}", items.len())));
+                return Err(shape(
+                    action,
+                    format!("`KmsInstances.KmsInstance`: {} instances on a page of {PAGE_SIZE}", items.len()),
+                ));
             }
             let empty = items.is_empty();
             for item in items {
                 if !seen.insert(item.kms_instance_id.clone()) {
-                    return Err(shape(action, format!("instance {} listed twice: pagination is inconsistent", item.kms_instance_id)));
+                    return Err(shape(
+                        action,
+                        format!("instance {} listed twice: pagination is inconsistent", item.kms_instance_id),
+                    ));
                 }
                 ids.push(item.kms_instance_id);
             }
@@ -207,7 +230,9 @@ impl Product for Kms {
         let [id] = call.ids.as_slice() else {
             return Err(shape("ReleaseKmsInstance", format!("one id per call, {} given", call.ids.len())));
         };
-        let mut req = ApiRequest::new(CODE, VERSION, "ReleaseKmsInstance", &call.region).param("KmsInstanceId", id.clone()).param("RegionId", call.region.clone());
+        let mut req = ApiRequest::new(CODE, VERSION, "ReleaseKmsInstance", &call.region)
+            .param("KmsInstanceId", id.clone())
+            .param("RegionId", call.region.clone());
         // A string parameter; destroying keys without a backup is only ever the rule's explicit choice.
         if call.options.force {
             req = req.param("ForceDeleteWithoutBackup", "true");
@@ -244,9 +269,15 @@ mod tests {
     #[test]
     fn detail_parses() {
         let i = read(detail(json!({}))).unwrap();
-        assert_eq!((i.product.as_str(), i.status.as_str(), i.charge_type), ("kms", "Connected", ChargeType::PayAsYouGo));
+        assert_eq!(
+            (i.product.as_str(), i.status.as_str(), i.charge_type),
+            ("kms", "Connected", ChargeType::PayAsYouGo)
+        );
         assert!(!i.deletion_protection && !i.running);
-        let sub = read(detail(json!({"ChargeType": "PREPAY", "EndDate": "2026-06-01T00:00:00Z", "DeletionProtection": "Enabled"}))).unwrap();
+        let sub = read(detail(
+            json!({"ChargeType": "PREPAY", "EndDate": "2026-06-01T00:00:00Z", "DeletionProtection": "Enabled"}),
+        ))
+        .unwrap();
         assert_eq!(sub.charge_type, ChargeType::Subscription);
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2026-06-01T00:00:00+00:00");
         assert!(sub.deletion_protection);
@@ -269,7 +300,13 @@ mod tests {
 
     #[test]
     fn no_backup_says_what_to_do() {
-        let e = explain(ApiError::Service { action: "ReleaseKmsInstance".into(), status: 403, code: "Forbidden.NoBackup".into(), message: "no backup".into(), request_id: "R".into() });
+        let e = explain(ApiError::Service {
+            action: "ReleaseKmsInstance".into(),
+            status: 403,
+            code: "Forbidden.NoBackup".into(),
+            message: "no backup".into(),
+            request_id: "R".into(),
+        });
         assert!(e.to_string().contains("back up first (or set force on the rule)"), "{e}");
         assert_eq!(e.code(), Some("Forbidden.NoBackup"));
         assert!(!e.is_retryable());

@@ -140,12 +140,24 @@ pub trait Product: Send + Sync {
     }
 
     /// Sets `tags` (overwriting values of existing keys) on every id. Per-id failures are in the report.
-    async fn tag(&self, _api: &Client, _region: &str, _ids: &[String], _tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+    async fn tag(
+        &self,
+        _api: &Client,
+        _region: &str,
+        _ids: &[String],
+        _tags: &BTreeMap<String, String>,
+    ) -> Result<TagReport, ApiError> {
         Err(unsupported(self.code(), "tag resources"))
     }
 
     /// Removes the tag `keys` from every id (absent keys are not an error). Per-id failures are in the report.
-    async fn untag(&self, _api: &Client, _region: &str, _ids: &[String], _keys: &[String]) -> Result<TagReport, ApiError> {
+    async fn untag(
+        &self,
+        _api: &Client,
+        _region: &str,
+        _ids: &[String],
+        _keys: &[String],
+    ) -> Result<TagReport, ApiError> {
         Err(unsupported(self.code(), "untag resources"))
     }
 
@@ -155,7 +167,13 @@ pub trait Product: Send + Sync {
     }
 
     /// Sets (`Some`) or cancels (`None`) the platform's own release time for one instance; the request id on success.
-    async fn set_auto_release(&self, _api: &Client, _region: &str, _id: &str, _at: Option<DateTime<Utc>>) -> CallResult {
+    async fn set_auto_release(
+        &self,
+        _api: &Client,
+        _region: &str,
+        _id: &str,
+        _at: Option<DateTime<Utc>>,
+    ) -> CallResult {
         Err(unsupported(self.code(), "set an auto-release time"))
     }
 
@@ -174,7 +192,12 @@ pub trait Product: Send + Sync {
     /// The second step of a two-step release (`Capabilities::two_step_release`), called once per region with
     /// every id whose `release` succeeded, so the status reads can be shared. Polls a bounded number of times;
     /// never fails the releases it follows. Answers one result per id.
-    async fn finish_releases(&self, _api: &Client, _region: &str, ids: &[String]) -> Vec<(String, Result<Finish, ApiError>)> {
+    async fn finish_releases(
+        &self,
+        _api: &Client,
+        _region: &str,
+        ids: &[String],
+    ) -> Vec<(String, Result<Finish, ApiError>)> {
         ids.iter().map(|id| (id.clone(), Ok(Finish::Done { request_id: String::new() }))).collect()
     }
 }

@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::shared::{decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches, tag_params, untag_params};
+use super::shared::{
+    decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches,
+    tag_params, untag_params,
+};
 use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -120,7 +123,12 @@ impl Attribute {
         let charge_type = match self.charge_type.as_str() {
             "PostPaid" => ChargeType::PayAsYouGo,
             "PrePaid" => ChargeType::Subscription,
-            other => return Err(shape(action, format!("{}: unknown charge type `{other}` (expected PrePaid or PostPaid)", at("ChargeType")))),
+            other => {
+                return Err(shape(
+                    action,
+                    format!("{}: unknown charge type `{other}` (expected PrePaid or PostPaid)", at("ChargeType")),
+                ))
+            }
         };
         if let Some(r) = self.region_id.as_deref().filter(|r| !r.is_empty()) {
             if r != region {
@@ -133,7 +141,8 @@ impl Attribute {
         };
         let expires_at = match charge_type {
             ChargeType::PayAsYouGo => None,
-            ChargeType::Subscription => parse_expiry(self.end_time.as_deref().unwrap_or("")).map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?,
+            ChargeType::Subscription => parse_expiry(self.end_time.as_deref().unwrap_or(""))
+                .map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?,
         };
         let mut inst = Instance::new(CODE, region, &self.instance_id, charge_type);
         inst.name = self.instance_name.unwrap_or_default().into();
@@ -144,7 +153,12 @@ impl Attribute {
         inst.created_at = created_at;
         inst.expires_at = expires_at;
         inst.deletion_protection = self.instance_release_protection;
-        inst.tags = self.tags.map(|t| t.tag.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect::<crate::inventory::Tags>()).unwrap_or_default();
+        inst.tags = self
+            .tags
+            .map(|t| {
+                t.tag.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect::<crate::inventory::Tags>()
+            })
+            .unwrap_or_default();
         if let Some(g) = self.global_instance_id.filter(|g| !g.is_empty()) {
             inst.extra.insert("GlobalInstanceId", &g);
         }
@@ -160,15 +174,22 @@ fn attribute_answer(value: serde_json::Value, id: &str, region: &str) -> Result<
     match (found.next(), found.next()) {
         (None, _) => Ok(None),
         (Some(a), None) if a.instance_id == id => a.into_instance(region).map(Some),
-        (Some(a), None) => Err(shape(action, format!("`Instances.DBInstanceAttribute[0].InstanceId`: asked for {id}, got {}", a.instance_id))),
-        (Some(_), Some(_)) => Err(shape(action, format!("`Instances.DBInstanceAttribute`: more than one record for {id}"))),
+        (Some(a), None) => Err(shape(
+            action,
+            format!("`Instances.DBInstanceAttribute[0].InstanceId`: asked for {id}, got {}", a.instance_id),
+        )),
+        (Some(_), Some(_)) => {
+            Err(shape(action, format!("`Instances.DBInstanceAttribute`: more than one record for {id}")))
+        }
     }
 }
 
 async fn read_attribute(api: Client, region: String, id: String) -> Result<Option<Instance>, ApiError> {
     // RegionId is not a documented parameter here; the legacy SDK core adds it to every RPC request, and it
     // lets a shared endpoint (the emulator, the central host) tell regions apart.
-    let req = ApiRequest::new(CODE, VERSION, "DescribeInstanceAttribute", &region).param("InstanceId", id.clone()).param("RegionId", region.clone());
+    let req = ApiRequest::new(CODE, VERSION, "DescribeInstanceAttribute", &region)
+        .param("InstanceId", id.clone())
+        .param("RegionId", region.clone());
     match api.call(&req).await {
         Ok(v) => attribute_answer(v, &id, &region),
         Err(e) if e.code().is_some_and(is_not_found) => Ok(None),
@@ -178,9 +199,18 @@ async fn read_attribute(api: Client, region: String, id: String) -> Result<Optio
 
 impl Redis {
     /// One `TagResources` or `UntagResources` call per 50 ids; `params` are the tag (or key) parameters.
-    async fn tag_calls(&self, api: &Client, region: &str, action: &'static str, ids: &[String], params: &[(String, String)]) -> TagReport {
+    async fn tag_calls(
+        &self,
+        api: &Client,
+        region: &str,
+        action: &'static str,
+        ids: &[String],
+        params: &[(String, String)],
+    ) -> TagReport {
         tag_batches(ids, TAG_BATCH, |chunk| async move {
-            let mut req = ApiRequest::new(CODE, VERSION, action, region).param("RegionId", region).param("ResourceType", TAG_RESOURCE_TYPE);
+            let mut req = ApiRequest::new(CODE, VERSION, action, region)
+                .param("RegionId", region)
+                .param("ResourceType", TAG_RESOURCE_TYPE);
             for (i, id) in chunk.iter().enumerate() {
                 req = req.param(format!("ResourceId.{}", i + 1), id.clone());
             }
@@ -205,15 +235,24 @@ impl Redis {
             let resp: DescribeInstancesResponse = decode(action, api.call(&req).await?)?;
             let items = resp.instances.kv_store_instance;
             if items.len() > PAGE_SIZE {
-                return Err(shape(action, format!("`Instances.KVStoreInstance`: {} instances on a page of {PAGE_SIZE}", items.len())));
+                return Err(shape(
+                    action,
+                    format!("`Instances.KVStoreInstance`: {} instances on a page of {PAGE_SIZE}", items.len()),
+                ));
             }
             let empty = items.is_empty();
             for (i, item) in items.into_iter().enumerate() {
                 if let Some(r) = item.region_id.as_deref().filter(|r| !r.is_empty() && *r != region) {
-                    return Err(shape(action, format!("`Instances.KVStoreInstance[{i}].RegionId`: `{r}` but region `{region}` was listed")));
+                    return Err(shape(
+                        action,
+                        format!("`Instances.KVStoreInstance[{i}].RegionId`: `{r}` but region `{region}` was listed"),
+                    ));
                 }
                 if !seen.insert(item.instance_id.clone()) {
-                    return Err(shape(action, format!("instance {} listed twice: pagination is inconsistent", item.instance_id)));
+                    return Err(shape(
+                        action,
+                        format!("instance {} listed twice: pagination is inconsistent", item.instance_id),
+                    ));
                 }
                 ids.push(item.instance_id);
             }
@@ -266,7 +305,9 @@ impl Product for Redis {
             return Err(shape("DeleteInstance", format!("one id per call, {} given", call.ids.len())));
         };
         // No RegionId parameter (the endpoint picks the region); sent anyway as the legacy SDK does.
-        let mut req = ApiRequest::new(CODE, VERSION, "DeleteInstance", &call.region).param("InstanceId", id.clone()).param("RegionId", call.region.clone());
+        let mut req = ApiRequest::new(CODE, VERSION, "DeleteInstance", &call.region)
+            .param("InstanceId", id.clone())
+            .param("RegionId", call.region.clone());
         if let Some(global) = call.extra.get(id).and_then(|x| x.get("GlobalInstanceId")).filter(|g| !g.is_empty()) {
             req = req.param("GlobalInstanceId", global);
         }
@@ -282,7 +323,13 @@ impl Product for Redis {
         true
     }
 
-    async fn tag(&self, api: &Client, region: &str, ids: &[String], tags: &BTreeMap<String, String>) -> Result<TagReport, ApiError> {
+    async fn tag(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "TagResources", ids, &tag_params(tags)?).await)
     }
 
@@ -291,7 +338,8 @@ impl Product for Redis {
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {
-        (!instance.status.eq_ignore_ascii_case("Normal")).then(|| format!("status {}: DeleteInstance only releases Normal instances", instance.status))
+        (!instance.status.eq_ignore_ascii_case("Normal"))
+            .then(|| format!("status {}: DeleteInstance only releases Normal instances", instance.status))
     }
 }
 
@@ -324,7 +372,11 @@ mod tests {
         assert!(!i.running && !i.deletion_protection);
         assert_eq!(i.tags.get("env"), Some("dev"));
         assert_eq!(i.extra.get("GlobalInstanceId"), Some("gr-9"));
-        let sub = read(attr(json!({"ChargeType": "PrePaid", "EndTime": "2026-02-01T00:00:00Z", "InstanceReleaseProtection": "true"}))).unwrap().unwrap();
+        let sub = read(attr(
+            json!({"ChargeType": "PrePaid", "EndTime": "2026-02-01T00:00:00Z", "InstanceReleaseProtection": "true"}),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(sub.charge_type, ChargeType::Subscription);
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2026-02-01T00:00:00+00:00");
         assert!(sub.deletion_protection);

@@ -30,7 +30,9 @@ pub(crate) fn tag_params(tags: &std::collections::BTreeMap<String, String>) -> R
     Ok(tags
         .iter()
         .enumerate()
-        .flat_map(|(i, (k, v))| [(format!("Tag.{}.Key", i + 1), k.clone()), (format!("Tag.{}.Value", i + 1), v.clone())])
+        .flat_map(|(i, (k, v))| {
+            [(format!("Tag.{}.Key", i + 1), k.clone()), (format!("Tag.{}.Value", i + 1), v.clone())]
+        })
         .collect())
 }
 
@@ -61,7 +63,9 @@ pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::E
 pub(crate) fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     match Value::deserialize(d)? {
         Value::Number(n) => n.as_i64().ok_or_else(|| de::Error::custom(format!("expected an integer, found {n}"))),
-        Value::String(s) => s.trim().parse().map_err(|_| de::Error::custom(format!("expected an integer, found \"{s}\""))),
+        Value::String(s) => {
+            s.trim().parse().map_err(|_| de::Error::custom(format!("expected an integer, found \"{s}\"")))
+        }
         other => Err(de::Error::custom(format!("expected an integer, found {other}"))),
     }
 }
@@ -114,7 +118,12 @@ pub(crate) fn not_found_on_retry(e: &ApiError, is_not_found: impl Fn(&str) -> bo
 /// Reads `FailedResources` from a 200 answer (the Tag service shape, reference 3.6:
 /// `{"FailedResources": {"FailedResource": [{"ResourceARN" or "ResourceId", "Result": {"Code", "Message"}}]}}`).
 /// A failure that names no id of the call cannot be attributed, so it fails the whole call.
-pub(crate) fn failed_resources(action: &str, v: &Value, ids: &[String], report: &mut TagReport) -> Result<(), ApiError> {
+pub(crate) fn failed_resources(
+    action: &str,
+    v: &Value,
+    ids: &[String],
+    report: &mut TagReport,
+) -> Result<(), ApiError> {
     let list = match v.get("FailedResources") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Object(o)) => match o.get("FailedResource") {
@@ -127,7 +136,8 @@ pub(crate) fn failed_resources(action: &str, v: &Value, ids: &[String], report: 
     };
     for (i, item) in list.iter().enumerate() {
         let text = |key: &str| item.get(key).and_then(Value::as_str).map(str::to_string);
-        let id = text("ResourceId").or_else(|| text("ResourceARN").and_then(|arn| arn.rsplit('/').next().map(str::to_string)));
+        let id = text("ResourceId")
+            .or_else(|| text("ResourceARN").and_then(|arn| arn.rsplit('/').next().map(str::to_string)));
         let Some(id) = id.filter(|id| ids.contains(id)) else {
             return Err(shape(action, format!("`FailedResources.FailedResource[{i}]` names no resource of the call")));
         };
@@ -173,7 +183,11 @@ where
         match call(chunk.to_vec()).await {
             Ok(r) => take(r, &mut report),
             Err(e) if chunk.len() > 1 && blames_the_content(&e) => {
-                tracing::debug!(code = e.summary_code(), ids = chunk.len(), "a tag call failed as a whole: trying each id alone");
+                tracing::debug!(
+                    code = e.summary_code(),
+                    ids = chunk.len(),
+                    "a tag call failed as a whole: trying each id alone"
+                );
                 for id in chunk {
                     let one = std::slice::from_ref(id);
                     match call(one.to_vec()).await {
@@ -218,14 +232,27 @@ mod tests {
         let ids: Vec<String> = (0..7).map(|i| format!("x-{i}")).collect();
         let got = read_each(&ids, 3, |id| async move { Ok((id != "x-3").then_some(id)) }).await.unwrap();
         assert_eq!(got, ["x-0", "x-1", "x-2", "x-4", "x-5", "x-6"]);
-        let err = read_each(&ids, 3, |id| async move { if id == "x-5" { Err(shape("A", "bad")) } else { Ok(Some(id)) } }).await;
+        let err = read_each(&ids, 3, |id| async move {
+            if id == "x-5" {
+                Err(shape("A", "bad"))
+            } else {
+                Ok(Some(id))
+            }
+        })
+        .await;
         assert!(err.is_err());
     }
 
     #[tokio::test]
     async fn a_batch_that_fails_because_of_one_id_is_repeated_id_by_id() {
         let ids: Vec<String> = (0..5).map(|i| format!("r-{i}")).collect();
-        let svc = |code: &str| ApiError::Service { action: "TagResources".into(), status: 400, code: code.into(), message: "m".into(), request_id: "E".into() };
+        let svc = |code: &str| ApiError::Service {
+            action: "TagResources".into(),
+            status: 400,
+            code: code.into(),
+            message: "m".into(),
+            request_id: "E".into(),
+        };
         for (code, want_calls, want_failed) in [
             ("InvalidParameter.ResourceId", vec![3, 1, 1, 1, 2], vec!["r-1"]),
             // Not about one id: nothing to gain from repeating, the whole chunk fails.
@@ -236,7 +263,11 @@ mod tests {
             let err = svc(code);
             let report = tag_batches(&ids, 3, |chunk| {
                 calls.lock().unwrap().push(chunk.len());
-                let answer = if chunk.iter().any(|id| id == "r-1") { Err(err.clone()) } else { Ok(TagReport { request_ids: vec!["R".into()], ..TagReport::default() }) };
+                let answer = if chunk.iter().any(|id| id == "r-1") {
+                    Err(err.clone())
+                } else {
+                    Ok(TagReport { request_ids: vec!["R".into()], ..TagReport::default() })
+                };
                 async move { answer }
             })
             .await;
@@ -259,7 +290,13 @@ mod tests {
 
     #[test]
     fn not_found_counts_only_on_a_retry() {
-        let nf = ApiError::Service { action: "D".into(), status: 404, code: "InvalidInstanceId.NotFound".into(), message: String::new(), request_id: String::new() };
+        let nf = ApiError::Service {
+            action: "D".into(),
+            status: 404,
+            code: "InvalidInstanceId.NotFound".into(),
+            message: String::new(),
+            request_id: String::new(),
+        };
         let is_nf = |c: &str| c == "InvalidInstanceId.NotFound";
         assert!(!not_found_on_retry(&nf, is_nf));
         let retried = ApiError::Exhausted { action: "D".into(), attempts: 2, last: Box::new(nf) };

@@ -96,7 +96,9 @@ async fn fc_status_on_every_answer(mut response: Response) -> Response {
     if !ok {
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
-    response.headers_mut().insert(HeaderName::from_static("x-fc-status"), HeaderValue::from_static(if ok { "200" } else { "404" }));
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static("x-fc-status"), HeaderValue::from_static(if ok { "200" } else { "404" }));
     response
 }
 
@@ -104,7 +106,12 @@ async fn fc_status_on_every_answer(mut response: Response) -> Response {
 fn listen_port(env: impl Fn(&str) -> Option<String>) -> Result<u16, String> {
     for k in ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT"] {
         if let Some(v) = env(k).filter(|v| !v.trim().is_empty()) {
-            return v.trim().parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("{k} must be a port number (1-65535), not `{v}`"));
+            return v
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{k} must be a port number (1-65535), not `{v}`"));
         }
     }
     Ok(DEFAULT_PORT)
@@ -144,16 +151,28 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
     match result {
         Ok(summary) => {
             if summary.is_degraded() {
-                tracing::warn!(request_id, run_id = summary.run_id, "run finished degraded: see failures and skipped_scopes in the summary");
+                tracing::warn!(
+                    request_id,
+                    run_id = summary.run_id,
+                    "run finished degraded: see failures and skipped_scopes in the summary"
+                );
             }
             match serde_json::to_vec(&summary) {
                 Ok(json) => reply(StatusCode::OK, json),
-                Err(e) => failure(InvocationError { error_type: "SummaryNotSerializable".into(), error_message: e.to_string() }),
+                Err(e) => failure(InvocationError {
+                    error_type: "SummaryNotSerializable".into(),
+                    error_message: e.to_string(),
+                }),
             }
         }
         Err(e) => {
             let err = InvocationError::from_job(&e, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
-            tracing::error!(request_id, error_type = err.error_type, error = err.error_message, "invocation failed: nothing was released");
+            tracing::error!(
+                request_id,
+                error_type = err.error_type,
+                error = err.error_message,
+                "invocation failed: nothing was released"
+            );
             failure(err)
         }
     }
@@ -163,7 +182,9 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
 /// environment because they are the freshest (STS credentials rotate); without both the id and the
 /// secret, the environment is used.
 pub fn credentials_from_headers(headers: &HeaderMap) -> Option<Credentials> {
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    let get = |k: &str| {
+        headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(String::from)
+    };
     match (get(HEADER_KEY_ID), get(HEADER_KEY_SECRET)) {
         (Some(id), Some(secret)) => Some(Credentials::new(id, secret, get(HEADER_TOKEN))),
         _ => None,
@@ -182,7 +203,10 @@ async fn hook_ok() -> Response {
 }
 
 async fn not_found() -> Response {
-    failure(InvocationError { error_type: "NotFound".into(), error_message: "no such route: use POST /invoke or POST /initialize".into() })
+    failure(InvocationError {
+        error_type: "NotFound".into(),
+        error_message: "no such route: use POST /invoke or POST /initialize".into(),
+    })
 }
 
 fn failure(error: InvocationError) -> Response {
@@ -247,7 +271,10 @@ mod tests {
         h.insert(HEADER_KEY_SECRET, HeaderValue::from_static("sts-secret"));
         h.insert(HEADER_TOKEN, HeaderValue::from_static("CAIS-token"));
         let c = credentials_from_headers(&h).unwrap();
-        assert_eq!((c.access_key_id.as_str(), c.secret(), c.security_token()), ("STS.id", "sts-secret", Some("CAIS-token")));
+        assert_eq!(
+            (c.access_key_id.as_str(), c.secret(), c.security_token()),
+            ("STS.id", "sts-secret", Some("CAIS-token"))
+        );
         h.insert(HEADER_TOKEN, HeaderValue::from_static(""));
         assert_eq!(credentials_from_headers(&h).unwrap().security_token(), None);
     }
@@ -258,18 +285,35 @@ mod tests {
         let app = router(Arc::new(AppState::new(Err(StartupError { kind: "InvalidPolicy", message: "x".into() }))));
         let get = axum::http::Request::builder().method("GET").uri("/invoke").body(axum::body::Body::empty()).unwrap();
         let resp = app.clone().oneshot(get).await.unwrap();
-        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::NOT_FOUND, "404"));
-        let big = axum::http::Request::builder().method("POST").uri("/invoke").body(axum::body::Body::from(vec![b' '; MAX_EVENT_BYTES + 1])).unwrap();
+        assert_eq!(
+            (resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()),
+            (StatusCode::NOT_FOUND, "404")
+        );
+        let big = axum::http::Request::builder()
+            .method("POST")
+            .uri("/invoke")
+            .body(axum::body::Body::from(vec![b' '; MAX_EVENT_BYTES + 1]))
+            .unwrap();
         let resp = app.clone().oneshot(big).await.unwrap();
-        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::NOT_FOUND, "404"));
-        let hook = axum::http::Request::builder().method("GET").uri("/pre-stop").body(axum::body::Body::empty()).unwrap();
+        assert_eq!(
+            (resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()),
+            (StatusCode::NOT_FOUND, "404")
+        );
+        let hook =
+            axum::http::Request::builder().method("GET").uri("/pre-stop").body(axum::body::Body::empty()).unwrap();
         let resp = app.oneshot(hook).await.unwrap();
-        assert_eq!((resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()), (StatusCode::OK, "200"));
+        assert_eq!(
+            (resp.status(), resp.headers().get("x-fc-status").unwrap().to_str().unwrap()),
+            (StatusCode::OK, "200")
+        );
     }
 
     #[tokio::test]
     async fn bad_settings_answer_404_with_fc_status() {
-        let state = Arc::new(AppState::new(Err(StartupError { kind: "InvalidPolicy", message: "policy.yaml: (file): cannot read".into() })));
+        let state = Arc::new(AppState::new(Err(StartupError {
+            kind: "InvalidPolicy",
+            message: "policy.yaml: (file): cannot read".into(),
+        })));
         let resp = run_invocation(&state, &HeaderMap::new(), b"{}", "r-1").await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert_eq!(resp.headers().get("x-fc-status").unwrap(), "404");

@@ -16,7 +16,12 @@ use crate::job::{self, JobError, Settings};
 use crate::report::Summary;
 
 /// `lambda_runtime::run` panics when one of these is missing (or the memory size is not an integer).
-const REQUIRED_ENV: [&str; 4] = ["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION"];
+const REQUIRED_ENV: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
 
 impl From<InvocationError> for Diagnostic {
     fn from(e: InvocationError) -> Diagnostic {
@@ -71,13 +76,22 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
     match result {
         Ok(summary) => {
             if summary.is_degraded() {
-                tracing::warn!(request_id, run_id = summary.run_id, "run finished degraded: see failures and skipped_scopes in the summary");
+                tracing::warn!(
+                    request_id,
+                    run_id = summary.run_id,
+                    "run finished degraded: see failures and skipped_scopes in the summary"
+                );
             }
             Ok(summary)
         }
         Err(e) => {
             let err = InvocationError::from_job(&e, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
-            tracing::error!(request_id, error_type = err.error_type, error = err.error_message, "invocation failed: nothing was released");
+            tracing::error!(
+                request_id,
+                error_type = err.error_type,
+                error = err.error_message,
+                "invocation failed: nothing was released"
+            );
             Err(err)
         }
     }
@@ -85,9 +99,13 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
 
 /// Checks what `lambda_runtime` would otherwise panic on.
 fn check_env(env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-    let missing: Vec<&str> = REQUIRED_ENV.iter().copied().filter(|k| env(k).is_none_or(|v| v.trim().is_empty())).collect();
+    let missing: Vec<&str> =
+        REQUIRED_ENV.iter().copied().filter(|k| env(k).is_none_or(|v| v.trim().is_empty())).collect();
     if !missing.is_empty() {
-        return Err(format!("Lambda mode needs the environment variables {} (set by Lambda; set them yourself to run the loop locally)", missing.join(", ")));
+        return Err(format!(
+            "Lambda mode needs the environment variables {} (set by Lambda; set them yourself to run the loop locally)",
+            missing.join(", ")
+        ));
     }
     let memory = env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
     if memory.trim().parse::<i32>().is_err() {

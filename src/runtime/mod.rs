@@ -68,7 +68,8 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
         Some(p) => PathBuf::from(p),
         None => default_policy_path()?,
     };
-    let policy = Policy::from_file(&policy_path).map_err(|e| StartupError { kind: "InvalidPolicy", message: e.to_string() })?;
+    let policy =
+        Policy::from_file(&policy_path).map_err(|e| StartupError { kind: "InvalidPolicy", message: e.to_string() })?;
     let mut settings = Settings::new(policy);
     settings.endpoint_override = get(ENV_ENDPOINT);
     settings.apply_flag = apply_from_env(env(ENV_APPLY).as_deref());
@@ -101,7 +102,11 @@ fn apply_from_env(value: Option<&str>) -> bool {
 }
 
 fn default_policy_path() -> Result<PathBuf, StartupError> {
-    let exe = std::env::current_exe().map_err(|e| StartupError::setting(format!("cannot locate the executable to find policy.yaml beside it ({e}); set {ENV_POLICY}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        StartupError::setting(format!(
+            "cannot locate the executable to find policy.yaml beside it ({e}); set {ENV_POLICY}"
+        ))
+    })?;
     let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
     Ok(dir.join("policy.yaml"))
 }
@@ -122,7 +127,10 @@ impl InvocationError {
     }
 
     pub fn from_startup(e: &StartupError) -> Self {
-        InvocationError { error_type: e.kind.to_string(), error_message: redact(&e.message, &env_secrets_owned().iter().map(String::as_str).collect::<Vec<_>>()) }
+        InvocationError {
+            error_type: e.kind.to_string(),
+            error_message: redact(&e.message, &env_secrets_owned().iter().map(String::as_str).collect::<Vec<_>>()),
+        }
     }
 }
 
@@ -160,7 +168,11 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
             for (k, x) in o {
                 let k = k.to_ascii_lowercase();
                 match x {
-                    serde_json::Value::String(s) if ["url", "secret", "token", "key", "sign"].iter().any(|w| k.contains(w)) => out.push(s.clone()),
+                    serde_json::Value::String(s)
+                        if ["url", "secret", "token", "key", "sign"].iter().any(|w| k.contains(w)) =>
+                    {
+                        out.push(s.clone())
+                    }
                     _ => collect_strings(x, out),
                 }
             }
@@ -211,10 +223,19 @@ mod tests {
     #[test]
     fn webhook_config_strings_are_secrets() {
         let mut v = Vec::new();
-        collect_strings(&serde_json::json!([{"format": "slack", "url": "https://hooks.example/T0/B0/xyz"}, {"format": "json", "url": "u", "secret": "hmac-key-1"}]), &mut v);
-        assert!(v.iter().any(|s| s == "https://hooks.example/T0/B0/xyz") && v.iter().any(|s| s == "hmac-key-1"), "{v:?}");
+        collect_strings(
+            &serde_json::json!([{"format": "slack", "url": "https://hooks.example/T0/B0/xyz"}, {"format": "json", "url": "u", "secret": "hmac-key-1"}]),
+            &mut v,
+        );
+        assert!(
+            v.iter().any(|s| s == "https://hooks.example/T0/B0/xyz") && v.iter().any(|s| s == "hmac-key-1"),
+            "{v:?}"
+        );
         assert!(!v.iter().any(|s| s == "slack" || s == "json"), "{v:?}");
-        assert_eq!(redact("post to https://hooks.example/T0/B0/xyz failed", &v.iter().map(String::as_str).collect::<Vec<_>>()), "post to <redacted> failed");
+        assert_eq!(
+            redact("post to https://hooks.example/T0/B0/xyz failed", &v.iter().map(String::as_str).collect::<Vec<_>>()),
+            "post to <redacted> failed"
+        );
     }
 
     #[test]

@@ -78,25 +78,56 @@ pub(crate) fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<(), ApiFault> {
     if c.signature_method != "HMAC-SHA1" {
-        return Err(ApiFault::new(400, "InvalidSignatureMethod", format!("Specified signature method \"{}\" is not supported; use HMAC-SHA1.", c.signature_method)));
+        return Err(ApiFault::new(
+            400,
+            "InvalidSignatureMethod",
+            format!("Specified signature method \"{}\" is not supported; use HMAC-SHA1.", c.signature_method),
+        ));
     }
     if c.signature_version != "1.0" {
-        return Err(ApiFault::new(400, "InvalidSignatureVersion", format!("Specified signature version \"{}\" is not supported; use 1.0.", c.signature_version)));
+        return Err(ApiFault::new(
+            400,
+            "InvalidSignatureVersion",
+            format!("Specified signature version \"{}\" is not supported; use 1.0.", c.signature_version),
+        ));
     }
     let Some(ts) = parse_timestamp(c.timestamp) else {
-        return Err(ApiFault::new(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."));
+        return Err(ApiFault::new(
+            400,
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.",
+        ));
     };
     if (now - ts).abs() > MAX_SKEW {
-        return Err(ApiFault::new(400, "InvalidTimeStamp.Expired", format!("Specified time stamp or date value is expired. Server time is {}.", now.format("%Y-%m-%dT%H:%M:%SZ"))));
+        return Err(ApiFault::new(
+            400,
+            "InvalidTimeStamp.Expired",
+            format!(
+                "Specified time stamp or date value is expired. Server time is {}.",
+                now.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ));
     }
     let Some(cred) = credentials.iter().find(|k| k.access_key_id == c.access_key_id) else {
         return Err(ApiFault::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."));
     };
     match (cred.security_token.as_deref(), c.security_token) {
         (None, None) => {}
-        (Some(_), None) => return Err(ApiFault::new(400, "MissingSecurityToken", "The SecurityToken is mandatory for an STS access key.")),
+        (Some(_), None) => {
+            return Err(ApiFault::new(
+                400,
+                "MissingSecurityToken",
+                "The SecurityToken is mandatory for an STS access key.",
+            ))
+        }
         (Some(want), Some(got)) if want == got => {}
-        _ => return Err(ApiFault::new(400, "InvalidSecurityToken.MismatchWithAccessKey", "The Security Token does not match with Access Key.")),
+        _ => {
+            return Err(ApiFault::new(
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "The Security Token does not match with Access Key.",
+            ))
+        }
     }
     let pairs: Vec<(String, String)> = p.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let string_to_sign = sign::string_to_sign(method, &pairs);
@@ -104,7 +135,9 @@ pub(crate) fn authenticate(
         return Err(ApiFault::new(
             400,
             "SignatureDoesNotMatch",
-            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
         ));
     }
     // The nonce is consumed only by a correctly signed request, so nobody else can burn a client's nonces.
@@ -160,7 +193,11 @@ mod tests {
     use super::*;
 
     fn cred(id: &str, secret: &str, token: Option<&str>) -> SimCredential {
-        SimCredential { access_key_id: id.into(), access_key_secret: secret.into(), security_token: token.map(str::to_string) }
+        SimCredential {
+            access_key_id: id.into(),
+            access_key_secret: secret.into(),
+            security_token: token.map(str::to_string),
+        }
     }
 
     fn signed(id: &str, secret: &str, ts: &str, nonce: &str, extra: &[(&str, &str)]) -> Params {
@@ -199,7 +236,15 @@ mod tests {
     #[test]
     fn timestamp_shape_is_strict() {
         assert!(parse_timestamp("2026-03-01T12:00:00Z").is_some());
-        for bad in ["2026-03-01T12:00Z", "2026-03-01T12:00:00.123Z", "2026-03-01T12:00:00+08:00", "2026-3-01T12:00:00Z", "2026-13-01T12:00:00Z", "", "2026-03-01 12:00:00Z"] {
+        for bad in [
+            "2026-03-01T12:00Z",
+            "2026-03-01T12:00:00.123Z",
+            "2026-03-01T12:00:00+08:00",
+            "2026-3-01T12:00:00Z",
+            "2026-13-01T12:00:00Z",
+            "",
+            "2026-03-01 12:00:00Z",
+        ] {
             assert!(parse_timestamp(bad).is_none(), "{bad}");
         }
     }
@@ -217,11 +262,26 @@ mod tests {
     fn each_failure_has_its_code() {
         let creds = [cred("id", "s", None), cred("STS.x", "s2", Some("tok"))];
         let mut n = NonceStore::default();
-        assert_eq!(code(run(&signed("id", "wrong", "2026-03-01T12:00:00Z", "a", &[]), &creds, &mut n)), "SignatureDoesNotMatch");
-        assert_eq!(code(run(&signed("nobody", "s", "2026-03-01T12:00:00Z", "b", &[]), &creds, &mut n)), "InvalidAccessKeyId.NotFound");
-        assert_eq!(code(run(&signed("id", "s", "2026-03-01T11:44:59Z", "c", &[]), &creds, &mut n)), "InvalidTimeStamp.Expired");
-        assert_eq!(code(run(&signed("id", "s", "2026-03-01T12:00Z", "d", &[]), &creds, &mut n)), "InvalidTimeStamp.Format");
-        assert_eq!(code(run(&signed("STS.x", "s2", "2026-03-01T12:00:00Z", "e", &[]), &creds, &mut n)), "MissingSecurityToken");
+        assert_eq!(
+            code(run(&signed("id", "wrong", "2026-03-01T12:00:00Z", "a", &[]), &creds, &mut n)),
+            "SignatureDoesNotMatch"
+        );
+        assert_eq!(
+            code(run(&signed("nobody", "s", "2026-03-01T12:00:00Z", "b", &[]), &creds, &mut n)),
+            "InvalidAccessKeyId.NotFound"
+        );
+        assert_eq!(
+            code(run(&signed("id", "s", "2026-03-01T11:44:59Z", "c", &[]), &creds, &mut n)),
+            "InvalidTimeStamp.Expired"
+        );
+        assert_eq!(
+            code(run(&signed("id", "s", "2026-03-01T12:00Z", "d", &[]), &creds, &mut n)),
+            "InvalidTimeStamp.Format"
+        );
+        assert_eq!(
+            code(run(&signed("STS.x", "s2", "2026-03-01T12:00:00Z", "e", &[]), &creds, &mut n)),
+            "MissingSecurityToken"
+        );
         let wrong_token = signed("STS.x", "s2", "2026-03-01T12:00:00Z", "f", &[("SecurityToken", "other")]);
         assert_eq!(code(run(&wrong_token, &creds, &mut n)), "InvalidSecurityToken.MismatchWithAccessKey");
         let sts_ok = signed("STS.x", "s2", "2026-03-01T12:00:00Z", "g", &[("SecurityToken", "tok")]);
@@ -236,7 +296,11 @@ mod tests {
         let p = signed("id", "wrong", "2026-03-01T12:00:00Z", "a", &[]);
         let f = run(&p, &creds, &mut NonceStore::default()).unwrap_err();
         let pairs: Vec<(String, String)> = p.into_iter().collect();
-        assert!(f.message.ends_with(&format!("server string to sign is:{}", sign::string_to_sign("POST", &pairs))), "{}", f.message);
+        assert!(
+            f.message.ends_with(&format!("server string to sign is:{}", sign::string_to_sign("POST", &pairs))),
+            "{}",
+            f.message
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ fn record(i: usize, v: &Value) -> Result<Record, SimError> {
     let key = (v.product_code, v.id);
     let state = Mutable::new(&path, obj, c.mutate_after_reads, |o| match view(&path, o) {
         Ok(after) if (after.product_code.as_str(), after.id.as_str()) == (key.0.as_str(), key.1.as_str()) => Ok(()),
-        Ok(_) => Err(SimError::invalid(format!("{path}.InstanceID"), "a mutation cannot change ProductCode or InstanceID")),
+        Ok(_) => {
+            Err(SimError::invalid(format!("{path}.InstanceID"), "a mutation cannot change ProductCode or InstanceID"))
+        }
         Err(e) => Err(e),
     })?;
     Ok(Record { key, state })
@@ -111,16 +113,29 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
             match o.get("instances") {
                 None | Some(Value::Null) => (vno, &[]),
                 Some(Value::Array(a)) => (vno, a),
-                Some(_) => return Err(SimError::invalid(format!("{SECTION}.instances"), "expected an array of billing records")),
+                Some(_) => {
+                    return Err(SimError::invalid(
+                        format!("{SECTION}.instances"),
+                        "expected an array of billing records",
+                    ))
+                }
             }
         }
-        Some(_) => return Err(SimError::invalid(SECTION, "expected an array of billing records or {\"vno\": bool, \"instances\": [...]}")),
+        Some(_) => {
+            return Err(SimError::invalid(
+                SECTION,
+                "expected an array of billing records or {\"vno\": bool, \"instances\": [...]}",
+            ))
+        }
     };
     let mut records: Vec<Record> = Vec::new();
     for (i, v) in items.iter().enumerate() {
         let r = record(i, v)?;
         if records.iter().any(|o| o.key == r.key) {
-            return Err(SimError::invalid(format!("{SECTION}.instances[{i}].InstanceID"), format!("duplicate record `{}` for {}", r.key.1, r.key.0)));
+            return Err(SimError::invalid(
+                format!("{SECTION}.instances[{i}].InstanceID"),
+                format!("duplicate record `{}` for {}", r.key.1, r.key.0),
+            ));
         }
         records.push(r);
     }
@@ -137,7 +152,9 @@ fn business(code: &str, message: impl Into<String>) -> Value {
 }
 
 fn time_param(p: &Params, name: &str) -> Result<Option<DateTime<Utc>>, ApiFault> {
-    optional(p, name).map(|v| parse_api_time(v).map_err(|_| ApiFault::invalid(name, "expected yyyy-MM-ddTHH:mm:ssZ"))).transpose()
+    optional(p, name)
+        .map(|v| parse_api_time(v).map_err(|_| ApiFault::invalid(name, "expected yyyy-MM-ddTHH:mm:ssZ")))
+        .transpose()
 }
 
 fn id_list<'a>(p: &'a Params, name: &str) -> Result<Option<Vec<&'a str>>, ApiFault> {
@@ -232,21 +249,33 @@ impl Bss {
         for &i in matching.iter().skip(skip).take(page_size as usize) {
             page.push(Value::Object(self.records[i].state.read().clone()));
         }
-        Ok(envelope(json!({"PageNum": page_num, "PageSize": page_size, "TotalCount": matching.len(), "InstanceList": page})))
+        Ok(envelope(
+            json!({"PageNum": page_num, "PageSize": page_size, "TotalCount": matching.len(), "InstanceList": page}),
+        ))
     }
 
     /// Resellers only. All ids must exist for the product, or nothing is released.
     fn release(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let product = required(p, "ProductCode")?.to_string();
         let subscription = required(p, "SubscriptionType")?.to_string();
-        let Some(ids) = id_list(p, "InstanceIds")?.filter(|ids| !ids.is_empty()) else { return Err(ApiFault::missing("InstanceIds")) };
+        let Some(ids) = id_list(p, "InstanceIds")?.filter(|ids| !ids.is_empty()) else {
+            return Err(ApiFault::missing("InstanceIds"));
+        };
         let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
         if !self.vno {
-            return Ok(business("NotApplicable", "ReleaseInstance is only available to Virtual Network Operator (reseller) accounts."));
+            return Ok(business(
+                "NotApplicable",
+                "ReleaseInstance is only available to Virtual Network Operator (reseller) accounts.",
+            ));
         }
         let region = optional(p, "Region");
         for id in &ids {
-            let found = self.records.iter().filter_map(Record::view).any(|r| r.id == *id && r.product_code == product && r.subscription_type == subscription && region.is_none_or(|g| g == r.region));
+            let found = self.records.iter().filter_map(Record::view).any(|r| {
+                r.id == *id
+                    && r.product_code == product
+                    && r.subscription_type == subscription
+                    && region.is_none_or(|g| g == r.region)
+            });
             if !found {
                 return Ok(business("InvalidParameter", format!("The instance {id} of {product} does not exist.")));
             }
@@ -272,7 +301,12 @@ mod tests {
     }
 
     fn ids(v: &Value) -> Vec<String> {
-        v["Data"]["InstanceList"].as_array().unwrap().iter().map(|r| r["InstanceID"].as_str().unwrap().to_string()).collect()
+        v["Data"]["InstanceList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["InstanceID"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -281,22 +315,39 @@ mod tests {
             Err(SimError::Invalid { field, .. }) => field,
             _ => "no error".into(),
         };
-        assert_eq!(err(json!([{"InstanceID": "x", "ProductCode": "rds", "SubscriptionType": "Subscription"}])), "bss.instances[0].EndTime");
+        assert_eq!(
+            err(json!([{"InstanceID": "x", "ProductCode": "rds", "SubscriptionType": "Subscription"}])),
+            "bss.instances[0].EndTime"
+        );
         assert_eq!(err(json!({"vno": "yes"})), "bss.vno");
         assert_eq!(err(json!({"vnoo": true})), "bss.vnoo");
-        assert_eq!(err(json!([rec("x", "rds", "2026-01-01T00:00:00Z"), rec("x", "rds", "2026-01-01T00:00:00Z")])), "bss.instances[1].InstanceID");
+        assert_eq!(
+            err(json!([rec("x", "rds", "2026-01-01T00:00:00Z"), rec("x", "rds", "2026-01-01T00:00:00Z")])),
+            "bss.instances[1].InstanceID"
+        );
     }
 
     #[test]
     fn query_filters_and_pages() {
-        let mut s = load(Some(&json!([rec("rm-1", "rds", "2026-05-01T00:00:00Z"), rec("rm-2", "rds", "2026-07-01T00:00:00Z"), rec("i-1", "ecs", "2026-04-01T00:00:00Z")]))).unwrap();
-        let v = call(&mut s, "QueryAvailableInstances", &[("SubscriptionType", "Subscription"), ("EndTimeEnd", "2026-06-01T00:00:00Z")]).unwrap();
+        let mut s = load(Some(&json!([
+            rec("rm-1", "rds", "2026-05-01T00:00:00Z"),
+            rec("rm-2", "rds", "2026-07-01T00:00:00Z"),
+            rec("i-1", "ecs", "2026-04-01T00:00:00Z")
+        ])))
+        .unwrap();
+        let v = call(
+            &mut s,
+            "QueryAvailableInstances",
+            &[("SubscriptionType", "Subscription"), ("EndTimeEnd", "2026-06-01T00:00:00Z")],
+        )
+        .unwrap();
         assert_eq!((v["Code"].clone(), v["Success"].clone()), (json!("Success"), json!(true)));
         assert_eq!(ids(&v), ["i-1", "rm-1"]);
         assert_eq!(v["Data"]["TotalCount"], 2);
         let v = call(&mut s, "QueryAvailableInstances", &[("PageSize", "1"), ("PageNum", "3")]).unwrap();
         assert_eq!(ids(&v), ["rm-2"]);
-        let v = call(&mut s, "QueryAvailableInstances", &[("ProductCode", "rds"), ("InstanceIDs", "rm-2,rm-9")]).unwrap();
+        let v =
+            call(&mut s, "QueryAvailableInstances", &[("ProductCode", "rds"), ("InstanceIDs", "rm-2,rm-9")]).unwrap();
         assert_eq!(ids(&v), ["rm-2"]);
         assert!(call(&mut s, "QueryAvailableInstances", &[("Region", "cn-hangzhou")]).is_err());
         assert!(call(&mut s, "QueryAvailableInstances", &[("PageSize", "301")]).is_err());
@@ -306,13 +357,28 @@ mod tests {
     fn release_is_for_resellers_only() {
         let items = json!([rec("rm-1", "rds", "2026-05-01T00:00:00Z"), rec("rm-2", "rds", "2026-05-01T00:00:00Z")]);
         let mut plain = load(Some(&items)).unwrap();
-        let r = call(&mut plain, "ReleaseInstance", &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1")]).unwrap();
+        let r = call(
+            &mut plain,
+            "ReleaseInstance",
+            &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1")],
+        )
+        .unwrap();
         assert_eq!((r["Success"].clone(), r["Code"].clone()), (json!(false), json!("NotApplicable")));
         assert_eq!(plain.instance_ids().len(), 2);
         let mut vno = load(Some(&json!({"vno": true, "instances": items}))).unwrap();
-        let bad = call(&mut vno, "ReleaseInstance", &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1,rm-9")]).unwrap();
+        let bad = call(
+            &mut vno,
+            "ReleaseInstance",
+            &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1,rm-9")],
+        )
+        .unwrap();
         assert_eq!(bad["Success"], false);
-        let ok = call(&mut vno, "ReleaseInstance", &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1,rm-2")]).unwrap();
+        let ok = call(
+            &mut vno,
+            "ReleaseInstance",
+            &[("ProductCode", "rds"), ("SubscriptionType", "Subscription"), ("InstanceIds", "rm-1,rm-2")],
+        )
+        .unwrap();
         assert_eq!(ok["Data"]["ReleaseResult"], true);
         assert!(vno.instance_ids().is_empty());
         assert_eq!(call(&mut vno, "ReleaseInstance", &[("ProductCode", "rds")]).unwrap_err().code, "MissingParameter");

@@ -57,7 +57,9 @@ impl Mutable {
             let mut after = raw.clone();
             after.extend(m.set.clone());
             check(&after).map_err(|e| match e {
-                SimError::Invalid { field, message } => SimError::invalid(format!("{path}._sim.mutate_after_reads.set"), format!("{field}: {message}")),
+                SimError::Invalid { field, message } => {
+                    SimError::invalid(format!("{path}._sim.mutate_after_reads.set"), format!("{field}: {message}"))
+                }
                 other => other,
             })?;
         }
@@ -149,7 +151,8 @@ mod tests {
 
     #[test]
     fn mutation_applies_after_the_given_reads() {
-        let mut o = obj(json!({"Id": "x", "Flag": false, "_sim": {"mutate_after_reads": {"after": 2, "set": {"Flag": true}}}}));
+        let mut o =
+            obj(json!({"Id": "x", "Flag": false, "_sim": {"mutate_after_reads": {"after": 2, "set": {"Flag": true}}}}));
         let c: C = take("s[0]", &mut o).unwrap();
         assert!(!o.contains_key("_sim"));
         let mut m = Mutable::new("s[0]", o, c.mutate_after_reads, |_| Ok(())).unwrap();
@@ -171,7 +174,9 @@ mod tests {
             Err(SimError::Invalid { field, .. }) => assert_eq!(field, "s[0]._sim.mutate_after_reads.after"),
             _ => panic!("expected an error"),
         }
-        let bad = Mutable::new("s[0]", Map::new(), Some(Mutation { after: 1, set: Map::new() }), |_| Err(SimError::invalid("s[0].Flag", "no")));
+        let bad = Mutable::new("s[0]", Map::new(), Some(Mutation { after: 1, set: Map::new() }), |_| {
+            Err(SimError::invalid("s[0].Flag", "no"))
+        });
         match bad {
             Err(SimError::Invalid { field, .. }) => assert_eq!(field, "s[0]._sim.mutate_after_reads.set"),
             _ => panic!("expected an error"),

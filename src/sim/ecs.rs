@@ -51,7 +51,10 @@ impl EcsInstance {
         if let Value::Object(obj) = &mut self.raw {
             let tags: Vec<Value> = self.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect();
             obj.insert("Tags".into(), json!({ "Tag": tags }));
-            obj.insert("AutoReleaseTime".into(), Value::String(self.auto_release.as_ref().map(format_minutes).unwrap_or_default()));
+            obj.insert(
+                "AutoReleaseTime".into(),
+                Value::String(self.auto_release.as_ref().map(format_minutes).unwrap_or_default()),
+            );
         }
     }
 }
@@ -80,7 +83,10 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
     for (i, v) in items.iter().enumerate() {
         let inst = parse_instance(i, v)?;
         if instances.contains_key(&inst.id) {
-            return Err(SimError::invalid(format!("ecs[{i}].InstanceId"), format!("duplicate instance id `{}`", inst.id)));
+            return Err(SimError::invalid(
+                format!("ecs[{i}].InstanceId"),
+                format!("duplicate instance id `{}`", inst.id),
+            ));
         }
         instances.insert(inst.id.clone(), inst);
     }
@@ -105,7 +111,9 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
         .enumerate()
         .map(|(j, o)| match o.get("LockReason") {
             Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(f.err(&format!("OperationLocks.LockReason[{j}].LockReason"), "expected a string such as \"security\"")),
+            _ => Err(
+                f.err(&format!("OperationLocks.LockReason[{j}].LockReason"), "expected a string such as \"security\"")
+            ),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let tags = f
@@ -194,7 +202,8 @@ impl Filter {
         let ids = match optional(p, "InstanceIds") {
             None => None,
             Some(text) => {
-                let ids: Vec<String> = serde_json::from_str(text).map_err(|_| ApiFault::invalid("InstanceIds", "expected a JSON array of instance ids"))?;
+                let ids: Vec<String> = serde_json::from_str(text)
+                    .map_err(|_| ApiFault::invalid("InstanceIds", "expected a JSON array of instance ids"))?;
                 if ids.len() > MAX_BATCH {
                     return Err(ApiFault::invalid("InstanceIds", "at most 100 ids"));
                 }
@@ -202,7 +211,9 @@ impl Filter {
             }
         };
         let one_of = |name: &str, allowed: &[&str]| match optional(p, name) {
-            Some(v) if !allowed.contains(&v) => Err(ApiFault::invalid(name, &format!("expected one of {}", allowed.join(", ")))),
+            Some(v) if !allowed.contains(&v) => {
+                Err(ApiFault::invalid(name, &format!("expected one of {}", allowed.join(", "))))
+            }
             v => Ok(v.map(str::to_string)),
         };
         let mut tags: BTreeMap<u64, (Option<String>, Option<String>)> = BTreeMap::new();
@@ -241,7 +252,10 @@ impl Filter {
             && self.status.as_ref().is_none_or(|s| *s == i.status)
             && self.charge_type.as_ref().is_none_or(|c| c == charge)
             && self.zone.as_ref().is_none_or(|z| i.zone.as_ref() == Some(z))
-            && self.tags.iter().all(|(k, v)| i.tags.iter().any(|(tk, tv)| tk == k && v.as_ref().is_none_or(|v| v == tv)))
+            && self
+                .tags
+                .iter()
+                .all(|(k, v)| i.tags.iter().any(|(tk, tv)| tk == k && v.as_ref().is_none_or(|v| v == tv)))
     }
 }
 
@@ -263,7 +277,8 @@ impl Ecs {
         if boolean(p, "DryRun")? {
             return Err(dry_run_passed());
         }
-        let matching: Vec<&EcsInstance> = self.instances.values().filter(|i| i.region == region && filter.matches(i)).collect();
+        let matching: Vec<&EcsInstance> =
+            self.instances.values().filter(|i| i.region == region && filter.matches(i)).collect();
         let total = matching.len();
         if p.contains_key("MaxResults") || p.contains_key("NextToken") {
             let max = number(p, "MaxResults", 1..=MAX_BATCH as u64, 10)? as usize;
@@ -271,10 +286,17 @@ impl Ecs {
                 None => None,
                 Some(token) => match self.page_tokens.get(token) {
                     Some((r, last)) if r == region => Some(last.clone()),
-                    _ => return Err(ApiFault::new(400, "InvalidParameter.NextToken", "The specified NextToken is not valid.")),
+                    _ => {
+                        return Err(ApiFault::new(
+                            400,
+                            "InvalidParameter.NextToken",
+                            "The specified NextToken is not valid.",
+                        ))
+                    }
                 },
             };
-            let rest: Vec<&EcsInstance> = matching.into_iter().filter(|i| after.as_ref().is_none_or(|a| i.id > *a)).collect();
+            let rest: Vec<&EcsInstance> =
+                matching.into_iter().filter(|i| after.as_ref().is_none_or(|a| i.id > *a)).collect();
             let page: Vec<Value> = rest.iter().take(max).map(|i| i.raw.clone()).collect();
             let next = match (rest.len() > max, rest.get(max.saturating_sub(1))) {
                 (true, Some(last)) => {
@@ -284,13 +306,22 @@ impl Ecs {
                 }
                 _ => String::new(),
             };
-            return Ok(json!({"NextToken": next, "PageNumber": 1, "PageSize": max, "TotalCount": total, "Instances": {"Instance": page}}));
+            return Ok(
+                json!({"NextToken": next, "PageNumber": 1, "PageSize": max, "TotalCount": total, "Instances": {"Instance": page}}),
+            );
         }
         let page_number = number(p, "PageNumber", 1..=u32::MAX as u64, 1)?;
         let page_size = number(p, "PageSize", 1..=MAX_BATCH as u64, 10)?;
         let skip = (page_number - 1).saturating_mul(page_size);
-        let page: Vec<Value> = matching.iter().skip(usize::try_from(skip).unwrap_or(usize::MAX)).take(page_size as usize).map(|i| i.raw.clone()).collect();
-        Ok(json!({"NextToken": "", "PageNumber": page_number, "PageSize": page_size, "TotalCount": total, "Instances": {"Instance": page}}))
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(page_size as usize)
+            .map(|i| i.raw.clone())
+            .collect();
+        Ok(
+            json!({"NextToken": "", "PageNumber": page_number, "PageSize": page_size, "TotalCount": total, "Instances": {"Instance": page}}),
+        )
     }
 
     fn describe_regions(&self) -> Value {
@@ -323,7 +354,11 @@ impl Ecs {
             if replay.fingerprint == fingerprint {
                 return Ok(replay.response.clone());
             }
-            return Err(ApiFault::new(400, "IdempotentParameterMismatch", "The specified parameters are different from before."));
+            return Err(ApiFault::new(
+                400,
+                "IdempotentParameterMismatch",
+                "The specified parameters are different from before.",
+            ));
         }
         for id in &ids {
             self.check_release(id, Some(region), &opts, env.now)?;
@@ -364,7 +399,11 @@ impl Ecs {
             if self.instances.get(&id).is_some_and(|i| i.region == region) {
                 found.push(id);
             } else {
-                failed.push(failed_resource(&id, "InvalidResourceId.NotFound", &format!("The specified resource {id} does not exist in {region}.")));
+                failed.push(failed_resource(
+                    &id,
+                    "InvalidResourceId.NotFound",
+                    &format!("The specified resource {id} does not exist in {region}."),
+                ));
             }
         }
         Ok((found, failed))
@@ -377,7 +416,11 @@ impl Ecs {
             let Some(inst) = self.instances.get_mut(&id) else { continue };
             let added = tags.iter().filter(|(k, _)| !inst.tags.iter().any(|(tk, _)| tk == k)).count();
             if inst.tags.len() + added > MAX_TAGS {
-                failed.push(failed_resource(&id, "InvalidTagCount", &format!("A resource can carry at most {MAX_TAGS} tags.")));
+                failed.push(failed_resource(
+                    &id,
+                    "InvalidTagCount",
+                    &format!("A resource can carry at most {MAX_TAGS} tags."),
+                ));
                 continue;
             }
             for (k, v) in &tags {
@@ -411,8 +454,16 @@ impl Ecs {
         let at = match optional(p, "AutoReleaseTime") {
             None => None,
             Some(text) => {
-                let malformed = || ApiFault::new(400, "InvalidAutoReleaseTime.Malformed", format!("The specified AutoReleaseTime {text} is not valid: expected yyyy-MM-ddTHH:mm:ssZ."));
-                let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").map_err(|_| malformed())?.and_utc();
+                let malformed = || {
+                    ApiFault::new(
+                        400,
+                        "InvalidAutoReleaseTime.Malformed",
+                        format!("The specified AutoReleaseTime {text} is not valid: expected yyyy-MM-ddTHH:mm:ssZ."),
+                    )
+                };
+                let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ")
+                    .map_err(|_| malformed())?
+                    .and_utc();
                 if t < env.now + chrono::Duration::minutes(30) || t > env.now + chrono::Duration::days(3 * 365) {
                     return Err(ApiFault::new(
                         400,
@@ -424,10 +475,18 @@ impl Ecs {
             }
         };
         let Some(inst) = self.instances.get_mut(id).filter(|i| region.is_none_or(|r| r == i.region)) else {
-            return Err(ApiFault::new(404, "InvalidInstanceId.NotFound", format!("The specified InstanceId does not exist. ({id})")));
+            return Err(ApiFault::new(
+                404,
+                "InvalidInstanceId.NotFound",
+                format!("The specified InstanceId does not exist. ({id})"),
+            ));
         };
         if inst.prepaid {
-            return Err(ApiFault::new(403, "ChargeTypeViolation", format!("The operation is not permitted due to charge type of the instance. ({id}: a subscription)")));
+            return Err(ApiFault::new(
+                403,
+                "ChargeTypeViolation",
+                format!("The operation is not permitted due to charge type of the instance. ({id}: a subscription)"),
+            ));
         }
         inst.auto_release = at;
         inst.sync_raw();
@@ -435,15 +494,33 @@ impl Ecs {
     }
 
     /// The refusals of reference section 3.1 and 7, in the order the brief lists them.
-    fn check_release(&self, id: &str, region: Option<&str>, opts: &ReleaseOptions, now: DateTime<Utc>) -> Result<(), ApiFault> {
+    fn check_release(
+        &self,
+        id: &str,
+        region: Option<&str>,
+        opts: &ReleaseOptions,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiFault> {
         let Some(i) = self.instances.get(id).filter(|i| region.is_none_or(|r| r == i.region)) else {
-            return Err(ApiFault::new(404, "InvalidInstanceId.NotFound", format!("The specified InstanceId does not exist. ({id})")));
+            return Err(ApiFault::new(
+                404,
+                "InvalidInstanceId.NotFound",
+                format!("The specified InstanceId does not exist. ({id})"),
+            ));
         };
         if i.deletion_protection {
-            return Err(ApiFault::new(403, "InvalidOperation.DeletionProtection", format!("The operation is not permitted due to deletion protection. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "InvalidOperation.DeletionProtection",
+                format!("The operation is not permitted due to deletion protection. ({id})"),
+            ));
         }
         if i.locks.iter().any(|l| l.eq_ignore_ascii_case("security")) {
-            return Err(ApiFault::new(403, "InstanceLockedForSecurity", format!("The specified operation is denied as your instance is locked for security reasons. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "InstanceLockedForSecurity",
+                format!("The specified operation is denied as your instance is locked for security reasons. ({id})"),
+            ));
         }
         let status_ok = match i.status.as_str() {
             "Stopped" => true,
@@ -455,7 +532,10 @@ impl Ecs {
             return Err(ApiFault::new(
                 403,
                 "IncorrectInstanceStatus",
-                format!("The current status of the resource does not support this operation. ({id} is {}{hint})", i.status),
+                format!(
+                    "The current status of the resource does not support this operation. ({id} is {}{hint})",
+                    i.status
+                ),
             ));
         }
         if i.prepaid {
@@ -530,7 +610,12 @@ mod tests {
     }
 
     fn ids(v: &Value) -> Vec<String> {
-        v["Instances"]["Instance"].as_array().unwrap().iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect()
+        v["Instances"]["Instance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -540,44 +625,73 @@ mod tests {
             _ => "no error".into(),
         };
         assert_eq!(err(json!({})), "ecs");
-        assert_eq!(err(json!([inst("i-1", "r", json!({"InstanceChargeType": "Monthly"}))])), "ecs[0].InstanceChargeType");
+        assert_eq!(
+            err(json!([inst("i-1", "r", json!({"InstanceChargeType": "Monthly"}))])),
+            "ecs[0].InstanceChargeType"
+        );
         assert_eq!(err(json!([inst("i-1", "r", json!({})), inst("i-1", "r", json!({}))])), "ecs[1].InstanceId");
-        assert_eq!(err(json!([inst("i-1", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": null}))])), "ecs[0].ExpiredTime");
+        assert_eq!(
+            err(json!([inst("i-1", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": null}))])),
+            "ecs[0].ExpiredTime"
+        );
         assert_eq!(err(json!([inst("i-1", "r", json!({"CreationTime": "last week"}))])), "ecs[0].CreationTime");
         assert_eq!(err(json!([inst("i-1", "r", json!({"DeletionProtection": "yes"}))])), "ecs[0].DeletionProtection");
-        assert_eq!(err(json!([inst("i-1", "r", json!({"OperationLocks": {"LockReason": [{"LockMsg": "x"}]}}))])), "ecs[0].OperationLocks.LockReason[0].LockReason");
+        assert_eq!(
+            err(json!([inst("i-1", "r", json!({"OperationLocks": {"LockReason": [{"LockMsg": "x"}]}}))])),
+            "ecs[0].OperationLocks.LockReason[0].LockReason"
+        );
         assert_eq!(err(json!([inst("i-1", "r", json!({"Status": "Deleted"}))])), "ecs[0].Status");
         assert_eq!(err(json!(["i-1"])), "ecs[0]");
     }
 
     #[test]
     fn token_pages_cover_everything_once_even_when_instances_go_between_pages() {
-        let mut s = ecs((0..7).map(|n| inst(&format!("i-{n}"), "r", json!({}))).chain([inst("i-x", "other", json!({}))]).collect());
+        let mut s = ecs((0..7)
+            .map(|n| inst(&format!("i-{n}"), "r", json!({})))
+            .chain([inst("i-x", "other", json!({}))])
+            .collect());
         let first = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "3")]).unwrap();
         assert_eq!(ids(&first), ["i-0", "i-1", "i-2"]);
         call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-1")]).unwrap();
         let token = first["NextToken"].as_str().unwrap().to_string();
-        let second = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "3"), ("NextToken", &token)]).unwrap();
+        let second =
+            call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "3"), ("NextToken", &token)])
+                .unwrap();
         assert_eq!(ids(&second), ["i-3", "i-4", "i-5"]);
         let token = second["NextToken"].as_str().unwrap().to_string();
-        let last = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "3"), ("NextToken", &token)]).unwrap();
+        let last = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "3"), ("NextToken", &token)])
+            .unwrap();
         assert_eq!(ids(&last), ["i-6"]);
         assert_eq!(last["NextToken"], "");
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("NextToken", "made-up")])), "InvalidParameter.NextToken");
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "other"), ("NextToken", &token)])), "InvalidParameter.NextToken");
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "101")])), "InvalidParameter");
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("NextToken", "made-up")])),
+            "InvalidParameter.NextToken"
+        );
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "other"), ("NextToken", &token)])),
+            "InvalidParameter.NextToken"
+        );
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("MaxResults", "101")])),
+            "InvalidParameter"
+        );
     }
 
     #[test]
     fn legacy_pages() {
         let mut s = ecs((0..5).map(|n| inst(&format!("i-{n}"), "r", json!({}))).collect());
-        let page = |s: &mut Box<dyn Service>, n: &str| call(s, "DescribeInstances", &[("RegionId", "r"), ("PageNumber", n), ("PageSize", "2")]).unwrap();
+        let page = |s: &mut Box<dyn Service>, n: &str| {
+            call(s, "DescribeInstances", &[("RegionId", "r"), ("PageNumber", n), ("PageSize", "2")]).unwrap()
+        };
         assert_eq!(ids(&page(&mut s, "1")), ["i-0", "i-1"]);
         assert_eq!(ids(&page(&mut s, "3")), ["i-4"]);
         assert!(ids(&page(&mut s, "4")).is_empty());
         assert_eq!(page(&mut s, "3")["TotalCount"], 5);
         assert_eq!(ids(&call(&mut s, "DescribeInstances", &[("RegionId", "r")]).unwrap()).len(), 5);
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("PageNumber", "0")])), "InvalidParameter");
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("PageNumber", "0")])),
+            "InvalidParameter"
+        );
         assert_eq!(code(call(&mut s, "DescribeInstances", &[("PageNumber", "1")])), "MissingParameter");
     }
 
@@ -585,7 +699,11 @@ mod tests {
     fn filters() {
         let mut s = ecs(vec![
             inst("i-a", "r", json!({"Status": "Running", "Tags": {"Tag": [{"TagKey": "env", "TagValue": "dev"}]}})),
-            inst("i-b", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": "2026-01-01T00:00Z", "ZoneId": "r-a"})),
+            inst(
+                "i-b",
+                "r",
+                json!({"InstanceChargeType": "PrePaid", "ExpiredTime": "2026-01-01T00:00Z", "ZoneId": "r-a"}),
+            ),
             inst("i-c", "r", json!({"Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}]}})),
         ]);
         let q = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
@@ -599,11 +717,23 @@ mod tests {
         assert_eq!(q(&mut s, &[("ZoneId", "r-a")]), ["i-b"]);
         assert_eq!(q(&mut s, &[("Tag.1.Key", "env")]), ["i-a", "i-c"]);
         assert_eq!(q(&mut s, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]), ["i-c"]);
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", "i-a")])), "InvalidParameter");
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", "i-a")])),
+            "InvalidParameter"
+        );
         let many = serde_json::to_string(&(0..101).map(|n| format!("i-{n}")).collect::<Vec<_>>()).unwrap();
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", &many)])), "InvalidParameter");
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Status", "Gone")])), "InvalidParameter");
-        assert_eq!(code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("DryRun", "true")])), "DryRunOperation");
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", &many)])),
+            "InvalidParameter"
+        );
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Status", "Gone")])),
+            "InvalidParameter"
+        );
+        assert_eq!(
+            code(call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("DryRun", "true")])),
+            "DryRunOperation"
+        );
     }
 
     #[test]
@@ -624,7 +754,10 @@ mod tests {
             code(call(s, "DeleteInstances", &pairs))
         };
         assert_eq!(del(&mut s, "i-none", &[]), "InvalidInstanceId.NotFound");
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "elsewhere"), ("InstanceId.1", "i-ok")])), "InvalidInstanceId.NotFound");
+        assert_eq!(
+            code(call(&mut s, "DeleteInstances", &[("RegionId", "elsewhere"), ("InstanceId.1", "i-ok")])),
+            "InvalidInstanceId.NotFound"
+        );
         assert_eq!(del(&mut s, "i-prot", &[("Force", "true")]), "InvalidOperation.DeletionProtection");
         assert_eq!(del(&mut s, "i-lock", &[]), "InstanceLockedForSecurity");
         assert_eq!(del(&mut s, "i-run", &[]), "IncorrectInstanceStatus");
@@ -645,10 +778,23 @@ mod tests {
     #[test]
     fn dry_run_checks_parameters_only() {
         let mut s = ecs(vec![inst("i-prot", "r", json!({"DeletionProtection": true}))]);
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-prot"), ("DryRun", "true")])), "DryRunOperation");
+        assert_eq!(
+            code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-prot"), ("DryRun", "true")])),
+            "DryRunOperation"
+        );
         assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("DryRun", "true")])), "MissingParameter");
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("InstanceId.1", "i-prot"), ("DryRun", "true")])), "MissingParameter");
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-prot"), ("DryRun", "maybe")])), "InvalidParameter");
+        assert_eq!(
+            code(call(&mut s, "DeleteInstances", &[("InstanceId.1", "i-prot"), ("DryRun", "true")])),
+            "MissingParameter"
+        );
+        assert_eq!(
+            code(call(
+                &mut s,
+                "DeleteInstances",
+                &[("RegionId", "r"), ("InstanceId.1", "i-prot"), ("DryRun", "maybe")]
+            )),
+            "InvalidParameter"
+        );
         assert_eq!(s.instance_ids(), ["i-prot"]);
     }
 
@@ -661,28 +807,64 @@ mod tests {
         let p: Params = a.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let again = s.handle("DeleteInstances", &p, &Env { now: now(), request_id: "REQ-2" }).unwrap();
         assert_eq!(again, first);
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-b"), ("ClientToken", "t1")])), "IdempotentParameterMismatch");
+        assert_eq!(
+            code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-b"), ("ClientToken", "t1")])),
+            "IdempotentParameterMismatch"
+        );
         assert_eq!(s.instance_ids(), ["i-b"]);
         let long = "x".repeat(65);
-        assert_eq!(code(call(&mut s, "DeleteInstances", &[("RegionId", "r"), ("InstanceId.1", "i-b"), ("ClientToken", &long)])), "InvalidParameter");
+        assert_eq!(
+            code(call(
+                &mut s,
+                "DeleteInstances",
+                &[("RegionId", "r"), ("InstanceId.1", "i-b"), ("ClientToken", &long)]
+            )),
+            "InvalidParameter"
+        );
     }
 
     #[test]
     fn tagging_changes_what_is_served_and_fails_per_resource() {
-        let mut s = ecs(vec![inst("i-a", "r", json!({"Tags": {"Tag": [{"TagKey": "owner", "TagValue": "ann"}]}})), inst("i-b", "other", json!({}))]);
+        let mut s = ecs(vec![
+            inst("i-a", "r", json!({"Tags": {"Tag": [{"TagKey": "owner", "TagValue": "ann"}]}})),
+            inst("i-b", "other", json!({})),
+        ]);
         let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
             let mut pairs = vec![("RegionId", "r"), ("ResourceType", "instance")];
             pairs.extend_from_slice(extra);
             call(s, "TagResources", &pairs)
         };
-        let v = tag(&mut s, &[("ResourceId.1", "i-a"), ("ResourceId.2", "i-b"), ("Tag.1.Key", "janitor:rule"), ("Tag.1.Value", "x"), ("Tag.2.Key", "owner"), ("Tag.2.Value", "bob")]).unwrap();
+        let v = tag(
+            &mut s,
+            &[
+                ("ResourceId.1", "i-a"),
+                ("ResourceId.2", "i-b"),
+                ("Tag.1.Key", "janitor:rule"),
+                ("Tag.1.Value", "x"),
+                ("Tag.2.Key", "owner"),
+                ("Tag.2.Value", "bob"),
+            ],
+        )
+        .unwrap();
         let failed = &v["FailedResources"]["FailedResource"];
         assert_eq!(failed.as_array().map(Vec::len), Some(1), "{v}");
-        assert_eq!((failed[0]["ResourceId"].as_str(), failed[0]["Result"]["Code"].as_str()), (Some("i-b"), Some("InvalidResourceId.NotFound")));
-        let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner"), ("Tag.1.Value", "bob")]).unwrap();
+        assert_eq!(
+            (failed[0]["ResourceId"].as_str(), failed[0]["Result"]["Code"].as_str()),
+            (Some("i-b"), Some("InvalidResourceId.NotFound"))
+        );
+        let listed =
+            call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner"), ("Tag.1.Value", "bob")])
+                .unwrap();
         assert_eq!(ids(&listed), ["i-a"]);
-        assert_eq!(listed["Instances"]["Instance"][0]["Tags"]["Tag"].as_array().map(Vec::len), Some(2), "an existing key is overwritten");
-        assert!(tag(&mut s, &[("ResourceId.1", "i-a"), ("Tag.1.Key", "x"), ("Tag.1.Value", "y")]).unwrap().get("FailedResources").is_none());
+        assert_eq!(
+            listed["Instances"]["Instance"][0]["Tags"]["Tag"].as_array().map(Vec::len),
+            Some(2),
+            "an existing key is overwritten"
+        );
+        assert!(tag(&mut s, &[("ResourceId.1", "i-a"), ("Tag.1.Key", "x"), ("Tag.1.Value", "y")])
+            .unwrap()
+            .get("FailedResources")
+            .is_none());
 
         for (bad, code) in [
             (vec![("ResourceId.1", "i-a"), ("Tag.1.Key", "acs:x"), ("Tag.1.Value", "y")], "InvalidParameter"),
@@ -694,31 +876,69 @@ mod tests {
         ] {
             assert_eq!(code_of(tag(&mut s, &bad)), code, "{bad:?}");
         }
-        assert_eq!(code_of(call(&mut s, "TagResources", &[("RegionId", "r"), ("ResourceType", "disk"), ("ResourceId.1", "i-a"), ("Tag.1.Key", "k")])), "InvalidParameter");
-        let many: Vec<(String, String)> = (1..=19).flat_map(|n| [(format!("Tag.{n}.Key"), format!("k{n}")), (format!("Tag.{n}.Value"), "v".into())]).collect();
+        assert_eq!(
+            code_of(call(
+                &mut s,
+                "TagResources",
+                &[("RegionId", "r"), ("ResourceType", "disk"), ("ResourceId.1", "i-a"), ("Tag.1.Key", "k")]
+            )),
+            "InvalidParameter"
+        );
+        let many: Vec<(String, String)> = (1..=19)
+            .flat_map(|n| [(format!("Tag.{n}.Key"), format!("k{n}")), (format!("Tag.{n}.Value"), "v".into())])
+            .collect();
         let mut pairs: Vec<(&str, &str)> = vec![("ResourceId.1", "i-a")];
         pairs.extend(many.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let v = tag(&mut s, &pairs).unwrap();
         assert_eq!(v["FailedResources"]["FailedResource"][0]["Result"]["Code"], "InvalidTagCount");
 
-        let untag = call(&mut s, "UntagResources", &[("RegionId", "r"), ("ResourceType", "instance"), ("ResourceId.1", "i-a"), ("TagKey.1", "owner"), ("TagKey.2", "absent")]).unwrap();
+        let untag = call(
+            &mut s,
+            "UntagResources",
+            &[
+                ("RegionId", "r"),
+                ("ResourceType", "instance"),
+                ("ResourceId.1", "i-a"),
+                ("TagKey.1", "owner"),
+                ("TagKey.2", "absent"),
+            ],
+        )
+        .unwrap();
         assert!(untag.get("FailedResources").is_none());
-        assert!(ids(&call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner")]).unwrap()).is_empty());
-        call(&mut s, "UntagResources", &[("RegionId", "r"), ("ResourceType", "instance"), ("ResourceId.1", "i-a"), ("All", "true")]).unwrap();
+        assert!(
+            ids(&call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner")]).unwrap()).is_empty()
+        );
+        call(
+            &mut s,
+            "UntagResources",
+            &[("RegionId", "r"), ("ResourceType", "instance"), ("ResourceId.1", "i-a"), ("All", "true")],
+        )
+        .unwrap();
         let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r")]).unwrap();
         assert_eq!(listed["Instances"]["Instance"][0]["Tags"]["Tag"], json!([]));
     }
 
     #[test]
     fn auto_release_time_is_checked_served_and_honoured() {
-        let mut s = ecs(vec![inst("i-a", "r", json!({})), inst("i-sub", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": "2026-07-01T00:00Z"}))]);
+        let mut s = ecs(vec![
+            inst("i-a", "r", json!({})),
+            inst("i-sub", "r", json!({"InstanceChargeType": "PrePaid", "ExpiredTime": "2026-07-01T00:00Z"})),
+        ]);
         let set = |s: &mut Box<dyn Service>, id: &str, at: Option<&str>| {
             let mut pairs = vec![("RegionId", "r"), ("InstanceId", id)];
             pairs.extend(at.map(|a| ("AutoReleaseTime", a)));
             code_of(call(s, "ModifyInstanceAutoReleaseTime", &pairs))
         };
-        assert_eq!(set(&mut s, "i-a", Some("2026-06-01T00:10:00Z")), "InvalidAutoReleaseTime.Malformed", "less than 30 minutes ahead");
-        assert_eq!(set(&mut s, "i-a", Some("2030-06-01T00:00:00Z")), "InvalidAutoReleaseTime.Malformed", "more than 3 years ahead");
+        assert_eq!(
+            set(&mut s, "i-a", Some("2026-06-01T00:10:00Z")),
+            "InvalidAutoReleaseTime.Malformed",
+            "less than 30 minutes ahead"
+        );
+        assert_eq!(
+            set(&mut s, "i-a", Some("2030-06-01T00:00:00Z")),
+            "InvalidAutoReleaseTime.Malformed",
+            "more than 3 years ahead"
+        );
         assert_eq!(set(&mut s, "i-a", Some("2026-06-04 00:00")), "InvalidAutoReleaseTime.Malformed");
         assert_eq!(set(&mut s, "i-sub", Some("2026-06-04T00:00:00Z")), "ChargeTypeViolation");
         assert_eq!(set(&mut s, "i-none", Some("2026-06-04T00:00:00Z")), "InvalidInstanceId.NotFound");
@@ -743,7 +963,8 @@ mod tests {
     fn regions_come_from_the_inventory() {
         let mut s = ecs(vec![inst("i-a", "cn-hangzhou", json!({})), inst("i-b", "cn-shanghai", json!({}))]);
         let v = call(&mut s, "DescribeRegions", &[]).unwrap();
-        let regions: Vec<&str> = v["Regions"]["Region"].as_array().unwrap().iter().filter_map(|r| r["RegionId"].as_str()).collect();
+        let regions: Vec<&str> =
+            v["Regions"]["Region"].as_array().unwrap().iter().filter_map(|r| r["RegionId"].as_str()).collect();
         assert_eq!(regions, ["cn-hangzhou", "cn-shanghai"]);
     }
 }

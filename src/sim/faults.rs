@@ -75,7 +75,14 @@ impl FaultKind {
 
     /// Kinds that let the handler run (the request reaches the service and may change its state).
     fn runs_handler(self) -> bool {
-        matches!(self, FaultKind::Latency | FaultKind::LostResponse | FaultKind::PageRepeat | FaultKind::PageDrop | FaultKind::TotalCount)
+        matches!(
+            self,
+            FaultKind::Latency
+                | FaultKind::LostResponse
+                | FaultKind::PageRepeat
+                | FaultKind::PageDrop
+                | FaultKind::TotalCount
+        )
     }
 }
 
@@ -123,7 +130,11 @@ impl FaultSpec {
             && eq(&self.region, params.get("RegionId").map(String::as_str))
             && self.dry_run.is_none_or(|d| d == dry_run)
             && self.instance_id.as_deref().is_none_or(|id| {
-                params.iter().any(|(k, v)| v == id && (k == "InstanceId" || k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok())))
+                params.iter().any(|(k, v)| {
+                    v == id
+                        && (k == "InstanceId"
+                            || k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok()))
+                })
             })
     }
 
@@ -136,17 +147,33 @@ impl FaultSpec {
         }
         let error_fields = self.code.is_some() || self.status.is_some() || self.message.is_some();
         if error_fields && !matches!(self.kind, FaultKind::Error | FaultKind::LostResponse) {
-            return Err(SimError::invalid(at("kind"), "code, status and message apply to kinds `error` and `lost_response` only"));
+            return Err(SimError::invalid(
+                at("kind"),
+                "code, status and message apply to kinds `error` and `lost_response` only",
+            ));
         }
-        if self.kind == FaultKind::LostResponse && (self.code.is_some() || self.message.is_some()) && self.status.is_none() {
-            return Err(SimError::invalid(at("status"), "a lost response with a code or message needs the status to answer with"));
+        if self.kind == FaultKind::LostResponse
+            && (self.code.is_some() || self.message.is_some())
+            && self.status.is_none()
+        {
+            return Err(SimError::invalid(
+                at("status"),
+                "a lost response with a code or message needs the status to answer with",
+            ));
         }
         match self.delay_ms {
             Some(_) if !matches!(self.kind, FaultKind::Latency | FaultKind::Timeout | FaultKind::LostResponse) => {
-                return Err(SimError::invalid(at("delay_ms"), "applies to kinds `latency`, `timeout` and `lost_response` only"));
+                return Err(SimError::invalid(
+                    at("delay_ms"),
+                    "applies to kinds `latency`, `timeout` and `lost_response` only",
+                ));
             }
-            Some(d) if d > MAX_DELAY_MS => return Err(SimError::invalid(at("delay_ms"), format!("{d} is more than {MAX_DELAY_MS}"))),
-            None if self.kind == FaultKind::Latency => return Err(SimError::invalid(at("delay_ms"), "required for kind `latency`")),
+            Some(d) if d > MAX_DELAY_MS => {
+                return Err(SimError::invalid(at("delay_ms"), format!("{d} is more than {MAX_DELAY_MS}")))
+            }
+            None if self.kind == FaultKind::Latency => {
+                return Err(SimError::invalid(at("delay_ms"), "required for kind `latency`"))
+            }
             _ => {}
         }
         if self.total_count.is_some() && self.kind != FaultKind::TotalCount {
@@ -159,7 +186,9 @@ impl FaultSpec {
         Reply::Fault(ApiFault::new(
             self.status.unwrap_or(500),
             self.code.as_deref().unwrap_or("InternalError"),
-            self.message.clone().unwrap_or_else(|| "The request processing has failed due to some unknown error, exception or failure.".into()),
+            self.message.clone().unwrap_or_else(|| {
+                "The request processing has failed due to some unknown error, exception or failure.".into()
+            }),
         ))
     }
 }
@@ -263,23 +292,39 @@ impl Faults {
             let delay = Duration::from_millis(spec.delay_ms.unwrap_or(0));
             return Some(match spec.kind {
                 FaultKind::Error => Injected::replace(spec.kind, spec.error_reply()),
-                FaultKind::Malformed => Injected::replace(spec.kind, Reply::Raw { status: 200, body: r#"{"RequestId":"TRUNCATED","Instances":{"Inst"#.into() }),
+                FaultKind::Malformed => Injected::replace(
+                    spec.kind,
+                    Reply::Raw { status: 200, body: r#"{"RequestId":"TRUNCATED","Instances":{"Inst"#.into() },
+                ),
                 FaultKind::Timeout => Injected {
                     delay: Duration::from_millis(spec.delay_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
-                    ..Injected::replace(spec.kind, Reply::Fault(ApiFault::new(504, "RequestTimeout", "The request timed out.")))
+                    ..Injected::replace(
+                        spec.kind,
+                        Reply::Fault(ApiFault::new(504, "RequestTimeout", "The request timed out.")),
+                    )
                 },
-                FaultKind::Reset => Injected { reset: true, ..Injected::replace(spec.kind, Reply::Raw { status: 502, body: String::new() }) },
+                FaultKind::Reset => Injected {
+                    reset: true,
+                    ..Injected::replace(spec.kind, Reply::Raw { status: 502, body: String::new() })
+                },
                 kind => Injected { kind, replace: None, delay, reset: false, spec: Some(spec.clone()) },
             });
         }
         // Draw only for knobs that are on, so turning one on does not shift the other's sequence.
         if self.throttle_rate > 0.0 && self.rng.f64() < self.throttle_rate {
-            return Some(Injected::replace(FaultKind::Error, Reply::Fault(ApiFault::new(400, "Throttling.User", "Request was denied due to user flow control."))));
+            return Some(Injected::replace(
+                FaultKind::Error,
+                Reply::Fault(ApiFault::new(400, "Throttling.User", "Request was denied due to user flow control.")),
+            ));
         }
         if self.error_rate > 0.0 && self.rng.f64() < self.error_rate {
             return Some(Injected::replace(
                 FaultKind::Error,
-                Reply::Fault(ApiFault::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")),
+                Reply::Fault(ApiFault::new(
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )),
             ));
         }
         None
@@ -287,7 +332,13 @@ impl Faults {
 
     /// Spoils (or just remembers) the handler's answer. `injected` is what [`Self::before_handler`] returned.
     /// Returns the reply to send when it differs from the handler's (a lost response's error).
-    pub fn after_handler(&mut self, injected: Option<&Injected>, action: &str, params: &Params, answer: &mut Result<Value, ApiFault>) -> Option<Reply> {
+    pub fn after_handler(
+        &mut self,
+        injected: Option<&Injected>,
+        action: &str,
+        params: &Params,
+        answer: &mut Result<Value, ApiFault>,
+    ) -> Option<Reply> {
         let kind = injected.map(|i| i.kind);
         let key = || (action.to_string(), params.get("RegionId").cloned().unwrap_or_default());
         if let (Some(FaultKind::PageRepeat), Ok(body)) = (kind, answer.as_mut()) {
@@ -330,7 +381,9 @@ impl Faults {
             (FaultKind::LostResponse, _) if spec.status.is_some() => Some(Reply::Fault(ApiFault::new(
                 spec.status.unwrap_or(503),
                 spec.code.as_deref().unwrap_or("ServiceUnavailable"),
-                spec.message.clone().unwrap_or_else(|| "The request has failed due to a temporary failure of the server.".into()),
+                spec.message
+                    .clone()
+                    .unwrap_or_else(|| "The request has failed due to a temporary failure of the server.".into()),
             ))),
             _ => None,
         }
@@ -368,7 +421,11 @@ mod tests {
 
     #[test]
     fn rule_matches_region_and_counts_times() {
-        let mut f = Faults::new(vec![spec(r#"{"action":"DescribeInstances","region":"cn-shanghai","times":2}"#)], &SimOptions::default()).unwrap();
+        let mut f = Faults::new(
+            vec![spec(r#"{"action":"DescribeInstances","region":"cn-shanghai","times":2}"#)],
+            &SimOptions::default(),
+        )
+        .unwrap();
         let sh = params(&[("RegionId", "cn-shanghai")]);
         let hz = params(&[("RegionId", "cn-hangzhou")]);
         assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &hz)), None);
@@ -380,10 +437,19 @@ mod tests {
 
     #[test]
     fn instance_id_selector_looks_at_repeat_lists() {
-        let mut f = Faults::new(vec![spec(r#"{"instance_id":"i-bad","code":"DependencyViolation.RouteEntry","status":400}"#)], &SimOptions::default()).unwrap();
+        let mut f = Faults::new(
+            vec![spec(r#"{"instance_id":"i-bad","code":"DependencyViolation.RouteEntry","status":400}"#)],
+            &SimOptions::default(),
+        )
+        .unwrap();
         assert_eq!(code(f.before_handler("v", "DeleteInstances", &params(&[("InstanceId.1", "i-ok")]))), None);
         assert_eq!(
-            code(f.before_handler("v", "DeleteInstances", &params(&[("InstanceId.1", "i-ok"), ("InstanceId.2", "i-bad")]))).as_deref(),
+            code(f.before_handler(
+                "v",
+                "DeleteInstances",
+                &params(&[("InstanceId.1", "i-ok"), ("InstanceId.2", "i-bad")])
+            ))
+            .as_deref(),
             Some("DependencyViolation.RouteEntry")
         );
         assert_eq!(code(f.before_handler("v", "DescribeInstances", &params(&[("InstanceIdX", "i-bad")]))), None);
@@ -420,16 +486,28 @@ mod tests {
         assert!(Faults::new(vec![spec(r#"{"kind":"timeout","delay_ms":6000000}"#)], &SimOptions::default()).is_err());
         assert!(Faults::new(vec![spec(r#"{"kind":"lost_response","code":"X"}"#)], &SimOptions::default()).is_err());
         assert!(Faults::new(vec![spec(r#"{"kind":"page_drop","total_count":3}"#)], &SimOptions::default()).is_err());
-        assert!(Faults::new(vec![spec(r#"{"kind":"lost_response","status":503,"delay_ms":5}"#)], &SimOptions::default()).is_ok());
+        assert!(Faults::new(
+            vec![spec(r#"{"kind":"lost_response","status":503,"delay_ms":5}"#)],
+            &SimOptions::default()
+        )
+        .is_ok());
     }
 
     #[test]
     fn after_lets_calls_through_first_and_dry_run_selects() {
-        let mut f = Faults::new(vec![spec(r#"{"action":"DeleteInstances","dry_run":false,"kind":"reset","after":1,"times":1}"#)], &SimOptions::default()).unwrap();
+        let mut f = Faults::new(
+            vec![spec(r#"{"action":"DeleteInstances","dry_run":false,"kind":"reset","after":1,"times":1}"#)],
+            &SimOptions::default(),
+        )
+        .unwrap();
         let dry = params(&[("DryRun", "true")]);
         let real = params(&[("ClientToken", "t")]);
         assert_eq!(code(f.before_handler("v", "DeleteInstances", &dry)), None);
-        assert_eq!(code(f.before_handler("v", "DeleteInstances", &real)), None, "the first real call passes (after: 1)");
+        assert_eq!(
+            code(f.before_handler("v", "DeleteInstances", &real)),
+            None,
+            "the first real call passes (after: 1)"
+        );
         let i = f.before_handler("v", "DeleteInstances", &real).unwrap();
         assert!(i.reset && !runs_handler(&i));
         assert_eq!(code(f.before_handler("v", "DeleteInstances", &real)), None, "times: 1");
@@ -442,14 +520,17 @@ mod tests {
 
     fn ids(v: &Result<Value, ApiFault>) -> Vec<String> {
         let v = v.as_ref().unwrap();
-        v["Instances"]["Instance"].as_array().unwrap().iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect()
+        v["Instances"]["Instance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
     fn page_faults_rewrite_the_listing() {
-        let rules = vec![
-            spec(r#"{"kind":"page_repeat","after":1,"times":1}"#),
-        ];
+        let rules = vec![spec(r#"{"kind":"page_repeat","after":1,"times":1}"#)];
         let mut f = Faults::new(rules, &SimOptions::default()).unwrap();
         let p = params(&[("RegionId", "r")]);
         let i = f.before_handler("v", "DescribeInstances", &p);
@@ -467,14 +548,19 @@ mod tests {
         f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut only);
         assert_eq!(ids(&only), ["i-1", "i-2", "i-1"], "a first page repeats its first item");
 
-        let mut f = Faults::new(vec![spec(r#"{"kind":"page_drop"}"#), spec(r#"{"kind":"total_count"}"#)], &SimOptions::default()).unwrap();
+        let mut f = Faults::new(
+            vec![spec(r#"{"kind":"page_drop"}"#), spec(r#"{"kind":"total_count"}"#)],
+            &SimOptions::default(),
+        )
+        .unwrap();
         let i = f.before_handler("v", "DescribeInstances", &p);
         let mut dropped = page(&["i-1", "i-2"]);
         f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut dropped);
         assert_eq!(ids(&dropped), ["i-1"]);
         assert_eq!(dropped.as_ref().unwrap()["TotalCount"], 9);
 
-        let mut f = Faults::new(vec![spec(r#"{"kind":"total_count","total_count":1}"#)], &SimOptions::default()).unwrap();
+        let mut f =
+            Faults::new(vec![spec(r#"{"kind":"total_count","total_count":1}"#)], &SimOptions::default()).unwrap();
         let i = f.before_handler("v", "DescribeInstances", &p);
         let mut counted = page(&["i-1", "i-2"]);
         f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut counted);
@@ -483,7 +569,11 @@ mod tests {
 
     #[test]
     fn lost_responses_run_the_handler_then_spoil_the_answer() {
-        let mut f = Faults::new(vec![spec(r#"{"kind":"lost_response","times":1}"#), spec(r#"{"kind":"lost_response","status":503}"#)], &SimOptions::default()).unwrap();
+        let mut f = Faults::new(
+            vec![spec(r#"{"kind":"lost_response","times":1}"#), spec(r#"{"kind":"lost_response","status":503}"#)],
+            &SimOptions::default(),
+        )
+        .unwrap();
         let p = params(&[]);
         let i = f.before_handler("v", "DeleteInstances", &p).unwrap();
         assert!(runs_handler(&i) && resets_after_handler(&i));

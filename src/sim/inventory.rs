@@ -74,17 +74,26 @@ pub(crate) struct Inventory {
 fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, SimError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." { field.to_string() } else { format!("{field}{}{path}", if path.starts_with('[') { "" } else { "." }) };
+        let at = if path == "." {
+            field.to_string()
+        } else {
+            format!("{field}{}{path}", if path.starts_with('[') { "" } else { "." })
+        };
         SimError::invalid(at, e.into_inner().to_string())
     })
 }
 
 pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| SimError::invalid("(document)", format!("not valid JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_str(text).map_err(|e| SimError::invalid("(document)", format!("not valid JSON: {e}")))?;
     let Value::Object(mut root) = root else {
         return Err(SimError::invalid("(document)", "the inventory must be a JSON object"));
     };
-    let credentials: Vec<SimCredential> = typed("credentials", root.remove("credentials").ok_or_else(|| SimError::invalid("credentials", "missing; list at least one access key"))?)?;
+    let credentials: Vec<SimCredential> = typed(
+        "credentials",
+        root.remove("credentials")
+            .ok_or_else(|| SimError::invalid("credentials", "missing; list at least one access key"))?,
+    )?;
     if credentials.is_empty() {
         return Err(SimError::invalid("credentials", "list at least one access key"));
     }
@@ -96,10 +105,16 @@ pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
             return Err(SimError::invalid(format!("credentials[{i}].access_key_secret"), "must not be empty"));
         }
         if c.access_key_id.starts_with("STS.") && c.security_token.as_deref().is_none_or(str::is_empty) {
-            return Err(SimError::invalid(format!("credentials[{i}].security_token"), "an STS access key (STS.…) needs a security_token"));
+            return Err(SimError::invalid(
+                format!("credentials[{i}].security_token"),
+                "an STS access key (STS.…) needs a security_token",
+            ));
         }
         if credentials[..i].iter().any(|o| o.access_key_id == c.access_key_id) {
-            return Err(SimError::invalid(format!("credentials[{i}].access_key_id"), format!("duplicate access key id `{}`", c.access_key_id)));
+            return Err(SimError::invalid(
+                format!("credentials[{i}].access_key_id"),
+                format!("duplicate access key id `{}`", c.access_key_id),
+            ));
         }
     }
     let now = match root.remove("now") {
@@ -113,8 +128,12 @@ pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
     };
     for key in root.keys() {
         if !PRODUCTS.iter().any(|(code, _)| code == key) {
-            let known: Vec<&str> = ["credentials", "now", "faults"].into_iter().chain(PRODUCTS.iter().map(|(c, _)| *c)).collect();
-            return Err(SimError::invalid(key.clone(), format!("unknown section; expected one of {}", known.join(", "))));
+            let known: Vec<&str> =
+                ["credentials", "now", "faults"].into_iter().chain(PRODUCTS.iter().map(|(c, _)| *c)).collect();
+            return Err(SimError::invalid(
+                key.clone(),
+                format!("unknown section; expected one of {}", known.join(", ")),
+            ));
         }
     }
     Ok(Inventory { credentials, now, faults, products: root })
@@ -215,8 +234,14 @@ mod tests {
         assert_eq!(field_of(r#"{}"#), "credentials");
         assert_eq!(field_of(r#"{"credentials":[]}"#), "credentials");
         assert_eq!(field_of(r#"{"credentials":[{"access_key_id":"a"}]}"#), "credentials[0]");
-        assert_eq!(field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":7}]}"#), "credentials[0].access_key_secret");
-        assert_eq!(field_of(r#"{"credentials":[{"access_key_id":"STS.a","access_key_secret":"s"}]}"#), "credentials[0].security_token");
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":7}]}"#),
+            "credentials[0].access_key_secret"
+        );
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"STS.a","access_key_secret":"s"}]}"#),
+            "credentials[0].security_token"
+        );
         let ok = r#""credentials":[{"access_key_id":"a","access_key_secret":"s"}]"#;
         assert_eq!(field_of(&format!(r#"{{{ok},"kafka":[]}}"#)), "kafka");
         assert_eq!(field_of(&format!(r#"{{{ok},"now":"soon"}}"#)), "now");

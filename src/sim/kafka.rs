@@ -113,7 +113,12 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
         "GetInstanceList InstanceVO objects",
         |path, o| view(path, o).map(|_| ()),
         |c: &mut Controls| c.mutate_after_reads.take(),
-        |state, c| Kafka1 { state, released_after_reads: c.released_after_reads, release_error: c.release_error, releasing_reads: None },
+        |state, c| Kafka1 {
+            state,
+            released_after_reads: c.released_after_reads,
+            release_error: c.release_error,
+            releasing_reads: None,
+        },
     )?;
     Ok(Box::new(Kafka { instances }))
 }
@@ -196,7 +201,11 @@ impl Kafka {
     /// No paging: every instance of the region (reference 3.3). `InstanceId.N` narrows it.
     fn get_instance_list(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let region = required(p, "RegionId")?;
-        let ids: Vec<&String> = p.iter().filter(|(k, _)| k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok())).map(|(_, v)| v).collect();
+        let ids: Vec<&String> = p
+            .iter()
+            .filter(|(k, _)| k.strip_prefix("InstanceId.").is_some_and(|n| n.parse::<u32>().is_ok()))
+            .map(|(_, v)| v)
+            .collect();
         let mut list = Vec::new();
         for (id, k) in self.instances.iter_mut() {
             if k.current().is_some_and(|v| v.region == region) && (ids.is_empty() || ids.contains(&id)) {
@@ -210,8 +219,11 @@ impl Kafka {
     fn target(&mut self, p: &Params) -> Result<Result<(&mut Kafka1, View), Value>, ApiFault> {
         let region = required(p, "RegionId")?.to_string();
         let id = required(p, "InstanceId")?.to_string();
-        let found = self.instances.get_mut(&id).and_then(|k| k.current().filter(|v| v.region == region).map(|v| (k, v)));
-        Ok(found.ok_or_else(|| business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))))
+        let found =
+            self.instances.get_mut(&id).and_then(|k| k.current().filter(|v| v.region == region).map(|v| (k, v)));
+        Ok(found.ok_or_else(|| {
+            business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))
+        }))
     }
 
     /// Pay-as-you-go (and serverless) only, running or stopped.
@@ -225,10 +237,16 @@ impl Kafka {
             return Ok(business(&e.code, e.message.clone().unwrap_or_else(|| "The request failed.".into())));
         }
         if v.paid_type == 0 {
-            return Ok(business("BIZ_PAID_TYPE_NOT_SUPPORTED", "Subscription instances cannot be released through the API."));
+            return Ok(business(
+                "BIZ_PAID_TYPE_NOT_SUPPORTED",
+                "Subscription instances cannot be released through the API.",
+            ));
         }
         if ![2, 3].contains(&v.status) {
-            return Ok(business("BIZ_INSTANCE_STATUS_ERROR", format!("The instance status {} does not allow a release.", v.status)));
+            return Ok(business(
+                "BIZ_INSTANCE_STATUS_ERROR",
+                format!("The instance status {} does not allow a release.", v.status),
+            ));
         }
         match k.released_after_reads {
             Some(n) if n > 0 => {
@@ -248,7 +266,10 @@ impl Kafka {
             Err(answer) => return Ok(answer),
         };
         if v.status != RELEASED {
-            return Ok(business("BIZ_INSTANCE_STATUS_ERROR", format!("Only released instances can be deleted; {id} has status {}.", v.status)));
+            return Ok(business(
+                "BIZ_INSTANCE_STATUS_ERROR",
+                format!("Only released instances can be deleted; {id} has status {}.", v.status),
+            ));
         }
         self.instances.remove(&id);
         Ok(ok(json!({})))
@@ -265,7 +286,9 @@ impl Kafka {
         let in_region = |id: &str| self.instances.get(id).and_then(Kafka1::current).is_some_and(|v| v.region == region);
         let missing = ids.iter().find(|id| !in_region(id));
         Ok(match missing {
-            Some(id) => Err(business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}."))),
+            Some(id) => {
+                Err(business("BIZ_INSTANCE_NOT_FOUND", format!("The instance {id} does not exist in {region}.")))
+            }
             None => Ok(ids),
         })
     }
@@ -282,7 +305,10 @@ impl Kafka {
             let Some(k) = self.instances.get(&id) else { continue };
             let after = with_tags(&read_tags(k.state.peek(), TAG_ITEM), &tags);
             if after.len() > MAX_TAGS {
-                return Ok(business("NumberExceed.Tags", format!("The instance {id} can carry at most {MAX_TAGS} tags.")));
+                return Ok(business(
+                    "NumberExceed.Tags",
+                    format!("The instance {id} can carry at most {MAX_TAGS} tags."),
+                ));
             }
             updated.push((id, after));
         }
@@ -307,7 +333,9 @@ impl Kafka {
         for id in ids {
             let Some(k) = self.instances.get_mut(&id) else { continue };
             let left: Vec<(String, String)> = match &keys {
-                Some(keys) => read_tags(k.state.peek(), TAG_ITEM).into_iter().filter(|(key, _)| !keys.contains(key)).collect(),
+                Some(keys) => {
+                    read_tags(k.state.peek(), TAG_ITEM).into_iter().filter(|(key, _)| !keys.contains(key)).collect()
+                }
                 None => Vec::new(),
             };
             k.state.set("Tags", tags_value(TAG_ITEM, &left));
@@ -356,19 +384,32 @@ mod tests {
         };
         assert_eq!(err(json!([inst("k", json!({"PaidType": 2}))])), "alikafka[0].PaidType");
         assert_eq!(err(json!([inst("k", json!({"CreateTime": "2020-01-01"}))])), "alikafka[0].CreateTime");
-        assert_eq!(err(json!([inst("k", json!({"ViewInstanceStatusCode": "2"}))])), "alikafka[0].ViewInstanceStatusCode");
-        assert_eq!(err(json!([inst("k", json!({"_sim": {"release_error": {"Message": "x"}}}))])), "alikafka[0]._sim.release_error");
+        assert_eq!(
+            err(json!([inst("k", json!({"ViewInstanceStatusCode": "2"}))])),
+            "alikafka[0].ViewInstanceStatusCode"
+        );
+        assert_eq!(
+            err(json!([inst("k", json!({"_sim": {"release_error": {"Message": "x"}}}))])),
+            "alikafka[0]._sim.release_error"
+        );
     }
 
     #[test]
     fn list_is_an_envelope_and_errors_are_200_with_success_false() {
-        let mut s = load(Some(&json!([inst("k-1", json!({})), inst("k-2", json!({"RegionId": "cn-beijing"}))]))).unwrap();
+        let mut s =
+            load(Some(&json!([inst("k-1", json!({})), inst("k-2", json!({"RegionId": "cn-beijing"}))]))).unwrap();
         let v = call(&mut s, "GetInstanceList", &[("RegionId", "cn-hangzhou")]).unwrap();
         assert_eq!((v["Code"].clone(), v["Success"].clone()), (json!(200), json!(true)));
         assert_eq!(v["InstanceList"]["InstanceVO"].as_array().unwrap().len(), 1);
         assert_eq!(biz(call(&mut s, "GetInstanceList", &[])), "MissingParameter");
-        assert_eq!(biz(call(&mut s, "ReleaseInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-2")])), "BIZ_INSTANCE_NOT_FOUND");
-        assert_eq!(biz(call(&mut s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-1")])), "BIZ_INSTANCE_STATUS_ERROR");
+        assert_eq!(
+            biz(call(&mut s, "ReleaseInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-2")])),
+            "BIZ_INSTANCE_NOT_FOUND"
+        );
+        assert_eq!(
+            biz(call(&mut s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", "k-1")])),
+            "BIZ_INSTANCE_STATUS_ERROR"
+        );
     }
 
     #[test]
@@ -381,8 +422,16 @@ mod tests {
             inst("k-deploying", json!({"ViewInstanceStatusCode": 1})),
         ])))
         .unwrap();
-        let rel = |s: &mut Box<dyn Service>, id: &str| biz(call(s, "ReleaseInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id), ("ForceDeleteInstance", "false")]));
-        let del = |s: &mut Box<dyn Service>, id: &str| biz(call(s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id)]));
+        let rel = |s: &mut Box<dyn Service>, id: &str| {
+            biz(call(
+                s,
+                "ReleaseInstance",
+                &[("RegionId", "cn-hangzhou"), ("InstanceId", id), ("ForceDeleteInstance", "false")],
+            ))
+        };
+        let del = |s: &mut Box<dyn Service>, id: &str| {
+            biz(call(s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id)]))
+        };
         assert_eq!(rel(&mut s, "k-sub"), "BIZ_PAID_TYPE_NOT_SUPPORTED");
         assert_eq!(rel(&mut s, "k-fail"), "ONS_SYSTEM_ERROR");
         assert_eq!(rel(&mut s, "k-deploying"), "BIZ_INSTANCE_STATUS_ERROR");
@@ -414,23 +463,50 @@ mod tests {
         ])))
         .unwrap();
         let base = [("RegionId", "cn-hangzhou"), ("ResourceType", "instance")];
-        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| biz(call(s, "TagResources", &[&base[..], extra].concat()));
-        let answer = call(&mut s, "TagResources", &[&base[..], &[("ResourceId.1", "k-1"), ("ResourceId.2", "k-2"), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]].concat()).unwrap();
+        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
+            biz(call(s, "TagResources", &[&base[..], extra].concat()))
+        };
+        let answer = call(
+            &mut s,
+            "TagResources",
+            &[
+                &base[..],
+                &[("ResourceId.1", "k-1"), ("ResourceId.2", "k-2"), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
+            ]
+            .concat(),
+        )
+        .unwrap();
         assert_eq!(answer, json!({}), "the documented answer is only the RequestId");
         assert_eq!(tags_of(&mut s, "k-1"), [("env".to_string(), "prod".to_string())]);
         assert_eq!(tags_of(&mut s, "k-2"), [("env".to_string(), "prod".to_string())]);
         let business = |r: Result<Value, ApiFault>| r.map(|v| (v["Success"].clone(), v["Code"].clone())).ok();
         assert_eq!(
-            business(call(&mut s, "TagResources", &[&base[..], &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-bj"), ("Tag.1.Key", "new")]].concat())),
+            business(call(
+                &mut s,
+                "TagResources",
+                &[&base[..], &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-bj"), ("Tag.1.Key", "new")]].concat()
+            )),
             Some((json!(false), json!("BIZ_INSTANCE_NOT_FOUND"))),
             "HTTP 200 with Success: false"
         );
-        assert_eq!(tag(&mut s, &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-full"), ("Tag.1.Key", "new")]), "NumberExceed.Tags");
+        assert_eq!(
+            tag(&mut s, &[("ResourceId.1", "k-2"), ("ResourceId.2", "k-full"), ("Tag.1.Key", "new")]),
+            "NumberExceed.Tags"
+        );
         assert!(tags_of(&mut s, "k-2").iter().all(|(k, _)| k != "new"), "nothing written by a failed call");
         assert_eq!(tag(&mut s, &[("ResourceId.1", "k-1"), ("Tag.1.Key", "acs:x")]), "InvalidParameter");
-        assert_eq!(biz(call(&mut s, "TagResources", &[("RegionId", "cn-hangzhou"), ("ResourceType", "TOPIC"), ("ResourceId.1", "k-1"), ("Tag.1.Key", "a")])), "InvalidParameter");
+        assert_eq!(
+            biz(call(
+                &mut s,
+                "TagResources",
+                &[("RegionId", "cn-hangzhou"), ("ResourceType", "TOPIC"), ("ResourceId.1", "k-1"), ("Tag.1.Key", "a")]
+            )),
+            "InvalidParameter"
+        );
 
-        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| biz(call(s, "UntagResources", &[&base[..], extra].concat()));
+        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
+            biz(call(s, "UntagResources", &[&base[..], extra].concat()))
+        };
         assert_eq!(untag(&mut s, &[("ResourceId.1", "k-1"), ("TagKey.1", "env"), ("TagKey.2", "absent")]), "ok");
         assert!(tags_of(&mut s, "k-1").is_empty());
         assert_eq!(untag(&mut s, &[("ResourceId.1", "k-full"), ("All", "true")]), "ok");

@@ -159,7 +159,9 @@ impl Kms {
             .take(page_size as usize)
             .map(|id| json!({"KmsInstanceId": id, "KmsInstanceArn": format!("acs:kms:{}:1234567890:instance/{id}", region.unwrap_or("cn-hangzhou"))}))
             .collect();
-        Ok(json!({"PageNumber": page_number, "PageSize": page_size, "TotalCount": ids.len(), "KmsInstances": {"KmsInstance": page}}))
+        Ok(
+            json!({"PageNumber": page_number, "PageSize": page_size, "TotalCount": ids.len(), "KmsInstances": {"KmsInstance": page}}),
+        )
     }
 
     fn get(&mut self, p: &Params) -> Result<Value, ApiFault> {
@@ -184,13 +186,25 @@ impl Kms {
         let Some(k) = self.in_region(id, p) else { return Err(not_found(id)) };
         let Ok(v) = view("", k.state.peek()) else { return Err(not_found(id)) };
         if v.prepaid {
-            return Err(ApiFault::new(400, "Rejected.UnsupportedOperation", format!("Subscription instances can only be unsubscribed in the billing console. ({id})")));
+            return Err(ApiFault::new(
+                400,
+                "Rejected.UnsupportedOperation",
+                format!("Subscription instances can only be unsubscribed in the billing console. ({id})"),
+            ));
         }
         if v.protected {
-            return Err(ApiFault::new(403, "Forbidden.DeletionProtection", format!("Deletion protection is enabled; turn it off first. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "Forbidden.DeletionProtection",
+                format!("Deletion protection is enabled; turn it off first. ({id})"),
+            ));
         }
         if !k.backup && !force {
-            return Err(ApiFault::new(403, "Forbidden.NoBackup", format!("The instance has no backup; back it up or set ForceDeleteWithoutBackup=true. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "Forbidden.NoBackup",
+                format!("The instance has no backup; back it up or set ForceDeleteWithoutBackup=true. ({id})"),
+            ));
         }
         self.instances.remove(id);
         Ok(json!({}))
@@ -234,15 +248,22 @@ mod tests {
 
     #[test]
     fn list_has_ids_only_and_get_hides_the_region() {
-        let mut s = load(Some(&json!([inst("kst-1", json!({})), inst("kst-2", json!({"RegionId": "cn-beijing"}))]))).unwrap();
+        let mut s =
+            load(Some(&json!([inst("kst-1", json!({})), inst("kst-2", json!({"RegionId": "cn-beijing"}))]))).unwrap();
         let v = call(&mut s, "ListKmsInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]).unwrap();
         assert_eq!(v["TotalCount"], 1);
-        assert_eq!(v["KmsInstances"]["KmsInstance"][0], json!({"KmsInstanceId": "kst-1", "KmsInstanceArn": "acs:kms:cn-hangzhou:1234567890:instance/kst-1"}));
+        assert_eq!(
+            v["KmsInstances"]["KmsInstance"][0],
+            json!({"KmsInstanceId": "kst-1", "KmsInstanceArn": "acs:kms:cn-hangzhou:1234567890:instance/kst-1"})
+        );
         assert_eq!(code(call(&mut s, "ListKmsInstances", &[("PageSize", "101")])), "InvalidParameter");
         let g = call(&mut s, "GetKmsInstance", &[("KmsInstanceId", "kst-1")]).unwrap();
         assert_eq!(g["KmsInstance"]["ChargeType"], "POSTPAY");
         assert!(g["KmsInstance"].get("RegionId").is_none());
-        assert_eq!(code(call(&mut s, "GetKmsInstance", &[("KmsInstanceId", "kst-2"), ("RegionId", "cn-hangzhou")])), "Forbidden.DKMSInstanceNotFound");
+        assert_eq!(
+            code(call(&mut s, "GetKmsInstance", &[("KmsInstanceId", "kst-2"), ("RegionId", "cn-hangzhou")])),
+            "Forbidden.DKMSInstanceNotFound"
+        );
     }
 
     #[test]
@@ -258,7 +279,10 @@ mod tests {
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-sub")]), "Rejected.UnsupportedOperation");
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-prot")]), "Forbidden.DeletionProtection");
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-nobackup")]), "Forbidden.NoBackup");
-        assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-nobackup"), ("ForceDeleteWithoutBackup", "yes")]), "InvalidParameter");
+        assert_eq!(
+            rel(&mut s, &[("KmsInstanceId", "kst-nobackup"), ("ForceDeleteWithoutBackup", "yes")]),
+            "InvalidParameter"
+        );
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-nobackup"), ("ForceDeleteWithoutBackup", "true")]), "ok");
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-ok")]), "ok");
         assert_eq!(rel(&mut s, &[("KmsInstanceId", "kst-ok")]), "Forbidden.DKMSInstanceNotFound");

@@ -143,7 +143,14 @@ struct Outcome {
 
 impl Outcome {
     fn refused(fault: ApiFault, product: Option<&'static str>) -> Self {
-        Outcome { reply: Reply::Fault(fault), shown: None, product, release: false, wire: Wire::default(), injected: None }
+        Outcome {
+            reply: Reply::Fault(fault),
+            shown: None,
+            product,
+            release: false,
+            wire: Wire::default(),
+            injected: None,
+        }
     }
 }
 
@@ -164,7 +171,8 @@ impl Sim {
     /// Builds an emulator from inventory text; an error names the offending field.
     pub fn from_inventory_json(text: &str, opts: SimOptions) -> Result<Sim, SimError> {
         let inv = inventory::parse(text)?;
-        let services = PRODUCTS.iter().map(|(code, load)| load(inv.products.get(*code))).collect::<Result<Vec<_>, _>>()?;
+        let services =
+            PRODUCTS.iter().map(|(code, load)| load(inv.products.get(*code))).collect::<Result<Vec<_>, _>>()?;
         let faults = Faults::new(inv.faults, &opts)?;
         let adapters = crate::products::registry();
         let billing_watch = services
@@ -172,17 +180,31 @@ impl Sim {
             .filter(|s| inv.products.get(s.product()).is_some_and(|v| !v.is_null()))
             .filter_map(|s| {
                 let adapter = adapters.iter().find(|a| a.code() == s.product())?;
-                Some(Watched { section: s.product(), billing_codes: adapter.billing_codes(), at_load: s.instance_ids().into_iter().collect() })
+                Some(Watched {
+                    section: s.product(),
+                    billing_codes: adapter.billing_codes(),
+                    at_load: s.instance_ids().into_iter().collect(),
+                })
             })
             .filter(|w| !w.billing_codes.is_empty())
             .collect();
-        let state =
-            State { credentials: inv.credentials, services, nonces: NonceStore::default(), faults, clock: inv.now, calls: Vec::new(), billing_watch };
-        Ok(Sim { inner: Arc::new(Shared { latency: Duration::from_millis(opts.latency_ms), state: Mutex::new(state) }) })
+        let state = State {
+            credentials: inv.credentials,
+            services,
+            nonces: NonceStore::default(),
+            faults,
+            clock: inv.now,
+            calls: Vec::new(),
+            billing_watch,
+        };
+        Ok(Sim {
+            inner: Arc::new(Shared { latency: Duration::from_millis(opts.latency_ms), state: Mutex::new(state) }),
+        })
     }
 
     pub fn from_inventory_file(path: &std::path::Path, opts: SimOptions) -> Result<Sim, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SimError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SimError::Read { path: path.to_path_buf(), source })?;
         Self::from_inventory_json(&text, opts)
     }
 
@@ -253,7 +275,12 @@ impl Sim {
         let record = CallRecord {
             action: get("Action"),
             version: get("Version"),
-            params: params.iter().map(|(k, v)| (k.clone(), if SECRET_PARAMS.contains(&k.as_str()) { "<redacted>".into() } else { v.clone() })).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| {
+                    (k.clone(), if SECRET_PARAMS.contains(&k.as_str()) { "<redacted>".into() } else { v.clone() })
+                })
+                .collect(),
             code,
             http_status,
             dry_run: params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -289,7 +316,14 @@ impl State {
         let name = injected.as_ref().map(|i| i.kind.as_str());
         if let Some(i) = &injected {
             if let Some(reply) = i.replace.clone() {
-                return Outcome { reply, shown: None, product, release: false, wire: Wire { delay: i.delay, reset: i.reset }, injected: name };
+                return Outcome {
+                    reply,
+                    shown: None,
+                    product,
+                    release: false,
+                    wire: Wire { delay: i.delay, reset: i.reset },
+                    injected: name,
+                };
             }
         }
         if self.services[idx].follows_products() {
@@ -298,7 +332,10 @@ impl State {
         let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
         let mut answer = self.services[idx].handle(c.action, p, &env);
         let shown = self.faults.after_handler(injected.as_ref(), c.action, p, &mut answer);
-        let wire = injected.as_ref().map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) }).unwrap_or_default();
+        let wire = injected
+            .as_ref()
+            .map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) })
+            .unwrap_or_default();
         debug_assert!(injected.as_ref().is_none_or(faults::runs_handler));
         Outcome { reply: answer.into(), shown, product, release: kind == ActionKind::Release, wire, injected: name }
     }
@@ -376,7 +413,16 @@ mod tests {
         pairs.into_iter().collect()
     }
 
-    const COMMON: &[&str] = &["Action", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"];
+    const COMMON: &[&str] = &[
+        "Action",
+        "Version",
+        "AccessKeyId",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "Timestamp",
+        "Signature",
+    ];
 
     #[test]
     fn log_redacts_and_flags_releases() {
@@ -395,21 +441,38 @@ mod tests {
     #[test]
     fn billing_stops_listing_what_a_product_api_released() {
         let bill = |id: &str, product: &str| {
-            format!(r#"{{"InstanceID": "{id}", "ProductCode": "{product}", "SubscriptionType": "Subscription", "EndTime": "2020-01-01T00:00:00Z"}}"#)
+            format!(
+                r#"{{"InstanceID": "{id}", "ProductCode": "{product}", "SubscriptionType": "Subscription", "EndTime": "2020-01-01T00:00:00Z"}}"#
+            )
         };
         let text = INVENTORY.replace(
             r#""ecs": ["#,
-            &format!(r#""bss": [{}, {}, {}, {}], "ecs": ["#, bill("i-a", "ecs"), bill("i-b", "ecs"), bill("i-ghost", "ecs"), bill("r-1", "redisa")),
+            &format!(
+                r#""bss": [{}, {}, {}, {}], "ecs": ["#,
+                bill("i-a", "ecs"),
+                bill("i-b", "ecs"),
+                bill("i-ghost", "ecs"),
+                bill("r-1", "redisa")
+            ),
         );
         let sim = Sim::from_inventory_json(&text, SimOptions::default()).unwrap();
         let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
         let billed = |sim: &Sim| {
-            let r = sim.handle("POST", Ok(signed_for(bss::VERSION, "QueryAvailableInstances", &pairs(&[("PageSize", "100")]))));
+            let r = sim.handle(
+                "POST",
+                Ok(signed_for(bss::VERSION, "QueryAvailableInstances", &pairs(&[("PageSize", "100")]))),
+            );
             let v: Value = serde_json::from_str(&r.body).unwrap();
-            v["Data"]["InstanceList"].as_array().unwrap().iter().map(|r| r["InstanceID"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            v["Data"]["InstanceList"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["InstanceID"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
         };
         assert_eq!(billed(&sim), ["i-a", "i-b", "i-ghost", "r-1"]);
-        let r = sim.handle("POST", Ok(signed("DeleteInstances", &pairs(&[("RegionId", "r"), ("InstanceId.1", "i-a")]))));
+        let r =
+            sim.handle("POST", Ok(signed("DeleteInstances", &pairs(&[("RegionId", "r"), ("InstanceId.1", "i-a")]))));
         assert_eq!((r.status, r.code), (200, None));
         // Released through ECS: gone from billing. Ids ECS never had, and products without a section, stay.
         assert_eq!(billed(&sim), ["i-b", "i-ghost", "r-1"]);
@@ -426,9 +489,29 @@ mod tests {
 
     fn api_param() -> impl Strategy<Value = (String, String)> {
         let names = prop::sample::select(vec![
-            "RegionId", "InstanceIds", "InstanceId.1", "InstanceId.2", "InstanceId.0", "InstanceId.100", "InstanceId.99999999999999999999",
-            "InstanceId", "MaxResults", "NextToken", "PageNumber", "PageSize", "Status", "InstanceChargeType", "Tag.1.Key", "Tag.1.Value",
-            "Tag.21.Key", "Tag.x.Key", "Force", "TerminateSubscription", "DryRun", "ClientToken", "ZoneId",
+            "RegionId",
+            "InstanceIds",
+            "InstanceId.1",
+            "InstanceId.2",
+            "InstanceId.0",
+            "InstanceId.100",
+            "InstanceId.99999999999999999999",
+            "InstanceId",
+            "MaxResults",
+            "NextToken",
+            "PageNumber",
+            "PageSize",
+            "Status",
+            "InstanceChargeType",
+            "Tag.1.Key",
+            "Tag.1.Value",
+            "Tag.21.Key",
+            "Tag.x.Key",
+            "Force",
+            "TerminateSubscription",
+            "DryRun",
+            "ClientToken",
+            "ZoneId",
         ]);
         let values = prop_oneof![
             Just("r".to_string()),

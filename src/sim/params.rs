@@ -18,7 +18,13 @@ pub(crate) fn decode_pairs(text: &str) -> Result<Vec<(String, String)>, ApiFault
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let bad = || ApiFault::new(400, "InvalidParameter", format!("Malformed percent-encoding in the request parameter \"{k}\"."));
+            let bad = || {
+                ApiFault::new(
+                    400,
+                    "InvalidParameter",
+                    format!("Malformed percent-encoding in the request parameter \"{k}\"."),
+                )
+            };
             Ok((percent_decode(k, true).ok_or_else(bad)?, percent_decode(v, true).ok_or_else(bad)?))
         })
         .collect()
@@ -29,7 +35,11 @@ pub(crate) fn merge(pairs: impl IntoIterator<Item = (String, String)>) -> Result
     let mut params = Params::new();
     for (k, v) in pairs {
         if params.contains_key(&k) {
-            return Err(ApiFault::new(400, "InvalidParameter", format!("The request parameter \"{k}\" is given more than once.")));
+            return Err(ApiFault::new(
+                400,
+                "InvalidParameter",
+                format!("The request parameter \"{k}\" is given more than once."),
+            ));
         }
         params.insert(k, v);
     }
@@ -67,7 +77,9 @@ pub(crate) fn number(p: &Params, name: &str, range: RangeInclusive<u64>, default
         None => Ok(default),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(ApiFault::invalid(name, &format!("expected an integer from {} to {}", range.start(), range.end()))),
+            _ => {
+                Err(ApiFault::invalid(name, &format!("expected an integer from {} to {}", range.start(), range.end())))
+            }
         },
     }
 }
@@ -110,7 +122,10 @@ mod tests {
     #[test]
     fn decoding_pairs() {
         let got = decode_pairs("a=1&b=x%20y+z&&c&d=%2B").unwrap();
-        let want: Vec<(String, String)> = [("a", "1"), ("b", "x y z"), ("c", ""), ("d", "+")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = [("a", "1"), ("b", "x y z"), ("c", ""), ("d", "+")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(got, want);
         assert_eq!(decode_pairs("a=%zz").unwrap_err().code, "InvalidParameter");
         assert_eq!(decode_pairs("a=%E4").unwrap_err().code, "InvalidParameter");
@@ -137,7 +152,13 @@ mod tests {
 
     #[test]
     fn repeat_lists() {
-        let q = p(&[("InstanceId.2", "b"), ("InstanceId.1", "a"), ("InstanceId.10", "c"), ("InstanceId.3", "a"), ("InstanceIdX", "z")]);
+        let q = p(&[
+            ("InstanceId.2", "b"),
+            ("InstanceId.1", "a"),
+            ("InstanceId.10", "c"),
+            ("InstanceId.3", "a"),
+            ("InstanceIdX", "z"),
+        ]);
         assert_eq!(repeat_list(&q, "InstanceId", 100).unwrap(), vec!["a", "b", "c"]);
         assert_eq!(repeat_list(&p(&[]), "InstanceId", 100).unwrap_err().code, "MissingParameter");
         assert!(repeat_list(&p(&[("InstanceId.101", "x")]), "InstanceId", 100).is_err());

@@ -35,8 +35,21 @@ use crate::inventory::{parse_api_time, parse_expiry};
 const SECTION: &str = "r-kvstore";
 pub(crate) const VERSION: &str = "2015-01-01";
 const STATUSES: &[&str] = &[
-    "Normal", "Creating", "Changing", "Inactive", "Flushing", "Released", "Transforming", "Unavailable", "Error", "Migrating", "BackupRecovering",
-    "MinorVersionUpgrading", "NetworkModifying", "SSLModifying", "MajorVersionUpgrading",
+    "Normal",
+    "Creating",
+    "Changing",
+    "Inactive",
+    "Flushing",
+    "Released",
+    "Transforming",
+    "Unavailable",
+    "Error",
+    "Migrating",
+    "BackupRecovering",
+    "MinorVersionUpgrading",
+    "NetworkModifying",
+    "SSLModifying",
+    "MajorVersionUpgrading",
 ];
 const PROTECTION: &str = "InstanceReleaseProtection";
 /// `ResourceId.N` of the tag APIs stops at 50; `Tag.N`/`TagKey.N` at 20, as do the tags of one instance.
@@ -168,7 +181,8 @@ impl Redis {
         let page_number = number(p, "PageNumber", 1..=u32::MAX as u64, 1)?;
         // PageSize stops at 50 (reference 3.2).
         let page_size = number(p, "PageSize", 1..=50, 30)?;
-        let ids: Option<Vec<&str>> = optional(p, "InstanceIds").map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
+        let ids: Option<Vec<&str>> =
+            optional(p, "InstanceIds").map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
         if ids.as_ref().is_some_and(|ids| ids.len() > 30) {
             return Err(ApiFault::invalid("InstanceIds", "at most 30 ids"));
         }
@@ -195,7 +209,9 @@ impl Redis {
                 page.push(listed(m.read()));
             }
         }
-        Ok(json!({"PageNumber": page_number, "PageSize": page_size, "TotalCount": total, "Instances": {"KVStoreInstance": page}}))
+        Ok(
+            json!({"PageNumber": page_number, "PageSize": page_size, "TotalCount": total, "Instances": {"KVStoreInstance": page}}),
+        )
     }
 
     fn describe_attribute(&mut self, p: &Params) -> Result<Value, ApiFault> {
@@ -217,16 +233,31 @@ impl Redis {
             return Err(not_found(id));
         };
         if v.protected {
-            return Err(ApiFault::new(403, "InstanceReleaseProtection", format!("The operation is not permitted due to instance release protection. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "InstanceReleaseProtection",
+                format!("The operation is not permitted due to instance release protection. ({id})"),
+            ));
         }
         if v.global_id.as_deref() != optional(p, "GlobalInstanceId") {
-            return Err(ApiFault::invalid("GlobalInstanceId", "must name the distributed instance this instance belongs to"));
+            return Err(ApiFault::invalid(
+                "GlobalInstanceId",
+                "must name the distributed instance this instance belongs to",
+            ));
         }
         if v.prepaid {
-            return Err(ApiFault::new(403, "ChargeTypeViolation", format!("Subscription instances cannot be released through the API. ({id})")));
+            return Err(ApiFault::new(
+                403,
+                "ChargeTypeViolation",
+                format!("Subscription instances cannot be released through the API. ({id})"),
+            ));
         }
         if v.status != "Normal" {
-            return Err(ApiFault::new(403, "IncorrectInstanceStatus", format!("The instance status does not support this operation. ({id} is {})", v.status)));
+            return Err(ApiFault::new(
+                403,
+                "IncorrectInstanceStatus",
+                format!("The instance status does not support this operation. ({id} is {})", v.status),
+            ));
         }
         self.instances.remove(id);
         Ok(json!({}))
@@ -241,7 +272,11 @@ impl Redis {
         }
         let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
         if let Some(bad) = ids.iter().find(|id| self.find(id, Some(region)).is_none()) {
-            return Err(ApiFault::new(400, "InvalidParameter.ResourceId", format!("The specified parameter ResourceId.n is not valid. ({bad} is not an instance in {region})")));
+            return Err(ApiFault::new(
+                400,
+                "InvalidParameter.ResourceId",
+                format!("The specified parameter ResourceId.n is not valid. ({bad} is not an instance in {region})"),
+            ));
         }
         Ok(ids)
     }
@@ -255,7 +290,11 @@ impl Redis {
             let Some(m) = self.instances.get(&id) else { continue };
             let after = with_tags(&read_tags(m.peek(), TAG_ITEM), &tags);
             if after.len() > MAX_TAGS {
-                return Err(ApiFault::new(400, "NumberExceed.Tags", format!("The Tags parameter number is exceed, Valid is {MAX_TAGS}. ({id})")));
+                return Err(ApiFault::new(
+                    400,
+                    "NumberExceed.Tags",
+                    format!("The Tags parameter number is exceed, Valid is {MAX_TAGS}. ({id})"),
+                ));
             }
             updated.push((id, after));
         }
@@ -320,13 +359,21 @@ mod tests {
         assert_eq!(err(json!([inst("r-1", json!({"InstanceStatus": "Running"}))])), "r-kvstore[0].InstanceStatus");
         assert_eq!(err(json!([inst("r-1", json!({})), inst("r-1", json!({}))])), "r-kvstore[1].InstanceId");
         assert_eq!(err(json!([inst("r-1", json!({"_sim": {"colour": 1}}))])), "r-kvstore[0]._sim.colour");
-        assert_eq!(err(json!([inst("r-1", json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"InstanceStatus": "Gone"}}}}))])), "r-kvstore[0]._sim.mutate_after_reads.set");
+        assert_eq!(
+            err(json!([inst(
+                "r-1",
+                json!({"_sim": {"mutate_after_reads": {"after": 1, "set": {"InstanceStatus": "Gone"}}}})
+            )])),
+            "r-kvstore[0]._sim.mutate_after_reads.set"
+        );
     }
 
     #[test]
     fn list_hides_protection_and_pages_stop_at_50() {
         let mut s = load(Some(&json!((0..3).map(|n| inst(&format!("r-{n}"), json!({}))).collect::<Vec<_>>()))).unwrap();
-        let v = call(&mut s, "DescribeInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "2"), ("PageNumber", "2")]).unwrap();
+        let v =
+            call(&mut s, "DescribeInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "2"), ("PageNumber", "2")])
+                .unwrap();
         assert_eq!(v["TotalCount"], 3);
         assert_eq!(v["Instances"]["KVStoreInstance"][0]["InstanceId"], "r-2");
         assert!(v["Instances"]["KVStoreInstance"][0].get(PROTECTION).is_none());
@@ -335,7 +382,10 @@ mod tests {
         assert_eq!(other["TotalCount"], 0);
         let a = call(&mut s, "DescribeInstanceAttribute", &[("InstanceId", "r-1")]).unwrap();
         assert_eq!(a["Instances"]["DBInstanceAttribute"][0][PROTECTION], false);
-        assert_eq!(code(call(&mut s, "DescribeInstanceAttribute", &[("InstanceId", "r-9")])), "InvalidInstanceId.NotFound");
+        assert_eq!(
+            code(call(&mut s, "DescribeInstanceAttribute", &[("InstanceId", "r-9")])),
+            "InvalidInstanceId.NotFound"
+        );
     }
 
     #[test]
@@ -363,7 +413,11 @@ mod tests {
 
     #[test]
     fn a_mutation_shows_after_the_given_reads() {
-        let mut s = load(Some(&json!([inst("r-1", json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {PROTECTION: true}}}}))]))).unwrap();
+        let mut s = load(Some(&json!([inst(
+            "r-1",
+            json!({"_sim": {"mutate_after_reads": {"after": 2, "set": {PROTECTION: true}}}})
+        )])))
+        .unwrap();
         call(&mut s, "DescribeInstances", &[]).unwrap();
         let first = call(&mut s, "DescribeInstanceAttribute", &[("InstanceId", "r-1")]).unwrap();
         assert_eq!(first["Instances"]["DBInstanceAttribute"][0][PROTECTION], false);
@@ -388,26 +442,68 @@ mod tests {
         ])))
         .unwrap();
         let base = [("RegionId", "cn-hangzhou"), ("ResourceType", "INSTANCE")];
-        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| code(call(s, "TagResources", &[&base[..], extra].concat()));
-        let both = [("ResourceId.1", "r-1"), ("ResourceId.2", "r-2"), ("Tag.1.Key", "janitor:rule"), ("Tag.1.Value", "x"), ("Tag.2.Key", "env"), ("Tag.2.Value", "prod")];
+        let tag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
+            code(call(s, "TagResources", &[&base[..], extra].concat()))
+        };
+        let both = [
+            ("ResourceId.1", "r-1"),
+            ("ResourceId.2", "r-2"),
+            ("Tag.1.Key", "janitor:rule"),
+            ("Tag.1.Value", "x"),
+            ("Tag.2.Key", "env"),
+            ("Tag.2.Value", "prod"),
+        ];
         assert_eq!(tag(&mut s, &both), "ok");
-        assert_eq!(tags_of(&mut s, "r-1"), [("env".to_string(), "prod".to_string()), ("janitor:rule".to_string(), "x".to_string())]);
+        assert_eq!(
+            tags_of(&mut s, "r-1"),
+            [("env".to_string(), "prod".to_string()), ("janitor:rule".to_string(), "x".to_string())]
+        );
         assert_eq!(tags_of(&mut s, "r-2").len(), 2);
         // The listing shows them too.
         let listed = call(&mut s, "DescribeInstances", &[("RegionId", "cn-hangzhou")]).unwrap();
         assert_eq!(listed["Instances"]["KVStoreInstance"][0]["Tags"]["Tag"][1]["Key"], "janitor:rule");
         // A call fails as a whole: an id of another region, or an instance that would pass 20 tags.
-        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-bj"), ("Tag.1.Key", "new")]), "InvalidParameter.ResourceId");
-        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-gone"), ("Tag.1.Key", "new")]), "InvalidParameter.ResourceId");
-        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-full"), ("Tag.1.Key", "a"), ("Tag.2.Key", "b")]), "NumberExceed.Tags");
+        assert_eq!(
+            tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-bj"), ("Tag.1.Key", "new")]),
+            "InvalidParameter.ResourceId"
+        );
+        assert_eq!(
+            tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-gone"), ("Tag.1.Key", "new")]),
+            "InvalidParameter.ResourceId"
+        );
+        assert_eq!(
+            tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-full"), ("Tag.1.Key", "a"), ("Tag.2.Key", "b")]),
+            "NumberExceed.Tags"
+        );
         assert!(tags_of(&mut s, "r-2").iter().all(|(k, _)| k != "new" && k != "a"), "nothing written by a failed call");
-        assert_eq!(tag(&mut s, &[("ResourceId.1", "r-full"), ("Tag.1.Key", "k0"), ("Tag.1.Value", "w")]), "ok", "overwriting is no new tag");
-        assert_eq!(code(call(&mut s, "TagResources", &[("RegionId", "cn-hangzhou"), ("ResourceType", "instance"), ("ResourceId.1", "r-2"), ("Tag.1.Key", "a")])), "InvalidParameter");
+        assert_eq!(
+            tag(&mut s, &[("ResourceId.1", "r-full"), ("Tag.1.Key", "k0"), ("Tag.1.Value", "w")]),
+            "ok",
+            "overwriting is no new tag"
+        );
+        assert_eq!(
+            code(call(
+                &mut s,
+                "TagResources",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("ResourceType", "instance"),
+                    ("ResourceId.1", "r-2"),
+                    ("Tag.1.Key", "a")
+                ]
+            )),
+            "InvalidParameter"
+        );
         assert_eq!(tag(&mut s, &[("Tag.1.Key", "a")]), "MissingParameter");
         assert_eq!(tag(&mut s, &[("ResourceId.1", "r-2")]), "MissingParameter");
 
-        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| code(call(s, "UntagResources", &[&base[..], extra].concat()));
-        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-1"), ("TagKey.1", "janitor:rule"), ("TagKey.2", "absent")]), "ok");
+        let untag = |s: &mut Box<dyn Service>, extra: &[(&str, &str)]| {
+            code(call(s, "UntagResources", &[&base[..], extra].concat()))
+        };
+        assert_eq!(
+            untag(&mut s, &[("ResourceId.1", "r-1"), ("TagKey.1", "janitor:rule"), ("TagKey.2", "absent")]),
+            "ok"
+        );
         assert_eq!(tags_of(&mut s, "r-1"), [("env".to_string(), "prod".to_string())]);
         assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2")]), "MissingParameter", "no keys and not All");
         assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2"), ("All", "true")]), "ok");

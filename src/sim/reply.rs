@@ -18,7 +18,11 @@ impl ApiFault {
 
     /// 400 `MissingParameter`, naming the parameter as the real service does.
     pub fn missing(name: &str) -> Self {
-        Self::new(400, "MissingParameter", format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."))
+        Self::new(
+            400,
+            "MissingParameter",
+            format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
+        )
     }
 
     /// 400 `InvalidParameter`, naming the parameter and saying why.
@@ -37,7 +41,10 @@ pub(crate) enum Reply {
     Ok(Value),
     Fault(ApiFault),
     /// Bytes sent as they are, e.g. a truncated JSON document.
-    Raw { status: u16, body: String },
+    Raw {
+        status: u16,
+        body: String,
+    },
 }
 
 impl From<Result<Value, ApiFault>> for Reply {

@@ -49,7 +49,13 @@ fn router(sim: Sim) -> Router {
 /// The global latency is the service's response time: an answer leaves `latency` after its request arrived,
 /// the emulator's own work included (so with many requests at once, its single state lock does not make
 /// later ones slower than the real, parallel service would be). The request acts on arrival.
-async fn api(State(sim): State<Sim>, method: Method, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+async fn api(
+    State(sim): State<Sim>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
     let arrived = tokio::time::Instant::now();
     let parsed = parameters(query.as_deref(), &headers, &body);
     let answer = sim.answer(method.as_str(), parsed);
@@ -72,7 +78,10 @@ impl HttpBody for Reset {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected connection reset"))))
     }
 }
@@ -98,7 +107,8 @@ fn parameters(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<P
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     if is_form && !body.is_empty() {
-        let text = std::str::from_utf8(body).map_err(|_| ApiFault::new(400, "InvalidParameter", "The form body is not valid UTF-8."))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiFault::new(400, "InvalidParameter", "The form body is not valid UTF-8."))?;
         pairs.extend(decode_pairs(text)?);
     }
     merge(pairs)

@@ -48,4 +48,10 @@ pub(crate) trait Service: Send {
 /// Builds a product from its inventory section (`None` when the file has none: the API exists but is empty).
 pub(crate) type Loader = fn(Option<&Value>) -> Result<Box<dyn Service>, SimError>;
 
-pub(crate) const PRODUCTS: &[(&str, Loader)] = &[("ecs", ecs::load), ("r-kvstore", redis::load), ("alikafka", kafka::load), ("kms", kms::load), ("bss", bss::load)];
+pub(crate) const PRODUCTS: &[(&str, Loader)] = &[
+    ("ecs", ecs::load),
+    ("r-kvstore", redis::load),
+    ("alikafka", kafka::load),
+    ("kms", kms::load),
+    ("bss", bss::load),
+];

@@ -35,11 +35,22 @@ pub(crate) fn tag_pairs(p: &Params, max: usize) -> Result<Vec<(String, String)>,
         };
         let value = value.unwrap_or_default();
         let lower = key.to_ascii_lowercase();
-        if key.chars().count() > 128 || lower.starts_with("aliyun") || lower.starts_with("acs:") || lower.contains("http://") || lower.contains("https://") {
-            return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "at most 128 characters, not starting with aliyun or acs:, without http:// or https://"));
+        if key.chars().count() > 128
+            || lower.starts_with("aliyun")
+            || lower.starts_with("acs:")
+            || lower.contains("http://")
+            || lower.contains("https://")
+        {
+            return Err(ApiFault::invalid(
+                &format!("Tag.{n}.Key"),
+                "at most 128 characters, not starting with aliyun or acs:, without http:// or https://",
+            ));
         }
         if value.chars().count() > 128 || value.contains("http://") || value.contains("https://") {
-            return Err(ApiFault::invalid(&format!("Tag.{n}.Value"), "at most 128 characters, without http:// or https://"));
+            return Err(ApiFault::invalid(
+                &format!("Tag.{n}.Value"),
+                "at most 128 characters, without http:// or https://",
+            ));
         }
         if tags.iter().any(|(k, _)| *k == key) {
             return Err(ApiFault::invalid(&format!("Tag.{n}.Key"), "the same key is given twice"));
@@ -93,7 +104,13 @@ mod tests {
         assert_eq!(ok, [("a".to_string(), "1".to_string()), ("b".to_string(), String::new())]);
         assert_eq!(tag_pairs(&p(&[]), 20).unwrap_err().code, "MissingParameter");
         assert_eq!(tag_pairs(&p(&[("Tag.1.Value", "x")]), 20).unwrap_err().code, "MissingParameter");
-        for bad in [("Tag.21.Key", "k"), ("Tag.0.Key", "k"), ("Tag.1.Colour", "k"), ("Tag.1.Key", "aliyun:x"), ("Tag.1.Key", "ACS:x")] {
+        for bad in [
+            ("Tag.21.Key", "k"),
+            ("Tag.0.Key", "k"),
+            ("Tag.1.Colour", "k"),
+            ("Tag.1.Key", "aliyun:x"),
+            ("Tag.1.Key", "ACS:x"),
+        ] {
             assert_eq!(tag_pairs(&p(&[bad]), 20).unwrap_err().code, "InvalidParameter", "{bad:?}");
         }
     }

@@ -96,7 +96,13 @@ impl Env {
             .release_calls()
             .iter()
             .filter(|c| c.code.is_none())
-            .flat_map(|c| c.params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v.clone()).collect::<Vec<_>>())
+            .flat_map(|c| {
+                c.params
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("InstanceId."))
+                    .map(|(_, v)| v.clone())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         ids.sort();
         // A ClientToken replay is logged as a second successful call for the same ids.
@@ -157,12 +163,20 @@ impl Env {
 
     /// Calls of `action` whose parameters hold `key` = `value`.
     pub fn calls_with(&self, action: &str, key: &str, value: &str) -> Vec<aliyun_janitor::sim::CallRecord> {
-        self.sim.calls().into_iter().filter(|c| c.action == action && c.params.get(key).map(String::as_str) == Some(value)).collect()
+        self.sim
+            .calls()
+            .into_iter()
+            .filter(|c| c.action == action && c.params.get(key).map(String::as_str) == Some(value))
+            .collect()
     }
 
     /// `DescribeInstances` calls that list a region (no `InstanceIds` filter).
     pub fn listings(&self) -> usize {
-        self.sim.calls().iter().filter(|c| c.action == "DescribeInstances" && !c.params.contains_key("InstanceIds")).count()
+        self.sim
+            .calls()
+            .iter()
+            .filter(|c| c.action == "DescribeInstances" && !c.params.contains_key("InstanceIds"))
+            .count()
     }
 }
 
@@ -187,13 +201,18 @@ impl Run {
     }
 
     pub fn entry(&self, id: &str) -> Value {
-        self.summary["entries"].as_array().and_then(|es| es.iter().find(|e| e["id"] == id).cloned()).unwrap_or(Value::Null)
+        self.summary["entries"]
+            .as_array()
+            .and_then(|es| es.iter().find(|e| e["id"] == id).cloned())
+            .unwrap_or(Value::Null)
     }
 
     pub fn ids(&self, list: &str) -> Vec<String> {
         let mut v: Vec<String> = self.summary[list]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str()).map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).collect())
+            .map(|a| {
+                a.iter().filter_map(|x| x.as_str()).map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).collect()
+            })
             .unwrap_or_default();
         v.sort();
         v

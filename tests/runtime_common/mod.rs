@@ -53,7 +53,11 @@ pub const ELIGIBLE: &str = "ecs:cn-hangzhou/i-1";
 /// A fresh directory under cargo's per-test-target temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -184,10 +188,15 @@ fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread:
 /// Starts the emulator on a free loopback port with [`INVENTORY`]; returns it and its base URL.
 pub fn start_sim(dir: &Path) -> (Proc, String) {
     let inventory = write(dir, "inventory.json", INVENTORY);
-    let mut sim = Proc::spawn(&["sim", "--inventory", inventory.to_str().unwrap(), "--listen", "127.0.0.1:0"], &[("RUST_LOG", "warn")]);
+    let mut sim = Proc::spawn(
+        &["sim", "--inventory", inventory.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[("RUST_LOG", "warn")],
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Some(url) = sim.stderr().lines().find_map(|l| l.split("listening on ").nth(1).map(|u| u.trim().to_string())) {
+        if let Some(url) =
+            sim.stderr().lines().find_map(|l| l.split("listening on ").nth(1).map(|u| u.trim().to_string()))
+        {
             assert!(url.starts_with("http://127.0.0.1:"), "emulator must listen on loopback: {url}");
             return (sim, url);
         }
