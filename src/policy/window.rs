@@ -88,6 +88,14 @@ impl Window {
         }
         let schedule =
             Schedule::from_str(text).map_err(|e| ("cron", format!("`{cron}` is not a valid cron expression: {e}")))?;
+        // A day that never exists (`30 Feb`, `31 Apr`) or a year already past parses, but the window would never
+        // open: every release of its rules would wait forever while the policy looks valid. Refused here.
+        if schedule.after(&Utc::now()).next().is_none() {
+            return Err((
+                "cron",
+                format!("`{cron}` names no future time (a day that does not exist, such as 30 Feb, or a past year): the window would never open"),
+            ));
+        }
         if duration.is_zero() {
             return Err(("duration", "a window must stay open for a positive duration such as 4h".into()));
         }
@@ -291,10 +299,19 @@ mod tests {
 
     #[test]
     fn a_schedule_that_never_fires_again_is_closed_with_no_next_opening() {
-        let w = window("0 0 2 1 1 * 2020", 4, "UTC");
-        assert_eq!(w.state_at(utc("2026-11-25T00:00:00Z")), WindowState::Closed { next: None });
-        let feb30 = window("0 0 0 30 Feb *", 4, "UTC");
-        assert_eq!(feb30.state_at(utc("2026-11-25T00:00:00Z")), WindowState::Closed { next: None });
+        // Valid today (it opens once, in 2090), but asked about a time after its only opening.
+        let w = window("0 0 2 1 1 * 2090", 4, "UTC");
+        assert_eq!(w.state_at(utc("2091-11-25T00:00:00Z")), WindowState::Closed { next: None });
+    }
+
+    #[test]
+    fn a_window_that_can_never_open_is_refused() {
+        for cron in ["0 0 0 30 Feb *", "0 0 0 31 Apr *", "0 0 0 31 Jun,Sep,Nov *", "0 0 2 1 1 * 2020"] {
+            let err = Window::new(cron, Duration::from_secs(3600), None).expect_err(cron);
+            assert_eq!(err.0, "cron", "{cron}");
+            assert!(err.1.contains("never open"), "{cron}: {}", err.1);
+        }
+        assert!(Window::new("0 0 0 29 Feb *", Duration::from_secs(3600), None).is_ok(), "29 Feb exists in leap years");
     }
 
     #[test]
