@@ -249,10 +249,20 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     }
     let mut by_tag = None;
     for wanted in &protect.tags {
-        let found = instance.tags.iter().find(|(key, _)| key.eq_ignore_ascii_case(&wanted.key));
-        facts.insert(&format!("tag:{}", wanted.key), found.map_or("absent", |(_, v)| v));
+        // Every instance tag whose key is the protect key, ignoring ASCII case and surrounding whitespace: tag
+        // keys are case-sensitive in Alibaba Cloud, so `JANITOR:KEEP=no` and `janitor:keep=true` are two tags,
+        // and *any* of them that matches protects (reading only the first would let the other defeat it).
+        let found: Vec<(&str, &str)> =
+            instance.tags.iter().filter(|(key, _)| key.trim().eq_ignore_ascii_case(&wanted.key)).collect();
+        let seen = match found.as_slice() {
+            [] => "absent".to_string(),
+            [(_, value)] => (*value).to_string(),
+            many => many.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+        };
+        facts.insert(&format!("tag:{}", wanted.key), &seen);
         let hit = found
-            .filter(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
+            .iter()
+            .find(|(_, value)| wanted.value.as_ref().is_none_or(|w| w.trim().eq_ignore_ascii_case(value.trim())));
         if let (None, Some((key, value))) = (&by_tag, hit) {
             by_tag = Some(format!("tag {key}={value}"));
         }
@@ -260,7 +270,8 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     if by_tag.is_some() {
         return by_tag;
     }
-    if protect.instance_ids.contains(instance.id.as_str()) {
+    // Instance ids are matched ignoring case (`I-CONTROL` protects `i-control`): when in doubt, keep.
+    if protect.instance_ids.iter().any(|id| id.eq_ignore_ascii_case(&instance.id)) {
         return Some(format!("protected instance id {}", instance.id));
     }
     let options = glob::MatchOptions { case_sensitive: false, ..glob::MatchOptions::new() };
@@ -687,6 +698,50 @@ rules:
             for always in ["charge_type", "status", "created_at", "expires_at"] {
                 assert!(d.facts.contains_key(always), "fact {always} missing; {what}");
             }
+        }
+    }
+
+    #[test]
+    fn a_protect_tag_is_not_defeated_by_the_same_key_in_another_case() {
+        // Issue 12, item 1: `JANITOR:KEEP=no` sorts first; `janitor:keep=true` must still protect.
+        let i = tagged(
+            tagged(tagged(ecs("i-two-keeps"), "expire-at", "2026-03-01"), "JANITOR:KEEP", "no"),
+            "janitor:keep",
+            "true",
+        );
+        let d = evaluate(&i, &policy(), now());
+        assert_eq!(d.verdict, Verdict::Protected { by: "tag janitor:keep=true".into() });
+        assert_eq!(
+            d.facts.get("tag:janitor:keep"),
+            Some("JANITOR:KEEP=no, janitor:keep=true"),
+            "every matching key shown"
+        );
+    }
+
+    #[test]
+    fn a_protect_tag_key_with_stray_whitespace_on_the_instance_still_protects() {
+        // Issue 12, item 2: instance tag keys are normalised like protect keys (values already were).
+        let i = tagged(tagged(ecs("i-spacey"), "expire-at", "2026-03-01"), "janitor:keep ", "true");
+        assert!(matches!(evaluate(&i, &policy(), now()).verdict, Verdict::Protected { .. }));
+    }
+
+    #[test]
+    fn protected_ids_match_ignoring_case() {
+        let i = tagged(ecs("I-PINNED"), "expire-at", "2026-03-01");
+        let d = evaluate(&i, &policy(), now());
+        assert_eq!(d.verdict, Verdict::Protected { by: "protected instance id I-PINNED".into() });
+    }
+
+    #[test]
+    fn protect_entries_with_surrounding_whitespace_are_refused() {
+        for (yaml, field) in [
+            ("protect: { tags: { \"janitor:keep \": \"true\" } }", "protect.tags[0]"),
+            ("protect: { instance_ids: [\"i-plain \"] }", "protect.instance_ids"),
+        ] {
+            let text =
+                format!("regions: [cn-hangzhou]\n{yaml}\nrules:\n  - name: r\n    filters: {{ expire_at_tag: e }}\n");
+            let e = Policy::from_yaml(&text, "p.yaml").expect_err(yaml).to_string();
+            assert!(e.contains(field) && e.contains("whitespace"), "{e}");
         }
     }
 

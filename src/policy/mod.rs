@@ -261,6 +261,13 @@ impl Policy {
         if self.protect.instance_ids.iter().any(|id| id.trim().is_empty()) {
             return Err(err("protect.instance_ids".into(), "empty instance id: expected ids such as i-abc".into()));
         }
+        // An id with a stray space would protect nothing (ids are matched exactly, ignoring case).
+        if let Some(id) = self.protect.instance_ids.iter().find(|id| id.trim() != id.as_str()) {
+            return Err(err(
+                "protect.instance_ids".into(),
+                format!("instance id {id:?} has surrounding whitespace: write the id exactly, such as i-abc"),
+            ));
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             let path = format!("rules[{i}]");
             if rule.name.trim().is_empty() {
@@ -458,6 +465,9 @@ const MAX_TAG_KEY_CHARS: usize = 128;
 fn check_tag_key(key: &str) -> Result<(), String> {
     if key.trim().is_empty() {
         Err("empty tag key: expected a tag key such as expire-at".into())
+    } else if key.trim() != key {
+        // Alibaba keeps tag keys as written; `janitor:keep ` would match no tag and protect nothing.
+        Err(format!("tag key {key:?} has surrounding whitespace: write the key exactly, such as janitor:keep"))
     } else if key.chars().count() > MAX_TAG_KEY_CHARS {
         Err(format!(
             "a tag key of {} characters: Alibaba tag keys have at most {MAX_TAG_KEY_CHARS}",
