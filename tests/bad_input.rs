@@ -75,6 +75,9 @@ const POLICIES: &[(&str, &str)] = &[
     ("tag-key-injection.yaml", "rules[0].filters.ttl_tag"),
     ("name-glob-unclosed.yaml", "rules[0].filters.name"),
     ("duplicate-rule-names.yaml", "rules[1].name"),
+    // protect entries that would protect nothing (issue 12, item 2)
+    ("protect-tag-key-trailing-space.yaml", "protect.tags[0]: tag key \"janitor:keep \" has surrounding whitespace"),
+    ("protect-id-trailing-space.yaml", "protect.instance_ids: instance id \"i-plain \" has surrounding whitespace"),
     // windows that can never open (issue 12, item 19)
     ("window-feb-30.yaml", "window.cron: `0 0 0 30 Feb *` names no future time"),
     ("rule-window-apr-31.yaml", "rules[0].window.cron: `0 0 0 31 Apr *` names no future time"),
