@@ -173,9 +173,11 @@ impl InstanceVo {
         let action = "GetInstanceList";
         let id = self.instance_id.clone();
         let charge_type = match self.paid_type {
-            0 => ChargeType::Subscription,
-            // 1 pay-as-you-go (hourly), 3 serverless, 4 Confluent pay-as-you-go.
-            1 | 3 | 4 => ChargeType::PayAsYouGo,
+            // 0 subscription, 4 Confluent subscription (prepaid): the Terraform provider's
+            // `convertAliKafkaPaidTypeResponse` maps "0" and "4" to PrePaid (reference 3.3, corrected).
+            0 | 4 => ChargeType::Subscription,
+            // 1 pay-as-you-go (hourly), 3 serverless.
+            1 | 3 => ChargeType::PayAsYouGo,
             other => {
                 return Err(shape(
                     action,
@@ -470,12 +472,15 @@ mod tests {
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2030-01-02T10:43:38+00:00");
         assert_eq!(sub.status, "released (6)");
         assert!(Kafka::default().state_veto(sub).unwrap().contains("released (6)"));
-        for paid in [3, 4] {
-            assert_eq!(
-                list_answer(vo(json!({"PaidType": paid})), "cn-hangzhou").unwrap()[0].charge_type,
-                ChargeType::PayAsYouGo
-            );
-        }
+        assert_eq!(
+            list_answer(vo(json!({"PaidType": 3})), "cn-hangzhou").unwrap()[0].charge_type,
+            ChargeType::PayAsYouGo
+        );
+        // Issue 12, item 11: a Confluent instance (4) is a subscription, never pay-as-you-go.
+        assert_eq!(
+            list_answer(vo(json!({"PaidType": 4})), "cn-hangzhou").unwrap()[0].charge_type,
+            ChargeType::Subscription
+        );
     }
 
     #[test]
