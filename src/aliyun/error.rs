@@ -88,6 +88,14 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// A native dry run that passed: the service answers a passing `DryRun=true` call with an *error* document,
+    /// code `DryRunOperation` (newer docs: `DRYRUN.SUCCESS`), HTTP 400 (reference 3.1). Only that 400-class answer,
+    /// as the call's own final answer, is a pass: the same code on a 5xx (or on the last of exhausted retries)
+    /// says the service was not well, not that the release would succeed.
+    pub fn is_dry_run_pass(&self) -> bool {
+        matches!(self, ApiError::Service { status: 400..=499, code, .. } if code == "DryRunOperation" || code == "DRYRUN.SUCCESS")
+    }
+
     /// The service refused because the instance is protected against release: Redis `InstanceReleaseProtection`,
     /// `OperationDenied.InstanceReleaseProtection`, `Instance.DeleteProtection`, ECS `InvalidOperation.DeletionProtection`
     /// (reference 3.2: match any code containing these words). A veto, not a failure.
@@ -120,6 +128,24 @@ mod tests {
             message: String::new(),
             request_id: "r".into(),
         }
+    }
+
+    #[test]
+    fn only_a_400_class_dry_run_operation_is_a_pass() {
+        // Issue 12, item 10: a 500 carrying DryRunOperation, retried until exhausted, is no pass.
+        assert!(svc("DryRunOperation", 400).is_dry_run_pass());
+        assert!(svc("DRYRUN.SUCCESS", 400).is_dry_run_pass());
+        assert!(!svc("DryRunOperation", 500).is_dry_run_pass());
+        let exhausted =
+            ApiError::Exhausted { action: "A".into(), attempts: 5, last: Box::new(svc("DryRunOperation", 500)) };
+        assert!(!exhausted.is_dry_run_pass());
+        let exhausted_400 =
+            ApiError::Exhausted { action: "A".into(), attempts: 5, last: Box::new(svc("DryRunOperation", 400)) };
+        assert!(
+            !exhausted_400.is_dry_run_pass(),
+            "a 400 is never retried; an Exhausted wrapper means something else happened"
+        );
+        assert!(!svc("InvalidOperation.DeletionProtection", 403).is_dry_run_pass());
     }
 
     #[test]

@@ -287,9 +287,7 @@ impl Product for Ecs {
     async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult {
         match api.call(&self.delete_request(call, true)).await {
             // A passing dry run is an error answer (reference 3.1); newer docs spell it DRYRUN.SUCCESS.
-            Err(e) if matches!(e.code(), Some("DryRunOperation" | "DRYRUN.SUCCESS")) => {
-                Ok(e.request_id().unwrap_or_default().to_string())
-            }
+            Err(e) if e.is_dry_run_pass() => Ok(e.request_id().unwrap_or_default().to_string()),
             Err(e) => Err(e),
             Ok(_) => Err(shape("DeleteInstances", "a DryRun call answered success instead of DryRunOperation".into())),
         }

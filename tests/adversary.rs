@@ -1,0 +1,134 @@
+//! The adversary suite (issue 12): each case is a way a hostile user or a confused operator made the janitor
+//! release what it must not, run end to end with the real binary against the emulator, and named after it.
+//! Every case must fail on the code before its fix.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const EXPIRED: (&str, &str) = ("expire-at", "2026-01-01");
+
+fn ecs_policy(protect: &str) -> String {
+    format!(
+        r#"
+regions: [cn-hangzhou]
+products: [ecs]
+{protect}
+limits: {{ max_releases_per_run: 100, max_release_percent: 100 }}
+rules:
+  - name: expired-by-tag
+    filters: {{ expire_at_tag: expire-at }}
+    grace: 0
+"#
+    )
+}
+
+fn stopped(id: &str, tags: &[(&str, &str)]) -> Value {
+    ecs(id, "cn-hangzhou", "Stopped", "PostPaid", tags)
+}
+
+/// Item 1: `JANITOR:KEEP=no` beside `janitor:keep=true` once defeated the protect tag (the first key in byte
+/// order was read, and only its value compared).
+#[tokio::test]
+async fn protect_tag_defeated_by_same_key_in_another_case() {
+    let env = Env::start(&inventory(vec![
+        stopped("i-two-keeps", &[EXPIRED, ("JANITOR:KEEP", "no"), ("janitor:keep", "true")]),
+        stopped("i-plain", &[EXPIRED]),
+    ]))
+    .await;
+    let run = env.run(&ecs_policy(r#"protect: { tags: { "janitor:keep": "true" } }"#), &["--apply"]).await;
+    assert_eq!(run.outcome("i-two-keeps"), "protected", "{}", run.stdout);
+    assert_eq!(run.entry("i-two-keeps")["facts"]["tag:janitor:keep"], "JANITOR:KEEP=no, janitor:keep=true");
+    assert_eq!(env.released_ids(), ["i-plain"]);
+}
+
+/// Item 2: protect entries with stray whitespace protected nothing; an instance key with a trailing space did not
+/// protect; an id in another case did not protect.
+#[tokio::test]
+async fn protect_entries_with_whitespace_or_another_case_protect_nothing() {
+    let env = Env::start(&inventory(vec![stopped("i-plain", &[EXPIRED])])).await;
+    for protect in [r#"protect: { tags: { "janitor:keep ": "true" } }"#, r#"protect: { instance_ids: ["i-plain "] }"#] {
+        let run = env.run(&ecs_policy(protect), &["--apply"]).await;
+        assert_eq!(run.code, 1, "{protect}: {}", run.stderr);
+        assert!(run.stderr.contains("surrounding whitespace"), "{protect}: {}", run.stderr);
+    }
+    assert!(env.released_ids().is_empty());
+
+    let env = Env::start(&inventory(vec![
+        stopped("i-control", &[EXPIRED]),
+        stopped("i-spacey-key", &[EXPIRED, ("janitor:keep ", "true")]),
+        stopped("i-plain", &[EXPIRED]),
+    ]))
+    .await;
+    let policy = ecs_policy(r#"protect: { tags: { "janitor:keep": "true" }, instance_ids: ["I-CONTROL"] }"#);
+    let run = env.run(&policy, &["--apply"]).await;
+    assert_eq!(run.outcome("i-control"), "protected", "{}", run.stdout);
+    assert_eq!(run.outcome("i-spacey-key"), "protected", "{}", run.stdout);
+    assert_eq!(env.released_ids(), ["i-plain"]);
+}
+
+/// Item 10: a `DeleteInstances` dry run answered HTTP 500 with code `DryRunOperation`, retries exhausted, was
+/// counted as a pass and the instance released.
+#[tokio::test]
+async fn a_5xx_dry_run_is_not_a_pass() {
+    let mut inv = inventory(vec![stopped("i-expired", &[EXPIRED])]);
+    inv["faults"] = json!([{
+        "action": "DeleteInstances", "dry_run": true, "kind": "error", "code": "DryRunOperation", "status": 500,
+        "message": "Request validation has been passed with DryRun flag set."
+    }]);
+    let env = Env::start(&inv).await;
+    let knobs = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET),
+        ("JANITOR_REQUEST_TIMEOUT_MS", "400"),
+        ("JANITOR_RETRY_BUDGET_MS", "300"),
+        ("JANITOR_RETRY_BASE_MS", "10"),
+    ];
+    let run = env.run_with_env(&ecs_policy(""), &["--apply"], &knobs).await;
+    assert_eq!(run.outcome("i-expired"), "failed", "{}", run.stdout);
+    assert_eq!(run.code, 3);
+    assert!(env.released_ids().is_empty(), "released after a 5xx dry run");
+    assert!(env
+        .calls_to("2014-05-26", "DeleteInstances")
+        .iter()
+        .all(|c| c.params.get("DryRun").map(String::as_str) == Some("true")));
+}
+
+/// Item 11: Kafka `PaidType` 4 is a Confluent *subscription*; an unexpired one was read as pay-as-you-go, and so
+/// released by a pay-as-you-go rule.
+#[tokio::test]
+async fn kafka_confluent_subscription_is_not_pay_as_you_go() {
+    let confluent = json!({
+        "InstanceId": "k-confluent", "Name": "confluent", "RegionId": "cn-hangzhou", "ServiceStatus": 5,
+        "ViewInstanceStatusCode": 2, "PaidType": 4, "CreateTime": 1_790_812_800_000i64,
+        "ExpiredTime": 4_102_444_800_000i64, "SpecType": "normal", "Series": "confluent",
+        "Tags": {"TagVO": [{"Key": "expire-at", "Value": "2026-01-01"}]},
+    });
+    let env = Env::start(&inventory_with(json!({"alikafka": [confluent]}))).await;
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [alikafka]
+limits: { max_releases_per_run: 10, max_release_percent: 100 }
+rules:
+  - name: expired-by-tag
+    filters: { expire_at_tag: expire-at, charge_type: pay-as-you-go }
+    grace: 0
+"#;
+    let run = env.run(policy, &["--apply"]).await;
+    assert_eq!(run.outcome("k-confluent"), "kept", "{}", run.stdout);
+    assert_eq!(run.entry("k-confluent")["facts"]["charge_type"], "subscription");
+    assert!(env.calls_to("2019-09-16", "ReleaseInstance").is_empty());
+}
+
+/// Item 19: windows that can never open (`30 Feb`, `31 Apr`) passed `validate`.
+#[tokio::test]
+async fn windows_that_can_never_open_are_refused() {
+    let env = Env::start(&inventory(vec![stopped("i-expired", &[EXPIRED])])).await;
+    for cron in ["0 0 0 30 Feb *", "0 0 0 31 Apr *"] {
+        let policy = format!("{}window: {{ cron: \"{cron}\", duration: 2h }}\n", ecs_policy(""));
+        let run = env.run(&policy, &["--apply"]).await;
+        assert_eq!(run.code, 1, "{cron}: {}", run.stderr);
+        assert!(run.stderr.contains("window.cron") && run.stderr.contains("never open"), "{}", run.stderr);
+    }
+    assert_eq!(env.listings(), 0, "nothing listed for a refused policy");
+}
