@@ -38,6 +38,18 @@ impl Endpoints {
         self.all.is_some() || self.per_product.contains_key(product)
     }
 
+    /// True when every request to `product` in `region` goes to a loopback address (127.0.0.0/8 or ::1, as an IP
+    /// literal: a name such as `localhost` could resolve elsewhere). Decided on the URL after every override,
+    /// so a per-product policy endpoint cannot slip a real host past a check made on `JANITOR_ENDPOINT` alone.
+    pub fn is_loopback(&self, product: &str, region: &str) -> bool {
+        let Ok(url) = url::Url::parse(&self.base_url(product, region)) else { return false };
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            _ => false,
+        }
+    }
+
     /// Base URL for `product` (an endpoint product code: `ecs`, `r-kvstore`, `alikafka`, `kms`, `bssopenapi`, `tag`, `sts`) in `region`.
     pub fn base_url(&self, product: &str, region: &str) -> String {
         if let Some(u) = self.per_product.get(product).or(self.all.as_ref()) {
@@ -98,6 +110,26 @@ mod tests {
         assert_eq!(default_host("ecs", "cn-hangzhou-finance"), "ecs.aliyuncs.com");
         assert_eq!(default_host("bssopenapi", "cn-hangzhou"), "business.aliyuncs.com");
         assert_eq!(default_host("bssopenapi", "intl"), "business.ap-southeast-1.aliyuncs.com");
+    }
+
+    #[test]
+    fn loopback_is_decided_after_every_override() {
+        let mut per = BTreeMap::new();
+        per.insert("kms".to_string(), "https://kms.example.com".to_string());
+        let e = Endpoints::new(Some("http://127.0.0.1:8931"), &per).unwrap();
+        assert!(e.is_loopback("ecs", "cn-hangzhou"));
+        assert!(!e.is_loopback("kms", "cn-hangzhou"), "a policy endpoint wins over JANITOR_ENDPOINT");
+        assert!(
+            !Endpoints::new(Some("   "), &BTreeMap::new()).unwrap().is_loopback("ecs", "cn-hangzhou"),
+            "blank override: real hosts"
+        );
+        assert!(!Endpoints::new(Some("http://localhost:1"), &BTreeMap::new())
+            .unwrap()
+            .is_loopback("ecs", "cn-hangzhou"));
+        assert!(Endpoints::new(Some("http://[::1]:1"), &BTreeMap::new()).unwrap().is_loopback("ecs", "cn-hangzhou"));
+        assert!(Endpoints::new(Some("http://127.9.0.1:1"), &BTreeMap::new())
+            .unwrap()
+            .is_loopback("ecs", "cn-hangzhou"));
     }
 
     #[test]
