@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/aliyun-janitor
+SIM := target/debug/aliyun-sim
 DEMO_PORT ?= 18931
 DEMO_ENV := ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
 	JANITOR_ENDPOINT=http://127.0.0.1:$(DEMO_PORT) JANITOR_NOW=2026-11-25T12:00:00Z RUST_LOG=warn
@@ -17,9 +18,9 @@ all: build
 
 ## demo: start the emulator with a sample inventory; dry-run, mark (day 0), then release after the grace (day 4)
 demo:
-	$(CARGO) build --quiet
+	$(CARGO) build --workspace --quiet
 	@set -e; \
-	$(BIN) sim --inventory examples/demo-inventory.json --listen 127.0.0.1:$(DEMO_PORT) 2>/dev/null & SIM=$$!; \
+	$(SIM) --inventory examples/demo-inventory.json --listen 127.0.0.1:$(DEMO_PORT) 2>/dev/null & SIM=$$!; \
 	trap "kill $$SIM 2>/dev/null" EXIT; \
 	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	echo "== 1. validate the policy"; \
@@ -37,7 +38,7 @@ demo:
 test: test-rust $(EXTRA_TESTS)
 
 test-rust:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --workspace --all-targets
 
 ## bench: the scale benchmark (not part of `make test`): 10,000 instances, 50 ms per call; report in target/bench/report.md
 bench:

@@ -7,12 +7,12 @@
 //! Products come from one generator function each (`PRODUCTS`); a product is benchmarked when the emulator
 //! serves it and the janitor has an adapter for it, so the benchmark grows as products are added.
 //!
-//! Runs the release binary as a process (the emulator too), measured with GNU `time` (`/usr/bin/time`).
+//! Runs the release binary as a process, measured with GNU `time` (`/usr/bin/time`); the emulator runs in this
+//! process (the `aliyun_sim` library, on its own thread), so nothing it does counts in the janitor's figures.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -179,8 +179,7 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
             inv.insert(section(p.code).into(), json!([]));
             let path = dir.join(format!("probe-{}.json", p.code));
             std::fs::write(&path, Value::Object(inv).to_string()).is_ok()
-                && aliyun_janitor::sim::Sim::from_inventory_file(&path, aliyun_janitor::sim::SimOptions::default())
-                    .is_ok()
+                && aliyun_sim::Sim::from_inventory_file(&path, aliyun_sim::SimOptions::default()).is_ok()
         })
         .collect()
 }
@@ -415,42 +414,43 @@ fn run_janitor(url: &str, policy: &Path, apply: bool, dir: &Path, tag: &str) -> 
     }
 }
 
-struct SimProcess {
-    child: Child,
+/// The emulator serving on its own thread and runtime; stops when dropped.
+struct SimServer {
     url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for SimProcess {
+impl Drop for SimServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
-fn start_sim(inventory: &Path) -> SimProcess {
-    let mut child = Command::new(bin())
-        .args(["sim", "--listen", "127.0.0.1:0", "--latency-ms", &LATENCY_MS.to_string(), "--inventory"])
-        .arg(inventory)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("emulator starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.split("listening on ").nth(1) {
-                    break url.trim().to_string();
-                }
+/// Starts the emulator as `aliyun-sim` would (one current-thread runtime), with the benchmark's latency.
+fn start_sim(inventory: &Path) -> SimServer {
+    let opts = aliyun_sim::SimOptions { latency_ms: LATENCY_MS, ..aliyun_sim::SimOptions::default() };
+    let sim = aliyun_sim::Sim::from_inventory_file(inventory, opts).expect("the benchmark inventory loads");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            tokio::select! {
+                served = aliyun_sim::serve(listener, sim) => served.expect("emulator serves"),
+                _ = stopped => {}
             }
-            _ => panic!("the emulator did not start"),
-        }
-    };
-    // Keep draining its stderr so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    SimProcess { child, url }
+        });
+    });
+    SimServer { url, stop: Some(stop), thread: Some(thread) }
 }
 
 fn cold_start(policy: &Path) -> Duration {

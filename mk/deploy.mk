@@ -92,10 +92,10 @@ deploy-fc: $(S_CLI)
 ##   cli: `aliyun-janitor run --event`; fc: the FC HTTP server + POST /invoke; lambda: cargo-lambda's own
 ##   Runtime API emulator (`cargo lambda watch` + `cargo lambda invoke`, installed into .tools/venv).
 invoke-local:
-	$(CARGO) build --quiet
+	$(CARGO) build --workspace --quiet
 	@if [ "$(MODE)" = lambda ]; then $(MAKE) --no-print-directory $(VENV)/.lambda-tools; fi
 	@set -e; \
-	$(BIN) sim --inventory $(INVOKE_INVENTORY) --listen 127.0.0.1:$(INVOKE_PORT) 2>/dev/null & SIM=$$!; \
+	$(SIM) --inventory $(INVOKE_INVENTORY) --listen 127.0.0.1:$(INVOKE_PORT) 2>/dev/null & SIM=$$!; \
 	trap 'kill $$SIM $$FC 2>/dev/null; [ -n "$$WATCH" ] && kill -- -$$WATCH 2>/dev/null; true' EXIT; \
 	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(INVOKE_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	export JANITOR_ENDPOINT=http://127.0.0.1:$(INVOKE_PORT) JANITOR_POLICY=$(INVOKE_POLICY) JANITOR_NOW=$(INVOKE_NOW) RUST_LOG=warn; \
@@ -129,6 +129,7 @@ lint-deploy: $(VENV)/.lint-tools $(S_CLI)
 
 ## measure: release binary size, cold start of both serverless modes, peak memory of the demo runs (docs/deploy.md)
 measure: build
+	$(CARGO) build --release --locked -p aliyun-sim
 	@test -x /usr/bin/time || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq time; \
 		else echo "GNU time is missing: install the 'time' package"; exit 1; fi; }

@@ -103,9 +103,13 @@ def wait_port(port, proc=None, limit=20):
     raise SystemExit(f"nothing listens on {port}")
 
 
+SIM = os.path.join(ROOT, "target/release/aliyun-sim")
+
+
 def start_sim(binary, inventory):
+    """Starts the emulator (`aliyun-sim`, `make measure` builds it; `binary` is the janitor, unused here)."""
     port = free_port()
-    sim = subprocess.Popen([binary, "sim", "--inventory", inventory, "--listen", f"127.0.0.1:{port}"],
+    sim = subprocess.Popen([SIM, "--inventory", inventory, "--listen", f"127.0.0.1:{port}"],
                            env=base_env({}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, sim)
     return sim, port

@@ -1,4 +1,4 @@
-//! The command-line interface: `run`, `validate` and `sim`. Each subcommand is an args struct with one `run`.
+//! The command-line interface: `run` and `validate`. Each subcommand is an args struct with one `run`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +11,6 @@ use crate::event::{self, Trigger};
 use crate::job::{self, Settings};
 use crate::policy::Policy;
 use crate::report::{self, Summary};
-use crate::sim::{self, Sim, SimOptions};
 
 /// Exit code of a run that finished but did not do everything (a scope unscanned, a failure, a limit breach).
 pub const EXIT_DEGRADED: u8 = 3;
@@ -33,8 +32,6 @@ pub enum Command {
     Run(RunArgs),
     /// Check a policy file and print what it means; exits non-zero on the first error.
     Validate(ValidateArgs),
-    /// Start the local Alibaba Cloud API emulator (for the demo and tests).
-    Sim(SimArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,26 +70,6 @@ pub struct RunArgs {
 pub struct ValidateArgs {
     #[arg(long, env = "JANITOR_POLICY")]
     pub policy: PathBuf,
-}
-
-#[derive(Args, Debug)]
-pub struct SimArgs {
-    /// Inventory JSON file (credentials, instances per product, faults).
-    #[arg(long)]
-    pub inventory: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:8931")]
-    pub listen: String,
-    /// Response time per request, in milliseconds: each answer leaves this long after its request arrived.
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Fraction of requests answered `Throttling.User` (0..1).
-    #[arg(long, default_value_t = 0.0)]
-    pub throttle_rate: f64,
-    /// Fraction of requests answered 503 `ServiceUnavailable` (0..1).
-    #[arg(long, default_value_t = 0.0)]
-    pub error_rate: f64,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -221,33 +198,6 @@ impl ValidateArgs {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             }
-        }
-    }
-}
-
-impl SimArgs {
-    pub async fn run(&self) -> ExitCode {
-        let opts = SimOptions {
-            latency_ms: self.latency_ms,
-            throttle_rate: self.throttle_rate,
-            error_rate: self.error_rate,
-            seed: self.seed,
-        };
-        let sim = match Sim::from_inventory_file(&self.inventory, opts) {
-            Ok(s) => s,
-            Err(e) => return fail(e),
-        };
-        let listener = match tokio::net::TcpListener::bind(&self.listen).await {
-            Ok(l) => l,
-            Err(e) => return fail(format!("cannot listen on {}: {e}", self.listen)),
-        };
-        match listener.local_addr() {
-            Ok(addr) => eprintln!("aliyun-janitor sim listening on http://{addr}"),
-            Err(e) => return fail(e),
-        }
-        match sim::serve(listener, sim).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
         }
     }
 }

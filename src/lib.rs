@@ -3,8 +3,8 @@
 //! A run reads as the module list: [`event`] (what triggered us) → [`policy`] (what the user allows) →
 //! [`products`] (what exists) → [`plan`] (decisions with reasons) → [`lifecycle`] (mark, wait, release, unmark) →
 //! [`release`] (dry run, then act) →
-//! [`report`] (summary and logs). [`job`] wires them; [`aliyun`] is the signed API client and [`sim`] the
-//! local emulator of the Alibaba API used by the demo and the tests.
+//! [`report`] (summary and logs). [`job`] wires them; [`aliyun`] is the signed API client. The emulator of the
+//! Alibaba API that the demo and the tests run against is its own crate, `aliyun-sim` (`sim/`).
 
 pub mod aliyun;
 pub mod cli;
@@ -19,6 +19,5 @@ pub mod products;
 pub mod release;
 pub mod report;
 pub mod runtime;
-pub mod sim;
 pub mod strmap;
 pub mod webhook;

@@ -30,6 +30,5 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => args.run().await,
         Command::Validate(args) => args.run(),
-        Command::Sim(args) => args.run().await,
     }
 }

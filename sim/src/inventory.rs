@@ -1,0 +1,250 @@
+//! The inventory file the emulator serves from. One JSON object:
+//!
+//! ```json
+//! {
+//!   "credentials": [
+//!     {"access_key_id": "LTAI-sim-1", "access_key_secret": "secret-1", "security_token": null},
+//!     {"access_key_id": "STS.sim-2", "access_key_secret": "secret-2", "security_token": "CAIS-token"}
+//!   ],
+//!   "now": "2026-06-01T00:00:00Z",
+//!   "ecs": [ { "InstanceId": "i-…", "RegionId": "cn-hangzhou", "Status": "Stopped", "InstanceChargeType": "PostPaid", … } ],
+//!   "faults": [ {"action": "DescribeInstances", "region": "cn-shanghai", "code": "InternalError", "status": 500, "times": null} ]
+//! }
+//! ```
+//!
+//! - `credentials` (required, at least one): the access keys the emulator accepts. An id starting `STS.` must have a
+//!   `security_token`, and every request signed with a key that has one must send it as `SecurityToken`.
+//! - `now` (optional): the emulator clock for expiry checks (ECS `ExpiredTime`). Default: the real clock. Request
+//!   timestamps are always checked against the real clock. Tests can also call `Sim::set_clock`.
+//! - One section per product, named by its endpoint product code. `ecs`: an array of instance objects exactly as
+//!   ECS `DescribeInstances` returns them (real field names, minute-precision times such as `2026-01-01T00:00Z`);
+//!   they are served back verbatim. Checked on load: `InstanceId` (unique), `RegionId`, `Status`
+//!   (`Pending|Running|Starting|Stopping|Stopped`), `InstanceChargeType` (`PostPaid|PrePaid`), and when present
+//!   `ZoneId`, `CreationTime`, `ExpiredTime` (required for `PrePaid`; `2099-12-31T15:59Z` means never),
+//!   `DeletionProtection` (bool), `OperationLocks: {"LockReason": [{"LockReason": "security"}]}`,
+//!   `Tags: {"Tag": [{"TagKey", "TagValue"}]}`. Other fields are kept and served as given.
+//! - `r-kvstore`, `alikafka`, `kms`, `bss`: the other products' sections, each described in its own file
+//!   (`redis.rs`, `kafka.rs`, `kms.rs`, `bss.rs`); instance objects there may carry emulator-only `_sim`
+//!   controls (`controls.rs`), never served.
+//! - `faults` (optional): injected errors, see [`super::faults`] for the fields.
+//!
+//! Any error names the offending field, e.g. `ecs[3].InstanceChargeType`.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::faults::FaultSpec;
+use super::service::PRODUCTS;
+use crate::time;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot read inventory file {path}: {source}")]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    /// The inventory (or an option) is wrong; `field` is a path such as `ecs[3].Status`.
+    #[error("inventory: `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl SimError {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SimError::Invalid { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SimCredential {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    #[serde(default)]
+    pub security_token: Option<String>,
+}
+
+/// The inventory after the common sections are checked; product sections are handed to each product's loader.
+#[derive(Debug)]
+pub(crate) struct Inventory {
+    pub credentials: Vec<SimCredential>,
+    pub now: Option<DateTime<Utc>>,
+    pub faults: Vec<FaultSpec>,
+    pub products: Map<String, Value>,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, SimError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            field.to_string()
+        } else {
+            format!("{field}{}{path}", if path.starts_with('[') { "" } else { "." })
+        };
+        SimError::invalid(at, e.into_inner().to_string())
+    })
+}
+
+pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
+    let root: Value =
+        serde_json::from_str(text).map_err(|e| SimError::invalid("(document)", format!("not valid JSON: {e}")))?;
+    let Value::Object(mut root) = root else {
+        return Err(SimError::invalid("(document)", "the inventory must be a JSON object"));
+    };
+    let credentials: Vec<SimCredential> = typed(
+        "credentials",
+        root.remove("credentials")
+            .ok_or_else(|| SimError::invalid("credentials", "missing; list at least one access key"))?,
+    )?;
+    if credentials.is_empty() {
+        return Err(SimError::invalid("credentials", "list at least one access key"));
+    }
+    for (i, c) in credentials.iter().enumerate() {
+        if c.access_key_id.trim().is_empty() {
+            return Err(SimError::invalid(format!("credentials[{i}].access_key_id"), "must not be empty"));
+        }
+        if c.access_key_secret.is_empty() {
+            return Err(SimError::invalid(format!("credentials[{i}].access_key_secret"), "must not be empty"));
+        }
+        if c.access_key_id.starts_with("STS.") && c.security_token.as_deref().is_none_or(str::is_empty) {
+            return Err(SimError::invalid(
+                format!("credentials[{i}].security_token"),
+                "an STS access key (STS.…) needs a security_token",
+            ));
+        }
+        if credentials[..i].iter().any(|o| o.access_key_id == c.access_key_id) {
+            return Err(SimError::invalid(
+                format!("credentials[{i}].access_key_id"),
+                format!("duplicate access key id `{}`", c.access_key_id),
+            ));
+        }
+    }
+    let now = match root.remove("now") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(time::parse(&s).map_err(|e| SimError::invalid("now", e.to_string()))?),
+        Some(_) => return Err(SimError::invalid("now", "expected a time string such as 2026-06-01T00:00:00Z")),
+    };
+    let faults: Vec<FaultSpec> = match root.remove("faults") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => typed("faults", v)?,
+    };
+    for key in root.keys() {
+        if !PRODUCTS.iter().any(|p| p.section == key) {
+            let known: Vec<&str> =
+                ["credentials", "now", "faults"].into_iter().chain(PRODUCTS.iter().map(|p| p.section)).collect();
+            return Err(SimError::invalid(
+                key.clone(),
+                format!("unknown section; expected one of {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(Inventory { credentials, now, faults, products: root })
+}
+
+/// Helpers for product loaders: read a field of an instance object, naming `section[i].Field` on error.
+pub(crate) struct Fields<'a> {
+    pub path: String,
+    pub obj: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn of(section: &str, index: usize, value: &'a Value) -> Result<Self, SimError> {
+        let path = format!("{section}[{index}]");
+        match value {
+            Value::Object(obj) => Ok(Fields { path, obj }),
+            _ => Err(SimError::invalid(path, "expected an instance object")),
+        }
+    }
+
+    pub fn err(&self, field: &str, message: impl Into<String>) -> SimError {
+        SimError::invalid(format!("{}.{field}", self.path), message)
+    }
+
+    pub fn opt_str(&self, field: &str) -> Result<Option<&'a str>, SimError> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.err(field, "expected a string")),
+        }
+    }
+
+    pub fn req_str(&self, field: &str) -> Result<&'a str, SimError> {
+        match self.opt_str(field)? {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(self.err(field, "required, non-empty string")),
+        }
+    }
+
+    pub fn one_of(&self, field: &str, allowed: &[&str]) -> Result<&'a str, SimError> {
+        let v = self.req_str(field)?;
+        if allowed.contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(field, format!("`{v}` is not one of {}", allowed.join(", "))))
+        }
+    }
+
+    pub fn opt_bool(&self, field: &str) -> Result<Option<bool>, SimError> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.err(field, "expected true or false")),
+        }
+    }
+
+    /// `{"<outer>": {"<list>": [ {…}, … ]}}`, the XML-derived wrapping Alibaba uses for lists.
+    pub fn wrapped_list(&self, outer: &str, list: &str) -> Result<Vec<&'a Map<String, Value>>, SimError> {
+        let items = match self.obj.get(outer) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Object(o)) => match o.get(list) {
+                None | Some(Value::Null) => return Ok(Vec::new()),
+                Some(Value::Array(a)) => a,
+                Some(_) => return Err(self.err(&format!("{outer}.{list}"), "expected an array")),
+            },
+            Some(_) => return Err(self.err(outer, format!("expected an object {{\"{list}\": [...]}}"))),
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_object().ok_or_else(|| self.err(&format!("{outer}.{list}[{i}]"), "expected an object")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(text: &str) -> String {
+        match parse(text) {
+            Err(SimError::Invalid { field, .. }) => field,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_inventory() {
+        let inv = parse(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s"}]}"#).unwrap();
+        assert_eq!(inv.credentials.len(), 1);
+        assert!(inv.products.is_empty() && inv.faults.is_empty() && inv.now.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of("[1]"), "(document)");
+        assert_eq!(field_of("{"), "(document)");
+        assert_eq!(field_of(r#"{}"#), "credentials");
+        assert_eq!(field_of(r#"{"credentials":[]}"#), "credentials");
+        assert_eq!(field_of(r#"{"credentials":[{"access_key_id":"a"}]}"#), "credentials[0]");
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":7}]}"#),
+            "credentials[0].access_key_secret"
+        );
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"STS.a","access_key_secret":"s"}]}"#),
+            "credentials[0].security_token"
+        );
+        let ok = r#""credentials":[{"access_key_id":"a","access_key_secret":"s"}]"#;
+        assert_eq!(field_of(&format!(r#"{{{ok},"kafka":[]}}"#)), "kafka");
+        assert_eq!(field_of(&format!(r#"{{{ok},"now":"soon"}}"#)), "now");
+        assert_eq!(field_of(&format!(r#"{{{ok},"faults":[{{"action":"X","colour":"red"}}]}}"#)), "faults[0].colour");
+    }
+}
