@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adversary;
 mod bad_input;
 mod billing;
 mod crash_safety;

@@ -2,9 +2,7 @@
 //! release what it must not, run end to end with the real binary against the emulator, and named after it.
 //! Every case must fail on the code before its fix.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 const EXPIRED: (&str, &str) = ("expire-at", "2026-01-01");
