@@ -37,7 +37,7 @@ pub const MAX_BATCH_EVENTS: usize = 100;
 /// Most resources one trigger may name (after the union of a batch). Above it the trigger is refused.
 pub const MAX_TARGETS: usize = 500;
 /// Longest resource id, in bytes.
-pub const MAX_RESOURCE_ID_LEN: usize = 64;
+pub const MAX_RESOURCE_ID_LEN: usize = crate::validate::MAX_INSTANCE_ID_LEN;
 /// Most notes kept about what an event named but the janitor ignores.
 pub const MAX_NOTES: usize = 20;
 /// ActionTrail API calls that change tags.
@@ -634,11 +634,9 @@ fn product_of_resource_type(ty: &str) -> Option<&'static str> {
     }
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9._-]*$`, at most [`MAX_RESOURCE_ID_LEN`] bytes: `i-bp1…`, `r-bp1…`, `alikafka_post-cn-…`.
+/// An instance id (`i-bp1…`, `r-bp1…`, `alikafka_post-cn-…`): see [`crate::validate::is_instance_id`].
 pub fn is_resource_id(s: &str) -> bool {
-    (1..=MAX_RESOURCE_ID_LEN).contains(&s.len())
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    crate::validate::is_instance_id(s)
 }
 
 /// The event's `id`, checked like every id that ends up in tokens and tags.
@@ -806,16 +804,9 @@ fn list(value: &Value, name: &str, valid: fn(&str) -> bool, what: &str) -> Resul
     Ok(out)
 }
 
-/// `^[a-z]{2,}(-[a-z0-9]+)+$`: `cn-hangzhou`, `ap-southeast-1`, `cn-shanghai-finance-1`.
+/// A region id (`cn-hangzhou`, `ap-southeast-1`): see [`crate::validate::is_region`].
 pub fn is_region(s: &str) -> bool {
-    let mut parts = s.split('-');
-    let first_ok = parts.next().is_some_and(|p| p.len() >= 2 && p.bytes().all(|b| b.is_ascii_lowercase()));
-    let mut rest = 0;
-    let rest_ok = parts.all(|p| {
-        rest += 1;
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    });
-    first_ok && rest_ok && rest > 0
+    crate::validate::is_region(s)
 }
 
 /// `^[a-z][a-z0-9-]{1,30}$`: `ecs`, `r-kvstore`, `alikafka`.

@@ -18,6 +18,8 @@ pub mod policy;
 pub mod products;
 pub mod release;
 pub mod report;
+pub mod retry;
 pub mod runtime;
 pub mod strmap;
+pub mod validate;
 pub mod webhook;

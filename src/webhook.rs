@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -22,6 +22,7 @@ use sha2::Sha256;
 use crate::event::json_kind as kind;
 use crate::plan::Verdict;
 use crate::report::{Entry, Outcome, Summary};
+use crate::retry::{GaveUp, Retriable};
 
 /// The environment variable holding the targets: a JSON array, secret as a whole.
 pub const ENV_VAR: &str = "JANITOR_WEBHOOKS";
@@ -210,7 +211,7 @@ fn target(index: usize, item: &Value) -> Result<WebhookTarget, WebhookError> {
         Some(other) => return Err(err("url", format!("expected a string, got {}", kind(other)))),
         None => return Err(err("url", "missing".into())),
     };
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let loopback = crate::validate::is_loopback(&url);
     if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
         return Err(err(
             "url",
@@ -728,30 +729,31 @@ async fn deliver_one(
     policy: DeliveryPolicy,
     index: usize,
 ) -> Delivery {
-    let start = Instant::now();
-    let mut attempts = 0;
-    let error = loop {
-        let Some(remaining) = policy.budget.checked_sub(start.elapsed()).filter(|r| !r.is_zero()) else {
-            break "time budget spent".to_string();
-        };
-        attempts += 1;
-        let failure = match attempt(http, target, body, policy.attempt_timeout.min(remaining)).await {
-            Ok(()) => {
-                tracing::info!(webhook = index, format = %target.format, attempts, "webhook delivered");
-                return Delivery { index, format: target.format, ok: true, attempts, error: None };
-            }
-            Err(failure) => failure,
-        };
-        if !failure.retryable || attempts >= policy.max_attempts {
-            break failure.message;
+    let schedule = crate::retry::Schedule {
+        max_attempts: policy.max_attempts,
+        base_delay: policy.first_backoff,
+        // Receivers answer 429 like any passing failure: one schedule, no cap but the budget.
+        throttle_base_delay: policy.first_backoff,
+        max_delay: Duration::MAX,
+        budget: policy.budget,
+    };
+    let send = |_, remaining: Duration| async move {
+        if remaining.is_zero() {
+            return Err(AttemptError { message: "time budget spent".into(), retryable: false });
         }
-        let backoff =
-            policy.first_backoff.saturating_mul(1 << (attempts - 1).min(16)).mul_f64(0.5 + fastrand::f64() / 2.0);
-        if start.elapsed() + backoff >= policy.budget {
-            break format!("{} (time budget spent)", failure.message);
+        attempt(http, target, body, policy.attempt_timeout.min(remaining)).await
+    };
+    let retriable = |e: &AttemptError| if e.retryable { Retriable::Yes } else { Retriable::No };
+    let on_retry = |e: &AttemptError, attempts: u32, _| {
+        tracing::info!(webhook = index, format = %target.format, attempts, error = %target.scrub(&e.message), "webhook attempt failed; retrying");
+    };
+    let (error, attempts) = match crate::retry::run(&schedule, send, retriable, on_retry).await {
+        Ok(((), attempts)) => {
+            tracing::info!(webhook = index, format = %target.format, attempts, "webhook delivered");
+            return Delivery { index, format: target.format, ok: true, attempts, error: None };
         }
-        tracing::info!(webhook = index, format = %target.format, attempts, error = %target.scrub(&failure.message), "webhook attempt failed; retrying");
-        tokio::time::sleep(backoff).await;
+        Err(f) if f.gave_up == GaveUp::Budget => (format!("{} (time budget spent)", f.error.message), f.attempts),
+        Err(f) => (f.error.message, f.attempts),
     };
     let error = target.scrub(&error);
     tracing::warn!(webhook = index, format = %target.format, attempts, error = %error, "webhook delivery failed");

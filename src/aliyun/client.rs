@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::retry::{self, GaveUp, Retriable};
+
 use super::limit::{AdaptiveLimit, LimitStats};
 use super::sign;
 use super::{ApiError, Credentials, Endpoints};
@@ -42,6 +44,17 @@ impl RetryPolicy {
             r.max_delay = Duration::from_millis(ms.saturating_mul(200)).max(Duration::from_millis(1));
         }
         r
+    }
+
+    /// The schedule of the shared retry loop.
+    fn schedule(&self) -> retry::Schedule {
+        retry::Schedule {
+            max_attempts: self.max_attempts,
+            base_delay: self.base_delay,
+            throttle_base_delay: self.throttle_base_delay,
+            max_delay: self.max_delay,
+            budget: self.budget,
+        }
     }
 
     /// How long an endpoint holds new requests after a throttling answer.
@@ -189,35 +202,33 @@ impl Client {
     /// Calls an API with retries; the body of a successful answer, already checked to be a JSON object
     /// that is not a business-envelope failure.
     async fn call_body(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
-        let retry = &self.inner.retry;
         let start = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let err = match self.attempt(req).await {
-                Ok(v) => {
-                    tracing::debug!(
-                        action = req.action,
-                        region = req.region,
-                        attempt,
-                        ms = start.elapsed().as_secs_f64() * 1e3,
-                        "call done"
-                    );
-                    return Ok(v);
-                }
-                Err(e) => e,
-            };
-            let may_retry = if req.idempotent { err.is_retryable() } else { never_reached_the_service(&err) };
-            if !may_retry || attempt >= retry.max_attempts {
-                return Err(if attempt > 1 { exhausted(req, attempt, err) } else { err });
+        let retriable = |err: &ApiError| {
+            // A mutating call without an idempotency token is sent again only when it cannot have run.
+            let may_retry = if req.idempotent { err.is_retryable() } else { never_reached_the_service(err) };
+            match (may_retry, err.is_throttling()) {
+                (false, _) => Retriable::No,
+                (true, true) => Retriable::Throttled,
+                (true, false) => Retriable::Yes,
             }
-            let base = if err.is_throttling() { retry.throttle_base_delay } else { retry.base_delay };
-            let delay = backoff(base, retry.max_delay, attempt);
-            if start.elapsed() + delay > retry.budget {
-                return Err(exhausted(req, attempt, err));
-            }
+        };
+        let on_retry = |err: &ApiError, attempt: u32, delay: Duration| {
             tracing::debug!(action = req.action, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
-            tokio::time::sleep(delay).await;
+        };
+        match retry::run(&self.inner.retry.schedule(), |_, _| self.attempt(req), retriable, on_retry).await {
+            Ok((body, attempt)) => {
+                tracing::debug!(
+                    action = req.action,
+                    region = req.region,
+                    attempt,
+                    ms = start.elapsed().as_secs_f64() * 1e3,
+                    "call done"
+                );
+                Ok(body)
+            }
+            // A budget spent is reported as exhausted even after one attempt: the caller asked for retries.
+            Err(f) if f.attempts > 1 || f.gave_up == GaveUp::Budget => Err(exhausted(req, f.attempts, f.error)),
+            Err(f) => Err(f.error),
         }
     }
 
@@ -305,13 +316,6 @@ fn never_reached_the_service(err: &ApiError) -> bool {
 
 fn exhausted(req: &ApiRequest, attempts: u32, last: ApiError) -> ApiError {
     ApiError::Exhausted { action: req.action.to_string(), attempts, last: Box::new(last) }
-}
-
-/// Full-jitter-ish exponential back-off: `d/2 + rand(0..d/2)` with `d = base * 2^(attempt-1)`, capped.
-pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let d = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
-    let half = d / 2;
-    half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
 }
 
 /// Common parameters + API parameters + `Signature`, as a query string.
@@ -456,17 +460,6 @@ mod tests {
             parse_response("A", 200, br#"{"Instances":{"Instance":[{"Success":false}]}}"#).is_ok(),
             "only the top level counts"
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let max = Duration::from_secs(2);
-        for attempt in 1..20 {
-            let d = backoff(Duration::from_millis(100), max, attempt);
-            assert!(d <= max);
-        }
-        let first = backoff(Duration::from_millis(100), max, 1);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
     }
 
     #[test]

@@ -268,6 +268,10 @@ impl Policy {
                 format!("instance id {id:?} has surrounding whitespace: write the id exactly, such as i-abc"),
             ));
         }
+        for id in &self.protect.instance_ids {
+            // An id with a space or a typo'd character protects nothing: refuse it rather than let it look safe.
+            crate::validate::instance_id(id).map_err(|e| err("protect.instance_ids".into(), e.to_string()))?;
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             let path = format!("rules[{i}]");
             if rule.name.trim().is_empty() {
@@ -454,50 +458,17 @@ impl Default for Limits {
     }
 }
 
-/// Region ids look like `cn-hangzhou`, `ap-southeast-1`: `^[a-z]{2,}(-[a-z0-9]+)+$`.
-/// Longest region id accepted (the longest real one is 21 bytes), and most regions in one policy.
-const MAX_REGION_LEN: usize = 64;
+/// Most regions in one policy.
 const MAX_REGIONS: usize = 100;
-/// Alibaba tag keys are at most 128 characters (reference 3.1, TagResources).
-const MAX_TAG_KEY_CHARS: usize = 128;
 
-/// A tag key a policy may name: non-empty, at most 128 characters, no control characters.
+/// A tag key a policy may name (see [`crate::validate::tag_key`]).
 fn check_tag_key(key: &str) -> Result<(), String> {
-    if key.trim().is_empty() {
-        Err("empty tag key: expected a tag key such as expire-at".into())
-    } else if key.trim() != key {
-        // Alibaba keeps tag keys as written; `janitor:keep ` would match no tag and protect nothing.
-        Err(format!("tag key {key:?} has surrounding whitespace: write the key exactly, such as janitor:keep"))
-    } else if key.chars().count() > MAX_TAG_KEY_CHARS {
-        Err(format!(
-            "a tag key of {} characters: Alibaba tag keys have at most {MAX_TAG_KEY_CHARS}",
-            key.chars().count()
-        ))
-    } else if key.chars().any(char::is_control) {
-        Err(format!("tag key {key:?} holds a control character: expected a tag key such as expire-at"))
-    } else {
-        Ok(())
-    }
+    crate::validate::tag_key(key).map_err(|e| e.to_string())
 }
 
+/// A region id (see [`crate::validate::region`]).
 fn check_region(region: &str) -> Result<(), String> {
-    if region.len() > MAX_REGION_LEN {
-        let shown: String = region.chars().take(32).collect();
-        return Err(format!(
-            "`{shown}…` ({} bytes) is not a region id: expected at most {MAX_REGION_LEN} bytes like cn-hangzhou",
-            region.len()
-        ));
-    }
-    let mut parts = region.split('-');
-    let first_ok = parts.next().is_some_and(|p| p.len() >= 2 && p.bytes().all(|b| b.is_ascii_lowercase()));
-    let rest: Vec<&str> = parts.collect();
-    let rest_ok = !rest.is_empty()
-        && rest.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(format!("`{region}` is not a region id: expected lowercase like cn-hangzhou or ap-southeast-1"))
-    }
+    crate::validate::region(region).map_err(|e| e.to_string())
 }
 
 fn check_product(product: &str) -> Result<(), String> {
@@ -508,12 +479,9 @@ fn check_product(product: &str) -> Result<(), String> {
     }
 }
 
+/// A per-product endpoint override (see [`crate::validate::base_url`]).
 fn check_endpoint(url: &str) -> Result<(), String> {
-    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    match host {
-        Some(h) if !h.is_empty() && !h.starts_with('/') && !url.chars().any(char::is_whitespace) => Ok(()),
-        _ => Err(format!("`{url}` is not a base URL: expected http://host[:port] or https://host[:port]")),
-    }
+    crate::validate::base_url(url).map(drop).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
