@@ -1,6 +1,6 @@
 //! Billing discovery (policy `bss:`; BssOpenApi 2017-12-14, reference section 3.5). `QueryAvailableInstances`
 //! finds the account's expired subscriptions across every product. Each one is then:
-//! - for a product with an adapter (`Product::billing_codes`) that this run scanned: cross-checked against that
+//! - for a product with an adapter (`ProductSpec::billing_codes`) that this run scanned: cross-checked against that
 //!   product's own listing. When billing and the product API disagree about charge type or expiry, the
 //!   instance is skipped and both readings are reported. An instance the product API calls an expired
 //!   subscription but billing does not list is skipped too;
@@ -296,10 +296,8 @@ pub async fn discover(
             return;
         }
     };
-    let registry = products::registry();
-    let adapter_for = |code: &str| {
-        registry.iter().find(|p| p.billing_codes().iter().any(|c| c.eq_ignore_ascii_case(code))).map(|p| p.code())
-    };
+    let catalog = products::catalog();
+    let adapter_for = |code: &str| catalog.by_billing_code(code).map(|spec| spec.code);
     // (product, region, id) of adapter instances billing lists as expired subscriptions.
     let mut billed_adapter: BTreeSet<(String, String, String)> = BTreeSet::new();
     for rec in records {

@@ -15,7 +15,7 @@ use crate::inventory::{ChargeType, Extras, Instance};
 use crate::lifecycle::{self, Action, LAST_EVENT_TAG};
 use crate::plan::{self, Decision, LimitScope, Verdict};
 use crate::policy::{Policy, WindowState, AUTO_RELEASE_MIN};
-use crate::products::{self, Product, TagReport, AUTO_RELEASE_EXTRA};
+use crate::products::{self, Product, TagReport};
 use crate::release::{self, Eligible, IdOutcome};
 use crate::report::{Entry, Outcome, SkippedScope, Summary, NO_OWNER, OWNER_FACT, RELEASE_AFTER_FACT};
 use crate::webhook::WebhookTarget;
@@ -162,10 +162,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
         instances.shrink_to_fit();
     }
     for entry in summary.entries.iter_mut() {
-        let caps = scopes.iter().find(|(p, _, _)| p.code() == entry.decision.product).map(|(p, _, _)| p.capabilities());
+        let spec = scopes.iter().find(|(p, _, _)| p.code() == entry.decision.product).map(|(p, _, _)| p.spec());
         let charge = entry.decision.facts.get("charge_type").unwrap_or_default().to_string();
-        if let (Some(caps), true) = (caps, entry.decision.is_release()) {
-            if !caps.releasable.iter().any(|c| c.to_string() == charge) {
+        if let (Some(spec), true) = (spec, entry.decision.is_release()) {
+            if !spec.releasable.iter().any(|c| c.to_string() == charge) {
                 entry.outcome = Outcome::Manual;
                 entry.message = Some(format!(
                     "eligible, but {} cannot release {charge} instances by API: release it by hand",
@@ -317,7 +317,7 @@ fn lifecycle_step(
         // Entries without a listed instance (billing discovery) have no tags and cannot be marked.
         let found = index.get(&entry.decision);
         let (tags, can_tag) = match found {
-            Some((product, inst)) => (&inst.tags, product.can_tag()),
+            Some((product, inst)) => (&inst.tags, product.tagging().is_some()),
             None => (&no_tags, false),
         };
         // Listed instances got their owner fact when decided; billing-only entries have no tags, so no owner.
@@ -427,15 +427,15 @@ fn wanted_auto_release(
         .with_timezone(&Utc);
     let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).ok()?;
     let ok = rule.auto_release
-        && product.can_auto_release()
+        && product.auto_release().is_some()
         && inst.charge_type == ChargeType::PayAsYouGo
         && at >= now + min_ahead;
     ok.then_some(at)
 }
 
 /// The platform's current auto-release time of an instance, when the adapter reports one.
-fn current_auto_release(inst: &Instance) -> Option<DateTime<Utc>> {
-    inst.extra.get(AUTO_RELEASE_EXTRA).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+fn current_auto_release(product: &dyn Product, inst: &Instance) -> Option<DateTime<Utc>> {
+    product.auto_release().and_then(|a| a.scheduled(inst))
 }
 
 /// Writes the marks and removes the unmarks of one (product, region), in apply mode. A failure leaves the entry
@@ -475,8 +475,11 @@ async fn tag_scope(
         }
         groups.entry(tags).or_default().push(e.decision.id.to_string());
     }
+    // Only a product with tagging has marks and unmarks (`lifecycle::Context::can_tag`).
+    let tagging = product.tagging();
     for (tags, ids) in groups {
-        let report = product.tag(api, region, &ids, &tags).await;
+        let Some(tagging) = tagging else { break };
+        let report = tagging.tag(api, region, &ids, &tags).await;
         apply_tag_report(entries, product, region, &ids, report, "marking failed");
     }
 
@@ -486,9 +489,9 @@ async fn tag_scope(
         .filter(|e| in_scope(e) && e.outcome == Outcome::Unmarked)
         .map(|e| e.decision.id.to_string())
         .collect();
-    if !unmark_ids.is_empty() {
+    if let (false, Some(tagging)) = (unmark_ids.is_empty(), tagging) {
         let keys = vec![lifecycle::RELEASE_AFTER_TAG.to_string(), lifecycle::RULE_TAG.to_string()];
-        let report = product.untag(api, region, &unmark_ids, &keys).await;
+        let report = tagging.untag(api, region, &unmark_ids, &keys).await;
         apply_tag_report(entries, product, region, &unmark_ids, report, "removing the mark failed");
     }
     let mut by_event: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -498,7 +501,8 @@ async fn tag_scope(
         }
     }
     for (ev, ids) in by_event {
-        let report = product.tag(api, region, &ids, &BTreeMap::from([(LAST_EVENT_TAG.to_string(), ev)])).await;
+        let Some(tagging) = tagging else { break };
+        let report = tagging.tag(api, region, &ids, &BTreeMap::from([(LAST_EVENT_TAG.to_string(), ev)])).await;
         apply_tag_report(entries, product, region, &ids, report, "recording the event failed");
     }
 
@@ -506,7 +510,7 @@ async fn tag_scope(
     // unmark, but only the one matching the janitor's mark: an owner's own auto-release time is theirs.
     for e in entries.iter_mut().filter(|e| in_scope(e)) {
         let Some((_, inst)) = index.get(&e.decision) else { continue };
-        let current = current_auto_release(inst);
+        let current = current_auto_release(product, inst);
         let change = match e.outcome {
             Outcome::Marked | Outcome::Waiting => match wanted_auto_release(e, product, inst, policy, now) {
                 Some(at) if !current.is_some_and(|c| lifecycle::is_auto_release_for(c, at)) => Some(Some(at)),
@@ -514,7 +518,7 @@ async fn tag_scope(
             },
             Outcome::Unmarked => match (lifecycle::read_mark(&inst.tags), current) {
                 (lifecycle::Mark::Set { release_after, .. }, Some(c))
-                    if lifecycle::is_auto_release_for(c, release_after) && product.can_auto_release() =>
+                    if lifecycle::is_auto_release_for(c, release_after) && product.auto_release().is_some() =>
                 {
                     Some(None)
                 }
@@ -530,8 +534,12 @@ async fn tag_scope(
             },
             _ => None,
         };
-        let Some(at) = change else { continue };
-        match product.set_auto_release(api, region, &e.decision.id, at).await {
+        let (Some(at), Some(auto_release)) = (change, product.auto_release()) else { continue };
+        let result = match at {
+            Some(t) => auto_release.set(api, region, &e.decision.id, t).await,
+            None => auto_release.cancel(api, region, &e.decision.id).await,
+        };
+        match result {
             Ok(rid) => {
                 e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
                 let what = match at {
@@ -781,7 +789,6 @@ async fn release_scope(
     now: DateTime<Utc>,
     entries: &mut [Entry],
 ) {
-    let caps = product.capabilities();
     let in_scope = |e: &Entry| {
         e.decision.product == product.code() && e.decision.region == region && e.outcome == Outcome::WouldRelease
     };
@@ -799,7 +806,7 @@ async fn release_scope(
 
     // Without a native dry run, the dry-run step is a fresh read made just before the release: only what
     // still matches the same rule with the same options goes on.
-    if !caps.native_dry_run {
+    if product.native_dry_run().is_none() {
         let ids: Vec<String> = eligible.iter().map(|e| e.id.clone()).collect();
         match product.get(api, region, &ids).await {
             Ok(fresh) => {
@@ -877,16 +884,16 @@ async fn release_scope(
 }
 
 /// The plan's decision, completed with what the product declares: a state that rules out a release
-/// (`Product::state_veto`) and a `force` that is the rule's own choice (`Capabilities::force_from_rule`).
+/// (`Product::state_veto`) and a `force` that is the rule's own choice (`ProductSpec::force_from_rule`).
 /// A charge type the API cannot release is left as it is: it is reported "release by hand", whatever its state.
 pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Decision {
     let mut d = plan::evaluate(instance, policy, now);
-    let caps = product.capabilities();
+    let spec = product.spec();
     if let Verdict::Release { options } = &mut d.verdict {
-        let veto = caps.releasable.contains(&instance.charge_type).then(|| product.state_veto(instance)).flatten();
+        let veto = spec.releases(instance.charge_type).then(|| product.state_veto(instance)).flatten();
         if let Some(reason) = veto {
             d.verdict = Verdict::Skip { reason };
-        } else if caps.force_from_rule {
+        } else if spec.force_from_rule {
             options.force =
                 d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
         }

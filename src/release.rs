@@ -22,7 +22,7 @@ pub enum IdOutcome {
     Released {
         request_ids: Vec<String>,
     },
-    /// Released, but the second step of a two-step release (`Product::finish_releases`) is still pending.
+    /// Released, but the second step of a two-step release (`FinishRelease::finish_releases`) is still pending.
     ReleaseStarted {
         request_ids: Vec<String>,
         pending: String,
@@ -101,7 +101,7 @@ pub async fn release_region(
     eligible: Vec<Eligible>,
     apply: bool,
 ) -> BTreeMap<String, IdOutcome> {
-    let caps = product.capabilities();
+    let spec = product.spec();
     let mut by_options: BTreeMap<ReleaseOptions, Vec<Eligible>> = BTreeMap::new();
     for e in eligible {
         by_options.entry(e.options).or_default().push(e);
@@ -109,7 +109,7 @@ pub async fn release_region(
     let mut batches: Vec<(ReleaseOptions, Vec<Eligible>)> = Vec::new();
     for (options, mut group) in by_options {
         group.sort_by(|a, b| a.id.cmp(&b.id));
-        for batch in group.chunks(caps.batch_size.max(1)) {
+        for batch in group.chunks(spec.batch_size.max(1)) {
             batches.push((options, batch.to_vec()));
         }
     }
@@ -123,11 +123,11 @@ pub async fn release_region(
         .collect()
         .await;
     let mut out: BTreeMap<String, IdOutcome> = done.into_iter().flatten().collect();
-    if caps.two_step_release {
+    if let Some(finisher) = product.finish_release() {
         let released: Vec<String> =
             out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
         if !released.is_empty() {
-            for (id, result) in product.finish_releases(api, region, &released).await {
+            for (id, result) in finisher.finish_releases(api, region, &released).await {
                 if let Some(IdOutcome::Released { request_ids }) = out.get(&id) {
                     let finished = finish(result, request_ids.clone());
                     out.insert(id, finished);
@@ -148,7 +148,6 @@ async fn release_batch(
     batch: Vec<Eligible>,
     apply: bool,
 ) -> Vec<(String, IdOutcome)> {
-    let caps = product.capabilities();
     let extra: BTreeMap<String, Extras> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
     let make_call = |ids: Vec<String>| ReleaseCall {
         region: region.to_string(),
@@ -163,10 +162,10 @@ async fn release_batch(
     // Step 1: dry run. Only ids that pass go on.
     let mut passed: Vec<String> = Vec::new();
     let mut dry_ids: BTreeMap<String, String> = BTreeMap::new();
-    if caps.native_dry_run {
+    if let Some(native) = product.native_dry_run() {
         let results = call_with_split(ids, |ids| {
             let call = make_call(ids);
-            async move { product.dry_run(api, &call).await }
+            async move { native.dry_run(api, &call).await }
         })
         .await;
         for (id, r) in results {

@@ -72,9 +72,10 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 86_400);
 pub const AUTO_RELEASE_MIN: Duration = Duration::from_secs(30 * 60);
 pub const AUTO_RELEASE_MAX: Duration = Duration::from_secs(3 * 365 * 86_400);
 
-/// Product codes a policy may name. Kept here (not read from `products::registry`) so the policy stays free
-/// of the API adapters; an adapter for a code not listed here cannot be selected by any policy.
-pub const KNOWN_PRODUCTS: [&str; 4] = ["ecs", "r-kvstore", "alikafka", "kms"];
+/// Product codes a policy may name: the catalog's (`products::catalog`, data only: the policy reads no adapter).
+fn known_products() -> crate::products::Catalog {
+    crate::products::catalog()
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -221,7 +222,7 @@ impl Policy {
         if self.products.is_empty() {
             return Err(err(
                 "products".into(),
-                format!("empty list: expected at least one of {}", KNOWN_PRODUCTS.join(", ")),
+                format!("empty list: expected at least one of {}", known_products().codes_list()),
             ));
         }
         for (i, product) in self.products.iter().enumerate() {
@@ -472,10 +473,10 @@ fn check_region(region: &str) -> Result<(), String> {
 }
 
 fn check_product(product: &str) -> Result<(), String> {
-    if KNOWN_PRODUCTS.contains(&product) {
+    if known_products().by_code(product).is_some() {
         Ok(())
     } else {
-        Err(format!("unknown product code `{product}`: expected one of {}", KNOWN_PRODUCTS.join(", ")))
+        Err(format!("unknown product code `{product}`: expected one of {}", known_products().codes_list()))
     }
 }
 
@@ -590,7 +591,8 @@ rules:
     #[test]
     fn without_top_level_products_the_rules_decide_what_is_scanned() {
         let all = parse(&with_filters("      expire_at_tag: expire-at")).unwrap();
-        assert_eq!(all.products, KNOWN_PRODUCTS);
+        assert_eq!(all.products, known_products().codes().collect::<Vec<_>>());
+        assert_eq!(all.products, ["ecs", "r-kvstore", "alikafka", "kms"]);
         let named = parse(&with_filters("      products: [kms, ecs]\n      expire_at_tag: expire-at")).unwrap();
         assert_eq!(named.products, ["ecs", "kms"]);
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{
     parse_duration, parse_grace, Concurrency, Limits, Notify, Policy, PolicyError, Protection, Rule, TagMatch, Window,
-    DEFAULT_GRACE, KNOWN_PRODUCTS,
+    DEFAULT_GRACE,
 };
 use crate::inventory::ChargeType;
 
@@ -342,10 +342,10 @@ fn default_products(rules: &[Rule]) -> Vec<String> {
     for rule in rules {
         match &rule.products {
             Some(products) => named.extend(products.iter().cloned()),
-            None => return KNOWN_PRODUCTS.iter().map(|p| p.to_string()).collect(),
+            None => return super::known_products().codes().map(str::to_string).collect(),
         }
     }
-    KNOWN_PRODUCTS.iter().filter(|p| named.contains(**p)).map(|p| p.to_string()).collect()
+    super::known_products().codes().filter(|p| named.contains(*p)).map(str::to_string).collect()
 }
 
 /// A list whose entries must be distinct (a repeated region would be scanned twice).

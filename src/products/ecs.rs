@@ -10,17 +10,29 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::shared::{failed_resources, request_id, tag_params, untag_params};
-use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
+use super::{ArnForm, AutoRelease, CallResult, NativeDryRun, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
 
-const VERSION: &str = "2014-05-26";
+pub(crate) const SPEC: ProductSpec = ProductSpec {
+    code: "ecs",
+    api_version: "2014-05-26",
+    event_services: &["ecs"],
+    arn: ArnForm { service: "ecs", kind: "instance" },
+    billing_codes: &["ecs"],
+    releasable: &[ChargeType::PayAsYouGo, ChargeType::Subscription],
+    batch_size: 100,
+    force_from_rule: false,
+};
+const CODE: &str = SPEC.code;
+const VERSION: &str = SPEC.api_version;
 /// A safety stop for a listing whose `NextToken` never ends (a misbehaving endpoint).
 const MAX_PAGES: usize = 10_000;
 /// `TagResources`/`UntagResources` take at most 50 `ResourceId.N` and 20 tags or keys per call.
 const TAG_BATCH: usize = 50;
-/// Where `Instance::extra` keeps the platform's auto-release time (RFC 3339), when one is set.
-pub const AUTO_RELEASE_EXTRA: &str = "auto_release_time";
+/// Where `Instance::extra` keeps the platform's auto-release time (RFC 3339), when one is set; read back by
+/// [`AutoRelease::scheduled`].
+const AUTO_RELEASE_EXTRA: &str = "auto_release_time";
 
 pub struct Ecs;
 
@@ -128,7 +140,7 @@ impl EcsInstance {
             ChargeType::Subscription => parse_expiry(self.expired_time.as_deref().unwrap_or(""))
                 .map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("ExpiredTime"))))?,
         };
-        let mut inst = Instance::new("ecs", region, &self.instance_id, charge_type);
+        let mut inst = Instance::new(CODE, region, &self.instance_id, charge_type);
         inst.name = self.instance_name.into();
         inst.running = self.status.eq_ignore_ascii_case("Running");
         inst.status = self.status.into();
@@ -161,7 +173,7 @@ impl Ecs {
         let mut seen_tokens = BTreeSet::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut req = ApiRequest::new("ecs", VERSION, "DescribeInstances", region)
+            let mut req = ApiRequest::new(CODE, VERSION, "DescribeInstances", region)
                 .param("RegionId", region)
                 .param("MaxResults", "100");
             if let Some(ids) = ids {
@@ -205,7 +217,7 @@ impl Ecs {
     ) -> TagReport {
         let mut report = TagReport::default();
         for chunk in ids.chunks(TAG_BATCH) {
-            let mut req = ApiRequest::new("ecs", VERSION, action, region)
+            let mut req = ApiRequest::new(CODE, VERSION, action, region)
                 .param("RegionId", region)
                 .param("ResourceType", "instance");
             for (i, id) in chunk.iter().enumerate() {
@@ -231,7 +243,7 @@ impl Ecs {
 
     fn delete_request(&self, call: &ReleaseCall, dry_run: bool) -> ApiRequest {
         let mut req =
-            ApiRequest::new("ecs", VERSION, "DeleteInstances", &call.region).param("RegionId", call.region.clone());
+            ApiRequest::new(CODE, VERSION, "DeleteInstances", &call.region).param("RegionId", call.region.clone());
         for (i, id) in call.ids.iter().enumerate() {
             req = req.param(format!("InstanceId.{}", i + 1), id.clone());
         }
@@ -252,24 +264,8 @@ impl Ecs {
 
 #[async_trait]
 impl Product for Ecs {
-    fn code(&self) -> &'static str {
-        "ecs"
-    }
-
-    fn billing_codes(&self) -> &'static [&'static str] {
-        &["ecs"]
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_dry_run: true,
-            batch_size: 100,
-            protection: ProtectionSource::Listing,
-            releasable: &[ChargeType::PayAsYouGo, ChargeType::Subscription],
-            two_step_release: false,
-            idempotent_release: true,
-            force_from_rule: false,
-        }
+    fn spec(&self) -> &'static ProductSpec {
+        &SPEC
     }
 
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
@@ -284,6 +280,26 @@ impl Product for Ecs {
         Ok(out)
     }
 
+    async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
+        let v = api.call(&self.delete_request(call, false)).await?;
+        Ok(request_id(&v))
+    }
+
+    fn native_dry_run(&self) -> Option<&dyn NativeDryRun> {
+        Some(self)
+    }
+
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
+    }
+
+    fn auto_release(&self) -> Option<&dyn AutoRelease> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl NativeDryRun for Ecs {
     async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult {
         match api.call(&self.delete_request(call, true)).await {
             // A passing dry run is an error answer (reference 3.1); newer docs spell it DRYRUN.SUCCESS.
@@ -292,16 +308,10 @@ impl Product for Ecs {
             Ok(_) => Err(shape("DeleteInstances", "a DryRun call answered success instead of DryRunOperation".into())),
         }
     }
+}
 
-    async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
-        let v = api.call(&self.delete_request(call, false)).await?;
-        Ok(request_id(&v))
-    }
-
-    fn can_tag(&self) -> bool {
-        true
-    }
-
+#[async_trait]
+impl Tagging for Ecs {
     async fn tag(
         &self,
         api: &Client,
@@ -315,15 +325,13 @@ impl Product for Ecs {
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
     }
+}
 
-    fn can_auto_release(&self) -> bool {
-        true
-    }
-
+impl Ecs {
     /// `ModifyInstanceAutoReleaseTime`: pay-as-you-go only, 30 minutes to 3 years ahead, seconds truncated;
     /// without `AutoReleaseTime` it cancels (reference section 3.1).
-    async fn set_auto_release(&self, api: &Client, region: &str, id: &str, at: Option<DateTime<Utc>>) -> CallResult {
-        let mut req = ApiRequest::new("ecs", VERSION, "ModifyInstanceAutoReleaseTime", region)
+    async fn modify_auto_release(&self, api: &Client, region: &str, id: &str, at: Option<DateTime<Utc>>) -> CallResult {
+        let mut req = ApiRequest::new(CODE, VERSION, "ModifyInstanceAutoReleaseTime", region)
             .param("RegionId", region)
             .param("InstanceId", id);
         if let Some(at) = at {
@@ -331,5 +339,46 @@ impl Product for Ecs {
         }
         let v = api.call(&req).await?;
         Ok(request_id(&v))
+    }
+}
+
+#[async_trait]
+impl AutoRelease for Ecs {
+    /// The listing's `AutoReleaseTime`, kept in `Instance::extra` when the instance was read.
+    fn scheduled(&self, instance: &Instance) -> Option<DateTime<Utc>> {
+        instance
+            .extra
+            .get(AUTO_RELEASE_EXTRA)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    async fn set(&self, api: &Client, region: &str, id: &str, at: DateTime<Utc>) -> CallResult {
+        self.modify_auto_release(api, region, id, Some(at)).await
+    }
+
+    async fn cancel(&self, api: &Client, region: &str, id: &str) -> CallResult {
+        self.modify_auto_release(api, region, id, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listed_auto_release_time_is_read_back() {
+        let mut raw: EcsInstance = serde_json::from_value(serde_json::json!({
+            "InstanceId": "i-1", "Status": "Running", "InstanceChargeType": "PostPaid",
+            "AutoReleaseTime": "2026-12-01T10:00Z"
+        }))
+        .unwrap();
+        let inst = raw.into_instance("cn-hangzhou").unwrap();
+        assert_eq!(Ecs.scheduled(&inst).map(|t| t.to_rfc3339()), Some("2026-12-01T10:00:00+00:00".into()));
+        raw = serde_json::from_value(serde_json::json!({
+            "InstanceId": "i-2", "Status": "Running", "InstanceChargeType": "PostPaid", "AutoReleaseTime": ""
+        }))
+        .unwrap();
+        assert_eq!(Ecs.scheduled(&raw.into_instance("cn-hangzhou").unwrap()), None);
     }
 }

@@ -15,12 +15,22 @@ use super::shared::{
     decode, lenient_bool, lenient_i64, lenient_opt_i64, request_id, shape, tag_answer, tag_batches, tag_params,
     untag_params,
 };
-use super::{CallResult, Capabilities, Finish, Product, ProtectionSource, ReleaseCall, TagReport};
+use super::{ArnForm, CallResult, Finish, FinishRelease, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{from_epoch_millis, ChargeType, Instance};
 
-const CODE: &str = "alikafka";
-const VERSION: &str = "2019-09-16";
+pub(crate) const SPEC: ProductSpec = ProductSpec {
+    code: "alikafka",
+    api_version: "2019-09-16",
+    event_services: &["alikafka", "kafka"],
+    arn: ArnForm { service: "alikafka", kind: "instance" },
+    billing_codes: &["alikafka"],
+    releasable: &[ChargeType::PayAsYouGo],
+    batch_size: 1,
+    force_from_rule: true,
+};
+const CODE: &str = SPEC.code;
+const VERSION: &str = SPEC.api_version;
 /// `ViewInstanceStatusCode` values a release is sent for: running and stopped.
 const RELEASABLE_STATES: [i64; 2] = [2, 3];
 const RELEASED: i64 = 6;
@@ -283,25 +293,8 @@ impl Kafka {
 
 #[async_trait]
 impl Product for Kafka {
-    fn code(&self) -> &'static str {
-        CODE
-    }
-
-    fn billing_codes(&self) -> &'static [&'static str] {
-        &["alikafka"]
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_dry_run: false,
-            batch_size: 1,
-            protection: ProtectionSource::None,
-            releasable: &[ChargeType::PayAsYouGo],
-            two_step_release: true,
-            // No ClientToken, and what a repeated ReleaseInstance answers is undocumented.
-            idempotent_release: false,
-            force_from_rule: true,
-        }
+    fn spec(&self) -> &'static ProductSpec {
+        &SPEC
     }
 
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
@@ -327,10 +320,6 @@ impl Product for Kafka {
         Ok(out)
     }
 
-    async fn dry_run(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
-        Err(shape("ReleaseInstance", "alikafka has no native dry run; the engine pre-flights instead"))
-    }
-
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
         let [id] = call.ids.as_slice() else {
             return Err(shape("ReleaseInstance", format!("one id per call, {} given", call.ids.len())));
@@ -342,13 +331,32 @@ impl Product for Kafka {
         if call.options.force {
             req = req.param("ForceDeleteInstance", "true");
         }
+        // Mutating (never retried): there is no ClientToken, and what a repeated ReleaseInstance answers is
+        // undocumented.
         Self::envelope_call("ReleaseInstance", api.call(&req.mutating()).await?)
     }
 
-    fn can_tag(&self) -> bool {
-        true
+    fn state_veto(&self, instance: &Instance) -> Option<String> {
+        match state_code(instance) {
+            Some(c) if RELEASABLE_STATES.contains(&c) => None,
+            _ => Some(format!(
+                "status {}: ReleaseInstance is only sent for running (2) or stopped (3) instances",
+                instance.status
+            )),
+        }
     }
 
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
+    }
+
+    fn finish_release(&self) -> Option<&dyn FinishRelease> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Tagging for Kafka {
     async fn tag(
         &self,
         api: &Client,
@@ -362,17 +370,10 @@ impl Product for Kafka {
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
     }
+}
 
-    fn state_veto(&self, instance: &Instance) -> Option<String> {
-        match state_code(instance) {
-            Some(c) if RELEASABLE_STATES.contains(&c) => None,
-            _ => Some(format!(
-                "status {}: ReleaseInstance is only sent for running (2) or stopped (3) instances",
-                instance.status
-            )),
-        }
-    }
-
+#[async_trait]
+impl FinishRelease for Kafka {
     /// Re-reads the region's released instances together (one listing call per round, not one per instance)
     /// until each reports released (6), then removes its record with `DeleteInstance`.
     async fn finish_releases(

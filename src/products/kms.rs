@@ -11,12 +11,23 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::shared::{decode, lenient_i64, not_found_on_retry, read_each, request_id, shape};
-use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall};
+use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
 
-const CODE: &str = "kms";
-const VERSION: &str = "2016-01-20";
+pub(crate) const SPEC: ProductSpec = ProductSpec {
+    code: "kms",
+    api_version: "2016-01-20",
+    event_services: &["kms"],
+    arn: ArnForm { service: "kms", kind: "instance" },
+    billing_codes: &["kms"],
+    // Subscriptions can only be unsubscribed in the billing console (reference 3.4).
+    releasable: &[ChargeType::PayAsYouGo],
+    batch_size: 1,
+    force_from_rule: true,
+};
+const CODE: &str = SPEC.code;
+const VERSION: &str = SPEC.api_version;
 const PAGE_SIZE: usize = 100;
 const MAX_PAGES: usize = 10_000;
 const PARALLEL_READS: usize = 8;
@@ -192,25 +203,8 @@ impl Kms {
 
 #[async_trait]
 impl Product for Kms {
-    fn code(&self) -> &'static str {
-        CODE
-    }
-
-    fn billing_codes(&self) -> &'static [&'static str] {
-        &["kms"]
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_dry_run: false,
-            batch_size: 1,
-            protection: ProtectionSource::DetailRead,
-            // Subscriptions can only be unsubscribed in the billing console (reference 3.4).
-            releasable: &[ChargeType::PayAsYouGo],
-            two_step_release: false,
-            idempotent_release: true,
-            force_from_rule: true,
-        }
+    fn spec(&self) -> &'static ProductSpec {
+        &SPEC
     }
 
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
@@ -220,10 +214,6 @@ impl Product for Kms {
 
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
         read_each(ids, PARALLEL_READS, |id| read_one(api.clone(), region.to_string(), id)).await
-    }
-
-    async fn dry_run(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
-        Err(shape("ReleaseKmsInstance", "kms has no native dry run; the engine pre-flights instead"))
     }
 
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {

@@ -1,5 +1,7 @@
-//! One trait for every product: list, re-read, dry-run and release. A new product is one file
-//! implementing [`Product`] plus one line in [`registry`]; the engine only reads [`Capabilities`].
+//! One small required trait for every product (list, re-read, release), optional capabilities as small traits
+//! the product hands out, and the [`catalog`] of every product's static identity. A new product is one file
+//! (a [`ProductSpec`] and an implementation of [`Product`]) plus one line in the catalog; the engine reads the
+//! spec and the capabilities, never product names.
 
 use std::collections::BTreeMap;
 
@@ -7,52 +9,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::aliyun::{ApiError, Client};
-use crate::inventory::{ChargeType, Extras, Instance};
+use crate::inventory::{Extras, Instance};
 
+mod catalog;
 mod ecs;
 mod kafka;
 mod kms;
 mod redis;
 mod shared;
 
-pub use ecs::{Ecs, AUTO_RELEASE_EXTRA};
+pub use catalog::{catalog, ArnForm, Catalog, Listing, ProductSpec, RESOURCE_TYPE_NAMESPACES};
+pub use ecs::Ecs;
 pub use kafka::Kafka;
 pub use kms::Kms;
 pub use redis::Redis;
 pub(crate) use shared::{decode, lenient_bool, lenient_i64};
 
-/// Where an adapter learns whether an instance is protected against release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtectionSource {
-    /// The listing carries the flag (ECS `DeletionProtection`).
-    Listing,
-    /// A per-instance read is needed (Redis `DescribeInstanceAttribute`); adapters do it inside `list`/`get`.
-    DetailRead,
-    /// The product has no protection flag.
-    None,
-}
-
-/// What a product's API can do. The engine plans and releases from these declarations, never from product names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Capabilities {
-    /// The release API has a `DryRun` flag. Without one, the dry-run step is a fresh re-read by id (pre-flight).
-    pub native_dry_run: bool,
-    /// Most ids one release call accepts.
-    pub batch_size: usize,
-    pub protection: ProtectionSource,
-    /// Charge types the release API accepts. Others are reported as "release by hand".
-    pub releasable: &'static [ChargeType],
-    /// Release is followed by a second call that removes the released record (Kafka).
-    pub two_step_release: bool,
-    /// A release call is safe to repeat (carries a client token, or "not found" counts as done).
-    pub idempotent_release: bool,
-    /// The release's `force` option is the rule's own choice, whatever the instance's state (Kafka
-    /// `ForceDeleteInstance`, KMS `ForceDeleteWithoutBackup`). When false, `force` only ever means "release it
-    /// although it is running" (ECS `Force`).
-    pub force_from_rule: bool,
-}
-
-/// How the second step of a two-step release ended (see [`Product::finish_releases`]).
+/// How the second step of a two-step release ended (see [`FinishRelease`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
     /// The released record is gone; `request_id` of the call that removed it (empty if none was needed).
@@ -103,23 +76,17 @@ impl TagReport {
     }
 }
 
-/// The error a product gives for an operation its adapter does not implement.
-pub fn unsupported(product: &str, what: &str) -> ApiError {
-    ApiError::Service {
-        action: what.to_string(),
-        status: 400,
-        code: "Janitor.NotSupported".into(),
-        message: format!("the janitor cannot {what} for {product}"),
-        request_id: String::new(),
-    }
-}
-
+/// What every product does. Optional capabilities are separate traits the product hands out (`Some(self)`), so
+/// no adapter carries a method it cannot perform.
 #[async_trait]
 pub trait Product: Send + Sync {
-    /// The product code used in policies, reports and endpoints (`ecs`, `r-kvstore`, `alikafka`, `kms`).
-    fn code(&self) -> &'static str;
+    /// The product's static identity (the same value its [`Listing`] in the catalog carries).
+    fn spec(&self) -> &'static ProductSpec;
 
-    fn capabilities(&self) -> Capabilities;
+    /// The product code used in policies, reports and endpoints (`ProductSpec::code`).
+    fn code(&self) -> &'static str {
+        self.spec().code
+    }
 
     /// Every instance in `region`, all pages. Any failed page fails the whole listing (fail closed).
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError>;
@@ -127,61 +94,8 @@ pub trait Product: Send + Sync {
     /// A fresh read of the given ids (for events and pre-flight checks). Ids that no longer exist are absent.
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError>;
 
-    /// The native dry run of a release call. Products without one are never asked (see `native_dry_run`).
-    async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult;
-
     /// The real release call for every id in `call`.
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
-
-    /// The adapter can write and remove tags ([`Product::tag`], [`Product::untag`]): the release lifecycle
-    /// marks instances with tags, so a rule with a grace period needs this.
-    fn can_tag(&self) -> bool {
-        false
-    }
-
-    /// Sets `tags` (overwriting values of existing keys) on every id. Per-id failures are in the report.
-    async fn tag(
-        &self,
-        _api: &Client,
-        _region: &str,
-        _ids: &[String],
-        _tags: &BTreeMap<String, String>,
-    ) -> Result<TagReport, ApiError> {
-        Err(unsupported(self.code(), "tag resources"))
-    }
-
-    /// Removes the tag `keys` from every id (absent keys are not an error). Per-id failures are in the report.
-    async fn untag(
-        &self,
-        _api: &Client,
-        _region: &str,
-        _ids: &[String],
-        _keys: &[String],
-    ) -> Result<TagReport, ApiError> {
-        Err(unsupported(self.code(), "untag resources"))
-    }
-
-    /// The product has a platform-side auto-release time ([`Product::set_auto_release`]) for pay-as-you-go instances.
-    fn can_auto_release(&self) -> bool {
-        false
-    }
-
-    /// Sets (`Some`) or cancels (`None`) the platform's own release time for one instance; the request id on success.
-    async fn set_auto_release(
-        &self,
-        _api: &Client,
-        _region: &str,
-        _id: &str,
-        _at: Option<DateTime<Utc>>,
-    ) -> CallResult {
-        Err(unsupported(self.code(), "set an auto-release time"))
-    }
-
-    /// Product codes billing (BssOpenApi `ProductCode`) uses for this product, so billing discovery can hand
-    /// an expired subscription to its adapter. Empty: billing's records of it are treated as "no adapter".
-    fn billing_codes(&self) -> &'static [&'static str] {
-        &[]
-    }
 
     /// Why the instance's current state rules out a release, if it does (Redis `DeleteInstance` needs
     /// `Normal`). Checked when planning and again at the pre-flight re-read.
@@ -189,20 +103,84 @@ pub trait Product: Send + Sync {
         None
     }
 
-    /// The second step of a two-step release (`Capabilities::two_step_release`), called once per region with
-    /// every id whose `release` succeeded, so the status reads can be shared. Polls a bounded number of times;
-    /// never fails the releases it follows. Answers one result per id.
-    async fn finish_releases(
-        &self,
-        _api: &Client,
-        _region: &str,
-        ids: &[String],
-    ) -> Vec<(String, Result<Finish, ApiError>)> {
-        ids.iter().map(|id| (id.clone(), Ok(Finish::Done { request_id: String::new() }))).collect()
+    /// The release API has a `DryRun` flag. Without one, the dry-run step is a fresh re-read by id (pre-flight).
+    fn native_dry_run(&self) -> Option<&dyn NativeDryRun> {
+        None
+    }
+
+    /// The adapter can write and remove tags: the release lifecycle marks instances with tags, so a rule with a
+    /// grace period needs this.
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        None
+    }
+
+    /// The product has a platform-side auto-release time for pay-as-you-go instances.
+    fn auto_release(&self) -> Option<&dyn AutoRelease> {
+        None
+    }
+
+    /// A release is followed by a second step that removes the released record (Kafka).
+    fn finish_release(&self) -> Option<&dyn FinishRelease> {
+        None
+    }
+
+    /// `ProductSpec::billing_codes`. Kept for `src/sim`, which reads it through `registry()` until the emulator
+    /// keeps its own tables; everything else reads the catalog.
+    fn billing_codes(&self) -> &'static [&'static str] {
+        self.spec().billing_codes
     }
 }
 
-/// Every product the janitor knows. Adding a product: one file plus one line here.
+/// A release API with a `DryRun` flag (ECS `DeleteInstances`).
+#[async_trait]
+pub trait NativeDryRun: Send + Sync {
+    /// The native dry run of a release call: the request id when the real call would be accepted.
+    async fn dry_run(&self, api: &Client, call: &ReleaseCall) -> CallResult;
+}
+
+/// Tags written and removed on instances (`TagResources`/`UntagResources`).
+#[async_trait]
+pub trait Tagging: Send + Sync {
+    /// Sets `tags` (overwriting values of existing keys) on every id. Per-id failures are in the report.
+    async fn tag(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<TagReport, ApiError>;
+
+    /// Removes the tag `keys` from every id (absent keys are not an error). Per-id failures are in the report.
+    async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError>;
+}
+
+/// The platform's own release time of an instance (ECS `ModifyInstanceAutoReleaseTime`).
+#[async_trait]
+pub trait AutoRelease: Send + Sync {
+    /// The auto-release time the platform reported for `instance` when it was listed, if one is set.
+    fn scheduled(&self, instance: &Instance) -> Option<DateTime<Utc>>;
+
+    /// Sets the platform's release time of one instance; the request id on success.
+    async fn set(&self, api: &Client, region: &str, id: &str, at: DateTime<Utc>) -> CallResult;
+
+    /// Cancels the platform's release time of one instance; the request id on success.
+    async fn cancel(&self, api: &Client, region: &str, id: &str) -> CallResult;
+}
+
+/// The second step of a two-step release (Kafka `DeleteInstance` after `ReleaseInstance`).
+#[async_trait]
+pub trait FinishRelease: Send + Sync {
+    /// Called once per region with every id whose `release` succeeded, so the status reads can be shared. Polls
+    /// a bounded number of times; never fails the releases it follows. Answers one result per id.
+    async fn finish_releases(
+        &self,
+        api: &Client,
+        region: &str,
+        ids: &[String],
+    ) -> Vec<(String, Result<Finish, ApiError>)>;
+}
+
+/// Every product's adapter, in catalog order (`catalog().adapters()`).
 pub fn registry() -> Vec<Box<dyn Product>> {
-    vec![Box::new(Ecs), Box::new(Redis), Box::new(Kafka::default()), Box::new(Kms)]
+    catalog().adapters()
 }

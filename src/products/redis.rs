@@ -14,12 +14,24 @@ use super::shared::{
     decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches,
     tag_params, untag_params,
 };
-use super::{CallResult, Capabilities, Product, ProtectionSource, ReleaseCall, TagReport};
+use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
 
-const CODE: &str = "r-kvstore";
-const VERSION: &str = "2015-01-01";
+pub(crate) const SPEC: ProductSpec = ProductSpec {
+    code: "r-kvstore",
+    api_version: "2015-01-01",
+    // `kvstore` in Tag service ARNs (`acs:kvstore:…`), `redisa` the older location code (reference 3.2).
+    event_services: &["kvstore", "r-kvstore", "redisa", "redis"],
+    arn: ArnForm { service: "kvstore", kind: "instance" },
+    billing_codes: &["r-kvstore", "redisa", "kvstore"],
+    // Subscriptions release themselves after expiry or by ticket (reference 3.2): never by API.
+    releasable: &[ChargeType::PayAsYouGo],
+    batch_size: 1,
+    force_from_rule: false,
+};
+const CODE: &str = SPEC.code;
+const VERSION: &str = SPEC.api_version;
 const PAGE_SIZE: usize = 50;
 /// A safety stop for a listing whose pages never end (a misbehaving endpoint).
 const MAX_PAGES: usize = 10_000;
@@ -266,25 +278,8 @@ impl Redis {
 
 #[async_trait]
 impl Product for Redis {
-    fn code(&self) -> &'static str {
-        CODE
-    }
-
-    fn billing_codes(&self) -> &'static [&'static str] {
-        &["r-kvstore", "redisa", "kvstore"]
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_dry_run: false,
-            batch_size: 1,
-            protection: ProtectionSource::DetailRead,
-            // Subscriptions release themselves after expiry or by ticket (reference 3.2): never by API.
-            releasable: &[ChargeType::PayAsYouGo],
-            two_step_release: false,
-            idempotent_release: true,
-            force_from_rule: false,
-        }
+    fn spec(&self) -> &'static ProductSpec {
+        &SPEC
     }
 
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
@@ -294,10 +289,6 @@ impl Product for Redis {
 
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
         read_each(ids, PARALLEL_READS, |id| read_attribute(api.clone(), region.to_string(), id)).await
-    }
-
-    async fn dry_run(&self, _api: &Client, _call: &ReleaseCall) -> CallResult {
-        Err(shape("DeleteInstance", "r-kvstore has no native dry run; the engine pre-flights instead"))
     }
 
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {
@@ -319,10 +310,18 @@ impl Product for Redis {
         }
     }
 
-    fn can_tag(&self) -> bool {
-        true
+    fn state_veto(&self, instance: &Instance) -> Option<String> {
+        (!instance.status.eq_ignore_ascii_case("Normal"))
+            .then(|| format!("status {}: DeleteInstance only releases Normal instances", instance.status))
     }
 
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Tagging for Redis {
     async fn tag(
         &self,
         api: &Client,
@@ -335,11 +334,6 @@ impl Product for Redis {
 
     async fn untag(&self, api: &Client, region: &str, ids: &[String], keys: &[String]) -> Result<TagReport, ApiError> {
         Ok(self.tag_calls(api, region, "UntagResources", ids, &untag_params(keys)?).await)
-    }
-
-    fn state_veto(&self, instance: &Instance) -> Option<String> {
-        (!instance.status.eq_ignore_ascii_case("Normal"))
-            .then(|| format!("status {}: DeleteInstance only releases Normal instances", instance.status))
     }
 }
 

@@ -389,7 +389,7 @@ async fn a_mark_that_fails_for_one_instance_fails_only_that_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ecs_adapter_reads_failed_resources_and_batches_by_fifty() {
-    use aliyun_janitor::products::{Ecs, Product};
+    use aliyun_janitor::products::{Ecs, Tagging};
     let many: Vec<_> = (0..120).map(|i| ecs(&format!("i-{i:03}"), "cn-hangzhou", "Stopped", "PostPaid", &[])).collect();
     let env = Env::start(&inventory(many)).await;
     let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);

@@ -61,7 +61,12 @@ async fn tags_of(env: &Env, product: &str, id: &str) -> Option<std::collections:
 
 async fn owner_tags(env: &Env, product: &str, id: &str, tags: &[(&str, &str)]) {
     let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let report = adapter(product).tag(&env.client(), "cn-hangzhou", &[id.to_string()], &tags).await.expect("tag");
+    let report = adapter(product)
+        .tagging()
+        .expect("tagging")
+        .tag(&env.client(), "cn-hangzhou", &[id.to_string()], &tags)
+        .await
+        .expect("tag");
     assert!(report.failed.is_empty(), "{report:?}");
 }
 
@@ -193,7 +198,12 @@ async fn an_id_gone_since_the_listing_fails_alone() {
         ("alikafka", KAFKA_V, ["k-1", "k-gone", "k-2"], "BIZ_INSTANCE_NOT_FOUND", 200),
     ] {
         let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-        let report = adapter(product).tag(&env.client(), "cn-hangzhou", &ids, &tags).await.expect("tag");
+        let report = adapter(product)
+            .tagging()
+            .expect("tagging")
+            .tag(&env.client(), "cn-hangzhou", &ids, &tags)
+            .await
+            .expect("tag");
         assert_eq!(report.failed.keys().collect::<Vec<_>>(), [&ids[1]], "{product}");
         assert_eq!(report.failed[&ids[1]].0, code);
         assert_eq!(report.request_ids.len(), 2, "{product}: one per id that was tagged");
@@ -204,6 +214,8 @@ async fn an_id_gone_since_the_listing_fails_alone() {
             assert_eq!(tags_of(&env, product, id).await.expect("there")["janitor:rule"], "x", "{id}");
         }
         let report = adapter(product)
+            .tagging()
+            .expect("tagging")
             .untag(&env.client(), "cn-hangzhou", &ids, &["janitor:rule".to_string()])
             .await
             .expect("untag");

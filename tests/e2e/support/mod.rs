@@ -158,7 +158,7 @@ impl Env {
 
     /// Sets tags on an ECS instance, as its owner would.
     pub async fn owner_tags(&self, region: &str, id: &str, tags: &[(&str, &str)]) {
-        use aliyun_janitor::products::{Ecs, Product};
+        use aliyun_janitor::products::{Ecs, Tagging};
         let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let report = Ecs.tag(&self.client(), region, &[id.to_string()], &tags).await.expect("tag");
         assert!(report.failed.is_empty(), "{report:?}");
