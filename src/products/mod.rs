@@ -123,12 +123,6 @@ pub trait Product: Send + Sync {
     fn finish_release(&self) -> Option<&dyn FinishRelease> {
         None
     }
-
-    /// `ProductSpec::billing_codes`. Kept for `src/sim`, which reads it through `registry()` until the emulator
-    /// keeps its own tables; everything else reads the catalog.
-    fn billing_codes(&self) -> &'static [&'static str] {
-        self.spec().billing_codes
-    }
 }
 
 /// A release API with a `DryRun` flag (ECS `DeleteInstances`).

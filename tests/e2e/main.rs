@@ -9,6 +9,7 @@ mod support;
 mod adversary;
 mod bad_input;
 mod billing;
+mod catalog_literals;
 mod crash_safety;
 mod deploy_templates;
 mod ecs_end_to_end;
