@@ -38,6 +38,8 @@ demo:
 test: test-rust $(EXTRA_TESTS)
 
 test-rust:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) test --locked --workspace --all-targets
 
 ## bench: the scale benchmark (not part of `make test`): 10,000 instances, 50 ms per call; report in target/bench/report.md

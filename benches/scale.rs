@@ -531,7 +531,7 @@ fn main() {
          Release binary: `{}` ({}).\n\n",
         codes.join(", "),
         REGIONS.len(),
-        bin().strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).map(str::to_string).unwrap_or_else(|| bin()),
+        bin().strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).map(str::to_string).unwrap_or_else(bin),
         if std::env::var_os("JANITOR_BENCH_BINARY").is_some() { "as shipped by `make build`" } else { "built by `cargo bench`" }
     ));
     out.push_str("| figure | dry run | apply run | floor (dry / apply) | target |\n|---|---:|---:|---:|---|\n");

@@ -155,7 +155,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, credentials: Credential
             }
             let needed = decision.is_release()
                 || inst.charge_type == crate::inventory::ChargeType::Subscription
-                || inst.tags.keys().any(|k| lifecycle::is_reserved_tag(k));
+                || inst.tags.keys().any(lifecycle::is_reserved_tag);
             summary.entries.push(Entry::from_decision(decision));
             needed
         });
@@ -749,7 +749,7 @@ async fn read_named(
                 let found: Vec<Instance> =
                     found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect();
                 let missing: Vec<String> =
-                    ids.iter().filter(|id| !found.iter().any(|i| &i.id == *id)).cloned().collect();
+                    ids.iter().filter(|id| !found.iter().any(|i| i.id == **id)).cloned().collect();
                 (found, missing)
             });
             (product, region, result)
@@ -895,7 +895,7 @@ pub fn decide(product: &dyn Product, instance: &Instance, policy: &Policy, now: 
             d.verdict = Verdict::Skip { reason };
         } else if spec.force_from_rule {
             options.force =
-                d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| &r.name == name)).is_some_and(|r| r.force);
+                d.rule.as_ref().and_then(|name| policy.rules.iter().find(|r| r.name == *name)).is_some_and(|r| r.force);
         }
     }
     d
