@@ -120,50 +120,7 @@ impl RunArgs {
 
 fn print_summary(summary: &Summary, output: &str) {
     if output == "text" {
-        println!(
-            "run {} — mode {} ({}), trigger {}, now {}",
-            summary.run_id, summary.mode, summary.mode_reason, summary.trigger, summary.now
-        );
-        for e in &summary.entries {
-            println!("  {}", report::explain(e));
-        }
-        for s in &summary.skipped_scopes {
-            println!("  not scanned    {}/{} — {}", s.product, s.region, s.error);
-        }
-        if let Some(b) = &summary.limit_breach {
-            println!("  LIMIT          {}", b.reason);
-        }
-        for note in &summary.ignored {
-            println!("  ignored        {note}");
-        }
-        for (owner, notices) in &summary.owners {
-            let items: Vec<String> = notices
-                .iter()
-                .map(|n| {
-                    let after = n
-                        .release_after
-                        .as_deref()
-                        .filter(|_| n.outcome.as_str().ends_with("mark") || n.outcome.as_str() == "marked");
-                    format!(
-                        "{} {}{}",
-                        n.outcome.as_str(),
-                        n.id,
-                        after.map(|a| format!(" (release after {a})")).unwrap_or_default()
-                    )
-                })
-                .collect();
-            println!("  owner {owner}: {}", items.join("; "));
-        }
-        println!(
-            "scanned {} · released {} · would release {} · marked {} · unmarked {} · failed {} · scopes not scanned {}",
-            summary.scanned,
-            summary.released.len(),
-            summary.would_release.len(),
-            summary.marked.len(),
-            summary.unmarked.len(),
-            summary.failures.len(),
-            summary.skipped_scopes.len()
-        );
+        println!("{}", report::explain::full_text(summary));
     } else {
         // Streamed: a summary of 10,000 instances is megabytes, and need not be held as one string too.
         use std::io::Write;

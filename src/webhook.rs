@@ -20,16 +20,14 @@ use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 use crate::event::json_kind as kind;
-use crate::plan::Verdict;
-use crate::report::{Entry, Outcome, Summary};
+use crate::report::explain::{self, Markup};
+use crate::report::Summary;
 use crate::retry::{GaveUp, Retriable};
 
 /// The environment variable holding the targets: a JSON array, secret as a whole.
 pub const ENV_VAR: &str = "JANITOR_WEBHOOKS";
 /// Most targets one configuration may list.
 pub const MAX_TARGETS: usize = 10;
-/// Entries listed per section before "… and N more", when the message fits the platform limit.
-const SECTION_CAP: usize = 20;
 /// Longest answer body read back (to look for an `errcode`).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -244,329 +242,17 @@ fn looks_like_a_name(s: &str) -> bool {
 
 /// The unsigned request body for `format` (signatures are added at send time, see [`deliver_all`]).
 pub fn render(format: WebhookFormat, summary: &Summary) -> Value {
-    let text = |style| message_text(summary, style, format.text_limit().unwrap_or(usize::MAX));
+    let text = |markup| explain::message(summary, markup, format.text_limit().unwrap_or(usize::MAX));
     match format {
         WebhookFormat::Json => serde_json::to_value(summary).unwrap_or_else(|_| json!({ "run_id": summary.run_id })),
-        WebhookFormat::Slack => json!({ "text": text(Style::Slack) }),
-        WebhookFormat::DingTalk => {
-            json!({ "msgtype": "markdown", "markdown": { "title": title(summary), "text": text(Style::Markdown) } })
-        }
-        WebhookFormat::Feishu => json!({ "msg_type": "text", "content": { "text": text(Style::Plain) } }),
-        WebhookFormat::WeCom => json!({ "msgtype": "markdown", "markdown": { "content": text(Style::Markdown) } }),
+        WebhookFormat::Slack => json!({ "text": text(Markup::Slack) }),
+        WebhookFormat::DingTalk => json!({
+            "msgtype": "markdown",
+            "markdown": { "title": explain::title(summary), "text": text(Markup::Markdown) }
+        }),
+        WebhookFormat::Feishu => json!({ "msg_type": "text", "content": { "text": text(Markup::Plain) } }),
+        WebhookFormat::WeCom => json!({ "msgtype": "markdown", "markdown": { "content": text(Markup::Markdown) } }),
     }
-}
-
-/// How outside text (instance names, error messages) is made inert for each platform.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Style {
-    /// Slack mrkdwn: `&`, `<`, `>` must be escaped, or `<!channel>` and `<url|text>` come alive.
-    Slack,
-    /// DingTalk/WeCom markdown: brackets and angle brackets are replaced so names cannot form links or tags.
-    Markdown,
-    /// Feishu text: `<at user_id="all">` mentions are the only markup.
-    Plain,
-}
-
-impl Style {
-    /// One line of outside text: control characters become spaces, at most `max` characters, made inert.
-    fn clean(self, s: &str, max: usize) -> String {
-        let mut out = String::with_capacity(s.len().min(max * 2));
-        for (i, c) in s.chars().enumerate() {
-            if i == max {
-                out.push('…');
-                break;
-            }
-            match (self, c) {
-                (_, c) if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => out.push(' '),
-                (Style::Slack, '&') => out.push_str("&amp;"),
-                (Style::Slack, '<') => out.push_str("&lt;"),
-                (Style::Slack, '>') => out.push_str("&gt;"),
-                (Style::Markdown, '[') => out.push('［'),
-                (Style::Markdown, ']') => out.push('］'),
-                (Style::Markdown, '`') => out.push('\''),
-                (Style::Markdown | Style::Plain, '<') => out.push('‹'),
-                (Style::Markdown | Style::Plain, '>') => out.push('›'),
-                _ => out.push(c),
-            }
-        }
-        out
-    }
-
-    fn heading(self, s: &str) -> String {
-        match self {
-            Style::Slack => format!("*{s}*"),
-            Style::Markdown => format!("#### {s}"),
-            Style::Plain => format!("{s}:"),
-        }
-    }
-
-    fn title(self, s: &str) -> String {
-        match self {
-            Style::Slack => format!("*{s}*"),
-            Style::Markdown => format!("### {s}"),
-            Style::Plain => s.to_string(),
-        }
-    }
-
-    fn bullet(self) -> &'static str {
-        match self {
-            Style::Slack => "• ",
-            Style::Markdown | Style::Plain => "- ",
-        }
-    }
-
-    /// Between header lines: markdown joins single newlines into one paragraph.
-    fn paragraph(self) -> &'static str {
-        match self {
-            Style::Markdown => "\n\n",
-            Style::Slack | Style::Plain => "\n",
-        }
-    }
-}
-
-/// The DingTalk notification title (shown in previews).
-fn title(summary: &Summary) -> String {
-    let n = |v: &Vec<String>| v.len();
-    let mut what = if summary.mode == "apply" {
-        format!("{} released", n(&summary.released))
-    } else {
-        format!("dry run, {} would be released", n(&summary.would_release))
-    };
-    if !summary.marked.is_empty() {
-        what.push_str(&format!(", {} marked", n(&summary.marked)));
-    }
-    if !summary.unmarked.is_empty() {
-        what.push_str(&format!(", {} unmarked", n(&summary.unmarked)));
-    }
-    let degraded = if summary.is_degraded() { " (incomplete)" } else { "" };
-    format!("aliyun-janitor: {what}{degraded}")
-}
-
-struct Section {
-    title: &'static str,
-    lines: Vec<String>,
-}
-
-/// The message a person reads: a header (mode, trigger, counts), then Released / Would release / Failed /
-/// Protected & skipped / Not scanned / Limit breach. Lists are cut to fit `limit` bytes.
-fn message_text(summary: &Summary, style: Style, limit: usize) -> String {
-    let header = header(summary, style);
-    let sections = sections(summary, style);
-    let mut text = String::new();
-    for cap in [SECTION_CAP, 10, 5, 1, 0] {
-        text = compose(&header, &sections, style, cap);
-        if text.len() <= limit {
-            return text;
-        }
-    }
-    // Only a header or section titles too long for the platform get here.
-    const CUT: &str = "\n… (message truncated)";
-    let mut end = limit.saturating_sub(CUT.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str(CUT);
-    text
-}
-
-fn header(summary: &Summary, style: Style) -> String {
-    let mut by_outcome: BTreeMap<&Outcome, usize> = BTreeMap::new();
-    for e in &summary.entries {
-        *by_outcome.entry(&e.outcome).or_default() += 1;
-    }
-    let count = |o: Outcome| by_outcome.get(&o).copied().unwrap_or(0);
-    let not_released = HELD_BACK.iter().map(|o| count(o.clone())).sum::<usize>();
-    let mode = if summary.mode == "apply" { "APPLY" } else { "DRY RUN" };
-    let mut counts = vec![
-        format!("scanned {}", summary.scanned),
-        format!("released {}", summary.released.len()),
-        format!("would release {}", summary.would_release.len()),
-    ];
-    // Lifecycle counts only when there are any, so a policy without grace reads as before.
-    for (label, n) in
-        [("marked", summary.marked.len()), ("unmarked", summary.unmarked.len()), ("waiting", count(Outcome::Waiting))]
-    {
-        if n > 0 {
-            counts.push(format!("{label} {n}"));
-        }
-    }
-    counts.extend([
-        format!("failed {}", summary.failures.len()),
-        format!("protected/skipped {not_released}"),
-        format!("kept {}", count(Outcome::Kept)),
-    ]);
-    if !summary.skipped_scopes.is_empty() {
-        counts.push(format!("not scanned {} scope(s)", summary.skipped_scopes.len()));
-    }
-    let incomplete = if summary.is_degraded() { " — INCOMPLETE" } else { "" };
-    let p = style.paragraph();
-    format!(
-        "{}{p}Mode: {} ({}){p}Trigger: {} · run {} · {}{p}{}",
-        style.title(&format!("aliyun-janitor {mode}{incomplete}")),
-        style.clean(&summary.mode, 20),
-        style.clean(&summary.mode_reason, 200),
-        style.clean(&summary.trigger, 200),
-        style.clean(&summary.run_id, 128),
-        style.clean(&summary.now, 40),
-        counts.join(" · "),
-    )
-}
-
-fn sections(summary: &Summary, style: Style) -> Vec<Section> {
-    let by_key: BTreeMap<String, &Entry> = summary
-        .entries
-        .iter()
-        .map(|e| (format!("{}:{}/{}", e.decision.product, e.decision.region, e.decision.id), e))
-        .collect();
-    let instance = |key: &str| {
-        let mut line = style.clean(key, 200);
-        if let Some(e) = by_key.get(key) {
-            if !e.decision.name.is_empty() {
-                line.push(' ');
-                line.push_str(&style.clean(&e.decision.name, 80));
-            }
-            if let Some(rule) = &e.decision.rule {
-                line.push_str(&format!(" — rule {}", style.clean(rule, 80)));
-            }
-        }
-        line
-    };
-    let failed = summary.failures.iter().map(|f| {
-        format!(
-            "{} — {}: {}",
-            style.clean(&format!("{}:{}/{}", f.product, f.region, f.id), 200),
-            style.clean(&f.code, 80),
-            style.clean(&f.message, 200)
-        )
-    });
-    let with_reason = |e: &Entry| {
-        let d = &e.decision;
-        let mut line = style.clean(&format!("{}:{}/{}", d.product, d.region, d.id), 200);
-        if !d.name.is_empty() {
-            line.push(' ');
-            line.push_str(&style.clean(&d.name, 80));
-        }
-        format!("{line} — {}", style.clean(&reason(e), 300))
-    };
-    let of = |outcomes: &[Outcome]| {
-        summary.entries.iter().filter(|e| outcomes.contains(&e.outcome)).map(with_reason).collect::<Vec<_>>()
-    };
-    let owners = summary.owners.iter().map(|(owner, notices)| {
-        let items: Vec<String> = notices
-            .iter()
-            .map(|n| {
-                let verb = match n.outcome {
-                    Outcome::Marked => "marked",
-                    Outcome::WouldMark => "would mark",
-                    Outcome::Unmarked => "unmarked",
-                    Outcome::WouldUnmark => "would unmark",
-                    Outcome::Released => "released",
-                    _ => "would release",
-                };
-                let after =
-                    n.release_after.as_deref().filter(|_| matches!(n.outcome, Outcome::Marked | Outcome::WouldMark));
-                let after = after.map(|a| format!(" (release after {})", style.clean(a, 40))).unwrap_or_default();
-                format!("{verb} {}{after}", style.clean(&n.id, 200))
-            })
-            .collect();
-        format!("{}: {}", style.clean(owner, 80), items.join("; "))
-    });
-    let scopes = summary.skipped_scopes.iter().map(|s| {
-        format!(
-            "{}/{} — {}: {}",
-            style.clean(&s.product, 40),
-            style.clean(&s.region, 64),
-            style.clean(&s.code, 80),
-            style.clean(&s.error, 200)
-        )
-    });
-    let breach = summary.limit_breach.iter().map(|b| {
-        format!(
-            "{} eligible of {} scanned: {}. Nothing eligible was released.",
-            b.eligible,
-            b.scanned,
-            style.clean(&b.reason, 300)
-        )
-    });
-    let marked_title = if summary.mode == "apply" { "Marked for release" } else { "Would mark for release" };
-    let unmarked_title = if summary.mode == "apply" { "Unmarked" } else { "Would unmark" };
-    vec![
-        Section { title: "Released", lines: summary.released.iter().map(|k| instance(k)).collect() },
-        Section { title: "Would release", lines: summary.would_release.iter().map(|k| instance(k)).collect() },
-        Section { title: marked_title, lines: of(&[Outcome::Marked, Outcome::WouldMark]) },
-        Section { title: unmarked_title, lines: of(&[Outcome::Unmarked, Outcome::WouldUnmark]) },
-        Section { title: "Failed", lines: failed.collect() },
-        Section { title: "Owners", lines: owners.collect() },
-        Section { title: "Waiting (grace period)", lines: of(&[Outcome::Waiting]) },
-        Section { title: "Protected & skipped", lines: of(&HELD_BACK) },
-        Section { title: "Not scanned", lines: scopes.collect() },
-        Section { title: "Limit breach", lines: breach.collect() },
-    ]
-}
-
-/// Outcomes listed under "Protected & skipped": eligible or matched, but not released this run.
-const HELD_BACK: [Outcome; 7] = [
-    Outcome::Protected,
-    Outcome::Skipped,
-    Outcome::Invalid,
-    Outcome::Manual,
-    Outcome::Held,
-    Outcome::OutsideWindow,
-    Outcome::Duplicate,
-];
-
-/// Why an instance was not released, in a few words.
-fn reason(e: &Entry) -> String {
-    let outcome = match e.outcome {
-        Outcome::Protected => "protected",
-        Outcome::Skipped => "skipped",
-        Outcome::Invalid => "invalid",
-        Outcome::Manual => "release by hand",
-        Outcome::Held => "held",
-        Outcome::OutsideWindow => "outside window",
-        Outcome::Duplicate => "duplicate event",
-        _ => "",
-    };
-    let why = match (&e.outcome, &e.decision.verdict) {
-        (Outcome::Skipped | Outcome::Invalid, Verdict::Release { .. }) => e.message.clone().unwrap_or_default(),
-        (o, _) if !matches!(o, Outcome::Protected | Outcome::Skipped | Outcome::Invalid) => {
-            e.message.clone().unwrap_or_default()
-        }
-        (_, Verdict::Protected { by }) => format!("by {by}"),
-        (_, Verdict::Skip { reason }) | (_, Verdict::Invalid { reason }) => reason.clone(),
-        _ => String::new(),
-    };
-    match (outcome.is_empty(), why.is_empty()) {
-        (_, true) => outcome.to_string(),
-        (true, false) => why,
-        (false, false) => format!("{outcome}: {why}"),
-    }
-}
-
-fn compose(header: &str, sections: &[Section], style: Style, cap: usize) -> String {
-    let mut out = header.to_string();
-    let mut any = false;
-    for section in sections.iter().filter(|s| !s.lines.is_empty()) {
-        any = true;
-        out.push_str("\n\n");
-        out.push_str(&style.heading(&format!("{} ({})", section.title, section.lines.len())));
-        for line in section.lines.iter().take(cap) {
-            out.push('\n');
-            out.push_str(style.bullet());
-            out.push_str(line);
-        }
-        if section.lines.len() > cap {
-            out.push('\n');
-            out.push_str(style.bullet());
-            let more = section.lines.len() - cap;
-            out.push_str(&if cap == 0 { format!("{more} not listed") } else { format!("… and {more} more") });
-        }
-    }
-    if !any {
-        out.push_str("\n\nNothing to release, nothing failed.");
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -841,74 +527,9 @@ fn answer_error(format: WebhookFormat, body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Decision, LimitBreach};
-    use crate::report::{Failure, SkippedScope};
+    use crate::report::explain::tests::summary;
 
     const SECRET: &str = "SEC-topsecret-0123456789";
-
-    fn entry(id: &str, name: &str, outcome: Outcome, verdict: Verdict) -> Entry {
-        let decision = Decision {
-            product: "ecs".into(),
-            region: "cn-hangzhou".into(),
-            id: id.into(),
-            name: name.into(),
-            verdict,
-            rule: Some("tmp-expired".into()),
-            facts: crate::plan::Facts::new(),
-        };
-        Entry { outcome, decision, code: None, message: None, request_ids: Vec::new() }
-    }
-
-    fn summary(would_release: usize) -> Summary {
-        let mut entries: Vec<Entry> = (0..would_release)
-            .map(|i| {
-                entry(
-                    &format!("i-{i:05}"),
-                    "tmp",
-                    Outcome::WouldRelease,
-                    Verdict::Release { options: Default::default() },
-                )
-            })
-            .collect();
-        entries.push(entry(
-            "i-prot",
-            "db [primary](https://evil.example) <!channel>",
-            Outcome::Protected,
-            Verdict::Protected { by: "tag janitor:keep".into() },
-        ));
-        let mut failed = entry("i-fail", "", Outcome::Failed, Verdict::Release { options: Default::default() });
-        failed.code = Some("IncorrectInstanceStatus".into());
-        failed.message = Some("The current status of the resource does not support this operation.".into());
-        entries.push(failed);
-        let mut s = Summary {
-            run_id: "run-1".into(),
-            mode: "dry-run".into(),
-            mode_reason: "policy apply: false".into(),
-            trigger: "scheduled (aws.events)".into(),
-            now: "2026-03-02T19:00:00Z".into(),
-            scanned: entries.len(),
-            counts: BTreeMap::new(),
-            released: Vec::new(),
-            would_release: Vec::new(),
-            marked: Vec::new(),
-            unmarked: Vec::new(),
-            failures: Vec::<Failure>::new(),
-            skipped_scopes: vec![SkippedScope {
-                product: "ecs".into(),
-                region: "cn-beijing".into(),
-                code: "Forbidden.RAM".into(),
-                error: "not authorized".into(),
-            }],
-            limit_breach: None,
-            api_calls: BTreeMap::new(),
-            notifications: Vec::new(),
-            owners: BTreeMap::new(),
-            ignored: Vec::new(),
-            entries,
-        };
-        s.finish();
-        s
-    }
 
     fn targets(format: &str, secret: Option<&str>) -> Vec<WebhookTarget> {
         let secret = secret.map(|s| format!(r#","secret":"{s}""#)).unwrap_or_default();
@@ -1040,114 +661,9 @@ mod tests {
     }
 
     #[test]
-    fn message_has_every_section_with_reasons() {
-        let text = message_text(&summary(2), Style::Plain, usize::MAX);
-        for want in [
-            "aliyun-janitor DRY RUN — INCOMPLETE",
-            "Mode: dry-run (policy apply: false)",
-            "Trigger: scheduled (aws.events) · run run-1",
-            "scanned 4 · released 0 · would release 2 · failed 1 · protected/skipped 1 · kept 0 · not scanned 1 scope(s)",
-            "Would release (2):\n- ecs:cn-hangzhou/i-00000 tmp — rule tmp-expired",
-            "Failed (1):\n- ecs:cn-hangzhou/i-fail — IncorrectInstanceStatus: The current status",
-            "Protected & skipped (1):\n- ecs:cn-hangzhou/i-prot db [primary](https://evil.example) ‹!channel› — protected: by tag janitor:keep",
-            "Not scanned (1):\n- ecs/cn-beijing — Forbidden.RAM: not authorized",
-        ] {
-            assert!(text.contains(want), "missing {want:?} in\n{text}");
-        }
-        assert!(!text.contains("Released ("), "empty sections are left out");
-    }
-
-    #[test]
-    fn lifecycle_outcomes_and_owners_have_their_sections() {
-        let mut s = summary(0);
-        s.mode = "apply".into();
-        s.entries.clear();
-        s.skipped_scopes.clear();
-        let release = || Verdict::Release { options: Default::default() };
-        let with = |mut e: Entry, owner: &str, after: Option<&str>, message: &str| {
-            e.decision.facts.insert(crate::report::OWNER_FACT, owner);
-            if let Some(a) = after {
-                e.decision.facts.insert(crate::report::RELEASE_AFTER_FACT, a);
-            }
-            e.message = Some(message.into());
-            e
-        };
-        s.entries = vec![
-            with(
-                entry("i-mark", "tmp-a", Outcome::Marked, release()),
-                "alice",
-                Some("2026-11-28T12:00:00Z"),
-                "marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)",
-            ),
-            with(
-                entry("i-keep", "tmp-b", Outcome::Unmarked, Verdict::Protected { by: "tag janitor:keep=true".into() }),
-                "alice",
-                None,
-                "mark removed: now protected by tag janitor:keep=true",
-            ),
-            with(
-                entry("i-wait", "tmp-c", Outcome::Waiting, release()),
-                "bob",
-                Some("2026-11-27T00:00:00Z"),
-                "marked; released after 2026-11-27T00:00:00Z (1d from now) if it still matches",
-            ),
-            with(
-                entry("i-win", "tmp-d", Outcome::OutsideWindow, release()),
-                "bob",
-                None,
-                "due for release, but outside the release window",
-            ),
-            with(entry("i-dup", "", Outcome::Duplicate, release()), "bob", None, "event e-1 was already processed"),
-        ];
-        s.finish();
-        assert_eq!(s.marked, ["ecs:cn-hangzhou/i-mark"]);
-        assert_eq!(s.unmarked, ["ecs:cn-hangzhou/i-keep"]);
-        assert_eq!(s.owners.keys().collect::<Vec<_>>(), ["alice"], "bob has nothing marked, unmarked or released");
-        let text = message_text(&s, Style::Plain, usize::MAX);
-        for want in [
-            "scanned 2 · released 0 · would release 0 · marked 1 · unmarked 1 · waiting 1 · failed 0 · protected/skipped 2 · kept 0",
-            "Marked for release (1):\n- ecs:cn-hangzhou/i-mark tmp-a — marked for release after 2026-11-28T12:00:00Z (rule tmp-expired, grace 3d)",
-            "Unmarked (1):\n- ecs:cn-hangzhou/i-keep tmp-b — mark removed: now protected by tag janitor:keep=true",
-            "Owners (1):\n- alice: unmarked ecs:cn-hangzhou/i-keep; marked ecs:cn-hangzhou/i-mark (release after 2026-11-28T12:00:00Z)",
-            "Waiting (grace period) (1):\n- ecs:cn-hangzhou/i-wait tmp-c — marked; released after",
-            "- ecs:cn-hangzhou/i-win tmp-d — outside window: due for release",
-            "- ecs:cn-hangzhou/i-dup — duplicate event: event e-1 was already processed",
-        ] {
-            assert!(text.contains(want), "missing {want:?} in\n{text}");
-        }
-        assert_eq!(title(&s), "aliyun-janitor: 0 released, 1 marked, 1 unmarked");
-        let json = render(WebhookFormat::Json, &s);
-        assert_eq!(json["owners"]["alice"][1]["outcome"], "marked");
-        assert_eq!(json["owners"]["alice"][1]["release_after"], "2026-11-28T12:00:00Z");
-    }
-
-    #[test]
-    fn limit_breach_and_nothing_to_do() {
-        let mut s = summary(0);
-        s.entries.clear();
-        s.skipped_scopes.clear();
-        s.finish();
-        assert!(message_text(&s, Style::Plain, usize::MAX).contains("Nothing to release, nothing failed."));
-        s.limit_breach = Some(LimitBreach { eligible: 40, scanned: 50, reason: "more than 10% of the fleet".into() });
-        let text = message_text(&s, Style::Markdown, usize::MAX);
-        assert!(text.contains("#### Limit breach (1)\n- 40 eligible of 50 scanned: more than 10% of the fleet. Nothing eligible was released."), "{text}");
-    }
-
-    #[test]
-    fn outside_text_is_made_inert() {
-        let s = summary(0);
-        let slack = message_text(&s, Style::Slack, usize::MAX);
-        assert!(slack.contains("db [primary](https://evil.example) &lt;!channel&gt;"), "{slack}");
-        let md = message_text(&s, Style::Markdown, usize::MAX);
-        assert!(md.contains("db ［primary］(https://evil.example) ‹!channel›"), "{md}");
-        assert_eq!(Style::Markdown.clean("a\nb\r\n# c\u{2028}`x`", 100), "a b  # c 'x'");
-        assert_eq!(Style::Plain.clean("abcdef", 3), "abc…");
-    }
-
-    #[test]
     fn long_lists_are_cut_and_fit_each_platform() {
         let s = summary(5_000);
-        let text = message_text(&s, Style::Plain, usize::MAX);
+        let text = explain::message(&s, Markup::Plain, usize::MAX);
         assert!(text.contains("- … and 4980 more"), "first 20 then a count");
         for format in [WebhookFormat::Slack, WebhookFormat::DingTalk, WebhookFormat::Feishu, WebhookFormat::WeCom] {
             let body = render(format, &s);
@@ -1160,16 +676,6 @@ mod tests {
             assert!(text.len() <= format.text_limit().unwrap(), "{format}: {}", text.len());
             assert!(text.contains("Would release (5000)"), "{format}: counts survive the cut");
         }
-        let wecom = message_text(&s, Style::Markdown, 4_000);
-        assert!(wecom.contains("more"), "{wecom}");
-    }
-
-    #[test]
-    fn hard_cut_respects_char_boundaries() {
-        let mut s = summary(0);
-        s.mode_reason = "理由".repeat(100);
-        let text = message_text(&s, Style::Plain, 100);
-        assert!(text.len() <= 100 && text.ends_with("(message truncated)"), "{text}");
     }
 
     #[test]

@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::plan::{Decision, LimitBreach, Verdict};
 
+pub mod explain;
+
+pub use explain::reason;
+
 /// What happened to one instance, after planning and (dry-run or real) release.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -266,54 +270,4 @@ impl Summary {
     pub fn is_degraded(&self) -> bool {
         !self.failures.is_empty() || !self.skipped_scopes.is_empty() || self.limit_breach.is_some()
     }
-}
-
-/// Why an entry ended as it did, in a few words.
-pub fn reason(e: &Entry) -> String {
-    let d = &e.decision;
-    match (&e.outcome, &d.verdict) {
-        (Outcome::Failed, _) => {
-            format!("{}: {}", e.code.as_deref().unwrap_or("error"), e.message.as_deref().unwrap_or(""))
-        }
-        (
-            Outcome::Held
-            | Outcome::Manual
-            | Outcome::Marked
-            | Outcome::WouldMark
-            | Outcome::Waiting
-            | Outcome::Unmarked
-            | Outcome::WouldUnmark
-            | Outcome::OutsideWindow
-            | Outcome::Duplicate,
-            _,
-        )
-        | (Outcome::Skipped | Outcome::Invalid, Verdict::Release { .. }) => e.message.clone().unwrap_or_default(),
-        (_, Verdict::Protected { by }) => format!("protected by {by}"),
-        (_, Verdict::Skip { reason }) | (_, Verdict::Invalid { reason }) => reason.clone(),
-        (_, Verdict::Keep) => "no rule matched".to_string(),
-        (_, Verdict::Release { options }) => {
-            let mut flags = Vec::new();
-            if options.force {
-                flags.push("force");
-            }
-            if options.terminate_subscription {
-                flags.push("terminate-subscription");
-            }
-            let eligible =
-                if flags.is_empty() { "eligible".to_string() } else { format!("eligible ({})", flags.join(", ")) };
-            match d.facts.get(RELEASE_AFTER_FACT) {
-                Some(at) => format!("{eligible}; marked, grace ended {at}"),
-                None => eligible,
-            }
-        }
-    }
-}
-
-/// Human-readable explanation of one entry, used by the CLI's plan print-out and by webhooks.
-pub fn explain(e: &Entry) -> String {
-    let d = &e.decision;
-    let rule = d.rule.as_deref().map(|r| format!(" [rule {r}]")).unwrap_or_default();
-    let why = reason(e);
-    let facts = d.facts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-    format!("{:<14} {}:{}/{} {}{} — {} | {}", e.outcome.as_str(), d.product, d.region, d.id, d.name, rule, why, facts)
 }
