@@ -414,43 +414,11 @@ fn run_janitor(url: &str, policy: &Path, apply: bool, dir: &Path, tag: &str) -> 
     }
 }
 
-/// The emulator serving on its own thread and runtime; stops when dropped.
-struct SimServer {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// Starts the emulator as `aliyun-sim` would (one current-thread runtime), with the benchmark's latency.
-fn start_sim(inventory: &Path) -> SimServer {
+fn start_sim(inventory: &Path) -> aliyun_sim::ThreadServer {
     let opts = aliyun_sim::SimOptions { latency_ms: LATENCY_MS, ..aliyun_sim::SimOptions::default() };
     let sim = aliyun_sim::Sim::from_inventory_file(inventory, opts).expect("the benchmark inventory loads");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    listener.set_nonblocking(true).expect("non-blocking listener");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            tokio::select! {
-                served = aliyun_sim::serve(listener, sim) => served.expect("emulator serves"),
-                _ = stopped => {}
-            }
-        });
-    });
-    SimServer { url, stop: Some(stop), thread: Some(thread) }
+    aliyun_sim::ThreadServer::start(sim).expect("the emulator starts")
 }
 
 fn cold_start(policy: &Path) -> Duration {

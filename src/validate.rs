@@ -117,11 +117,17 @@ pub fn base_url(s: &str) -> Result<Url, ValidateError> {
 
 /// True for a URL whose host is the loopback interface (the only place plain http is accepted for webhooks).
 pub fn is_loopback(url: &Url) -> bool {
+    is_loopback_ip(url) || url.host_str() == Some("localhost")
+}
+
+/// True when the host is a loopback IP literal (127.0.0.0/8, ::1). Stricter than [`is_loopback`]: a name such as
+/// `localhost` could resolve elsewhere, so where a wrong answer would act on a real account (the clock rule),
+/// only literals count.
+pub fn is_loopback_ip(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
+        _ => false,
     }
 }
 

@@ -47,7 +47,7 @@ use inventory::SimCredential;
 pub use inventory::SimError;
 use params::Params;
 use reply::{new_request_id, ApiFault, Rendered, Reply};
-pub use server::{serve, spawn};
+pub use server::{serve, spawn, ThreadServer};
 use service::{ActionKind, Env, Service, PRODUCTS};
 
 /// Global knobs. Per-action faults live in the inventory (see `faults.rs`).

@@ -37,6 +37,52 @@ pub async fn spawn(sim: Sim) -> std::io::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// The emulator serving on a thread and current-thread runtime of its own (as the `aliyun-sim` binary runs it),
+/// for callers that are not async themselves (the serverless runtime tests, the benchmark). Stops when dropped.
+pub struct ThreadServer {
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadServer {
+    /// Binds `127.0.0.1:0` and starts serving `sim` on a new thread.
+    pub fn start(sim: Sim) -> std::io::Result<ThreadServer> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let served = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => tokio::select! {
+                        served = serve(listener, sim) => served,
+                        _ = stopped => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = served {
+                    eprintln!("aliyun-sim: emulator stopped: {e}");
+                }
+            });
+        });
+        Ok(ThreadServer { url, stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for ThreadServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn router(sim: Sim) -> Router {
     Router::new()
         .route("/", get(api).post(api))

@@ -18,10 +18,9 @@ pub struct Endpoints {
 
 fn check(url: &str) -> Result<String, EndpointError> {
     let u = url.trim().trim_end_matches('/');
-    let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(u.to_string()),
-        _ => Err(EndpointError::BadUrl(url.to_string())),
+    match crate::validate::base_url(u) {
+        Ok(_) => Ok(u.to_string()),
+        Err(_) => Err(EndpointError::BadUrl(url.to_string())),
     }
 }
 
@@ -42,12 +41,7 @@ impl Endpoints {
     /// literal: a name such as `localhost` could resolve elsewhere). Decided on the URL after every override,
     /// so a per-product policy endpoint cannot slip a real host past a check made on `JANITOR_ENDPOINT` alone.
     pub fn is_loopback(&self, product: &str, region: &str) -> bool {
-        let Ok(url) = url::Url::parse(&self.base_url(product, region)) else { return false };
-        match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            _ => false,
-        }
+        url::Url::parse(&self.base_url(product, region)).is_ok_and(|url| crate::validate::is_loopback_ip(&url))
     }
 
     /// Base URL for `product` (an endpoint product code: `ecs`, `r-kvstore`, `alikafka`, `kms`, `bssopenapi`, `tag`, `sts`) in `region`.

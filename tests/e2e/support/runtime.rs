@@ -184,44 +184,15 @@ fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<String>>, std::thread:
     (buf, thread)
 }
 
-/// The emulator serving [`INVENTORY`] on its own thread and runtime (the serverless tests are synchronous);
-/// it stops when dropped.
-pub struct SimServer {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Starts the emulator on a free loopback port with [`INVENTORY`]; returns it and its base URL.
-pub fn start_sim(dir: &Path) -> (SimServer, String) {
+/// Starts the emulator on a free loopback port with [`INVENTORY`], on its own thread and runtime (the
+/// serverless tests are synchronous); returns it (it stops when dropped) and its base URL.
+pub fn start_sim(dir: &Path) -> (aliyun_sim::ThreadServer, String) {
     let inventory = write(dir, "inventory.json", INVENTORY);
     let sim = aliyun_sim::Sim::from_inventory_file(&inventory, aliyun_sim::SimOptions::default()).expect("inventory");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    listener.set_nonblocking(true).expect("non-blocking listener");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            tokio::select! {
-                served = aliyun_sim::serve(listener, sim) => served.expect("emulator serves"),
-                _ = stopped => {}
-            }
-        });
-    });
+    let server = aliyun_sim::ThreadServer::start(sim).expect("the emulator starts");
+    let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "emulator must listen on loopback: {url}");
-    (SimServer { stop: Some(stop), thread: Some(thread) }, url)
+    (server, url)
 }
 
 /// A loopback port that was free a moment ago.
