@@ -104,7 +104,11 @@ impl RunArgs {
         settings.now = self.now;
         settings.retry =
             settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
-        match job::run(&trigger, &settings, credentials).await {
+        let deps = match crate::runtime::deps(&settings, credentials) {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
+        match job::run(&trigger, &settings, &deps).await {
             Ok(summary) => {
                 print_summary(&summary, &self.output);
                 if summary.is_degraded() {

@@ -12,18 +12,19 @@
 //! Billing is account-wide: its host depends on the account's site, not on a region.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use crate::aliyun::{ApiError, ApiRequest, Client};
+use crate::execute::release::call_with_split;
 use crate::inventory::{parse_api_time, ChargeType, Instance};
 use crate::plan::{self, Verdict};
+use crate::plan::{Entry, Outcome};
 use crate::policy::{BssSite, Policy};
-use crate::products::{self, Product};
-use crate::release::call_with_split;
-use crate::report::{Entry, Outcome, SkippedScope, Summary};
+use crate::products;
+use crate::report::SkippedScope;
+use crate::scan::ScopeListing;
 
 const ENDPOINT: &str = "bssopenapi";
 const VERSION: &str = "2017-12-14";
@@ -84,7 +85,7 @@ struct RawRecord {
 
 /// One billing record, checked.
 #[derive(Debug, Clone, PartialEq)]
-struct Billed {
+pub struct Billed {
     id: String,
     product_code: String,
     product_type: String,
@@ -254,140 +255,171 @@ impl Billed {
     }
 }
 
-fn acts(e: &Entry) -> bool {
-    matches!(e.outcome, Outcome::WouldRelease | Outcome::Manual)
-}
-
 fn skip(entry: &mut Entry, reason: String) {
     entry.outcome = Outcome::Skipped;
     entry.message = Some(reason.clone());
     entry.decision.verdict = Verdict::Skip { reason };
+    entry.change = None;
 }
 
 fn is_expired_subscription_release(e: &Entry) -> bool {
     matches!(e.decision.verdict, Verdict::Release { options } if options.terminate_subscription)
 }
 
-/// Asks billing for expired subscriptions and folds the answer into the run's entries (see the module docs).
-/// If billing cannot be read, no expired subscription is released on the product API's word alone.
-pub async fn discover(
-    api: &Client,
-    policy: &Policy,
-    now: DateTime<Utc>,
-    reach: &Reach<'_>,
-    scopes: &[(Arc<dyn Product>, String, Vec<Instance>)],
-    summary: &mut Summary,
-) {
-    let site = policy.bss.site;
-    let records = match query(api, site, now, None).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(code = e.summary_code(), error = %e, "billing discovery failed: expired subscriptions are not released this run");
-            let reason = format!("billing cross-check unavailable ({})", e.summary_code());
-            for entry in summary.entries.iter_mut().filter(|e| acts(e) && is_expired_subscription_release(e)) {
-                skip(entry, reason.clone());
-            }
-            summary.skipped_scopes.push(SkippedScope {
-                product: "bss".into(),
-                region: site.as_str().into(),
-                code: e.summary_code(),
-                error: e.to_string(),
-            });
-            return;
-        }
-    };
-    let catalog = products::catalog();
-    let adapter_for = |code: &str| catalog.by_billing_code(code).map(|spec| spec.code);
-    // (product, region, id) of adapter instances billing lists as expired subscriptions.
-    let mut billed_adapter: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for rec in records {
-        if !reach.regions.contains(&rec.region) {
-            continue;
-        }
-        match adapter_for(&rec.product_code) {
-            Some(code) => {
-                // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
-                let Some((_, _, listed)) = scopes.iter().find(|(p, r, _)| p.code() == code && *r == rec.region) else {
-                    continue;
-                };
-                if !reach.products.contains(&code) {
-                    continue;
-                }
-                billed_adapter.insert((code.to_string(), rec.region.clone(), rec.id.clone()));
-                match listed.iter().find(|i| i.id == rec.id) {
-                    Some(inst) => cross_check(&rec, inst, &mut summary.entries),
-                    None => {
-                        let mut inst = rec.to_instance();
-                        inst.product = code.into();
-                        let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
-                        entry.decision.facts.extend(rec.facts());
-                        skip(
-                            &mut entry,
-                            format!("billing lists an expired subscription that the {code} API does not return"),
-                        );
-                        summary.scanned += 1;
-                        summary.entries.push(entry);
-                    }
-                }
-            }
-            None if reach.other_products && rec.subscription => {
-                let mut entry = Entry::from_decision(plan::evaluate(&rec.to_instance(), policy, now));
-                entry.decision.facts.extend(rec.facts());
-                entry.decision.facts.insert(SOURCE_FACT, FROM_BILLING);
-                if entry.decision.is_release() {
-                    if rec.renew_status == "AutoRenewal" {
-                        skip(&mut entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
-                    } else if policy.bss.vno {
-                        entry.message = Some("release through billing ReleaseInstance (bss.vno)".into());
-                    } else {
-                        entry.outcome = Outcome::Manual;
-                        entry.message = Some(format!(
-                            "eligible, release it by hand: no adapter for {}; billing lists {} in {} as expired since {}",
-                            rec.product_code,
-                            rec.id,
-                            rec.region,
-                            time(rec.end)
-                        ));
-                    }
-                }
-                summary.scanned += 1;
-                summary.entries.push(entry);
-            }
-            None => {}
-        }
-    }
-    // The other direction: the product API says "expired subscription", billing does not list it as one.
-    for entry in summary.entries.iter_mut() {
-        let d = &entry.decision;
-        let in_reach = reach.products.contains(&d.product.as_str())
-            && reach.regions.iter().any(|r| r == d.region.as_str())
-            && d.facts.get(SOURCE_FACT) != Some(FROM_BILLING);
-        if in_reach
-            && acts(entry)
-            && is_expired_subscription_release(entry)
-            && !billed_adapter.contains(&(d.product.to_string(), d.region.to_string(), d.id.to_string()))
-        {
-            skip(entry, "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into());
-        }
-    }
+/// Expired subscriptions across the account (the scan stage's billing read).
+pub async fn fetch(api: &Client, site: BssSite, now: DateTime<Utc>) -> Result<Vec<Billed>, ApiError> {
+    query(api, site, now, None).await
 }
 
-/// Compares billing's record with the product's own reading of the same instance.
-fn cross_check(rec: &Billed, inst: &Instance, entries: &mut [Entry]) {
-    let Some(entry) = entries
-        .iter_mut()
-        .find(|e| e.decision.product == inst.product && e.decision.region == inst.region && e.decision.id == inst.id)
-    else {
-        return;
-    };
-    entry.decision.facts.extend(rec.facts());
-    if let Some(why) = rec.disagreement(inst) {
-        entry.decision.facts.insert("billing_disagrees", &why);
-        if acts(entry) {
-            skip(entry, format!("billing and the product API disagree: {why}"));
+/// What billing says for this run, as the plan stage's cross-check sees it.
+pub enum Billing {
+    /// `bss.discovery` is off: nothing is cross-checked.
+    Off,
+    /// An event run: billing is account-wide and not read, so an expired subscription is left to the scheduled
+    /// run (fail closed).
+    EventRun,
+    /// Billing could not be read: no expired subscription is released on the product API's word alone.
+    Unavailable { code: String },
+    /// Billing's records of adapter products, by (adapter code, region, id), and every record.
+    Read { by_key: BTreeMap<(String, String, String), Billed>, records: Vec<Billed> },
+}
+
+impl Billing {
+    /// From the scan's billing read; a failed read is reported as the skipped scope `bss`.
+    pub fn new(
+        policy: &Policy,
+        event_run: bool,
+        fetched: Option<Result<Vec<Billed>, ApiError>>,
+        skipped: &mut Vec<SkippedScope>,
+    ) -> Billing {
+        match fetched {
+            _ if !policy.bss.discovery => Billing::Off,
+            None if event_run => Billing::EventRun,
+            None => Billing::Off,
+            Some(Err(e)) => {
+                tracing::warn!(code = e.summary_code(), error = %e, "billing discovery failed: expired subscriptions are not released this run");
+                skipped.push(SkippedScope {
+                    product: "bss".into(),
+                    region: policy.bss.site.as_str().into(),
+                    code: e.summary_code(),
+                    error: e.to_string(),
+                });
+                Billing::Unavailable { code: e.summary_code() }
+            }
+            Some(Ok(records)) => {
+                let catalog = products::catalog();
+                let by_key = records
+                    .iter()
+                    .filter_map(|r| {
+                        let code = catalog.by_billing_code(&r.product_code)?.code;
+                        Some(((code.to_string(), r.region.clone(), r.id.clone()), r.clone()))
+                    })
+                    .collect();
+                Billing::Read { by_key, records }
+            }
         }
-    } else if rec.renew_status == "AutoRenewal" && acts(entry) {
-        skip(entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+    }
+
+    pub fn event_run(&self) -> bool {
+        matches!(self, Billing::EventRun)
+    }
+
+    /// Compares billing's record with the product's own reading of a listed instance: facts for the explanation,
+    /// and a skip when they disagree about an instance that would be released.
+    pub fn cross_check(&self, entry: &mut Entry, inst: &Instance) {
+        let acts = entry.decision.is_release();
+        match self {
+            Billing::Off | Billing::EventRun => {}
+            Billing::Unavailable { code } => {
+                if acts && is_expired_subscription_release(entry) {
+                    skip(entry, format!("billing cross-check unavailable ({code})"));
+                }
+            }
+            Billing::Read { by_key, .. } => {
+                let key = (inst.product.to_string(), inst.region.to_string(), inst.id.to_string());
+                match by_key.get(&key) {
+                    Some(rec) => {
+                        entry.decision.facts.extend(rec.facts());
+                        if let Some(why) = rec.disagreement(inst) {
+                            entry.decision.facts.insert("billing_disagrees", &why);
+                            if acts {
+                                skip(entry, format!("billing and the product API disagree: {why}"));
+                            }
+                        } else if rec.renew_status == "AutoRenewal" && acts {
+                            skip(entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+                        }
+                    }
+                    // The other direction: the product API says "expired subscription", billing does not list it.
+                    None if acts && is_expired_subscription_release(entry) => skip(
+                        entry,
+                        "billing and the product API disagree: the product says expired subscription, billing does not list it as expired".into(),
+                    ),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Entries for what only billing knows, within `reach`: expired subscriptions of an adapter product its own
+    /// API did not return (skipped, both readings reported), and, unless the trigger narrowed the products,
+    /// expired subscriptions of products without an adapter (evaluated like any instance: no tags, no name).
+    pub fn billed_only(
+        &self,
+        listings: &[ScopeListing],
+        reach: &Reach<'_>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Vec<Entry> {
+        let Billing::Read { records, .. } = self else { return Vec::new() };
+        let catalog = products::catalog();
+        let mut out = Vec::new();
+        for rec in records.iter().filter(|r| reach.regions.contains(&r.region)) {
+            match catalog.by_billing_code(&rec.product_code).map(|spec| spec.code) {
+                Some(code) => {
+                    // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
+                    let Some(listed) = listings.iter().find(|l| l.product.code() == code && l.region == rec.region)
+                    else {
+                        continue;
+                    };
+                    if !reach.products.contains(&code) || listed.instances.iter().any(|i| i.id == rec.id) {
+                        continue;
+                    }
+                    let mut inst = rec.to_instance();
+                    inst.product = code.into();
+                    let mut entry = Entry::from_decision(plan::evaluate(&inst, policy, now));
+                    entry.decision.facts.extend(rec.facts());
+                    skip(
+                        &mut entry,
+                        format!("billing lists an expired subscription that the {code} API does not return"),
+                    );
+                    out.push(entry);
+                }
+                None if reach.other_products && rec.subscription => {
+                    let mut entry = Entry::from_decision(plan::evaluate(&rec.to_instance(), policy, now));
+                    entry.decision.facts.extend(rec.facts());
+                    entry.decision.facts.insert(SOURCE_FACT, FROM_BILLING);
+                    if entry.decision.is_release() {
+                        if rec.renew_status == "AutoRenewal" {
+                            skip(&mut entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+                        } else if policy.bss.vno {
+                            entry.message = Some("release through billing ReleaseInstance (bss.vno)".into());
+                        } else {
+                            entry.outcome = Outcome::Manual;
+                            entry.message = Some(format!(
+                                "eligible, release it by hand: no adapter for {}; billing lists {} in {} as expired since {}",
+                                rec.product_code,
+                                rec.id,
+                                rec.region,
+                                time(rec.end)
+                            ));
+                        }
+                    }
+                    out.push(entry);
+                }
+                None => {}
+            }
+        }
+        out
     }
 }
 

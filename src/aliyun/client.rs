@@ -226,6 +226,9 @@ impl Client {
                 );
                 Ok(body)
             }
+            // A final answer that is not retriable is the answer, however many throttled attempts came before
+            // it: a passing dry run after a throttled one is still a passing dry run (found by the fault matrix).
+            Err(f) if f.gave_up == GaveUp::NotRetriable => Err(f.error),
             // A budget spent is reported as exhausted even after one attempt: the caller asked for retries.
             Err(f) if f.attempts > 1 || f.gave_up == GaveUp::Budget => Err(exhausted(req, f.attempts, f.error)),
             Err(f) => Err(f.error),

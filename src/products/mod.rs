@@ -13,6 +13,8 @@ use crate::inventory::{Extras, Instance};
 
 mod catalog;
 mod ecs;
+#[cfg(test)]
+pub(crate) mod fake;
 mod kafka;
 mod kms;
 mod redis;

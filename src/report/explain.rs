@@ -236,7 +236,7 @@ pub fn owner_line(owner: &str, notices: &[OwnerNotice], markup: Markup) -> Strin
 /// The notification title (DingTalk previews): `aliyun-janitor: dry run, 2 would be released (incomplete)`.
 pub fn title(summary: &Summary) -> String {
     let n = |v: &Vec<String>| v.len();
-    let mut what = if summary.mode == "apply" {
+    let mut what = if summary.mode.is_apply() {
         format!("{} released", n(&summary.released))
     } else {
         format!("dry run, {} would be released", n(&summary.would_release))
@@ -293,7 +293,7 @@ fn header(summary: &Summary, markup: Markup) -> String {
     }
     let count = |o: Outcome| by_outcome.get(&o).copied().unwrap_or(0);
     let not_released = HELD_BACK.iter().map(|o| count(o.clone())).sum::<usize>();
-    let mode = if summary.mode == "apply" { "APPLY" } else { "DRY RUN" };
+    let mode = if summary.mode.is_apply() { "APPLY" } else { "DRY RUN" };
     let mut counts = vec![
         format!("scanned {}", summary.scanned),
         format!("released {}", summary.released.len()),
@@ -320,7 +320,7 @@ fn header(summary: &Summary, markup: Markup) -> String {
     format!(
         "{}{p}Mode: {} ({}){p}Trigger: {} · run {} · {}{p}{}",
         markup.title(&format!("aliyun-janitor {mode}{incomplete}")),
-        escape(&summary.mode, markup, 20),
+        escape(summary.mode.as_str(), markup, 20),
         escape(&summary.mode_reason, markup, 200),
         escape(&summary.trigger, markup, 200),
         escape(&summary.run_id, markup, 128),
@@ -373,8 +373,8 @@ fn sections(summary: &Summary, markup: Markup, every_entry: bool) -> Vec<Section
         )
     });
     let ignored = summary.ignored.iter().map(|note| escape(note, markup, 300));
-    let marked_title = if summary.mode == "apply" { "Marked for release" } else { "Would mark for release" };
-    let unmarked_title = if summary.mode == "apply" { "Unmarked" } else { "Would unmark" };
+    let marked_title = if summary.mode.is_apply() { "Marked for release" } else { "Would mark for release" };
+    let unmarked_title = if summary.mode.is_apply() { "Unmarked" } else { "Would unmark" };
     let decisions = if every_entry { summary.entries.iter().map(|e| entry_line(e, markup)).collect() } else { vec![] };
     vec![
         Section { title: "Decisions", lines: decisions },
@@ -431,7 +431,8 @@ fn compose(header: &str, sections: &[Section], markup: Markup, cap: usize) -> St
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::plan::{Decision, LimitBreach};
+    use crate::limits::LimitBreach;
+    use crate::plan::Decision;
     use crate::report::{Failure, SkippedScope};
 
     pub(crate) fn entry(id: &str, name: &str, outcome: Outcome, verdict: Verdict) -> Entry {
@@ -444,7 +445,7 @@ pub(crate) mod tests {
             rule: Some("tmp-expired".into()),
             facts: crate::plan::Facts::new(),
         };
-        Entry { outcome, decision, code: None, message: None, request_ids: Vec::new() }
+        Entry { outcome, ..Entry::from_decision(decision) }
     }
 
     pub(crate) fn summary(would_release: usize) -> Summary {
@@ -470,7 +471,7 @@ pub(crate) mod tests {
         entries.push(failed);
         let mut s = Summary {
             run_id: "run-1".into(),
-            mode: "dry-run".into(),
+            mode: crate::plan::RunMode::DryRun,
             mode_reason: "policy apply: false".into(),
             trigger: "scheduled (aws.events)".into(),
             now: "2026-03-02T19:00:00Z".into(),
@@ -520,14 +521,14 @@ pub(crate) mod tests {
     #[test]
     fn lifecycle_outcomes_and_owners_have_their_sections() {
         let mut s = summary(0);
-        s.mode = "apply".into();
+        s.mode = crate::plan::RunMode::Apply;
         s.entries.clear();
         s.skipped_scopes.clear();
         let release = || Verdict::Release { options: Default::default() };
         let with = |mut e: Entry, owner: &str, after: Option<&str>, message: &str| {
-            e.decision.facts.insert(crate::report::OWNER_FACT, owner);
+            e.set_owner(owner);
             if let Some(a) = after {
-                e.decision.facts.insert(crate::report::RELEASE_AFTER_FACT, a);
+                e.set_release_after(chrono::DateTime::parse_from_rfc3339(a).unwrap().with_timezone(&chrono::Utc));
             }
             e.message = Some(message.into());
             e

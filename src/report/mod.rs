@@ -5,124 +5,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::{Decision, LimitBreach, Verdict};
+use crate::limits::LimitBreach;
+use crate::plan::{Plan, RunMode};
+
+pub use crate::plan::{Entry, Outcome, NO_OWNER, OWNER_FACT, RELEASE_AFTER_FACT};
 
 pub mod explain;
+mod logs;
+
+pub use logs::log_entry;
 
 pub use explain::reason;
-
-/// What happened to one instance, after planning and (dry-run or real) release.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Released by a real call.
-    Released,
-    /// Dry run passed; would be released with `--apply` / `apply: true`.
-    WouldRelease,
-    /// Matched a rule with a grace period: tagged `janitor:release-after` (released at a later run).
-    Marked,
-    /// Would be marked with `--apply` / `apply: true`.
-    WouldMark,
-    /// Marked earlier and still eligible; its deadline is ahead.
-    Waiting,
-    /// Marked earlier but no longer eligible: the mark (and the janitor's auto-release time) was removed.
-    Unmarked,
-    /// Would be unmarked with `--apply` / `apply: true`.
-    WouldUnmark,
-    /// Due for release, but the release window is closed.
-    OutsideWindow,
-    /// Eligible, but a run-wide limit held it back.
-    Held,
-    /// Eligible, but the dry run or the release call failed (`code` says why).
-    Failed,
-    /// Eligible, but its product cannot release it by API: release it by hand.
-    Manual,
-    Protected,
-    Skipped,
-    Invalid,
-    /// An event-triggered run already acted on this instance for this event (a duplicate delivery).
-    Duplicate,
-    Kept,
-}
-
-/// One instance's line in the summary: the decision plus what the release step did with it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
-    pub outcome: Outcome,
-    #[serde(flatten)]
-    pub decision: Decision,
-    /// Alibaba error code when `outcome` is `failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Request ids of the API calls that acted on this instance (dry run, release).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub request_ids: Vec<String>,
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Released => "released",
-            Outcome::WouldRelease => "would_release",
-            Outcome::Marked => "marked",
-            Outcome::WouldMark => "would_mark",
-            Outcome::Waiting => "waiting",
-            Outcome::Unmarked => "unmarked",
-            Outcome::WouldUnmark => "would_unmark",
-            Outcome::OutsideWindow => "outside_window",
-            Outcome::Held => "held",
-            Outcome::Failed => "failed",
-            Outcome::Manual => "manual",
-            Outcome::Protected => "protected",
-            Outcome::Skipped => "skipped",
-            Outcome::Invalid => "invalid",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Kept => "kept",
-        }
-    }
-
-    /// Outcomes an instance's owner is told about (the summary's `owners`).
-    pub fn concerns_owner(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Released
-                | Outcome::WouldRelease
-                | Outcome::Marked
-                | Outcome::WouldMark
-                | Outcome::Unmarked
-                | Outcome::WouldUnmark
-        )
-    }
-
-    /// Outcomes that change (or, in a dry run, would change) something.
-    pub fn is_change(&self) -> bool {
-        self.concerns_owner() || matches!(self, Outcome::Failed | Outcome::Held | Outcome::OutsideWindow)
-    }
-}
-
-/// The fact holding an instance's owner (the value of the policy's `notify.owner_tag`).
-pub const OWNER_FACT: &str = "owner";
-/// The fact holding a marked instance's deadline (RFC 3339 UTC).
-pub const RELEASE_AFTER_FACT: &str = "release_after";
-/// The owner named for instances without the owner tag, when the policy asks for owners.
-pub const NO_OWNER: &str = "(no owner tag)";
-
-impl Entry {
-    pub fn from_decision(decision: Decision) -> Entry {
-        let outcome = match &decision.verdict {
-            Verdict::Release { .. } => Outcome::WouldRelease,
-            Verdict::Protected { .. } => Outcome::Protected,
-            Verdict::Skip { .. } => Outcome::Skipped,
-            Verdict::Invalid { .. } => Outcome::Invalid,
-            Verdict::Keep => Outcome::Kept,
-        };
-        let mut decision = decision;
-        decision.facts.shrink_to_fit();
-        Entry { outcome, decision, code: None, message: None, request_ids: Vec::new() }
-    }
-}
 
 /// A (product, region) pair that was not scanned, so nothing in it was released.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,7 +30,7 @@ pub struct SkippedScope {
 pub struct Summary {
     pub run_id: String,
     /// `apply` or `dry-run`.
-    pub mode: String,
+    pub mode: RunMode,
     /// Why the mode is what it is (policy, CLI flag, trigger).
     pub mode_reason: String,
     pub trigger: String,
@@ -194,29 +87,31 @@ pub struct Failure {
 }
 
 impl Summary {
-    /// An empty summary for a run that is starting.
-    pub fn new(run_id: &str, mode: &str, mode_reason: &str, trigger: &str, now: &str) -> Summary {
-        Summary {
-            run_id: run_id.into(),
-            mode: mode.into(),
-            mode_reason: mode_reason.into(),
-            trigger: trigger.into(),
-            now: now.into(),
-            scanned: 0,
+    /// The summary of an executed plan (`api_calls` and `notifications` are filled by the report stage).
+    pub fn from_plan(plan: Plan) -> Summary {
+        let mut summary = Summary {
+            run_id: plan.run_id,
+            mode: plan.mode,
+            mode_reason: plan.mode_reason,
+            trigger: plan.trigger,
+            now: crate::lifecycle::format_time(plan.now),
+            scanned: plan.scanned,
             counts: BTreeMap::new(),
             released: Vec::new(),
             would_release: Vec::new(),
             marked: Vec::new(),
             unmarked: Vec::new(),
             failures: Vec::new(),
-            skipped_scopes: Vec::new(),
-            limit_breach: None,
+            skipped_scopes: plan.skipped_scopes,
+            limit_breach: plan.limit_breach,
             api_calls: BTreeMap::new(),
             notifications: Vec::new(),
             owners: BTreeMap::new(),
-            ignored: Vec::new(),
-            entries: Vec::new(),
-        }
+            ignored: plan.ignored,
+            entries: plan.entries,
+        };
+        summary.finish();
+        summary
     }
 
     /// Fills the derived fields (counts, id lists, failures, owners) from `entries`.
@@ -240,12 +135,12 @@ impl Summary {
             let key = format!("{}/{}", d.product, d.region);
             *self.counts.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
             let id = format!("{}:{}/{}", d.product, d.region, d.id);
-            if let (Some(owner), true) = (d.facts.get(OWNER_FACT), e.outcome.concerns_owner()) {
+            if let (Some(owner), true) = (&e.owner, e.outcome.concerns_owner()) {
                 self.owners.entry(owner.to_string()).or_default().push(OwnerNotice {
                     id: id.clone(),
                     name: d.name.to_string(),
                     outcome: e.outcome.clone(),
-                    release_after: d.facts.get(RELEASE_AFTER_FACT).map(String::from),
+                    release_after: e.release_after.map(crate::lifecycle::format_time),
                     reason: reason(e),
                 });
             }
@@ -270,4 +165,27 @@ impl Summary {
     pub fn is_degraded(&self) -> bool {
         !self.failures.is_empty() || !self.skipped_scopes.is_empty() || self.limit_breach.is_some()
     }
+}
+
+/// The report stage: the summary of the executed plan, one decision log line per instance, and the summary
+/// webhooks. An event run that changed nothing (the usual case: a tag that does not concern the janitor) is not
+/// announced. A failed delivery is recorded in `notifications` and never changes what was done.
+pub async fn report(
+    plan: Plan,
+    api_calls: BTreeMap<String, u64>,
+    http: &reqwest::Client,
+    webhooks: &[crate::webhook::WebhookTarget],
+    event_run: bool,
+) -> Summary {
+    let mut summary = Summary::from_plan(plan);
+    summary.api_calls = api_calls;
+    for e in &summary.entries {
+        log_entry(e);
+    }
+    logs::log_run(&summary);
+    let worth_telling = !event_run || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());
+    if !webhooks.is_empty() && worth_telling {
+        summary.notifications = logs::log_deliveries(crate::webhook::deliver_all(http, webhooks, &summary).await);
+    }
+    summary
 }

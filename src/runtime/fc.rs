@@ -144,7 +144,10 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
         Ok(credentials) => {
             secrets.extend(credentials.secrets().into_iter().map(String::from));
             let _one_at_a_time = state.run_lock.lock().await;
-            job::handle(body, settings, credentials).await
+            match super::deps(settings, credentials) {
+                Ok(deps) => job::handle(body, settings, &deps).await,
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(JobError::from(e)),
     };

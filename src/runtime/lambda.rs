@@ -69,7 +69,10 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
             secrets.extend(credentials.secrets().into_iter().map(String::from));
             // Re-serialising a `Value` cannot fail; an empty body would be rejected by the event parser anyway.
             let body = serde_json::to_vec(&payload).unwrap_or_default();
-            job::handle(&body, settings, credentials).await
+            match super::deps(settings, credentials) {
+                Ok(deps) => job::handle(&body, settings, &deps).await,
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(JobError::from(e)),
     };
@@ -174,7 +177,7 @@ mod tests {
 
     #[test]
     fn diagnostic_carries_the_kind() {
-        let e = JobError::Widening { what: "region", value: "us-east-1".into() };
+        let e = JobError::Widening(crate::scan::WideningError { what: "region", value: "us-east-1".into() });
         let d: Diagnostic = InvocationError::from_job(&e, &[]).into();
         assert_eq!(d.error_type, "ScopeWidening");
         assert!(d.error_message.contains("us-east-1"));

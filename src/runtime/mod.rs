@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 pub use fc::run_fc;
 pub use lambda::run_lambda;
 
-use crate::job::{JobError, Settings};
+use crate::aliyun::Credentials;
+use crate::job::{Deps, JobError, Settings};
 use crate::policy::Policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,30 @@ pub const ENV_ENDPOINT: &str = "JANITOR_ENDPOINT";
 pub const ENV_APPLY: &str = "JANITOR_APPLY";
 /// Evaluate the policy at this RFC 3339 time instead of now (replays, tests).
 pub const ENV_NOW: &str = "JANITOR_NOW";
+
+/// The dependencies of one invocation: the API client for these credentials, the catalog's adapters, the
+/// webhook targets read from `JANITOR_WEBHOOKS` now (they may rotate between invocations) and the process's one
+/// webhook HTTP client.
+pub fn deps(settings: &Settings, credentials: Credentials) -> Result<Deps, JobError> {
+    let webhooks = crate::webhook::targets_from_env()?;
+    Deps::connect(settings, credentials, webhooks, webhook_client()?)
+}
+
+/// Built once per process; cloning shares its connection pool.
+fn webhook_client() -> Result<reqwest::Client, JobError> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            crate::aliyun::install_crypto_provider();
+            // No redirects: a 307/308 would resend the summary to another host.
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.without_url().to_string())
+        })
+        .clone()
+        .map_err(JobError::HttpClient)
+}
 
 /// Which runtime started this process. `env` looks a variable up; an empty value counts as unset.
 pub fn detect(env: impl Fn(&str) -> Option<String>) -> Mode {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aliyun_janitor::plan::{Decision, Facts, Verdict};
+use aliyun_janitor::plan::{Decision, Facts, RunMode, Verdict};
 use aliyun_janitor::report::{Entry, Outcome, SkippedScope, Summary};
 use aliyun_janitor::webhook::{
     deliver_all, deliver_all_with, render, targets_from_env_value, Delivery, DeliveryPolicy, WebhookFormat,
@@ -106,21 +106,16 @@ fn now_secs() -> i64 {
 }
 
 fn entry(id: &str, name: &str, outcome: Outcome, verdict: Verdict) -> Entry {
-    Entry {
-        outcome,
-        decision: Decision {
-            product: "ecs".into(),
-            region: "cn-hangzhou".into(),
-            id: id.into(),
-            name: name.into(),
-            verdict,
-            rule: Some("expired-tag".into()),
-            facts: Facts::from_iter([("charge_type", "pay-as-you-go")]),
-        },
-        code: None,
-        message: None,
-        request_ids: Vec::new(),
-    }
+    let decision = Decision {
+        product: "ecs".into(),
+        region: "cn-hangzhou".into(),
+        id: id.into(),
+        name: name.into(),
+        verdict,
+        rule: Some("expired-tag".into()),
+        facts: Facts::from_iter([("charge_type", "pay-as-you-go")]),
+    };
+    Entry { outcome, ..Entry::from_decision(decision) }
 }
 
 /// A run with one of everything: released, would release, failed, protected, skipped, an unscanned scope.
@@ -138,7 +133,7 @@ fn summary(mode: &str) -> Summary {
     }
     let mut s = Summary {
         run_id: "run-42".into(),
-        mode: mode.into(),
+        mode: if mode == "apply" { RunMode::Apply } else { RunMode::DryRun },
         mode_reason: if mode == "apply" { "policy apply: true".into() } else { "policy apply: false".into() },
         trigger: "scheduled (fc.timer)".into(),
         now: "2026-03-02T19:00:00Z".into(),

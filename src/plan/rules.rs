@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::inventory::{ChargeType, Instance, Text};
-use crate::policy::{format_duration, parse_duration, parse_tag_date, Limits, Policy, Protection, Rule};
+use crate::policy::{format_duration, parse_duration, parse_tag_date, Policy, Protection, Rule};
 use crate::products::ReleaseOptions;
 
 /// The facts a decision rests on, by name (see `strmap` for why it is not a `BTreeMap`).
@@ -280,86 +280,6 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
         .iter()
         .find(|p| p.matches_with(&instance.name, options))
         .map(|p| format!("name {} matches protected pattern {}", instance.name, p.as_str()))
-}
-
-/// Why a run releases nothing despite eligible instances.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LimitBreach {
-    pub eligible: usize,
-    pub scanned: usize,
-    pub reason: String,
-}
-
-/// Checks the run-wide limits against the eligible count and the scanned population. On a breach nothing is
-/// released (fail closed): the caller turns every `Release` into a held decision.
-pub fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<LimitBreach> {
-    check(eligible, scanned, limits, true, ("eligible", "nothing released"))
-}
-
-/// What the limits are checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitScope {
-    /// A scheduled run: the scanned population is the whole policy scope, so both limits apply.
-    Fleet,
-    /// An event-triggered run: the population is the few instances the event named, whose percentage means
-    /// nothing (one of one is 100%), so only `max_releases_per_run` applies.
-    Event,
-}
-
-/// The limits for instances about to be released.
-pub fn check_release_limits(
-    eligible: usize,
-    scanned: usize,
-    limits: &Limits,
-    scope: LimitScope,
-) -> Option<LimitBreach> {
-    check(eligible, scanned, limits, scope == LimitScope::Fleet, ("eligible", "nothing released"))
-}
-
-/// The same limits for instances about to be marked: every mark is a release a grace period later, so a policy
-/// mistake is stopped at the mark, before any owner is warned of a mass release.
-pub fn check_mark_limits(to_mark: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
-    check(to_mark, scanned, limits, scope == LimitScope::Fleet, ("to mark", "nothing marked"))
-}
-
-fn check(
-    eligible: usize,
-    scanned: usize,
-    limits: &Limits,
-    percent_applies: bool,
-    (what, held): (&str, &str),
-) -> Option<LimitBreach> {
-    let breach = |reason: String| Some(LimitBreach { eligible, scanned, reason });
-    let instances = if eligible == 1 { "instance" } else { "instances" };
-    if eligible == 0 {
-        return None;
-    }
-    if eligible > scanned {
-        // Cannot happen with a consistent caller; if it does, the numbers are not to be trusted.
-        return breach(format!(
-            "{eligible} {instances} {what} but only {scanned} scanned: counts are inconsistent, {held}"
-        ));
-    }
-    if eligible > limits.max_releases_per_run {
-        return breach(format!(
-            "{eligible} {instances} {what}, above max_releases_per_run {}: {held}",
-            limits.max_releases_per_run
-        ));
-    }
-    if !percent_applies {
-        return None;
-    }
-    let percent = eligible as f64 * 100.0 / scanned as f64;
-    // `!(<=)` so that a NaN limit (never produced by `Policy::validate`) also fails closed.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    let over = !(percent <= limits.max_release_percent);
-    if over {
-        return breach(format!(
-            "{eligible} of {scanned} scanned {instances} {what} ({percent:.1}%), above max_release_percent {}: {held}",
-            limits.max_release_percent
-        ));
-    }
-    None
 }
 
 #[cfg(test)]
@@ -753,78 +673,6 @@ rules:
         assert_eq!(json["options"]["force"], false);
         assert_eq!(json["rule"], "expired-by-tag");
         assert_eq!(json["facts"]["created_at"], "2026-03-03T12:00:00Z");
-    }
-
-    #[test]
-    fn zero_eligible_never_breaches() {
-        let strict = Limits { max_releases_per_run: 0, max_release_percent: 0.001 };
-        assert_eq!(check_limits(0, 0, &strict), None);
-        assert_eq!(check_limits(0, 500, &strict), None);
-    }
-
-    #[test]
-    fn above_max_releases_per_run_nothing_is_released() {
-        let limits = Limits { max_releases_per_run: 10, max_release_percent: 100.0 };
-        assert_eq!(check_limits(10, 100, &limits), None);
-        let breach = check_limits(12, 100, &limits).unwrap();
-        assert_eq!((breach.eligible, breach.scanned), (12, 100));
-        assert_eq!(breach.reason, "12 instances eligible, above max_releases_per_run 10: nothing released");
-        let zero = Limits { max_releases_per_run: 0, ..limits };
-        assert_eq!(
-            check_limits(1, 100, &zero).unwrap().reason,
-            "1 instance eligible, above max_releases_per_run 0: nothing released"
-        );
-    }
-
-    #[test]
-    fn above_max_release_percent_nothing_is_released() {
-        let limits = Limits { max_releases_per_run: 1000, max_release_percent: 25.0 };
-        assert_eq!(check_limits(10, 40, &limits), None);
-        assert_eq!(
-            check_limits(11, 40, &limits).unwrap().reason,
-            "11 of 40 scanned instances eligible (27.5%), above max_release_percent 25: nothing released"
-        );
-        assert!(check_limits(1, 1, &limits).is_some());
-        assert_eq!(check_limits(1, 1, &Limits { max_releases_per_run: 1, max_release_percent: 100.0 }), None);
-    }
-
-    #[test]
-    fn event_runs_check_the_count_but_not_the_percentage() {
-        let limits = Limits { max_releases_per_run: 2, max_release_percent: 25.0 };
-        assert_eq!(check_release_limits(1, 1, &limits, LimitScope::Event), None);
-        assert!(check_release_limits(1, 1, &limits, LimitScope::Fleet).is_some());
-        assert!(check_release_limits(3, 3, &limits, LimitScope::Event)
-            .unwrap()
-            .reason
-            .contains("above max_releases_per_run 2"));
-        assert!(
-            check_release_limits(2, 1, &limits, LimitScope::Event).is_some(),
-            "inconsistent counts still fail closed"
-        );
-        let zero = Limits { max_releases_per_run: 0, ..limits };
-        assert!(check_release_limits(1, 1, &zero, LimitScope::Event).is_some());
-    }
-
-    #[test]
-    fn marks_are_limited_like_releases() {
-        let limits = Limits { max_releases_per_run: 10, max_release_percent: 25.0 };
-        assert_eq!(
-            check_mark_limits(11, 100, &limits, LimitScope::Fleet).unwrap().reason,
-            "11 instances to mark, above max_releases_per_run 10: nothing marked"
-        );
-        assert!(check_mark_limits(5, 10, &limits, LimitScope::Fleet)
-            .unwrap()
-            .reason
-            .contains("(50.0%), above max_release_percent 25: nothing marked"));
-        assert_eq!(check_mark_limits(5, 10, &limits, LimitScope::Event), None);
-    }
-
-    #[test]
-    fn inconsistent_counts_fail_closed() {
-        let limits = Limits { max_releases_per_run: 1000, max_release_percent: 100.0 };
-        assert!(check_limits(3, 0, &limits).unwrap().reason.contains("inconsistent"));
-        assert!(check_limits(3, 2, &limits).is_some());
-        assert!(check_limits(1, 10, &Limits { max_releases_per_run: 10, max_release_percent: f64::NAN }).is_some());
     }
 
     proptest! {

@@ -1,0 +1,256 @@
+//! The execute stage: carries out the plan's pending changes, and nothing else. Per (product, region), all
+//! scopes at once (the client's per-endpoint limits bound the calls; benchmark: wall time):
+//! 1. in apply mode, the tag changes: marks (one `TagResources` per distinct tag set), unmarks, the event
+//!    recorded, then the platform auto-release times set or cancelled;
+//! 2. the releases: a pre-flight re-read of every instance to release, decided again by the same
+//!    [`Planner::decide`]; only an instance whose fresh decision yields the very change the plan holds goes on
+//!    to the dry run (native, where the API has one) and, in apply mode, the release call.
+//!
+//! It changes entries' outcomes, messages, codes and request ids; it never adds a change the plan does not hold.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::aliyun::{ApiError, Client};
+use crate::inventory::Text;
+use crate::lifecycle;
+use crate::plan::{Change, Decision, Entry, Outcome, Plan, Planner, ResourceKey, Verdict};
+use crate::products::{Product, TagReport};
+
+pub mod release;
+
+use release::{Eligible, IdOutcome};
+
+/// Runs the plan's pending changes (see the module docs), then billing's own releases (`bss.vno`).
+pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>], planner: &Planner<'_>) {
+    let apply = plan.mode.is_apply();
+    // Entries are moved into one bucket per scope, each sized first: there are as many entries as instances
+    // scanned, and a doubling vector beside its source was once the run's memory peak (benchmark).
+    let scope_of = |e: &Entry| -> Option<(Text, Text)> {
+        e.pending_change()?;
+        products
+            .iter()
+            .any(|p| p.code() == e.decision.product)
+            .then(|| (e.decision.product.clone(), e.decision.region.clone()))
+    };
+    let mut sizes: BTreeMap<(Text, Text), usize> = BTreeMap::new();
+    for key in plan.entries.iter().filter_map(scope_of) {
+        *sizes.entry(key).or_default() += 1;
+    }
+    let mut buckets: BTreeMap<(Text, Text), Vec<Entry>> =
+        sizes.iter().map(|(k, n)| (k.clone(), Vec::with_capacity(*n))).collect();
+    let mut rest = Vec::with_capacity(plan.entries.len() - sizes.values().sum::<usize>());
+    for e in std::mem::take(&mut plan.entries) {
+        match scope_of(&e).and_then(|k| buckets.get_mut(&k)) {
+            Some(bucket) => bucket.push(e),
+            None => rest.push(e),
+        }
+    }
+    let run_id = plan.run_id.as_str();
+    let work = buckets.iter_mut().filter_map(|((code, region), mine)| {
+        let product = products.iter().find(|p| p.code() == code.as_str())?.as_ref();
+        Some(async move {
+            if apply {
+                write_tags(product, api, region, mine).await;
+            }
+            release_scope(product, api, region, run_id, apply, planner, mine).await;
+        })
+    });
+    futures_util::future::join_all(work).await;
+    plan.entries = rest;
+    plan.entries.reserve_exact(buckets.values().map(Vec::len).sum());
+    plan.entries.extend(buckets.into_values().flatten());
+    // Billing's own release of products without an adapter (reseller accounts only).
+    crate::discovery::release_through_billing(api, planner.policy, planner.now, apply, &mut plan.entries).await;
+}
+
+/// Writes the marks and removes the unmarks of one (product, region), then sets or cancels the auto-release
+/// times. A failure leaves the entry `failed` with its code: a mark that could not be written never counts as a
+/// warning given, and an auto-release time is only set on an instance whose mark was written.
+async fn write_tags(product: &dyn Product, api: &Client, region: &str, entries: &mut [Entry]) {
+    let Some(tagging) = product.tagging() else { return };
+    let mut marks: BTreeMap<&BTreeMap<String, String>, Vec<String>> = BTreeMap::new();
+    let mut unmarks: BTreeMap<&Vec<String>, Vec<String>> = BTreeMap::new();
+    let mut events: BTreeMap<&String, Vec<String>> = BTreeMap::new();
+    for e in entries.iter() {
+        match e.pending_change() {
+            Some(Change::Mark { tags, .. }) => marks.entry(tags).or_default().push(e.decision.id.to_string()),
+            Some(Change::Unmark { remove_tags, record_event, .. }) => {
+                unmarks.entry(remove_tags).or_default().push(e.decision.id.to_string());
+                if let Some(ev) = record_event {
+                    events.entry(ev).or_default().push(e.decision.id.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut reports: Vec<(Vec<String>, Result<TagReport, ApiError>, &str)> = Vec::new();
+    for (tags, ids) in marks {
+        let report = tagging.tag(api, region, &ids, tags).await;
+        reports.push((ids, report, "marking failed"));
+    }
+    for (keys, ids) in unmarks {
+        let report = tagging.untag(api, region, &ids, keys).await;
+        reports.push((ids, report, "removing the mark failed"));
+    }
+    for (ev, ids) in events {
+        let tags = BTreeMap::from([(lifecycle::LAST_EVENT_TAG.to_string(), ev.clone())]);
+        let report = tagging.tag(api, region, &ids, &tags).await;
+        reports.push((ids, report, "recording the event failed"));
+    }
+    for (ids, report, what) in reports {
+        apply_tag_report(entries, product.code(), region, &ids, report, what);
+    }
+
+    let Some(auto_release) = product.auto_release() else { return };
+    for e in entries.iter_mut() {
+        let at = match e.pending_change() {
+            Some(Change::Mark { auto_release: Some(at), .. }) | Some(Change::SetAutoRelease { at }) => Some(*at),
+            Some(Change::Unmark { cancel_auto_release: true, .. }) => None,
+            _ => continue,
+        };
+        let result = match at {
+            Some(t) => auto_release.set(api, region, &e.decision.id, t).await,
+            None => auto_release.cancel(api, region, &e.decision.id).await,
+        };
+        let message = e.message.take().unwrap_or_default();
+        match result {
+            Ok(rid) => {
+                e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                let what = match at {
+                    Some(t) => format!("; the platform's auto-release time is set to {}", lifecycle::format_time(t)),
+                    None => "; the auto-release time the janitor set is cancelled".to_string(),
+                };
+                e.message = Some(format!("{message}{what}"));
+            }
+            Err(err) => {
+                let what = if at.is_some() { "setting" } else { "cancelling" };
+                e.message = Some(format!("{message}; but {what} the auto-release time failed: {err}"));
+                e.code = Some(err.summary_code());
+                e.request_ids.extend(err.request_id().map(String::from));
+                e.outcome = Outcome::Failed;
+            }
+        }
+    }
+}
+
+/// Records a tag call's result on the entries it concerns: failed ids become `failed` with the code.
+fn apply_tag_report(
+    entries: &mut [Entry],
+    product: &str,
+    region: &str,
+    ids: &[String],
+    report: Result<TagReport, ApiError>,
+    what: &str,
+) {
+    let report = report.unwrap_or_else(|e| {
+        let mut r = TagReport::default();
+        r.fail_all(ids, &e);
+        r
+    });
+    for e in entries.iter_mut().filter(|e| ids.iter().any(|id| id == e.decision.id.as_str())) {
+        match report.failed.get(e.decision.id.as_str()) {
+            Some((code, message)) => {
+                tracing::warn!(product, region, id = e.decision.id.as_str(), code, "{what}");
+                e.outcome = Outcome::Failed;
+                e.code = Some(code.clone());
+                e.message = Some(format!("{what}: {message}"));
+            }
+            None => e.request_ids.extend(report.request_ids.iter().cloned()),
+        }
+    }
+}
+
+/// The releases of one (product, region): pre-flight, dry run, and (apply) the release.
+async fn release_scope(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    run_id: &str,
+    apply: bool,
+    planner: &Planner<'_>,
+    entries: &mut [Entry],
+) {
+    let releasing = |e: &Entry| matches!(e.pending_change(), Some(Change::Release { .. }));
+    let ids: Vec<String> = entries.iter().filter(|e| releasing(e)).map(|e| e.decision.id.to_string()).collect();
+    if ids.is_empty() {
+        return;
+    }
+    let fresh = match product.get(api, region, &ids).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            for entry in entries.iter_mut().filter(|e| releasing(e)) {
+                entry.outcome = Outcome::Failed;
+                entry.code = Some(e.summary_code());
+                entry.message = Some(format!("pre-flight read failed: {e}"));
+            }
+            return;
+        }
+    };
+    let mut eligible: Vec<Eligible> = Vec::new();
+    for entry in entries.iter_mut().filter(|e| releasing(e)) {
+        let again = fresh.iter().find(|i| i.id == entry.decision.id).map(|i| planner.decide(product, i));
+        match (again, &entry.change) {
+            (Some(again), Some(Change::Release { options, extra }))
+                if again.change == entry.change && again.decision.rule == entry.decision.rule =>
+            {
+                eligible.push(Eligible { id: entry.decision.id.to_string(), options: *options, extra: extra.clone() });
+            }
+            (Some(again), _) => {
+                entry.outcome = Outcome::Skipped;
+                entry.message =
+                    Some(format!("changed since listing (pre-flight): now {}", crate::report::reason(&again)));
+                entry.decision = Decision {
+                    verdict: Verdict::Skip { reason: "changed since listing (pre-flight)".into() },
+                    ..again.decision
+                };
+            }
+            (None, _) => {
+                entry.outcome = Outcome::Skipped;
+                entry.decision.verdict = Verdict::Skip { reason: "no longer exists (pre-flight)".into() };
+            }
+        }
+    }
+    if eligible.is_empty() {
+        return;
+    }
+    let results = release::release_region(product, api, region, run_id, eligible, apply).await;
+    for entry in entries.iter_mut() {
+        let key = ResourceKey::of(&entry.decision);
+        let Some(r) = results.get(key.id.as_str()) else { continue };
+        match r {
+            IdOutcome::DryRunPassed { request_ids } => {
+                entry.outcome = Outcome::WouldRelease;
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::Released { request_ids } => {
+                entry.outcome = Outcome::Released;
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::ReleaseStarted { request_ids, pending } => {
+                entry.outcome = Outcome::Released;
+                entry.request_ids = request_ids.clone();
+                entry.message = Some(format!("release started, record removal pending: {pending}"));
+            }
+            // A protection the listing did not show (or that appeared since): a veto, not a failure.
+            IdOutcome::Failed { error, request_ids } if error.is_protection_veto() => {
+                entry.outcome = Outcome::Protected;
+                entry.decision.verdict = Verdict::Protected {
+                    by: format!("release protection reported by the service ({})", error.summary_code()),
+                };
+                entry.code = Some(error.summary_code());
+                entry.message = Some(error.to_string());
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::Failed { error, request_ids } => {
+                entry.outcome = Outcome::Failed;
+                entry.code = Some(error.summary_code());
+                entry.message = Some(error.to_string());
+                entry.request_ids = request_ids.clone();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! One instance's line of the plan and of the summary: its decision, outcome and the change it leads to.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Change, Decision, Verdict};
+
+/// What happened to one instance, after planning and (dry-run or real) release.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Released by a real call.
+    Released,
+    /// Dry run passed; would be released with `--apply` / `apply: true`.
+    WouldRelease,
+    /// Matched a rule with a grace period: tagged `janitor:release-after` (released at a later run).
+    Marked,
+    /// Would be marked with `--apply` / `apply: true`.
+    WouldMark,
+    /// Marked earlier and still eligible; its deadline is ahead.
+    Waiting,
+    /// Marked earlier but no longer eligible: the mark (and the janitor's auto-release time) was removed.
+    Unmarked,
+    /// Would be unmarked with `--apply` / `apply: true`.
+    WouldUnmark,
+    /// Due for release, but the release window is closed.
+    OutsideWindow,
+    /// Eligible, but a run-wide limit held it back.
+    Held,
+    /// Eligible, but the dry run or the release call failed (`code` says why).
+    Failed,
+    /// Eligible, but its product cannot release it by API: release it by hand.
+    Manual,
+    Protected,
+    Skipped,
+    Invalid,
+    /// An event-triggered run already acted on this instance for this event (a duplicate delivery).
+    Duplicate,
+    Kept,
+}
+
+/// One instance's line in the plan and the summary: the decision, the change planned, what execution did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// What the execute stage is to send for it (absent: nothing to change). Kept on a held entry, so the
+    /// summary shows what the limits stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// The owner (the policy's `notify.owner_tag`), when the policy asks for owners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The deadline of the instance's mark (set, or about to be set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_after: Option<DateTime<Utc>>,
+    /// Alibaba error code when `outcome` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Request ids of the API calls that acted on this instance (dry run, release).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Released => "released",
+            Outcome::WouldRelease => "would_release",
+            Outcome::Marked => "marked",
+            Outcome::WouldMark => "would_mark",
+            Outcome::Waiting => "waiting",
+            Outcome::Unmarked => "unmarked",
+            Outcome::WouldUnmark => "would_unmark",
+            Outcome::OutsideWindow => "outside_window",
+            Outcome::Held => "held",
+            Outcome::Failed => "failed",
+            Outcome::Manual => "manual",
+            Outcome::Protected => "protected",
+            Outcome::Skipped => "skipped",
+            Outcome::Invalid => "invalid",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Kept => "kept",
+        }
+    }
+
+    /// Outcomes an instance's owner is told about (the summary's `owners`).
+    pub fn concerns_owner(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Released
+                | Outcome::WouldRelease
+                | Outcome::Marked
+                | Outcome::WouldMark
+                | Outcome::Unmarked
+                | Outcome::WouldUnmark
+        )
+    }
+
+    /// Outcomes that change (or, in a dry run, would change) something.
+    pub fn is_change(&self) -> bool {
+        self.concerns_owner() || matches!(self, Outcome::Failed | Outcome::Held | Outcome::OutsideWindow)
+    }
+}
+
+/// The fact holding an instance's owner (the value of the policy's `notify.owner_tag`).
+pub const OWNER_FACT: &str = "owner";
+/// The fact holding a marked instance's deadline (RFC 3339 UTC).
+pub const RELEASE_AFTER_FACT: &str = "release_after";
+/// The owner named for instances without the owner tag, when the policy asks for owners.
+pub const NO_OWNER: &str = "(no owner tag)";
+
+impl Entry {
+    pub fn from_decision(decision: Decision) -> Entry {
+        let outcome = match &decision.verdict {
+            Verdict::Release { .. } => Outcome::WouldRelease,
+            Verdict::Protected { .. } => Outcome::Protected,
+            Verdict::Skip { .. } => Outcome::Skipped,
+            Verdict::Invalid { .. } => Outcome::Invalid,
+            Verdict::Keep => Outcome::Kept,
+        };
+        let mut decision = decision;
+        decision.facts.shrink_to_fit();
+        Entry {
+            outcome,
+            decision,
+            change: None,
+            owner: None,
+            release_after: None,
+            code: None,
+            message: None,
+            request_ids: Vec::new(),
+        }
+    }
+
+    /// The owner, as a typed field and as a fact of the explanation.
+    pub fn set_owner(&mut self, owner: &str) {
+        self.decision.facts.insert(OWNER_FACT, owner);
+        self.owner = Some(owner.to_string());
+    }
+
+    /// The mark's deadline, as a typed field and as a fact of the explanation.
+    pub fn set_release_after(&mut self, at: DateTime<Utc>) {
+        self.decision.facts.insert(RELEASE_AFTER_FACT, &crate::lifecycle::format_time(at));
+        self.release_after = Some(at);
+    }
+
+    /// The planned change the execute stage may still carry out: none once the limits held the entry or a
+    /// step failed or skipped it.
+    pub fn pending_change(&self) -> Option<&Change> {
+        match self.outcome {
+            Outcome::Held | Outcome::Failed | Outcome::Skipped | Outcome::Protected => None,
+            _ => self.change.as_ref(),
+        }
+    }
+
+    pub fn key(&self) -> super::ResourceKey {
+        super::ResourceKey::of(&self.decision)
+    }
+}

@@ -1,0 +1,209 @@
+//! The scan stage: what exists. Every (product, region) of the run's scope is listed, a bounded number at a
+//! time; an event run instead re-reads exactly the resources it names, by id, and never lists. A scope that
+//! cannot be read is reported and planned as empty, so nothing in it is released. Billing discovery's
+//! account-wide read of expired subscriptions (`bss.discovery`) is part of the scan too (scheduled runs only).
+//! Reads only; returns the instances and what could not be read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+
+use crate::aliyun::{ApiError, Client};
+use crate::discovery::{self, Billed};
+use crate::event::{ResourceEvent, Trigger};
+use crate::inventory::Instance;
+use crate::policy::Policy;
+use crate::products::Product;
+use crate::report::SkippedScope;
+
+/// An event asked for more than the policy covers: an event may only narrow a run.
+#[derive(Debug, thiserror::Error)]
+#[error("trigger asks for {what} `{value}`, which the policy does not cover (an event may only narrow the policy)")]
+pub struct WideningError {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// Products and regions this run covers: the policy's, narrowed (never widened) by the trigger.
+pub struct Scope {
+    pub products: Vec<Arc<dyn Product>>,
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    pub fn resolve(policy: &Policy, trigger: &Trigger, adapters: &[Arc<dyn Product>]) -> Result<Scope, WideningError> {
+        let mut regions = policy.regions.clone();
+        if let Some(asked) = trigger.regions() {
+            if let Some(r) = asked.iter().find(|r| !policy.regions.contains(r)) {
+                return Err(WideningError { what: "region", value: r.clone() });
+            }
+            regions.retain(|r| asked.contains(r));
+        }
+        let mut codes = policy.products.clone();
+        if let Some(asked) = trigger.products() {
+            if let Some(p) = asked.iter().find(|p| !policy.products.contains(p)) {
+                return Err(WideningError { what: "product", value: p.clone() });
+            }
+            codes.retain(|p| asked.contains(p));
+        }
+        let products = adapters.iter().filter(|p| codes.iter().any(|c| c == p.code())).cloned().collect();
+        Ok(Scope { products, regions })
+    }
+}
+
+/// The instances of one (product, region) that was read.
+pub struct ScopeListing {
+    pub product: Arc<dyn Product>,
+    pub region: String,
+    pub instances: Vec<Instance>,
+}
+
+/// What the scan found.
+pub struct Scan {
+    /// Scopes read, sorted by (product, region).
+    pub listings: Vec<ScopeListing>,
+    /// Scopes that could not be read.
+    pub skipped: Vec<SkippedScope>,
+    /// What an event named that the janitor does not manage, or that no longer exists.
+    pub ignored: Vec<String>,
+    /// Billing's expired subscriptions; `None` when not asked (`bss.discovery` off, or an event run: billing is
+    /// account-wide, so an event run, which reads a few ids, cannot cross-check).
+    pub billing: Option<Result<Vec<Billed>, ApiError>>,
+}
+
+/// Reads the run's scope (see the module docs).
+pub async fn scan(api: &Client, scope: &Scope, trigger: &Trigger, policy: &Policy, now: DateTime<Utc>) -> Scan {
+    let concurrency = policy.concurrency.regions;
+    let mut ignored = Vec::new();
+    let listings = match trigger.resources() {
+        None => list_all(api, scope, concurrency).await,
+        Some(event) => read_named(api, scope, event, concurrency, &mut ignored).await,
+    };
+    let billing = match (policy.bss.discovery, trigger.resources()) {
+        (true, None) => Some(discovery::fetch(api, policy.bss.site, now).await),
+        _ => None,
+    };
+    let mut scan = Scan { listings: Vec::new(), skipped: Vec::new(), ignored, billing };
+    for (product, region, result) in listings {
+        match result {
+            Ok(instances) => scan.listings.push(ScopeListing { product, region, instances }),
+            Err(e) => {
+                tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
+                scan.skipped.push(SkippedScope {
+                    product: product.code().into(),
+                    region,
+                    code: e.summary_code(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    scan
+}
+
+type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
+
+async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listing> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for product in &scope.products {
+        for region in &scope.regions {
+            let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire().await;
+                let result = product.list(&api, &region).await;
+                (product, region, result)
+            });
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(listing) => out.push(listing),
+            // A panicking task is a bug; its scope is simply absent from the scan and so never released.
+            Err(e) => tracing::error!(error = %e, "listing task failed"),
+        }
+    }
+    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
+    out
+}
+
+/// For an event: reads exactly the named resources, by id, grouped by (product, region); never lists. Resources
+/// outside the policy's products or regions are ignored with a log line, and so are ids no longer found.
+async fn read_named(
+    api: &Client,
+    scope: &Scope,
+    event: &ResourceEvent,
+    concurrency: usize,
+    ignored: &mut Vec<String>,
+) -> Vec<Listing> {
+    for note in &event.ignored {
+        tracing::info!(
+            event_ids = event.event_ids.join(","),
+            named = note.as_str(),
+            "the event names something the janitor does not manage: ignored"
+        );
+        ignored.push(note.clone());
+    }
+    let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for t in &event.targets {
+        let covered = scope.products.iter().any(|p| p.code() == t.product) && scope.regions.contains(&t.region);
+        if covered {
+            wanted.entry((t.product.clone(), t.region.clone())).or_default().push(t.id.clone());
+        } else {
+            let name = format!("{}:{}/{}", t.product, t.region, t.id);
+            tracing::info!(
+                resource = name,
+                "the event names a resource outside the policy's products or regions: ignored"
+            );
+            ignored.push(format!("{name} (outside the policy's products or regions)"));
+        }
+    }
+    if wanted.is_empty() {
+        tracing::info!(
+            event_ids = event.event_ids.join(","),
+            "the event names nothing the janitor manages: nothing to do"
+        );
+        return Vec::new();
+    }
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for ((code, region), ids) in wanted {
+        let Some(product) = scope.products.iter().find(|p| p.code() == code).cloned() else { continue };
+        let (api, limit) = (api.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await;
+            let result = product.get(&api, &region, &ids).await.map(|found| {
+                // Only what was asked for: an answer naming other ids is not trusted to widen the run.
+                let found: Vec<Instance> =
+                    found.into_iter().filter(|i| ids.iter().any(|id| id == i.id.as_str())).collect();
+                let missing: Vec<String> =
+                    ids.iter().filter(|id| !found.iter().any(|i| i.id == **id)).cloned().collect();
+                (found, missing)
+            });
+            (product, region, result)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((product, region, Ok((found, missing)))) => {
+                for id in missing {
+                    let name = format!("{}:{region}/{id}", product.code());
+                    tracing::info!(
+                        resource = name,
+                        "the event names a resource that no longer exists (or never did): nothing to do"
+                    );
+                    ignored.push(format!("{name} (not found)"));
+                }
+                out.push((product, region, Ok(found)));
+            }
+            Ok((product, region, Err(e))) => out.push((product, region, Err(e))),
+            Err(e) => tracing::error!(error = %e, "read task failed"),
+        }
+    }
+    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
+    out
+}
