@@ -170,7 +170,7 @@ fn base_inventory() -> serde_json::Map<String, Value> {
 
 /// Products the emulator serves (it refuses unknown inventory sections) and the janitor has an adapter for.
 fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
-    let adapters: Vec<&str> = aliyun_janitor::products::registry().iter().map(|p| p.code()).collect();
+    let adapters: Vec<&str> = aliyun_janitor::products::catalog().adapters().iter().map(|p| p.code()).collect();
     PRODUCTS
         .iter()
         .filter(|p| adapters.contains(&p.code) || p.code == BSS)
@@ -247,7 +247,8 @@ struct ScopeWork {
 
 /// The least work a run can do, product by product (`pages of 100, batches of 100, per-instance calls where the
 /// API has no batch`):
-/// - ECS: `DescribeInstances` pages of 100; `DeleteInstances` batches of 100 with `DryRun`, then the real ones.
+/// - ECS: `DescribeInstances` pages of 100; the pre-flight re-read, `DescribeInstances` of batches of 100 ids;
+///   `DeleteInstances` batches of 100 with `DryRun`, then the real ones.
 /// - Redis: `DescribeInstances` pages of 50 (its maximum) + one `DescribeInstanceAttribute` per instance (the
 ///   release protection flag is only there); the pre-flight re-read is a `DescribeInstanceAttribute` per eligible
 ///   instance (the flag again); one `DeleteInstance` per instance.
@@ -284,13 +285,16 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
             match *code {
                 "ecs" => {
                     w.pages = ceil_div(n, 100).max(1);
-                    add(code, "DescribeInstances", w.pages);
                     let batches = ceil_div(e, 100);
+                    add(code, "DescribeInstances", w.pages + batches);
+                    // The pre-flight re-read (batches of 100 ids), then the dry runs, then (apply) the releases.
                     w.pre = batches;
+                    w.rel = batches;
+                    w.rel_chain = 1;
                     add(code, "DeleteInstances", batches);
                     if apply {
-                        w.rel = batches;
-                        w.rel_chain = 1;
+                        w.rel += batches;
+                        w.rel_chain = 2;
                         add(code, "DeleteInstances", batches);
                     }
                 }

@@ -1,13 +1,8 @@
-//! One run, as its data path: trigger + policy → [`scan`] (listing, or a re-read by id for an event) →
-//! [`plan`] (one decision per instance: rules, vetoes, lifecycle, window → a typed `Plan`) → [`limits`] (holds
-//! whatever kind of change breaches them) → [`execute`] (marks, then pre-flight, dry run and release) →
-//! [`report`] (summary, decision logs, webhooks). `docs/architecture.md` draws it.
-//!
-//! [`scan`]: crate::scan
-//! [`plan`]: crate::plan
-//! [`limits`]: crate::limits
-//! [`execute`]: crate::execute
-//! [`report`]: crate::report
+//! One run, as its data path: trigger + policy → [scan](crate::scan) (listing, or a re-read by id for an event)
+//! → [plan](crate::plan) (one decision per instance: rules, vetoes, lifecycle, window → a typed `Plan`) →
+//! [limits](crate::limits) (holds whatever kind of change breaches them) → [execute](crate::execute) (marks,
+//! then pre-flight, dry run and release) → [report](crate::report) (summary, decision logs, webhooks).
+//! `docs/architecture.md` draws it.
 
 use std::sync::Arc;
 

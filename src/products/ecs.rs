@@ -273,11 +273,10 @@ impl Product for Ecs {
     }
 
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(100) {
-            out.extend(self.describe(api, region, Some(chunk)).await?);
-        }
-        Ok(out)
+        // Chunks of 100 ids (the `InstanceIds` maximum) read at once: the client's per-endpoint bound paces them,
+        // and the pre-flight of a large release is not a sequential chain (benchmark: wall time).
+        let reads = ids.chunks(100).map(|chunk| self.describe(api, region, Some(chunk)));
+        Ok(futures_util::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult {

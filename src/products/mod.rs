@@ -175,8 +175,3 @@ pub trait FinishRelease: Send + Sync {
         ids: &[String],
     ) -> Vec<(String, Result<Finish, ApiError>)>;
 }
-
-/// Every product's adapter, in catalog order (`catalog().adapters()`).
-pub fn registry() -> Vec<Box<dyn Product>> {
-    catalog().adapters()
-}
