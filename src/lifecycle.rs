@@ -46,12 +46,6 @@ pub enum Mark {
     },
 }
 
-impl Mark {
-    pub fn is_set(&self) -> bool {
-        !matches!(self, Mark::None)
-    }
-}
-
 /// Reads the mark from an instance's tags.
 pub fn read_mark(tags: &Tags) -> Mark {
     let Some(value) = tags.get(RELEASE_AFTER_TAG) else {

@@ -45,12 +45,6 @@ pub struct LimitBreach {
     pub reason: String,
 }
 
-/// Checks the run-wide limits against the eligible count and the scanned population. On a breach nothing is
-/// released (fail closed): the caller turns every `Release` into a held decision.
-pub fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<LimitBreach> {
-    check(eligible, scanned, limits, true, ("eligible", "nothing released"))
-}
-
 /// What the limits are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitScope {
@@ -59,22 +53,6 @@ pub enum LimitScope {
     /// An event-triggered run: the population is the few instances the event named, whose percentage means
     /// nothing (one of one is 100%), so only `max_releases_per_run` applies.
     Event,
-}
-
-/// The limits for instances about to be released.
-pub fn check_release_limits(
-    eligible: usize,
-    scanned: usize,
-    limits: &Limits,
-    scope: LimitScope,
-) -> Option<LimitBreach> {
-    check(eligible, scanned, limits, scope == LimitScope::Fleet, ("eligible", "nothing released"))
-}
-
-/// The same limits for instances about to be marked: every mark is a release a grace period later, so a policy
-/// mistake is stopped at the mark, before any owner is warned of a mass release.
-pub fn check_mark_limits(to_mark: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
-    check(to_mark, scanned, limits, scope == LimitScope::Fleet, ("to mark", "nothing marked"))
 }
 
 fn check(
@@ -120,6 +98,28 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checks the run-wide limits against the eligible count and the scanned population. On a breach nothing is
+    /// released (fail closed): the caller turns every `Release` into a held decision.
+    fn check_limits(eligible: usize, scanned: usize, limits: &Limits) -> Option<LimitBreach> {
+        check(eligible, scanned, limits, true, ("eligible", "nothing released"))
+    }
+
+    /// The limits for instances about to be released.
+    fn check_release_limits(
+        eligible: usize,
+        scanned: usize,
+        limits: &Limits,
+        scope: LimitScope,
+    ) -> Option<LimitBreach> {
+        check(eligible, scanned, limits, scope == LimitScope::Fleet, ("eligible", "nothing released"))
+    }
+
+    /// The same limits for instances about to be marked: every mark is a release a grace period later, so a policy
+    /// mistake is stopped at the mark, before any owner is warned of a mass release.
+    fn check_mark_limits(to_mark: usize, scanned: usize, limits: &Limits, scope: LimitScope) -> Option<LimitBreach> {
+        check(to_mark, scanned, limits, scope == LimitScope::Fleet, ("to mark", "nothing marked"))
+    }
 
     #[test]
     fn zero_eligible_never_breaches() {
