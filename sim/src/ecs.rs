@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::controls::Mutation;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -44,6 +45,17 @@ struct EcsInstance {
     auto_release: Option<DateTime<Utc>>,
     /// The inventory object, served verbatim (tags and `AutoReleaseTime` are kept up to date in it).
     raw: Value,
+    /// `_sim.mutate_after_reads` (see `controls`): merged into `raw` once `after` answers have included it.
+    mutation: Option<Mutation>,
+    reads: u32,
+}
+
+/// The emulator controls an ECS inventory object accepts.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Controls {
+    #[serde(default)]
+    mutate_after_reads: Option<Mutation>,
 }
 
 impl EcsInstance {
@@ -95,6 +107,17 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
 }
 
 fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
+    let mut v = v.clone();
+    let controls: Controls = match &mut v {
+        Value::Object(obj) => crate::controls::take(&format!("ecs[{i}]"), obj)?,
+        _ => Controls::default(),
+    };
+    let mut inst = parse_fields(i, &v)?;
+    inst.mutation = controls.mutate_after_reads;
+    Ok(inst)
+}
+
+fn parse_fields(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
     let f = Fields::of("ecs", i, v)?;
     let prepaid = f.one_of("InstanceChargeType", CHARGE_TYPES)? == "PrePaid";
     if let Some(t) = f.opt_str("CreationTime")? {
@@ -142,7 +165,29 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
         tags,
         auto_release,
         raw: v.clone(),
+        mutation: None,
+        reads: 0,
     })
+}
+
+impl Ecs {
+    /// Counts one more answer that included each of `ids`, and applies a due `mutate_after_reads` (the next
+    /// answer shows it). A mutation that does not parse is dropped: the emulator's inputs were checked at load.
+    fn served(&mut self, ids: &[String]) {
+        for id in ids {
+            let Some(inst) = self.instances.get_mut(id) else { continue };
+            inst.reads += 1;
+            let due = inst.mutation.as_ref().is_some_and(|m| inst.reads >= m.after);
+            if let (true, Some(m), Value::Object(raw)) = (due, inst.mutation.take(), &mut inst.raw) {
+                raw.extend(m.set);
+                let merged = inst.raw.clone();
+                if let Ok(mut fresh) = parse_fields(0, &merged) {
+                    fresh.reads = inst.reads;
+                    *inst = fresh;
+                }
+            }
+        }
+    }
 }
 
 impl Service for Ecs {
@@ -298,6 +343,7 @@ impl Ecs {
             let rest: Vec<&EcsInstance> =
                 matching.into_iter().filter(|i| after.as_ref().is_none_or(|a| i.id > *a)).collect();
             let page: Vec<Value> = rest.iter().take(max).map(|i| i.raw.clone()).collect();
+            let served: Vec<String> = rest.iter().take(max).map(|i| i.id.clone()).collect();
             let next = match (rest.len() > max, rest.get(max.saturating_sub(1))) {
                 (true, Some(last)) => {
                     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -306,6 +352,7 @@ impl Ecs {
                 }
                 _ => String::new(),
             };
+            self.served(&served);
             return Ok(
                 json!({"NextToken": next, "PageNumber": 1, "PageSize": max, "TotalCount": total, "Instances": {"Instance": page}}),
             );
@@ -313,12 +360,11 @@ impl Ecs {
         let page_number = number(p, "PageNumber", 1..=u32::MAX as u64, 1)?;
         let page_size = number(p, "PageSize", 1..=MAX_BATCH as u64, 10)?;
         let skip = (page_number - 1).saturating_mul(page_size);
-        let page: Vec<Value> = matching
-            .iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-            .take(page_size as usize)
-            .map(|i| i.raw.clone())
-            .collect();
+        let shown: Vec<&&EcsInstance> =
+            matching.iter().skip(usize::try_from(skip).unwrap_or(usize::MAX)).take(page_size as usize).collect();
+        let page: Vec<Value> = shown.iter().map(|i| i.raw.clone()).collect();
+        let served: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
+        self.served(&served);
         Ok(
             json!({"NextToken": "", "PageNumber": page_number, "PageSize": page_size, "TotalCount": total, "Instances": {"Instance": page}}),
         )

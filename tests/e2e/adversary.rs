@@ -130,3 +130,65 @@ async fn windows_that_can_never_open_are_refused() {
     }
     assert_eq!(env.listings(), 0, "nothing listed for a refused policy");
 }
+
+/// Item 9 (ECS): a keep tag written after the listing and before the dry run did not stop the release (the dry
+/// run does not look at tags, and ECS had no re-read). Now every product re-reads and re-decides first.
+#[tokio::test]
+async fn a_keep_tag_written_after_the_ecs_listing_stops_the_release() {
+    let mut late = stopped("i-late-keep", &[EXPIRED]);
+    late["_sim"] = json!({"mutate_after_reads": {"after": 1, "set": {"Tags": {"Tag": [
+        {"TagKey": "expire-at", "TagValue": "2026-01-01"}, {"TagKey": "janitor:keep", "TagValue": "true"}
+    ]}}}});
+    let env = Env::start(&inventory(vec![late, stopped("i-plain", &[EXPIRED])])).await;
+    let run = env.run(&ecs_policy(r#"protect: { tags: { "janitor:keep": "true" } }"#), &["--apply"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.released_ids(), ["i-plain"]);
+    assert_eq!(run.outcome("i-late-keep"), "skipped", "{}", run.stdout);
+    assert!(run.entry("i-late-keep").to_string().contains("pre-flight"), "{}", run.stdout);
+    for c in env.sim.calls().iter().filter(|c| c.action == "DeleteInstances") {
+        assert!(!c.params.values().any(|v| v == "i-late-keep"), "sent for release: {c:?}");
+    }
+}
+
+/// Item 9 (marks): a Redis instance whose mark was removed, or whose deadline moved to 2027, between the listing
+/// and the release was released: the pre-flight compared only verdict and rule. Now it compares the change.
+#[tokio::test]
+async fn a_mark_removed_or_moved_after_the_listing_stops_the_release() {
+    let redis = |id: &str, mark: &str, later: Value| {
+        json!({
+            "InstanceId": id, "InstanceName": format!("name-{id}"), "RegionId": "cn-hangzhou", "InstanceStatus": "Normal",
+            "ChargeType": "PostPaid", "CreateTime": "2026-10-01T00:00:00Z", "InstanceType": "Redis",
+            "EditionType": "Community", "InstanceReleaseProtection": false,
+            "Tags": {"Tag": [{"Key": "expire-at", "Value": "2026-01-01"}, {"Key": "janitor:release-after", "Value": mark},
+                             {"Key": "janitor:rule", "Value": "expired-by-tag"}]},
+            // Listing reads it twice (DescribeInstances, DescribeInstanceAttribute); the pre-flight is the third.
+            "_sim": {"mutate_after_reads": {"after": 2, "set": {"Tags": {"Tag": later}}}}
+        })
+    };
+    let due = "2026-11-20T00:00:00Z";
+    let expired = json!({"Key": "expire-at", "Value": "2026-01-01"});
+    let rule = json!({"Key": "janitor:rule", "Value": "expired-by-tag"});
+    let env = Env::start(&inventory_with(json!({"r-kvstore": [
+        redis("r-unmarked", due, json!([expired])),
+        redis("r-moved", due, json!([expired, {"Key": "janitor:release-after", "Value": "2027-06-01T00:00:00Z"}, rule])),
+        redis("r-same", due, json!([expired, {"Key": "janitor:release-after", "Value": due}, rule])),
+    ]})))
+    .await;
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [r-kvstore]
+limits: { max_releases_per_run: 100, max_release_percent: 100 }
+rules:
+  - name: expired-by-tag
+    filters: { expire_at_tag: expire-at }
+    grace: 3d
+"#;
+    let run = env.run(policy, &["--apply"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.sim.instance_ids("r-kvstore"), ["r-moved", "r-unmarked"], "{}", run.stdout);
+    for id in ["r-unmarked", "r-moved"] {
+        assert_eq!(run.outcome(id), "skipped", "{}", run.stdout);
+        assert!(run.entry(id).to_string().contains("changed since listing (pre-flight)"), "{}", run.stdout);
+    }
+    assert_eq!(run.outcome("r-same"), "released", "{}", run.stdout);
+}
