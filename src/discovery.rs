@@ -320,8 +320,14 @@ impl Billing {
         }
     }
 
-    pub fn event_run(&self) -> bool {
-        matches!(self, Billing::EventRun)
+    /// Why an expired subscription that is due cannot be released this run, if billing says so: an event run
+    /// does not read billing, or billing could not be read. Its mark is kept (it has not stopped being eligible).
+    pub fn holds_release(&self) -> Option<String> {
+        match self {
+            Billing::EventRun => Some("due, but an expired subscription is cross-checked with billing (bss.discovery), which only scheduled runs read".into()),
+            Billing::Unavailable { code } => Some(format!("due, but billing cross-check unavailable ({code}): an expired subscription is not released on the product API's word alone; its mark is kept")),
+            Billing::Off | Billing::Read { .. } => None,
+        }
     }
 
     /// Compares billing's record with the product's own reading of a listed instance: facts for the explanation,
@@ -329,12 +335,8 @@ impl Billing {
     pub fn cross_check(&self, entry: &mut Entry, inst: &Instance) {
         let acts = entry.decision.is_release();
         match self {
-            Billing::Off | Billing::EventRun => {}
-            Billing::Unavailable { code } => {
-                if acts && is_expired_subscription_release(entry) {
-                    skip(entry, format!("billing cross-check unavailable ({code})"));
-                }
-            }
+            // Held at release time (`holds_release`), not vetoed here: a veto would unmark it.
+            Billing::Off | Billing::EventRun | Billing::Unavailable { .. } => {}
             Billing::Read { by_key, .. } => {
                 let key = (inst.product.to_string(), inst.region.to_string(), inst.id.to_string());
                 match by_key.get(&key) {
@@ -401,6 +403,20 @@ impl Billing {
                     if entry.decision.is_release() {
                         if rec.renew_status == "AutoRenewal" {
                             skip(&mut entry, "auto-renewal is on in billing (RenewStatus AutoRenewal)".into());
+                        } else if policy.bss.vno
+                            && !policy.bss.release_products.contains(&rec.product_code.to_ascii_lowercase())
+                        {
+                            skip(
+                                &mut entry,
+                                format!(
+                                    "eligible, but {} is not in bss.release_products: release it by hand",
+                                    rec.product_code
+                                ),
+                            );
+                        } else if policy.bss.vno && !(policy.protect.tags.is_empty() && policy.protect.names.is_empty())
+                        {
+                            // Billing knows no name or tags: protect.names and protect.tags cannot be checked (fail closed).
+                            skip(&mut entry, "billing shows no name or tags, so protect.names / protect.tags cannot be checked: not released through billing; release it by hand".into());
                         } else if policy.bss.vno {
                             entry.message = Some("release through billing ReleaseInstance (bss.vno)".into());
                         } else {

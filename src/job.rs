@@ -135,6 +135,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         trigger: trigger.describe(),
         now,
         scanned: 0,
+        population: 0,
         entries: Vec::new(),
         skipped_scopes,
         ignored: scan.ignored,

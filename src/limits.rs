@@ -14,7 +14,7 @@ use crate::policy::Limits;
 pub fn hold(plan: &mut Plan, limits: &Limits, scope: LimitScope) {
     let count =
         |kind: ChangeKind| plan.entries.iter().filter(|e| e.pending_change().is_some_and(|c| c.kind() == kind)).count();
-    let scanned = plan.scanned;
+    let scanned = plan.population;
     let percent = scope == LimitScope::Fleet;
     let breaches = [
         (

@@ -145,6 +145,9 @@ pub struct Plan {
     pub trigger: String,
     pub now: DateTime<Utc>,
     pub scanned: usize,
+    /// What the run-wide percentage is of: the instances listed (or re-read) from the product APIs. Never
+    /// billing-only records, which would dilute it (a thousand released RDS rows make any share look small).
+    pub population: usize,
     pub entries: Vec<Entry>,
     /// Scopes that could not be read (nothing in them is planned).
     pub skipped_scopes: Vec<SkippedScope>,
@@ -300,9 +303,10 @@ impl<'a> Planner<'a> {
             Action::Leave => {}
             Action::Release => {
                 let Verdict::Release { options } = entry.decision.verdict else { return };
-                if options.terminate_subscription && self.billing.event_run() {
+                // Not "no longer eligible": the mark (if any) stays, and the next run that can read billing decides.
+                if let (true, Some(why)) = (options.terminate_subscription, self.billing.holds_release()) {
                     entry.outcome = Outcome::Skipped;
-                    entry.message = Some("due, but an expired subscription is cross-checked with billing (bss.discovery), which only scheduled runs read".into());
+                    entry.message = Some(why);
                     return;
                 }
                 entry.change = Some(Change::Release { options, extra: target.extra.clone() });
@@ -413,6 +417,7 @@ pub fn plan(
     plan.entries.reserve_exact(listings.iter().map(|l| l.instances.len()).sum::<usize>() + extra.len());
     for listing in listings {
         plan.scanned += listing.instances.len();
+        plan.population += listing.instances.len();
         for instance in &listing.instances {
             plan.entries.push(planner.decide(listing.product.as_ref(), instance));
         }

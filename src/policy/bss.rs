@@ -6,6 +6,7 @@
 //!   site: china        # china (default, business.aliyuncs.com) or international (business.ap-southeast-1.aliyuncs.com)
 //!   vno: false         # default false; true only on a reseller (VNO) account: billing's ReleaseInstance may release
 //!                      # expired subscriptions of products without an adapter. Needs discovery: true.
+//!   release_products: [rds]   # with vno: the billing ProductCodes it may release; required, never implied
 //! ```
 
 use serde::Deserialize;
@@ -23,6 +24,9 @@ pub struct Bss {
     pub vno: bool,
     /// Which billing endpoint serves the account: chosen by the account's site, not by resource region.
     pub site: Site,
+    /// With `vno`: the billing `ProductCode`s (lowercase) billing may release. Nothing else is released through
+    /// billing, whatever a rule selects: a product is only released where the policy names it.
+    pub release_products: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +56,8 @@ pub(super) struct RawBss {
     vno: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     site: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    release_products: Option<Vec<Text>>,
 }
 
 fn err(path: &str, message: impl Into<String>) -> PolicyError {
@@ -72,9 +78,36 @@ impl RawBss {
                 ));
             }
         };
-        let bss = Bss { discovery: self.discovery.unwrap_or(false), vno: self.vno.unwrap_or(false), site };
+        let mut release_products = Vec::new();
+        for (i, Text(code)) in self.release_products.unwrap_or_default().into_iter().enumerate() {
+            let at = format!("bss.release_products[{i}]");
+            if code.trim().is_empty() || code.trim() != code || code.chars().any(char::is_whitespace) {
+                return Err(err(&at, format!("`{code}` is not a billing ProductCode (such as rds)")));
+            }
+            if crate::products::catalog().by_billing_code(&code).is_some() {
+                return Err(err(
+                    &at,
+                    format!("`{code}` has an adapter: it is released through its own API, never billing's"),
+                ));
+            }
+            release_products.push(code.to_ascii_lowercase());
+        }
+        let bss =
+            Bss { discovery: self.discovery.unwrap_or(false), vno: self.vno.unwrap_or(false), site, release_products };
         if bss.vno && !bss.discovery {
             return Err(err("bss.vno", "vno: true releases what billing discovery finds; it needs discovery: true"));
+        }
+        if bss.vno && bss.release_products.is_empty() {
+            return Err(err(
+                "bss.release_products",
+                "vno: true needs the billing ProductCodes it may release (release_products: [rds]); none is implied",
+            ));
+        }
+        if !bss.vno && !bss.release_products.is_empty() {
+            return Err(err(
+                "bss.release_products",
+                "only a reseller account releases through billing: it needs vno: true",
+            ));
         }
         Ok(bss)
     }
@@ -95,20 +128,30 @@ mod tests {
     #[test]
     fn off_by_default() {
         assert_eq!(parse("").unwrap().bss, Bss::default());
-        assert_eq!(Bss::default(), Bss { discovery: false, vno: false, site: Site::China });
+        assert_eq!(Bss::default(), Bss { discovery: false, vno: false, site: Site::China, release_products: vec![] });
     }
 
     #[test]
     fn the_full_section_parses() {
-        let p = parse("bss: { discovery: true, vno: true, site: international }").unwrap();
-        assert_eq!(p.bss, Bss { discovery: true, vno: true, site: Site::International });
+        let p = parse("bss: { discovery: true, vno: true, site: international, release_products: [RDS] }").unwrap();
+        assert_eq!(
+            p.bss,
+            Bss { discovery: true, vno: true, site: Site::International, release_products: vec!["rds".into()] }
+        );
         assert_eq!(parse("bss: { discovery: true }").unwrap().bss.site, Site::China);
     }
 
     #[test]
     fn mistakes_are_named() {
         let at = |bss: &str| parse(bss).map(|_| ()).unwrap_err();
-        let e = at("bss: { vno: true }");
+        assert_eq!(at("bss: { discovery: true, vno: true }").path, "bss.release_products");
+        assert_eq!(at("bss: { discovery: true, release_products: [rds] }").path, "bss.release_products");
+        assert_eq!(at("bss: { discovery: true, vno: true, release_products: [ecs] }").path, "bss.release_products[0]");
+        assert_eq!(
+            at("bss: { discovery: true, vno: true, release_products: [\" rds\"] }").path,
+            "bss.release_products[0]"
+        );
+        let e = at("bss: { vno: true, release_products: [rds] }");
         assert_eq!(e.path, "bss.vno");
         assert!(e.message.contains("needs discovery: true"));
         let e = at("bss: { discovery: true, site: europe }");

@@ -192,3 +192,120 @@ rules:
     }
     assert_eq!(run.outcome("r-same"), "released", "{}", run.stdout);
 }
+
+fn bill(id: &str, product: &str, end: &str) -> Value {
+    json!({
+        "InstanceID": id, "ProductCode": product, "ProductType": product, "Region": "cn-hangzhou",
+        "SubscriptionType": "Subscription", "Status": "Expired", "SubStatus": "Normal", "RenewStatus": "ManualRenewal",
+        "RenewalDuration": 1, "RenewalDurationUnit": "M", "CreateTime": "2025-11-01T16:00:00Z", "EndTime": end,
+        "OwnerId": 1234567890, "SellerId": 26842,
+    })
+}
+
+/// Item 7: 4 ECS instances with 2 due is 50 %, held by a 25 % limit; 40 long-released RDS rows in billing once
+/// made it 2 of 44 and released both. The percentage is of the instances the product APIs returned.
+#[tokio::test]
+async fn billing_discovery_does_not_dilute_the_percent_limit() {
+    let rds: Vec<Value> = (0..40).map(|i| bill(&format!("rm-old-{i:02}"), "rds", "2025-01-01T00:00:00Z")).collect();
+    let env = Env::start(&inventory_with(json!({
+        "ecs": [stopped("i-due-1", &[EXPIRED]), stopped("i-due-2", &[EXPIRED]), stopped("i-a", &[]), stopped("i-b", &[])],
+        "bss": {"vno": false, "instances": rds},
+    })))
+    .await;
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [ecs]
+bss: { discovery: true }
+limits: { max_releases_per_run: 100, max_release_percent: 25 }
+rules:
+  - name: expired-by-tag
+    filters: { expire_at_tag: expire-at }
+    grace: 0
+"#;
+    let run = env.run(policy, &["--apply"]).await;
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(run.outcome("i-due-1"), "held", "{}", run.stdout);
+    assert!(run.summary["limit_breach"]["reason"].as_str().unwrap_or_default().contains("2 of 4"), "{}", run.stdout);
+    assert!(env.released_ids().is_empty());
+}
+
+/// Item 8: with `products: [ecs]`, `vno: true` and `protect.names: ["prod-*"]`, the RDS record `rm-prod-db-001` was
+/// released through billing. Billing releases only the ProductCodes the policy names, and never what a name or tag
+/// protection cannot be checked on.
+#[tokio::test]
+async fn bss_vno_releases_only_named_products_and_never_past_unreadable_protections() {
+    let inv = inventory_with(json!({
+        "ecs": [stopped("i-a", &[])],
+        "bss": {"vno": true, "instances": [bill("rm-prod-db-001", "rds", "2026-11-01T16:00:00Z"), bill("pc-1", "polardb", "2026-11-01T16:00:00Z")]},
+    }));
+    let env = Env::start(&inv).await;
+    let policy = |bss: &str, protect: &str| {
+        format!(
+            r#"
+regions: [cn-hangzhou]
+products: [ecs]
+bss: {bss}
+{protect}
+limits: {{ max_releases_per_run: 100, max_release_percent: 100 }}
+rules:
+  - name: expired-subscription
+    filters: {{ charge_type: subscription, expired_for: 1d }}
+    grace: 0
+"#
+        )
+    };
+    // vno without naming what billing may release is refused at validation.
+    let run = env.run(&policy("{ discovery: true, vno: true }", ""), &["--apply"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("bss.release_products"), "{}", run.stderr);
+
+    let run = env
+        .run(
+            &policy("{ discovery: true, vno: true, release_products: [rds] }", r#"protect: { names: ["prod-*"] }"#),
+            &["--apply"],
+        )
+        .await;
+    assert_eq!(run.outcome("rm-prod-db-001"), "skipped", "{}", run.stdout);
+    assert!(run.entry("rm-prod-db-001").to_string().contains("cannot be checked"), "{}", run.stdout);
+    assert_eq!(run.outcome("pc-1"), "skipped", "{}", run.stdout);
+    assert!(run.entry("pc-1").to_string().contains("not in bss.release_products"), "{}", run.stdout);
+    assert!(env.calls_to("2017-12-14", "ReleaseInstance").is_empty());
+}
+
+/// Item 18: a billing outage unmarked every marked subscription and told owners so; the next run re-marked with a
+/// fresh grace. "Cannot cross-check now" is not "no longer eligible": the mark stays.
+#[tokio::test]
+async fn a_billing_outage_keeps_the_marks_of_expired_subscriptions() {
+    let mut sub = ecs(
+        "i-sub",
+        "cn-hangzhou",
+        "Stopped",
+        "PrePaid",
+        &[("janitor:release-after", "2026-11-20T00:00:00Z"), ("janitor:rule", "expired-subscription")],
+    );
+    sub["ExpiredTime"] = json!("2026-11-01T16:00Z");
+    let mut inv = inventory_with(json!({
+        "ecs": [sub],
+        "bss": {"vno": false, "instances": [bill("i-sub", "ecs", "2026-11-01T16:00:00Z")]},
+    }));
+    inv["faults"] =
+        json!([{"version": "2017-12-14", "action": "QueryAvailableInstances", "code": "InternalError", "status": 500}]);
+    let env = Env::start(&inv).await;
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [ecs]
+bss: { discovery: true }
+notify: { owner_tag: owner }
+limits: { max_releases_per_run: 100, max_release_percent: 100 }
+rules:
+  - name: expired-subscription
+    filters: { charge_type: subscription, expired_for: 1d }
+    grace: 3d
+"#;
+    let run = env.run(policy, &["--apply"]).await;
+    assert_eq!(run.outcome("i-sub"), "skipped", "{}", run.stdout);
+    assert!(run.entry("i-sub").to_string().contains("its mark is kept"), "{}", run.stdout);
+    assert_eq!(env.calls_of("UntagResources"), 0, "the mark is not removed");
+    assert!(run.summary.get("owners").is_none_or(|o| o.as_object().is_none_or(|o| o.is_empty())), "{}", run.stdout);
+    assert!(env.released_ids().is_empty());
+}

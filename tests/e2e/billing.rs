@@ -145,7 +145,8 @@ async fn billing_stops_listing_a_subscription_released_through_its_product() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reseller_account_releases_through_billing_only_with_apply() {
     let env = Env::start(&inventory(true)).await;
-    let policy = POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true }");
+    let policy =
+        POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true, release_products: [rds] }");
 
     let dry = env.run(&policy, &[]).await;
     assert_eq!(dry.code, 0, "stdout: {}", dry.stdout);
@@ -168,7 +169,8 @@ async fn a_reseller_account_releases_through_billing_only_with_apply() {
 async fn the_vno_switch_needs_a_reseller_account_on_the_other_side_too() {
     // vno: true in the policy, but the account is not a reseller: billing answers Success: false.
     let env = Env::start(&inventory(false)).await;
-    let policy = POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true }");
+    let policy =
+        POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true, release_products: [rds] }");
     let run = env.run(&policy, &["--apply"]).await;
     assert_eq!(run.code, 3, "stdout: {}", run.stdout);
     assert_eq!(run.outcome("rm-expired"), "failed");
@@ -208,7 +210,8 @@ async fn the_preflight_catches_a_subscription_renewed_after_discovery() {
         json!({"mutate_after_reads": {"after": 1, "set": {"EndTime": "2027-11-01T16:00:00Z", "Status": "Normal"}}});
     inv["bss"]["instances"].as_array_mut().unwrap().push(renewed);
     let env = Env::start(&inv).await;
-    let policy = POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true }");
+    let policy =
+        POLICY.replace("bss: { discovery: true }", "bss: { discovery: true, vno: true, release_products: [rds] }");
     let run = env.run(&policy, &["--apply"]).await;
     assert_eq!(run.code, 0, "stdout: {}", run.stdout);
     assert_eq!(run.outcome("rm-renewed"), "skipped");
