@@ -118,6 +118,11 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The (endpoint product, region) billing's calls go to for `site`.
+pub fn endpoint(site: BssSite) -> (&'static str, &'static str) {
+    (ENDPOINT, site_region(site))
+}
+
 /// The ApiRequest region that selects the site's host (see `aliyun::endpoint::default_host`).
 fn site_region(site: BssSite) -> &'static str {
     match site {

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
 use crate::discovery::{Billing, Reach};
 use crate::event::{EventError, Trigger};
 use crate::limits::{self, LimitScope};
-use crate::plan::{self, Plan, Planner, RunMode};
+use crate::mode;
+use crate::plan::{self, Plan, Planner};
 use crate::policy::Policy;
 use crate::products::Product;
 use crate::report::{self, Summary};
@@ -29,7 +30,7 @@ pub enum JobError {
     Endpoint(#[from] EndpointError),
     #[error("{0}")]
     Widening(#[from] WideningError),
-    #[error("the policy clock (JANITOR_NOW / --now) is {now}, ahead of the real clock: a future clock is only accepted against the emulator (JANITOR_ENDPOINT), never against real endpoints")]
+    #[error("the policy clock (JANITOR_NOW / --now) is {now}, ahead of the real clock: a future clock is only accepted when every endpoint the run calls is loopback (the emulator), never against real endpoints")]
     FutureClock { now: String },
     #[error("API client: {0}")]
     Client(#[from] ApiError),
@@ -110,12 +111,12 @@ pub async fn handle(body: &[u8], settings: &Settings, deps: &Deps) -> Result<Sum
 
 /// Runs the job for an already-parsed trigger.
 pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<Summary, JobError> {
-    check_clock(settings.now, Utc::now(), settings.endpoint_override.is_some())?;
     let policy = &settings.policy;
     let scope = Scope::resolve(policy, trigger, &deps.products)?;
+    let replay = mode::check_clock(settings.now, Utc::now(), mode::all_loopback(&deps.api, &scope, policy))?;
     let now = settings.now.unwrap_or_else(Utc::now);
     let run_id = trigger.event_id().map(String::from).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let (mode, mode_reason) = mode_of(trigger, policy, settings.apply_flag);
+    let (mode, mode_reason) = mode::mode_of(trigger, policy, settings.apply_flag, replay);
     tracing::info!(run_id, trigger = trigger.describe(), mode = mode.as_str(), mode_reason, now = %now, "run starting");
     let event = trigger.resources();
 
@@ -153,49 +154,4 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
 
     // 5. Summary, logs, webhooks.
     Ok(report::report(plan, deps.api.call_counts(), &deps.http, &deps.webhooks, event.is_some()).await)
-}
-
-/// Apply only when asked for (policy or flag) and the trigger does not ask for a dry run; and why.
-fn mode_of(trigger: &Trigger, policy: &Policy, apply_flag: bool) -> (RunMode, String) {
-    if trigger.forces_dry_run() {
-        (RunMode::DryRun, "the trigger asked for a dry run".to_string())
-    } else if policy.apply {
-        (RunMode::Apply, "policy says apply: true".to_string())
-    } else if apply_flag {
-        (RunMode::Apply, "--apply (or JANITOR_APPLY=true) was given".to_string())
-    } else {
-        (RunMode::DryRun, "apply is off (set apply: true in the policy or pass --apply)".to_string())
-    }
-}
-
-/// An injected clock ahead of real time would make instances look expired before they are: allowed only when
-/// every call goes to the emulator (`JANITOR_ENDPOINT`), where tests drive days forward. A past clock (a replay)
-/// only finds fewer instances due, so it is always allowed. Five minutes of slack absorb clock skew.
-fn check_clock(now: Option<DateTime<Utc>>, real: DateTime<Utc>, emulator: bool) -> Result<(), JobError> {
-    match now {
-        Some(now) if !emulator && now > real + chrono::Duration::minutes(5) => {
-            Err(JobError::FutureClock { now: now.to_rfc3339_opts(SecondsFormat::Secs, true) })
-        }
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn a_future_clock_is_refused_against_real_endpoints() {
-        let real = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap();
-        let future = Some(real + chrono::Duration::days(4));
-        assert!(matches!(check_clock(future, real, false), Err(JobError::FutureClock { .. })));
-        assert!(check_clock(future, real, true).is_ok(), "the emulator may be driven into the future");
-        assert!(
-            check_clock(Some(real - chrono::Duration::days(30)), real, false).is_ok(),
-            "a replay in the past is fine"
-        );
-        assert!(check_clock(Some(real + chrono::Duration::minutes(2)), real, false).is_ok(), "clock skew is tolerated");
-        assert!(check_clock(None, real, false).is_ok());
-    }
 }

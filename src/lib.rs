@@ -15,6 +15,7 @@ pub mod inventory;
 pub(crate) mod job;
 pub(crate) mod lifecycle;
 pub(crate) mod limits;
+pub(crate) mod mode;
 pub mod plan;
 pub mod policy;
 pub mod products;

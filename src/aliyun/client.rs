@@ -176,6 +176,11 @@ impl Client {
         &self.inner.credentials
     }
 
+    /// Every request to `product` in `region` goes to a loopback address (after every override).
+    pub fn is_loopback(&self, product: &str, region: &str) -> bool {
+        self.inner.endpoints.is_loopback(product, region)
+    }
+
     /// Calls made so far, by `product:Action` (every attempt counts).
     pub fn call_counts(&self) -> BTreeMap<String, u64> {
         self.inner.calls.lock().map(|m| m.clone()).unwrap_or_default()

@@ -309,3 +309,35 @@ rules:
     assert!(run.summary.get("owners").is_none_or(|o| o.as_object().is_none_or(|o| o.is_empty())), "{}", run.stdout);
     assert!(env.released_ids().is_empty());
 }
+
+/// Item 5: the clock guard trusted `JANITOR_ENDPOINT` alone. (a) a blank one passed it; (b) a per-product policy
+/// endpoint wins over it; (c) a past clock with `--apply` wrote marks whose deadline had already passed. A clock
+/// other than the real one is accepted only when every endpoint the run calls is a loopback IP, and a past clock
+/// anywhere else is a dry-run replay. `http://localhost:<port>` stands for a real host here: it is not an IP
+/// literal (so it does not count as loopback), yet it reaches only the emulator.
+#[tokio::test]
+async fn the_clock_rule_holds_whatever_the_endpoints_say() {
+    let env = Env::start(&inventory(vec![stopped("i-plain", &[EXPIRED])])).await;
+    let port = env.url.rsplit(':').next().unwrap_or_default().to_string();
+    let policy = ecs_policy("")
+        .replace("products: [ecs]", &format!("products: [ecs]\nendpoints: {{ ecs: \"http://localhost:{port}\" }}"));
+    let marking = policy.replace("grace: 0", "grace: 3d");
+    let future = "2035-01-01T00:00:00Z";
+    let secret = ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET);
+    for env_endpoint in ["", "  ", env.url.as_str()] {
+        let run = env
+            .run_with_env(&policy, &["--apply"], &[secret, ("JANITOR_NOW", future), ("JANITOR_ENDPOINT", env_endpoint)])
+            .await;
+        assert_eq!(run.code, 1, "JANITOR_ENDPOINT={env_endpoint:?}: {}", run.stdout);
+        assert!(run.stderr.contains("ahead of the real clock"), "{}", run.stderr);
+    }
+    assert!(env.sim.calls().is_empty(), "a refused clock makes no call");
+
+    // A past clock against a non-loopback endpoint: a replay.
+    let run = env.run_with_env(&marking, &["--apply"], &[secret, ("JANITOR_NOW", "2026-03-01T00:00:00Z")]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["mode"], "dry-run", "{}", run.stdout);
+    assert!(run.summary["mode_reason"].as_str().unwrap_or_default().contains("replay"), "{}", run.stdout);
+    assert_eq!(run.outcome("i-plain"), "would_mark");
+    assert_eq!(env.calls_of("TagResources"), 0, "no mark written by a replay");
+}
