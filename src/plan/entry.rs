@@ -157,6 +157,13 @@ impl Entry {
         }
     }
 
+    /// The owner is told: a change to come (or made) to the instance's release, including an auto-release time
+    /// set on a waiting instance.
+    pub fn concerns_owner(&self) -> bool {
+        self.outcome.concerns_owner()
+            || (self.outcome == Outcome::Waiting && matches!(self.change, Some(Change::SetAutoRelease { .. })))
+    }
+
     pub fn key(&self) -> super::ResourceKey {
         super::ResourceKey::of(&self.decision)
     }

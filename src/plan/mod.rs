@@ -294,9 +294,13 @@ impl<'a> Planner<'a> {
         }
         // The auto-release time the rule wants for a deadline, when the product and the instance support one and
         // the deadline is far enough ahead for the platform to accept it.
+        // Setting one is a release decision: it is planned like a mark (limits, notice), and only for a deadline
+        // inside the release window, since the platform releases at that time whatever the window says.
         let wants_auto_release = |at: DateTime<Utc>| {
             let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).unwrap_or(chrono::Duration::MAX);
-            (rule.is_some_and(|r| r.auto_release) && target.auto_release && at >= self.now + min_ahead).then_some(at)
+            let in_window = window_of.is_none_or(|w| w.state_at(at).is_open());
+            let wanted = rule.is_some_and(|r| r.auto_release) && target.auto_release && at >= self.now + min_ahead;
+            (wanted && in_window).then_some(at)
         };
         let rule_name = entry.decision.rule.clone().unwrap_or_default();
         match action {
@@ -339,6 +343,11 @@ impl<'a> Planner<'a> {
                 // Repaired when it is missing or moved: the platform releases at its own time, not the mark's.
                 let repair = wants_auto_release(release_after)
                     .filter(|at| !target.current_auto_release.is_some_and(|c| lifecycle::is_auto_release_for(c, *at)));
+                if let (Some(at), false) = (repair, apply) {
+                    let note =
+                        format!("; the platform's auto-release time would be set to {}", lifecycle::format_time(at));
+                    entry.message = entry.message.take().map(|m| m + &note);
+                }
                 entry.change = repair.map(|at| Change::SetAutoRelease { at });
             }
             Action::Unmark { why } => {

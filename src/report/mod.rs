@@ -135,7 +135,7 @@ impl Summary {
             let key = format!("{}/{}", d.product, d.region);
             *self.counts.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
             let id = format!("{}:{}/{}", d.product, d.region, d.id);
-            if let (Some(owner), true) = (&e.owner, e.outcome.concerns_owner()) {
+            if let (Some(owner), true) = (&e.owner, e.concerns_owner()) {
                 self.owners.entry(owner.to_string()).or_default().push(OwnerNotice {
                     id: id.clone(),
                     name: d.name.to_string(),

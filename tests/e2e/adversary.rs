@@ -341,3 +341,53 @@ async fn the_clock_rule_holds_whatever_the_endpoints_say() {
     assert_eq!(run.outcome("i-plain"), "would_mark");
     assert_eq!(env.calls_of("TagResources"), 0, "no mark written by a replay");
 }
+
+/// Item 4: 15 waiting instances (future marks, no auto-release time yet), limits 10 / 25 %, window closed: one run
+/// set `ModifyInstanceAutoReleaseTime` on all 15. Setting one is a release decision: limits, window and notice.
+#[tokio::test]
+async fn waiting_marks_get_an_auto_release_time_only_within_limits_window_and_notice() {
+    let marked = |id: &str| {
+        stopped(
+            id,
+            &[
+                EXPIRED,
+                ("owner", "alice"),
+                ("janitor:release-after", "2026-11-27T12:00:00Z"),
+                ("janitor:rule", "expired-by-tag"),
+            ],
+        )
+    };
+    let policy = |limits: &str, window: &str| {
+        format!(
+            r#"
+regions: [cn-hangzhou]
+products: [ecs]
+notify: {{ owner_tag: owner }}
+limits: {limits}
+{window}
+rules:
+  - name: expired-by-tag
+    filters: {{ expire_at_tag: expire-at }}
+    grace: 3d
+    auto_release: true
+"#
+        )
+    };
+    let fifteen: Vec<Value> = (0..15).map(|i| marked(&format!("i-wait-{i:02}"))).collect();
+    let env = Env::start(&inventory(fifteen)).await;
+    let run = env.run(&policy("{ max_releases_per_run: 10, max_release_percent: 25 }", ""), &["--apply"]).await;
+    assert_eq!(run.outcome("i-wait-00"), "held", "{}", run.stdout);
+    assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 0, "15 auto-release times are above the limits");
+
+    // Within the limits, but the deadline (2026-11-27T12:00Z, a Friday) falls outside a Monday-only window.
+    let env = Env::start(&inventory(vec![marked("i-wait")])).await;
+    let monday = r#"window: { cron: "0 0 0 * * Mon", duration: 4h, tz: UTC }"#;
+    let run = env.run(&policy("{ max_releases_per_run: 10, max_release_percent: 100 }", monday), &["--apply"]).await;
+    assert_eq!(run.outcome("i-wait"), "waiting", "{}", run.stdout);
+    assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 0, "the platform would release outside the window");
+
+    // Within limits and window: set, and the owner is told.
+    let run = env.run(&policy("{ max_releases_per_run: 10, max_release_percent: 100 }", ""), &["--apply"]).await;
+    assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 1, "{}", run.stdout);
+    assert_eq!(run.summary["owners"]["alice"][0]["id"], "ecs:cn-hangzhou/i-wait", "{}", run.stdout);
+}
