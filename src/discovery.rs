@@ -178,6 +178,16 @@ fn query_answer(value: serde_json::Value) -> Result<(i64, Vec<Billed>), ApiError
     Ok((resp.data.total_count, records))
 }
 
+/// The query asks for `EndTimeEnd` = now, but billing's word is checked, not trusted: a record that has not ended
+/// is not an expired subscription (fail closed).
+fn ended(r: &Billed, now: DateTime<Utc>) -> bool {
+    let ended = r.end <= now;
+    if !ended {
+        tracing::warn!(id = r.id, end = %r.end, "billing listed a subscription that has not ended: ignored");
+    }
+    ended
+}
+
 /// Expired subscriptions (`EndTime` at or before `now`), all pages; optionally only some ids of one product.
 async fn query(
     api: &Client,
@@ -188,6 +198,7 @@ async fn query(
     let action = "QueryAvailableInstances";
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut listed = 0usize;
     for page in 1..=MAX_PAGES {
         let mut req = ApiRequest::new(ENDPOINT, VERSION, action, site_region(site))
             .param("SubscriptionType", "Subscription")
@@ -205,6 +216,7 @@ async fn query(
             ));
         }
         let empty = records.is_empty();
+        listed += records.len();
         for r in records {
             if !seen.insert((r.product_code.clone(), r.id.clone())) {
                 return Err(shape(
@@ -212,9 +224,11 @@ async fn query(
                     format!("instance {} ({}) listed twice: pagination is inconsistent", r.id, r.product_code),
                 ));
             }
-            out.push(r);
+            if ended(&r, now) {
+                out.push(r);
+            }
         }
-        if empty || out.len() as i64 >= total {
+        if empty || listed as i64 >= total {
             return Ok(out);
         }
     }
@@ -582,6 +596,15 @@ mod tests {
         let i = r.to_instance();
         assert_eq!(i.charge_type, ChargeType::Subscription);
         assert_eq!(i.expires_at.map(time).as_deref(), Some("2026-09-08T16:00:00Z"));
+    }
+
+    /// Issue 12 item 14: billing's `EndTimeEnd` filter is not trusted alone.
+    #[test]
+    fn a_record_that_has_not_ended_is_not_expired() {
+        let (_, recs) = query_answer(record(json!({}))).unwrap();
+        let end = recs[0].end;
+        assert!(ended(&recs[0], end));
+        assert!(!ended(&recs[0], end - chrono::Duration::seconds(1)));
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Instance {
     pub deletion_protection: bool,
     /// Operation locks (`security`, `financial`, ...): any lock vetoes a release.
     pub locks: Vec<String>,
+    /// A protection field the answer should carry but did not (its name): whether the instance is protected
+    /// cannot be told, so it is not released.
+    pub protection_unknown: Option<String>,
     /// Product-specific values an adapter needs again at release time (e.g. a Redis `GlobalInstanceId`).
     pub extra: Extras,
 }
@@ -73,6 +76,7 @@ impl Instance {
             created_at: None,
             expires_at: None,
             tags: Tags::new(),
+            protection_unknown: None,
             deletion_protection: false,
             locks: Vec::new(),
             extra: Extras::new(),

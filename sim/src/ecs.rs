@@ -114,6 +114,12 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
     };
     let mut inst = parse_fields(i, &v)?;
     inst.mutation = controls.mutate_after_reads;
+    // DescribeInstances always answers both fields (API reference, DescribeInstances response: `DeletionProtection`
+    // boolean, `OperationLocks.LockReason` array, empty when unlocked): an inventory may leave them out.
+    if let Value::Object(obj) = &mut inst.raw {
+        obj.entry("DeletionProtection").or_insert(Value::Bool(false));
+        obj.entry("OperationLocks").or_insert_with(|| json!({"LockReason": []}));
+    }
     Ok(inst)
 }
 

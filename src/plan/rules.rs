@@ -238,6 +238,10 @@ fn deadline(start: DateTime<Utc>, d: std::time::Duration) -> Option<DateTime<Utc
 
 /// The first veto that applies, as a readable reason. Protection matches ignore ASCII case: when in doubt, keep.
 fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) -> Option<String> {
+    if let Some(field) = &instance.protection_unknown {
+        facts.insert("protection_unknown", field);
+        return Some(format!("an unknown protection state (`{field}` missing from the answer): cannot tell, so kept"));
+    }
     if instance.deletion_protection {
         facts.insert("deletion_protection", "true");
         return Some("native deletion protection".into());
@@ -442,6 +446,15 @@ rules:
                 Expect::Protected("native deletion protection"),
                 Some("expired-by-tag"),
                 ("deletion_protection", "true"),
+            ),
+            case(
+                "an unknown protection state",
+                with(expired("i-unknown"), |i| i.protection_unknown = Some("DeletionProtection".into())),
+                Expect::Protected(
+                    "an unknown protection state (`DeletionProtection` missing from the answer): cannot tell, so kept",
+                ),
+                Some("expired-by-tag"),
+                ("protection_unknown", "DeletionProtection"),
             ),
             case(
                 "operation lock",

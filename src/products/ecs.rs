@@ -65,8 +65,9 @@ struct EcsInstance {
     creation_time: Option<String>,
     #[serde(default)]
     expired_time: Option<String>,
+    /// Always in a real answer; absent means "cannot tell", never "unprotected" (fail closed).
     #[serde(default)]
-    deletion_protection: bool,
+    deletion_protection: Option<bool>,
     #[serde(default)]
     operation_locks: Option<Locks>,
     #[serde(default)]
@@ -146,7 +147,12 @@ impl EcsInstance {
         inst.status = self.status.into();
         inst.created_at = created_at;
         inst.expires_at = expires_at;
-        inst.deletion_protection = self.deletion_protection;
+        inst.deletion_protection = self.deletion_protection.unwrap_or(false);
+        inst.protection_unknown = match (self.deletion_protection, &self.operation_locks) {
+            (None, _) => Some("DeletionProtection".into()),
+            (_, None) => Some("OperationLocks".into()),
+            _ => None,
+        };
         inst.locks = self
             .operation_locks
             .map(|l| l.lock_reason.into_iter().map(|r| r.lock_reason).collect())
@@ -364,6 +370,21 @@ impl AutoRelease for Ecs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 item 14: a missing protection field once read as "unprotected".
+    #[test]
+    fn a_missing_protection_field_means_cannot_tell() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<EcsInstance>(v).unwrap().into_instance("cn-hangzhou").unwrap()
+        };
+        let base = serde_json::json!({"InstanceId": "i-1", "Status": "Stopped", "InstanceChargeType": "PostPaid"});
+        assert_eq!(read(base.clone()).protection_unknown.as_deref(), Some("DeletionProtection"));
+        let mut no_locks = base.clone();
+        no_locks["DeletionProtection"] = false.into();
+        assert_eq!(read(no_locks.clone()).protection_unknown.as_deref(), Some("OperationLocks"));
+        no_locks["OperationLocks"] = serde_json::json!({"LockReason": []});
+        assert_eq!(read(no_locks).protection_unknown, None);
+    }
 
     #[test]
     fn the_listed_auto_release_time_is_read_back() {
