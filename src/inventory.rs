@@ -23,6 +23,9 @@ pub enum ChargeType {
     PayAsYouGo,
     #[serde(rename = "subscription")]
     Subscription,
+    /// A billing method the adapter does not know (a new Kafka `PaidType`): never released, reported.
+    #[serde(rename = "unknown")]
+    Unknown,
 }
 
 impl fmt::Display for ChargeType {
@@ -30,6 +33,7 @@ impl fmt::Display for ChargeType {
         f.write_str(match self {
             ChargeType::PayAsYouGo => "pay-as-you-go",
             ChargeType::Subscription => "subscription",
+            ChargeType::Unknown => "unknown",
         })
     }
 }

@@ -91,7 +91,9 @@ fn view(path: &str, obj: &Map<String, Value>) -> Result<View, SimError> {
     f.req_str("InstanceId")?;
     let paid_type = int(&f, "PaidType")?;
     if ![0, 1, 3, 4].contains(&paid_type) {
-        return Err(f.err("PaidType", "expected 0 (subscription), 1, 3 or 4 (pay-as-you-go)"));
+        // Reference 3.3: 0 subscription, 1 pay-as-you-go, 3 serverless, 4 Confluent subscription (the Terraform
+        // provider's `convertAliKafkaPaidTypeResponse`: "0", "4" → PrePaid).
+        return Err(f.err("PaidType", "expected 0 or 4 (subscription), 1 or 3 (pay-as-you-go)"));
     }
     for field in ["CreateTime", "ExpiredTime"] {
         if f.obj.get(field).is_some_and(|v| !v.is_null()) {
@@ -236,7 +238,7 @@ impl Kafka {
         if let Some(e) = &k.release_error {
             return Ok(business(&e.code, e.message.clone().unwrap_or_else(|| "The request failed.".into())));
         }
-        if v.paid_type == 0 {
+        if [0, 4].contains(&v.paid_type) {
             return Ok(business(
                 "BIZ_PAID_TYPE_NOT_SUPPORTED",
                 "Subscription instances cannot be released through the API.",

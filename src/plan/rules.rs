@@ -93,6 +93,10 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
         return decide(Verdict::Protected { by }, Some(rule), facts);
     }
 
+    if instance.charge_type == ChargeType::Unknown {
+        let reason = "unknown charge type: never released (the adapter cannot tell how it is billed)".to_string();
+        return decide(Verdict::Skip { reason }, Some(rule), facts);
+    }
     // A subscription is only ever released once expired, whatever the rule says.
     if instance.charge_type == ChargeType::Subscription {
         let expired = instance.expires_at.is_some_and(|at| at <= now);

@@ -114,3 +114,13 @@ fn the_plan_serialises_with_the_change_and_typed_fields() {
     assert_eq!(e.key().to_string(), "fake:cn-hangzhou/f-1");
     assert_eq!(serde_json::to_value(RunMode::DryRun).unwrap(), "dry-run");
 }
+
+/// Issue 12 item 11: a billing method the adapter does not know is never released.
+#[test]
+fn an_unknown_charge_type_is_skipped() {
+    let mut i = fake::instance("f-1", &[("expire-at", "2026-11-01")]);
+    i.charge_type = ChargeType::Unknown;
+    let e = decide(RunMode::Apply, day(0), &i);
+    assert_eq!((e.outcome, e.change), (Outcome::Skipped, None));
+    assert!(matches!(&e.decision.verdict, Verdict::Skip { reason } if reason.contains("unknown charge type")));
+}

@@ -137,7 +137,7 @@ impl EcsInstance {
             None => None,
         };
         let expires_at = match charge_type {
-            ChargeType::PayAsYouGo => None,
+            ChargeType::PayAsYouGo | ChargeType::Unknown => None,
             ChargeType::Subscription => parse_expiry(self.expired_time.as_deref().unwrap_or(""))
                 .map_err(|e| shape("DescribeInstances", format!("{}: {e}", at("ExpiredTime"))))?,
         };

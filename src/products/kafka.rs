@@ -188,11 +188,11 @@ impl InstanceVo {
             0 | 4 => ChargeType::Subscription,
             // 1 pay-as-you-go (hourly), 3 serverless.
             1 | 3 => ChargeType::PayAsYouGo,
+            // Anything else is a billing method this adapter does not know: the instance is kept and reported
+            // (one odd instance must not fail the region's listing).
             other => {
-                return Err(shape(
-                    action,
-                    format!("instance {id}: `PaidType`: unknown value {other} (expected 0, 1, 3 or 4)"),
-                ))
+                tracing::warn!(id, paid_type = other, "unknown Kafka PaidType: the instance is never released");
+                ChargeType::Unknown
             }
         };
         if let Some(r) = self.region_id.as_deref().filter(|r| !r.is_empty() && *r != region) {
@@ -200,7 +200,7 @@ impl InstanceVo {
         }
         let created_at = epoch(action, &id, "CreateTime", self.create_time)?;
         let expires_at = match charge_type {
-            ChargeType::PayAsYouGo => None,
+            ChargeType::PayAsYouGo | ChargeType::Unknown => None,
             // Far-future values mean "never", as with the other products' sentinels.
             ChargeType::Subscription => {
                 epoch(action, &id, "ExpiredTime", self.expired_time)?.filter(|t| chrono::Datelike::year(t) < 2099)
@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn wrong_shapes_name_the_field() {
         let msg = |v: Value| list_answer(v, "cn-hangzhou").unwrap_err().to_string();
-        assert!(msg(vo(json!({"PaidType": 2}))).contains("PaidType"));
+        assert_eq!(list_answer(vo(json!({"PaidType": 2})), "cn-hangzhou").unwrap()[0].charge_type, ChargeType::Unknown);
         assert!(msg(vo(json!({"PaidType": "monthly"}))).contains("PaidType"));
         assert!(msg(vo(json!({"CreateTime": "2020-01-01"}))).contains("CreateTime"));
         assert!(msg(vo(json!({"ViewInstanceStatusCode": null}))).contains("ViewInstanceStatusCode"));

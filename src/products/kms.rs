@@ -110,7 +110,7 @@ impl Detail {
             None => None,
         };
         let expires_at = match charge_type {
-            ChargeType::PayAsYouGo => None,
+            ChargeType::PayAsYouGo | ChargeType::Unknown => None,
             ChargeType::Subscription => parse_expiry(self.end_date.as_deref().unwrap_or(""))
                 .map_err(|e| shape(action, format!("{}: {e}", at("EndDate"))))?,
         };

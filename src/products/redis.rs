@@ -152,7 +152,7 @@ impl Attribute {
             None => None,
         };
         let expires_at = match charge_type {
-            ChargeType::PayAsYouGo => None,
+            ChargeType::PayAsYouGo | ChargeType::Unknown => None,
             ChargeType::Subscription => parse_expiry(self.end_time.as_deref().unwrap_or(""))
                 .map_err(|e| shape(action, format!("{}: {e}", at("EndTime"))))?,
         };
