@@ -120,6 +120,23 @@ struct Inner {
     per_endpoint_concurrency: usize,
     limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// The credentials as they may appear in an answer: raw, percent-encoded, and percent-encoded twice (as in a
+    /// string to sign that quotes a canonical query). Every error is redacted of them before it leaves.
+    secret_forms: Vec<String>,
+}
+
+/// The forms of the credentials an answer may quote (see `Inner::secret_forms`).
+fn secret_forms(credentials: &Credentials) -> Vec<String> {
+    let mut forms = Vec::new();
+    for raw in credentials.secrets().into_iter().chain([credentials.access_key_id.as_str()]) {
+        let once = super::sign::percent_encode(raw);
+        let twice = super::sign::percent_encode(&once);
+        forms.extend([raw.to_string(), once, twice]);
+    }
+    // Longest first, so a form that contains another is replaced whole.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
 }
 
 impl std::fmt::Debug for Client {
@@ -157,6 +174,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                secret_forms: secret_forms(&credentials),
                 credentials,
                 endpoints,
                 retry,
@@ -220,7 +238,7 @@ impl Client {
         let on_retry = |err: &ApiError, attempt: u32, delay: Duration| {
             tracing::debug!(action = req.action, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
         };
-        match retry::run(&self.inner.retry.schedule(), |_, _| self.attempt(req), retriable, on_retry).await {
+        match retry::run(&self.inner.retry.schedule(), |_, _| self.redacted_attempt(req), retriable, on_retry).await {
             Ok((body, attempt)) => {
                 tracing::debug!(
                     action = req.action,
@@ -238,6 +256,11 @@ impl Client {
             Err(f) if f.attempts > 1 || f.gave_up == GaveUp::Budget => Err(exhausted(req, f.attempts, f.error)),
             Err(f) => Err(f.error),
         }
+    }
+
+    /// One attempt, its error redacted of the credentials before anything (a retry log line included) sees it.
+    async fn redacted_attempt(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
+        self.attempt(req).await.map_err(|e| e.redacted(&self.inner.secret_forms))
     }
 
     /// The limiter of the endpoint that serves `req`. Keyed by the real Alibaba host even when an override
@@ -405,7 +428,7 @@ pub(crate) fn check_response(action: &str, status: u16, body: &[u8]) -> Result<(
                 action: action.into(),
                 status,
                 code: text(envelope.code.as_ref()),
-                message: text(envelope.message.as_ref()),
+                message: super::error::service_message(&text(envelope.message.as_ref())),
                 request_id: text(envelope.request_id.as_ref()),
             });
         }
@@ -417,7 +440,7 @@ pub(crate) fn check_response(action: &str, status: u16, body: &[u8]) -> Result<(
             action: action.into(),
             status,
             code: text(v.get("Code")),
-            message: text(v.get("Message")),
+            message: super::error::service_message(&text(v.get("Message"))),
             request_id: text(v.get("RequestId")),
         }),
         _ => Err(ApiError::Http { action: action.into(), status }),

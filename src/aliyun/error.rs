@@ -20,6 +20,30 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The same error with every occurrence of a secret form replaced by `<redacted>`: a service's own message
+    /// may quote the request (Alibaba's `SignatureDoesNotMatch` quotes its string to sign, which holds the
+    /// `SecurityToken`), so nothing from the outside is copied out unredacted.
+    pub fn redacted(self, secrets: &[String]) -> ApiError {
+        let clean = |s: String| redact_all(s, secrets);
+        match self {
+            ApiError::Service { action, status, code, message, request_id } => ApiError::Service {
+                action,
+                status,
+                code: clean(code),
+                message: clean(message),
+                request_id: clean(request_id),
+            },
+            ApiError::Transport { action, message, timeout } => {
+                ApiError::Transport { action, message: clean(message), timeout }
+            }
+            ApiError::Shape { action, detail } => ApiError::Shape { action, detail: clean(detail) },
+            ApiError::Exhausted { action, attempts, last } => {
+                ApiError::Exhausted { action, attempts, last: Box::new(last.redacted(secrets)) }
+            }
+            e @ ApiError::Http { .. } => e,
+        }
+    }
+
     /// The Alibaba error code, if the service sent one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -106,6 +130,27 @@ impl ApiError {
     }
 }
 
+fn redact_all(mut s: String, secrets: &[String]) -> String {
+    for secret in secrets.iter().filter(|x| x.len() >= 4) {
+        if s.contains(secret.as_str()) {
+            s = s.replace(secret.as_str(), "<redacted>");
+        }
+    }
+    s
+}
+
+/// A service message as the janitor repeats it: the server's string to sign (which quotes every request
+/// parameter, credentials included) is withheld, control characters become spaces, and the length is bounded.
+pub(crate) fn service_message(raw: &str) -> String {
+    const MAX: usize = 500;
+    let cut = raw.to_ascii_lowercase().find("string to sign").unwrap_or(raw.len());
+    let mut msg: String = raw[..cut].chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX).collect();
+    if cut < raw.len() {
+        msg.push_str("(the server's string to sign is withheld: it quotes the credentials)");
+    }
+    msg
+}
+
 pub(crate) fn is_retryable_code(code: &str) -> bool {
     code.starts_with("Throttling")
         || code == "Rejected.Throttling"
@@ -119,6 +164,25 @@ pub(crate) fn is_retryable_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_message_never_carries_the_string_to_sign_or_a_credential() {
+        let m = service_message(
+            "Specified signature is not matched. server string to sign is:POST&%2F&SecurityToken%3Dtok",
+        );
+        assert_eq!(m, "Specified signature is not matched. server (the server's string to sign is withheld: it quotes the credentials)");
+        assert_eq!(service_message("line\nbreak"), "line break");
+        let e = ApiError::Service {
+            action: "A".into(),
+            status: 400,
+            code: "X".into(),
+            message: "key STS.abcd and tok%2Bx".into(),
+            request_id: "r".into(),
+        };
+        let e = ApiError::Exhausted { action: "A".into(), attempts: 2, last: Box::new(e) };
+        let shown = e.redacted(&["STS.abcd".into(), "tok%2Bx".into()]).to_string();
+        assert!(shown.contains("key <redacted> and <redacted>"), "{shown}");
+    }
 
     fn svc(code: &str, status: u16) -> ApiError {
         ApiError::Service {

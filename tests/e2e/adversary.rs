@@ -391,3 +391,60 @@ rules:
     assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 1, "{}", run.stdout);
     assert_eq!(run.summary["owners"]["alice"][0]["id"], "ecs:cn-hangzhou/i-wait", "{}", run.stdout);
 }
+
+/// Item 15: Alibaba's `SignatureDoesNotMatch` message quotes the server's string to sign, which holds the
+/// `SecurityToken` and `AccessKeyId` (percent-encoded, and encoded again inside the string to sign). With STS
+/// credentials and a wrong secret the token reached `skipped_scopes[].error`, stderr and the JSON webhook.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sts_token_never_leaves_through_a_service_message() {
+    use std::sync::{Arc, Mutex};
+    let token = "CAISxq9F8yPzv3Rk+Lm2/Tz8qW==";
+    let key_id = "STS.NUx9adversary";
+    let mut inv = inventory(vec![stopped("i-plain", &[EXPIRED])]);
+    inv["credentials"] = json!([{"access_key_id": key_id, "access_key_secret": SECRET, "security_token": token}]);
+    let env = Env::start(&inv).await;
+
+    let seen: Arc<Mutex<Vec<axum::body::Bytes>>> = Arc::default();
+    let record = {
+        let seen = seen.clone();
+        move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(record)).await });
+    let hooks = format!(r#"[{{"format":"json","url":"{hook}"}}]"#);
+
+    let run = env
+        .run_with_env(
+            &ecs_policy(""),
+            &["--apply"],
+            &[
+                ("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id),
+                ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "a-wrong-secret-value"),
+                ("ALIBABA_CLOUD_SECURITY_TOKEN", token),
+                ("JANITOR_WEBHOOKS", &hooks),
+                ("RUST_LOG", "debug"),
+            ],
+        )
+        .await;
+    assert_eq!(run.summary["skipped_scopes"][0]["code"], "SignatureDoesNotMatch", "{}", run.stdout);
+    let calls = env.sim.calls();
+    assert!(calls.iter().any(|c| c.code.as_deref() == Some("SignatureDoesNotMatch")), "the emulator refused");
+    let once = token.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let twice = once.replace('%', "%25");
+    let bodies: Vec<String> = seen.lock().unwrap().iter().map(|b| String::from_utf8_lossy(b).to_string()).collect();
+    assert_eq!(bodies.len(), 1, "the degraded run is announced");
+    for (name, out) in [("stdout", &run.stdout), ("stderr", &run.stderr), ("webhook", &bodies[0])] {
+        for form in [token, once.as_str(), twice.as_str(), "CAISxq9F8yPzv3Rk"] {
+            assert!(!out.contains(form), "{name} holds the token ({form}): {out}");
+        }
+        assert!(!out.contains("a-wrong-secret-value"), "{name} holds the secret");
+    }
+    assert!(run.stdout.contains("string to sign is withheld"), "{}", run.stdout);
+}
