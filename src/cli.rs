@@ -64,6 +64,16 @@ pub struct RunArgs {
     /// First retry delay in milliseconds (default 100; throttling starts at 5x, the cap is 200x).
     #[arg(long, env = "JANITOR_RETRY_BASE_MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub retry_base_ms: Option<u64>,
+    /// Largest API answer accepted, in bytes (default 8 MiB): a longer one fails its call.
+    #[arg(long, env = "JANITOR_MAX_BODY_BYTES", value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
+    pub max_body_bytes: Option<u64>,
+    /// Most pages one listing may take (default 1000): more fails the scope.
+    #[arg(long, env = "JANITOR_MAX_PAGES", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_pages: Option<u64>,
+    /// The run's deadline, in seconds from its start: after it no new release starts, and the summary names what
+    /// was left (default: none in the CLI; the platform's timeout minus a margin in Lambda and FC).
+    #[arg(long, env = "JANITOR_RUN_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub run_timeout_secs: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +114,8 @@ impl RunArgs {
         settings.now = self.now;
         settings.retry =
             settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
+        settings.retry = settings.retry.with_bounds(self.max_body_bytes, self.max_pages);
+        settings.run_timeout = self.run_timeout_secs.map(std::time::Duration::from_secs);
         let deps = match crate::runtime::deps(&settings, credentials) {
             Ok(d) => d,
             Err(e) => return fail(e),

@@ -29,7 +29,6 @@ use crate::scan::ScopeListing;
 const ENDPOINT: &str = "bssopenapi";
 const VERSION: &str = "2017-12-14";
 const PAGE_SIZE: usize = 300;
-const MAX_PAGES: usize = 10_000;
 /// `ReleaseInstance` and the `InstanceIDs` filter both take at most 100 ids.
 const BATCH: usize = 100;
 /// How far billing's `EndTime` and the product's expiry may differ and still count as the same reading
@@ -199,7 +198,7 @@ async fn query(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     let mut listed = 0usize;
-    for page in 1..=MAX_PAGES {
+    for page in 1..=api.max_pages() {
         let mut req = ApiRequest::new(ENDPOINT, VERSION, action, site_region(site))
             .param("SubscriptionType", "Subscription")
             .param("EndTimeEnd", now.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -232,7 +231,7 @@ async fn query(
             return Ok(out);
         }
     }
-    Err(shape(action, format!("more than {MAX_PAGES} pages")))
+    Err(shape(action, format!("more than {} pages (the page budget, JANITOR_MAX_PAGES)", api.max_pages())))
 }
 
 impl Billed {

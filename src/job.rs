@@ -67,11 +67,20 @@ pub struct Settings {
     /// Evaluate the policy at this time instead of the wall clock (tests, replays).
     pub now: Option<DateTime<Utc>>,
     pub retry: RetryPolicy,
+    /// After this long from the start of a run, no new release starts (see `execute`).
+    pub run_timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
     pub fn new(policy: Policy) -> Self {
-        Settings { policy, endpoint_override: None, apply_flag: false, now: None, retry: RetryPolicy::default() }
+        Settings {
+            policy,
+            endpoint_override: None,
+            apply_flag: false,
+            now: None,
+            retry: RetryPolicy::default(),
+            run_timeout: None,
+        }
     }
 }
 
@@ -111,6 +120,7 @@ pub async fn handle(body: &[u8], settings: &Settings, deps: &Deps) -> Result<Sum
 
 /// Runs the job for an already-parsed trigger.
 pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<Summary, JobError> {
+    let deadline = settings.run_timeout.map(|t| tokio::time::Instant::now() + t);
     let policy = &settings.policy;
     let scope = Scope::resolve(policy, trigger, &deps.products)?;
     let replay = mode::check_clock(settings.now, Utc::now(), mode::all_loopback(&deps.api, &scope, policy))?;
@@ -150,7 +160,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     limits::hold(&mut plan, &policy.limits, limit_scope);
 
     // 4. Marks, then pre-flight, dry run and release.
-    crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner).await;
+    crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner, deadline).await;
 
     // 5. Summary, logs, webhooks.
     Ok(report::report(plan, deps.api.call_counts(), &deps.http, &deps.webhooks, event.is_some()).await)

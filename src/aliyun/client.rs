@@ -24,6 +24,10 @@ pub struct RetryPolicy {
     /// No retry starts once this much time has passed since the first attempt.
     pub budget: Duration,
     pub request_timeout: Duration,
+    /// An answer body longer than this is an error (a body that never ends must not take the memory with it).
+    pub max_body_bytes: usize,
+    /// A listing of more pages than this fails its scope (a `NextToken` chain that never ends).
+    pub max_pages: usize,
 }
 
 impl RetryPolicy {
@@ -42,6 +46,18 @@ impl RetryPolicy {
             r.base_delay = Duration::from_millis(ms);
             r.throttle_base_delay = Duration::from_millis(ms.saturating_mul(5));
             r.max_delay = Duration::from_millis(ms.saturating_mul(200)).max(Duration::from_millis(1));
+        }
+        r
+    }
+
+    /// The answer-size and page bounds, overridden (the CLI's `JANITOR_MAX_BODY_BYTES`, `JANITOR_MAX_PAGES`).
+    pub fn with_bounds(self, max_body_bytes: Option<u64>, max_pages: Option<u64>) -> Self {
+        let mut r = self;
+        if let Some(b) = max_body_bytes {
+            r.max_body_bytes = usize::try_from(b).unwrap_or(usize::MAX).max(1);
+        }
+        if let Some(p) = max_pages {
+            r.max_pages = usize::try_from(p).unwrap_or(usize::MAX).max(1);
         }
         r
     }
@@ -72,6 +88,10 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(20),
             budget: Duration::from_secs(60),
             request_timeout: Duration::from_secs(15),
+            // The largest real answers are pages of 100 instances, well under 1 MiB.
+            max_body_bytes: 8 << 20,
+            // 1,000 pages of 100 is 100,000 instances in one region of one product.
+            max_pages: 1_000,
         }
     }
 }
@@ -188,6 +208,11 @@ impl Client {
     /// Requests allowed in flight per endpoint (before any throttling back-off).
     pub fn per_endpoint_concurrency(&self) -> usize {
         self.inner.per_endpoint_concurrency
+    }
+
+    /// Pages a listing may take before its scope fails (`RetryPolicy::max_pages`).
+    pub fn max_pages(&self) -> usize {
+        self.inner.retry.max_pages
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -309,7 +334,7 @@ impl Client {
             .await
             .map_err(transport)?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(transport)?;
+        let body = read_capped(resp, self.inner.retry.max_body_bytes, req.action).await?;
         let parsed = check_response(req.action, status, &body).map(|()| body.to_vec());
         match &parsed {
             Err(e) if e.is_throttling() => permit.throttled(),
@@ -318,6 +343,34 @@ impl Client {
             Err(_) => {}
         }
         parsed
+    }
+}
+
+/// The body, read chunk by chunk and refused past `max` bytes (a `Content-Length` above it is refused at once).
+async fn read_capped(mut resp: reqwest::Response, max: usize, action: &str) -> Result<Vec<u8>, ApiError> {
+    let too_big = || ApiError::Shape { action: action.into(), detail: format!("answer larger than {max} bytes") };
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(too_big());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                let timeout = e.is_timeout();
+                return Err(ApiError::Transport {
+                    action: action.into(),
+                    message: describe_transport(&e.without_url()),
+                    timeout,
+                });
+            }
+        }
     }
 }
 

@@ -22,7 +22,13 @@ pub mod release;
 use release::{Eligible, IdOutcome};
 
 /// Runs the plan's pending changes (see the module docs), then billing's own releases (`bss.vno`).
-pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>], planner: &Planner<'_>) {
+pub async fn execute(
+    plan: &mut Plan,
+    api: &Client,
+    products: &[Arc<dyn Product>],
+    planner: &Planner<'_>,
+    deadline: Option<tokio::time::Instant>,
+) {
     let apply = plan.mode.is_apply();
     // Entries are moved into one bucket per scope, each sized first: there are as many entries as instances
     // scanned, and a doubling vector beside its source was once the run's memory peak (benchmark).
@@ -53,7 +59,7 @@ pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>
             if apply {
                 write_tags(product, api, region, mine).await;
             }
-            release_scope(product, api, region, run_id, apply, planner, mine).await;
+            release_scope(product, api, region, run_id, apply, planner, deadline, mine).await;
         })
     });
     futures_util::future::join_all(work).await;
@@ -162,6 +168,7 @@ fn apply_tag_report(
 }
 
 /// The releases of one (product, region): pre-flight, dry run, and (apply) the release.
+#[allow(clippy::too_many_arguments)]
 async fn release_scope(
     product: &dyn Product,
     api: &Client,
@@ -169,9 +176,23 @@ async fn release_scope(
     run_id: &str,
     apply: bool,
     planner: &Planner<'_>,
+    deadline: Option<tokio::time::Instant>,
     entries: &mut [Entry],
 ) {
+    let late = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
     let releasing = |e: &Entry| matches!(e.pending_change(), Some(Change::Release { .. }));
+    // Past the run's deadline no release starts: what is left is named (a failure with its own code, so the
+    // run reports itself degraded), for the next run.
+    let leave = |entries: &mut [Entry]| {
+        for entry in entries.iter_mut().filter(|e| releasing(e)) {
+            entry.outcome = Outcome::Failed;
+            entry.code = Some("RunDeadline".into());
+            entry.message = Some("the run's deadline passed before its release started: left for the next run".into());
+        }
+    };
+    if late() {
+        return leave(entries);
+    }
     let ids: Vec<String> = entries.iter().filter(|e| releasing(e)).map(|e| e.decision.id.to_string()).collect();
     if ids.is_empty() {
         return;
@@ -213,6 +234,9 @@ async fn release_scope(
     }
     if eligible.is_empty() {
         return;
+    }
+    if late() {
+        return leave(entries);
     }
     let results = release::release_region(product, api, region, run_id, eligible, apply).await;
     for entry in entries.iter_mut() {

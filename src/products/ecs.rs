@@ -26,8 +26,6 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
 };
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;
-/// A safety stop for a listing whose `NextToken` never ends (a misbehaving endpoint).
-const MAX_PAGES: usize = 10_000;
 /// `TagResources`/`UntagResources` take at most 50 `ResourceId.N` and 20 tags or keys per call.
 const TAG_BATCH: usize = 50;
 /// Where `Instance::extra` keeps the platform's auto-release time (RFC 3339), when one is set; read back by
@@ -178,7 +176,7 @@ impl Ecs {
         let mut seen_ids = BTreeSet::new();
         let mut seen_tokens = BTreeSet::new();
         let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for _ in 0..api.max_pages() {
             let mut req = ApiRequest::new(CODE, VERSION, "DescribeInstances", region)
                 .param("RegionId", region)
                 .param("MaxResults", "100");
@@ -209,7 +207,10 @@ impl Ecs {
                 }
             }
         }
-        Err(shape("DescribeInstances", format!("more than {MAX_PAGES} pages")))
+        Err(shape(
+            "DescribeInstances",
+            format!("more than {} pages (the page budget, JANITOR_MAX_PAGES)", api.max_pages()),
+        ))
     }
 
     /// One `TagResources` or `UntagResources` call per 50 ids; `params` are the tag (or key) parameters.

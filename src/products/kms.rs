@@ -29,7 +29,6 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;
 const PAGE_SIZE: usize = 100;
-const MAX_PAGES: usize = 10_000;
 const PARALLEL_READS: usize = 8;
 /// Confirmed in the official KMS metadata (reference 3.4).
 const NOT_FOUND: &str = "Forbidden.DKMSInstanceNotFound";
@@ -170,7 +169,7 @@ impl Kms {
         let action = "ListKmsInstances";
         let mut ids = Vec::new();
         let mut seen = BTreeSet::new();
-        for page in 1..=MAX_PAGES {
+        for page in 1..=api.max_pages() {
             let req = ApiRequest::new(CODE, VERSION, action, region)
                 .param("PageNumber", page.to_string())
                 .param("PageSize", PAGE_SIZE.to_string())
@@ -197,7 +196,7 @@ impl Kms {
                 return Ok(ids);
             }
         }
-        Err(shape(action, format!("more than {MAX_PAGES} pages")))
+        Err(shape(action, format!("more than {} pages (the page budget, JANITOR_MAX_PAGES)", api.max_pages())))
     }
 }
 

@@ -33,8 +33,6 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;
 const PAGE_SIZE: usize = 50;
-/// A safety stop for a listing whose pages never end (a misbehaving endpoint).
-const MAX_PAGES: usize = 10_000;
 /// Detail reads in flight at once (the client also bounds requests per endpoint).
 const PARALLEL_READS: usize = 8;
 /// `TagResources`/`UntagResources`: at most 50 `ResourceId.N` and 20 `Tag.N` or `TagKey.N` per call, and
@@ -239,7 +237,7 @@ impl Redis {
         let action = "DescribeInstances";
         let mut ids = Vec::new();
         let mut seen = BTreeSet::new();
-        for page in 1..=MAX_PAGES {
+        for page in 1..=api.max_pages() {
             let req = ApiRequest::new(CODE, VERSION, action, region)
                 .param("RegionId", region)
                 .param("PageNumber", page.to_string())
@@ -272,7 +270,7 @@ impl Redis {
                 return Ok(ids);
             }
         }
-        Err(shape(action, format!("more than {MAX_PAGES} pages")))
+        Err(shape(action, format!("more than {} pages (the page budget, JANITOR_MAX_PAGES)", api.max_pages())))
     }
 }
 

@@ -135,6 +135,14 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
         Ok(s) => s,
         Err(e) => return failure(InvocationError::from_startup(e)),
     };
+    // `x-fc-function-timeout`: the function's timeout in seconds (reference 4.2, UNVERIFIED as a header of every
+    // invocation: without it, only JANITOR_RUN_TIMEOUT_SECS bounds the run).
+    let remaining = headers
+        .get("x-fc-function-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs);
+    let settings = &super::with_platform_deadline(settings, remaining);
     let mut secrets = env_secrets_owned();
     let credentials = match credentials_from_headers(headers) {
         Some(c) => Ok(c),

@@ -63,6 +63,10 @@ pub async fn run_lambda() -> ExitCode {
 pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Summary, InvocationError> {
     let (payload, context) = event.into_parts();
     let request_id = super::clean_id(&context.request_id);
+    // `Lambda-Runtime-Deadline-Ms`: when the platform stops this invocation (ms since the epoch).
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let remaining = (context.deadline > now_ms).then(|| std::time::Duration::from_millis(context.deadline - now_ms));
+    let settings = &super::with_platform_deadline(settings, remaining);
     let mut secrets = env_secrets_owned();
     let result = match Credentials::from_env() {
         Ok(credentials) => {

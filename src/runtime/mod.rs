@@ -43,6 +43,18 @@ pub fn deps(settings: &Settings, credentials: Credentials) -> Result<Deps, JobEr
     Deps::connect(settings, credentials, webhooks, webhook_client()?)
 }
 
+/// The settings of one invocation: the run's deadline is the platform's (`remaining` until it kills us) less a
+/// margin for the summary and the webhooks (a tenth, at least 10 s), or the configured one if that is sooner.
+pub fn with_platform_deadline(settings: &Settings, remaining: Option<std::time::Duration>) -> Settings {
+    let mut s = settings.clone();
+    if let Some(left) = remaining {
+        let margin = (left / 10).max(std::time::Duration::from_secs(10));
+        let platform = left.saturating_sub(margin).max(std::time::Duration::from_secs(1));
+        s.run_timeout = Some(s.run_timeout.map_or(platform, |t| t.min(platform)));
+    }
+    s
+}
+
 /// Built once per process; cloning shares its connection pool.
 fn webhook_client() -> Result<reqwest::Client, JobError> {
     static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
@@ -98,6 +110,15 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     let mut settings = Settings::new(policy);
     settings.endpoint_override = get(ENV_ENDPOINT);
     settings.apply_flag = apply_from_env(env(ENV_APPLY).as_deref());
+    let number = |k: &str| -> Result<Option<u64>, StartupError> {
+        get(k)
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| StartupError::setting(format!("{k}: `{v}` is not a whole number")))
+            })
+            .transpose()
+    };
+    settings.retry = settings.retry.with_bounds(number("JANITOR_MAX_BODY_BYTES")?, number("JANITOR_MAX_PAGES")?);
+    settings.run_timeout = number("JANITOR_RUN_TIMEOUT_SECS")?.map(std::time::Duration::from_secs);
     if let Some(now) = get(ENV_NOW) {
         let parsed = DateTime::parse_from_rfc3339(now.trim())
             .map_err(|e| StartupError::setting(format!("{ENV_NOW}: `{now}` is not an RFC 3339 time: {e}")))?;
@@ -217,6 +238,29 @@ mod tests {
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn the_platform_deadline_keeps_a_margin() {
+        use std::time::Duration;
+        let base = Settings::new(
+            crate::policy::Policy::from_yaml(
+                "regions: [cn-hangzhou]\nrules: [{name: r, filters: {ttl_tag: ttl}}]\n",
+                "p.yaml",
+            )
+            .unwrap(),
+        );
+        let s = with_platform_deadline(&base, Some(Duration::from_secs(900)));
+        assert_eq!(s.run_timeout, Some(Duration::from_secs(810)));
+        let s = with_platform_deadline(&base, Some(Duration::from_secs(30)));
+        assert_eq!(s.run_timeout, Some(Duration::from_secs(20)));
+        let mut configured = base.clone();
+        configured.run_timeout = Some(Duration::from_secs(60));
+        assert_eq!(
+            with_platform_deadline(&configured, Some(Duration::from_secs(900))).run_timeout,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(with_platform_deadline(&base, None).run_timeout, None);
     }
 
     #[test]

@@ -448,3 +448,70 @@ async fn the_sts_token_never_leaves_through_a_service_message() {
     }
     assert!(run.stdout.contains("string to sign is withheld"), "{}", run.stdout);
 }
+
+/// Item 16 (size): an answer body that never ends took the process past 4 GB in seconds. Bodies are capped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_answer_body_fails_its_scope_instead_of_the_memory() {
+    // Not the emulator: a server that answers every call with a body that never ends.
+    let endless = || async {
+        let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+        let stream = futures_util::stream::repeat(Ok::<_, std::convert::Infallible>(chunk));
+        axum::response::Response::new(axum::body::Body::from_stream(stream))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(endless)).await });
+    let env = Env::start(&inventory(vec![])).await;
+    let run = env
+        .run_with_env(
+            &ecs_policy(""),
+            &["--apply"],
+            &[
+                ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET),
+                ("JANITOR_ENDPOINT", &url),
+                ("JANITOR_MAX_BODY_BYTES", "1048576"),
+                ("JANITOR_RETRY_BUDGET_MS", "200"),
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let error = run.summary["skipped_scopes"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("answer larger than 1048576 bytes"), "{}", run.stdout);
+}
+
+/// Item 16 (pages): paging that never ends ran for hours. A listing past its page budget fails its scope.
+#[tokio::test]
+async fn a_listing_past_its_page_budget_fails_its_scope() {
+    let many: Vec<Value> = (0..250).map(|i| stopped(&format!("i-{i:03}"), &[EXPIRED])).collect();
+    let env = Env::start(&inventory(many)).await;
+    let run = env
+        .run_with_env(
+            &ecs_policy(""),
+            &["--apply"],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_MAX_PAGES", "2")],
+        )
+        .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let error = run.summary["skipped_scopes"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("page budget"), "{}", run.stdout);
+    assert!(env.released_ids().is_empty());
+}
+
+/// Item 16 (time): a run had no deadline. Past it, no release starts and the summary names what was left.
+#[tokio::test]
+async fn past_the_run_deadline_no_release_starts() {
+    let mut inv = inventory(vec![stopped("i-a", &[EXPIRED]), stopped("i-b", &[EXPIRED])]);
+    inv["faults"] = json!([{"action": "DescribeInstances", "kind": "latency", "delay_ms": 1500, "times": 1}]);
+    let env = Env::start(&inv).await;
+    let run = env
+        .run_with_env(
+            &ecs_policy(""),
+            &["--apply"],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_RUN_TIMEOUT_SECS", "1")],
+        )
+        .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(env.released_ids().is_empty());
+    assert_eq!(run.summary["failures"][0]["code"], "RunDeadline", "{}", run.stdout);
+    assert_eq!(run.summary["failures"].as_array().map(Vec::len), Some(2), "{}", run.stdout);
+}
