@@ -6,6 +6,7 @@ BIN := target/debug/aliyun-janitor
 SIM := target/debug/aliyun-sim
 DEMO_PORT ?= 18931
 DEMO_ENV := ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY_SECRET=demo-secret-do-not-use \
+	JANITOR_MARK_KEY=demo-mark-key-emulator-only-0001 \
 	JANITOR_ENDPOINT=http://127.0.0.1:$(DEMO_PORT) JANITOR_NOW=2026-11-25T12:00:00Z RUST_LOG=warn
 # Four days after the demo's "now": past the default 3-day grace of the marks made on day 0.
 DEMO_DAY4 := 2026-11-29T12:00:00Z

@@ -38,6 +38,8 @@ pub enum JobError {
     Webhook(#[from] crate::webhook::WebhookError),
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(String),
+    #[error("JANITOR_MARK_KEY is not set: an apply run with a grace period writes marks, and a mark the janitor cannot verify as its own is never trusted (set a generated secret of at least 16 characters; the templates create one)")]
+    MissingMarkKey,
 }
 
 impl JobError {
@@ -52,6 +54,7 @@ impl JobError {
             JobError::Client(_) => "ClientSetup",
             JobError::Webhook(_) => "InvalidWebhookConfig",
             JobError::HttpClient(_) => "ClientSetup",
+            JobError::MissingMarkKey => "MissingMarkKey",
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// After this long from the start of a run, no new release starts (see `execute`).
     pub run_timeout: Option<std::time::Duration>,
+    /// Signs and verifies marks (`JANITOR_MARK_KEY`); required to write marks.
+    pub mark_key: Option<crate::lifecycle::MarkKey>,
 }
 
 impl Settings {
@@ -80,6 +85,7 @@ impl Settings {
             now: None,
             retry: RetryPolicy::default(),
             run_timeout: None,
+            mark_key: None,
         }
     }
 }
@@ -127,6 +133,9 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let now = settings.now.unwrap_or_else(Utc::now);
     let run_id = trigger.event_id().map(String::from).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let (mode, mode_reason) = mode::mode_of(trigger, policy, settings.apply_flag, replay);
+    if mode.is_apply() && settings.mark_key.is_none() && policy.rules.iter().any(|r| !r.grace.is_zero()) {
+        return Err(JobError::MissingMarkKey);
+    }
     tracing::info!(run_id, trigger = trigger.describe(), mode = mode.as_str(), mode_reason, now = %now, "run starting");
     let event = trigger.resources();
 
@@ -136,7 +145,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     // 2. One decision per instance, and for what only billing knows.
     let mut skipped_scopes = scan.skipped;
     let billing = Billing::new(policy, event.is_some(), scan.billing, &mut skipped_scopes);
-    let planner = Planner::new(policy, now, mode, event, &billing);
+    let mut planner = Planner::new(policy, now, mode, event, &billing);
+    planner.mark_key = settings.mark_key.as_ref();
     let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
     let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
     let header = Plan {

@@ -13,7 +13,7 @@ pub mod event;
 pub(crate) mod execute;
 pub mod inventory;
 pub(crate) mod job;
-pub(crate) mod lifecycle;
+pub mod lifecycle;
 pub(crate) mod limits;
 pub(crate) mod mode;
 pub mod plan;

@@ -6,6 +6,11 @@
 //! any) is open. If it no longer matches (the expiry tag was removed or moved, a keep tag appeared, it became
 //! protected), the mark is removed and the owner told. A rule with `grace: 0` releases at once, without a mark.
 //!
+//! A mark is verifiable: `janitor:mark` holds a keyed MAC (HMAC-SHA256, the deploy-time secret
+//! `JANITOR_MARK_KEY`) over the instance's product, region and id, the rule and the deadline. Tag rights are often
+//! broader than delete rights, so a mark the janitor cannot verify as its own (hand-written, copied from another
+//! instance, or read without the key) is never a reason to release: it is treated as a first match and replaced.
+//!
 //! The mark is only a deadline: it never makes an instance eligible (the policy refuses rules that filter on
 //! these tags), and a mark that cannot be read means "never release; report".
 
@@ -24,8 +29,63 @@ pub const RELEASE_AFTER_TAG: &str = "janitor:release-after";
 pub const RULE_TAG: &str = "janitor:rule";
 /// The id of the last event an event-triggered run acted on for this instance (duplicate deliveries).
 pub const LAST_EVENT_TAG: &str = "janitor:last-event";
+/// The MAC that proves a mark is the janitor's own (`v1:` + base64url of HMAC-SHA256).
+pub const MARK_MAC_TAG: &str = "janitor:mark";
 /// Tags only the janitor writes. Rules may not filter on them; the owner tag may not be one of them.
-pub const RESERVED_TAGS: [&str; 3] = [RELEASE_AFTER_TAG, RULE_TAG, LAST_EVENT_TAG];
+pub const RESERVED_TAGS: [&str; 4] = [RELEASE_AFTER_TAG, RULE_TAG, LAST_EVENT_TAG, MARK_MAC_TAG];
+/// The mark tags an unmark removes.
+pub const MARK_TAGS: [&str; 3] = [RELEASE_AFTER_TAG, RULE_TAG, MARK_MAC_TAG];
+
+/// The key of the marks' MAC (`JANITOR_MARK_KEY`, a deploy-time secret of at least 16 bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MarkKey(Vec<u8>);
+
+impl std::fmt::Debug for MarkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarkKey(<redacted>)")
+    }
+}
+
+/// The environment variable holding the mark key.
+pub const MARK_KEY_ENV: &str = "JANITOR_MARK_KEY";
+
+impl MarkKey {
+    /// A key from its configured text (used as bytes, as written).
+    pub fn new(text: &str) -> Result<MarkKey, String> {
+        if text.trim().len() < 16 {
+            return Err(format!("{MARK_KEY_ENV} must be at least 16 characters (a generated secret)"));
+        }
+        Ok(MarkKey(text.trim().as_bytes().to_vec()))
+    }
+
+    /// The key's text, for the secret redaction of outputs.
+    pub fn expose(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+
+    /// `v1:` + base64url(HMAC-SHA256(key, "v1\n{product}\n{region}\n{id}\n{rule}\n{deadline}")).
+    pub fn mac(&self, who: &MarkOf<'_>, rule: &str, release_after: DateTime<Utc>) -> String {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let message =
+            format!("v1\n{}\n{}\n{}\n{rule}\n{}", who.product, who.region, who.id, format_time(release_after));
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) {
+            Ok(m) => m,
+            // HMAC takes keys of any length; an error here would be a bug, and yields a MAC nothing verifies.
+            Err(_) => return String::new(),
+        };
+        mac.update(message.as_bytes());
+        format!("v1:{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// The instance a mark belongs to (its MAC binds the mark to it: a mark copied elsewhere does not verify).
+#[derive(Debug, Clone, Copy)]
+pub struct MarkOf<'a> {
+    pub product: &'a str,
+    pub region: &'a str,
+    pub id: &'a str,
+}
 
 /// True for the janitor's own tag keys (compared ignoring ASCII case, so no spelling slips through).
 pub fn is_reserved_tag(key: &str) -> bool {
@@ -44,28 +104,55 @@ pub enum Mark {
     Unreadable {
         value: String,
     },
+    /// A well-formed mark whose MAC is missing or wrong (or that was read without the key): not the janitor's.
+    Unverified {
+        release_after: DateTime<Utc>,
+    },
 }
 
-/// Reads the mark from an instance's tags.
-pub fn read_mark(tags: &Tags) -> Mark {
+/// Reads the mark from an instance's tags, verifying its MAC with `key` (without a key nothing verifies).
+pub fn read_mark(tags: &Tags, key: Option<&MarkKey>, who: &MarkOf<'_>) -> Mark {
     let Some(value) = tags.get(RELEASE_AFTER_TAG) else {
         return Mark::None;
     };
-    match DateTime::parse_from_rfc3339(value.trim()) {
-        Ok(t) => Mark::Set {
-            release_after: t.with_timezone(&Utc),
-            rule: tags.get(RULE_TAG).filter(|r| !r.is_empty()).map(String::from),
-        },
-        Err(_) => Mark::Unreadable { value: value.to_string() },
+    let Ok(t) = DateTime::parse_from_rfc3339(value.trim()) else {
+        return Mark::Unreadable { value: value.to_string() };
+    };
+    let release_after = t.with_timezone(&Utc);
+    let rule = tags.get(RULE_TAG).unwrap_or_default();
+    // The MAC covers the deadline as the janitor writes it, so a re-spelled time does not verify either.
+    let genuine = key.is_some_and(|k| {
+        let written = tags.get(MARK_MAC_TAG).unwrap_or_default();
+        !rule.is_empty()
+            && format_time(release_after) == value
+            && constant_time_eq(&k.mac(who, rule, release_after), written)
+    });
+    if genuine {
+        Mark::Set { release_after, rule: Some(rule.to_string()) }
+    } else {
+        Mark::Unverified { release_after }
     }
 }
 
-/// The tags that mark an instance for release under `rule` at `release_after`.
-pub fn mark_tags(release_after: DateTime<Utc>, rule: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The tags that mark `who` for release under `rule` at `release_after`, with the MAC when there is a key.
+pub fn mark_tags(
+    release_after: DateTime<Utc>,
+    rule: &str,
+    key: Option<&MarkKey>,
+    who: &MarkOf<'_>,
+) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::from([
         (RELEASE_AFTER_TAG.to_string(), format_time(release_after)),
         (RULE_TAG.to_string(), rule.to_string()),
-    ])
+    ]);
+    if let Some(k) = key {
+        tags.insert(MARK_MAC_TAG.to_string(), k.mac(who, rule, release_after));
+    }
+    tags
 }
 
 /// RFC 3339 in UTC with seconds: `2026-11-28T12:00:00Z`.
@@ -107,8 +194,9 @@ pub enum Action {
     Leave,
     /// Eligible, deadline passed (or no grace), window open: go on to limits, dry run and release.
     Release,
-    /// First match (or a match under a different rule than the mark's): mark it for `release_after`.
-    Mark { release_after: DateTime<Utc>, previous_rule: Option<String> },
+    /// First match (or a match under a different rule than the mark's, or a mark the janitor cannot verify as its
+    /// own: `replaced`): mark it for `release_after`.
+    Mark { release_after: DateTime<Utc>, previous_rule: Option<String>, replaced: bool },
     /// Marked and still eligible, the deadline is ahead.
     Wait { release_after: DateTime<Utc> },
     /// Marked but no longer eligible: remove the mark (and the auto-release time the janitor set) and tell the owner.
@@ -136,7 +224,7 @@ pub fn decide(decision: &Decision, mark: &Mark, ctx: &Context) -> Action {
         WindowState::Closed { next } => Action::OutsideWindow { next: *next },
         _ => Action::Release,
     };
-    let mark_now = |previous_rule: Option<String>| {
+    let mark_now = |previous_rule: Option<String>, replaced: bool| {
         if ctx.grace.is_zero() {
             return release_now();
         }
@@ -149,7 +237,7 @@ pub fn decide(decision: &Decision, mark: &Mark, ctx: &Context) -> Action {
             };
         }
         match deadline(ctx.now, ctx.grace) {
-            Some(release_after) => Action::Mark { release_after, previous_rule },
+            Some(release_after) => Action::Mark { release_after, previous_rule, replaced },
             None => Action::Untrusted { reason: "the grace period ends beyond representable time".into() },
         }
     };
@@ -157,8 +245,10 @@ pub fn decide(decision: &Decision, mark: &Mark, ctx: &Context) -> Action {
         Mark::Unreadable { value } => Action::Untrusted {
             reason: format!("mark {RELEASE_AFTER_TAG}={value} cannot be trusted (expected an RFC 3339 time): never released; fix or remove the tag"),
         },
-        Mark::None => mark_now(None),
-        Mark::Set { rule: Some(marked_rule), .. } if marked_rule != rule => mark_now(Some(marked_rule.clone())),
+        Mark::None => mark_now(None, false),
+        // Never a reason to release: a fresh grace from now, and the owner told.
+        Mark::Unverified { .. } => mark_now(None, true),
+        Mark::Set { rule: Some(marked_rule), .. } if marked_rule != rule => mark_now(Some(marked_rule.clone()), false),
         Mark::Set { release_after, .. } if *release_after > ctx.now => Action::Wait { release_after: *release_after },
         Mark::Set { .. } => release_now(),
     }
@@ -213,7 +303,10 @@ mod tests {
     fn day_0_marks_day_2_waits_day_4_releases() {
         let day0 = ctx("2026-11-25T12:00:00Z");
         let first = decide(&eligible(), &Mark::None, &day0);
-        assert_eq!(first, Action::Mark { release_after: t("2026-11-28T12:00:00Z"), previous_rule: None });
+        assert_eq!(
+            first,
+            Action::Mark { release_after: t("2026-11-28T12:00:00Z"), previous_rule: None, replaced: false }
+        );
         let mark = marked("2026-11-28T12:00:00Z", Some("expired"));
         assert_eq!(
             decide(&eligible(), &mark, &ctx("2026-11-27T12:00:00Z")),
@@ -238,7 +331,11 @@ mod tests {
         let mark = marked("2026-11-20T00:00:00Z", Some("old-rule"));
         assert_eq!(
             decide(&eligible(), &mark, &ctx("2026-11-25T12:00:00Z")),
-            Action::Mark { release_after: t("2026-11-28T12:00:00Z"), previous_rule: Some("old-rule".into()) }
+            Action::Mark {
+                release_after: t("2026-11-28T12:00:00Z"),
+                previous_rule: Some("old-rule".into()),
+                replaced: false
+            }
         );
         // Without a rule tag the mark is taken as it is.
         assert_eq!(
@@ -312,15 +409,46 @@ mod tests {
 
     #[test]
     fn marks_read_and_write_the_same_tags() {
-        let tags = mark_tags(t("2026-11-28T12:00:00Z"), "expired");
+        let key = MarkKey::new("a-test-mark-key-of-32-characters").unwrap();
+        let who = MarkOf { product: "ecs", region: "cn-hangzhou", id: "i-1" };
+        let tags = mark_tags(t("2026-11-28T12:00:00Z"), "expired", Some(&key), &who);
         assert_eq!(tags[RELEASE_AFTER_TAG], "2026-11-28T12:00:00Z");
-        assert_eq!(read_mark(&tags.iter().collect()), marked("2026-11-28T12:00:00Z", Some("expired")));
+        assert!(tags[MARK_MAC_TAG].starts_with("v1:"));
+        let read = |tags: &Tags| read_mark(tags, Some(&key), &who);
+        assert_eq!(read(&tags.iter().collect()), marked("2026-11-28T12:00:00Z", Some("expired")));
         let mut offset = Tags::new();
-        offset.insert(RELEASE_AFTER_TAG, "2026-11-28T20:00:00+08:00");
-        assert_eq!(read_mark(&offset), marked("2026-11-28T12:00:00Z", None));
         offset.insert(RELEASE_AFTER_TAG, "2026-11-28");
-        assert_eq!(read_mark(&offset), Mark::Unreadable { value: "2026-11-28".into() });
-        assert_eq!(read_mark(&Tags::new()), Mark::None);
+        assert_eq!(read(&offset), Mark::Unreadable { value: "2026-11-28".into() });
+        assert_eq!(read(&Tags::new()), Mark::None);
+    }
+
+    /// Issue 12 item 3: a hand-written mark skipped the grace and the warning.
+    #[test]
+    fn a_mark_the_janitor_did_not_write_does_not_verify() {
+        let key = MarkKey::new("a-test-mark-key-of-32-characters").unwrap();
+        let who = MarkOf { product: "ecs", region: "cn-hangzhou", id: "i-1" };
+        let genuine: Tags = mark_tags(t("2026-11-28T12:00:00Z"), "expired", Some(&key), &who).iter().collect();
+        let unverified = Mark::Unverified { release_after: t("2026-11-28T12:00:00Z") };
+        // No MAC, an empty or another rule, a copy onto another instance, another key, no key, a re-spelled time.
+        let mut no_mac = genuine.clone();
+        no_mac.insert(MARK_MAC_TAG, "");
+        let mut other_rule = genuine.clone();
+        other_rule.insert(RULE_TAG, "other");
+        let mut respelled = genuine.clone();
+        respelled.insert(RELEASE_AFTER_TAG, "2026-11-28T20:00:00+08:00");
+        let other = MarkOf { id: "i-2", ..who };
+        let other_key = MarkKey::new("another-mark-key-of-32-characters").unwrap();
+        assert_eq!(read_mark(&no_mac, Some(&key), &who), unverified);
+        assert_eq!(read_mark(&other_rule, Some(&key), &who), unverified);
+        assert_eq!(read_mark(&respelled, Some(&key), &who), unverified);
+        assert_eq!(read_mark(&genuine, Some(&key), &other), unverified);
+        assert_eq!(read_mark(&genuine, Some(&other_key), &who), unverified);
+        assert_eq!(read_mark(&genuine, None, &who), unverified);
+        // An unverified mark is a first match: a fresh grace from now, never a release.
+        let d = decide(&eligible(), &unverified, &ctx("2030-01-01T00:00:00Z"));
+        assert!(matches!(d, Action::Mark { replaced: true, .. }), "{d:?}");
+        assert!(MarkKey::new("short").is_err());
+        assert_eq!(format!("{key:?}"), "MarkKey(<redacted>)");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::*;
 use crate::discovery::Billing;
 use crate::inventory::Instance;
-use crate::lifecycle::{RELEASE_AFTER_TAG, RULE_TAG};
+use crate::lifecycle::RELEASE_AFTER_TAG;
 use crate::limits::{self, LimitScope};
 use crate::plan::{Planner, RunMode};
 use crate::policy::Policy;
@@ -25,15 +25,18 @@ fn day(d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25 + d, 12, 0, 0).unwrap()
 }
 
-const MARKED: &[(&str, &str)] =
-    &[("expire-at", "2026-11-01"), (RELEASE_AFTER_TAG, "2026-11-28T12:00:00Z"), (RULE_TAG, "expired")];
+fn marked(id: &str) -> Instance {
+    fake::marked(id, &[("expire-at", "2026-11-01")], "expired", "2026-11-28T12:00:00Z")
+}
 
 /// Plans `listed` at `now`, lets the fake answer `fresh` from then on, runs the limits and the executor.
 async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Vec<Instance>) -> (Plan, Vec<String>) {
     let policy = Policy::from_yaml(POLICY, "execute-unit.yaml").unwrap_or_else(|e| panic!("{e}"));
     let fake = Arc::new(Fake::with(fresh));
     let products: Vec<Arc<dyn Product>> = vec![fake.clone()];
-    let planner = Planner::new(&policy, now, mode, None, &Billing::Off);
+    let key = fake::mark_key();
+    let mut planner = Planner::new(&policy, now, mode, None, &Billing::Off);
+    planner.mark_key = Some(&key);
     let mut plan = Plan {
         run_id: "run-1".into(),
         mode,
@@ -54,7 +57,7 @@ async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Ve
 
 #[tokio::test]
 async fn a_pre_flight_read_that_differs_only_in_its_mark_releases_nothing() {
-    let listed = fake::instance("f-1", MARKED);
+    let listed = marked("f-1");
     // Since the listing, the owner moved the mark's deadline a week out: every other field is the same.
     let mut moved = listed.clone();
     moved.tags.insert(RELEASE_AFTER_TAG, "2026-12-05T12:00:00Z");
@@ -67,7 +70,7 @@ async fn a_pre_flight_read_that_differs_only_in_its_mark_releases_nothing() {
 
 #[tokio::test]
 async fn an_unchanged_instance_is_released_after_its_pre_flight_and_only_in_apply_mode() {
-    let listed = fake::instance("f-1", MARKED);
+    let listed = marked("f-1");
     let (plan, calls) = run(RunMode::Apply, day(4), vec![listed.clone()], vec![listed.clone()]).await;
     assert_eq!(plan.entries[0].outcome, Outcome::Released);
     assert_eq!(calls, ["Get f-1", "Release f-1"]);
@@ -79,7 +82,7 @@ async fn an_unchanged_instance_is_released_after_its_pre_flight_and_only_in_appl
 #[tokio::test]
 async fn a_waiting_instance_whose_auto_release_would_be_set_counts_against_the_limits() {
     // Two waiting instances with no auto-release time: two changes against a limit of one. Both are held.
-    let (a, b) = (fake::instance("f-1", MARKED), fake::instance("f-2", MARKED));
+    let (a, b) = (marked("f-1"), marked("f-2"));
     let (plan, calls) = run(RunMode::Apply, day(1), vec![a.clone(), b.clone()], vec![a, b]).await;
     for e in &plan.entries {
         assert_eq!(e.outcome, Outcome::Held, "{e:?}");
@@ -98,7 +101,9 @@ async fn a_mark_is_written_before_its_auto_release_time_and_a_failed_mark_sets_n
 
     let policy = Policy::from_yaml(POLICY, "execute-unit.yaml").unwrap_or_else(|e| panic!("{e}"));
     let fake = Arc::new(Fake { failing: vec!["TagResources"], ..Fake::with(vec![first.clone()]) });
-    let planner = Planner::new(&policy, day(0), RunMode::Apply, None, &Billing::Off);
+    let key = fake::mark_key();
+    let mut planner = Planner::new(&policy, day(0), RunMode::Apply, None, &Billing::Off);
+    planner.mark_key = Some(&key);
     let mut plan = Plan {
         run_id: "run-1".into(),
         mode: RunMode::Apply,

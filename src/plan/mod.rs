@@ -18,7 +18,7 @@ use serde::{Serialize, Serializer};
 use crate::discovery::Billing;
 use crate::event::ResourceEvent;
 use crate::inventory::{ChargeType, Extras, Instance, Tags, Text};
-use crate::lifecycle::{self, Action, Mark, LAST_EVENT_TAG, RELEASE_AFTER_TAG, RULE_TAG};
+use crate::lifecycle::{self, Action, Mark, MarkKey, MarkOf, LAST_EVENT_TAG, MARK_TAGS};
 use crate::limits::LimitBreach;
 use crate::policy::{format_duration, Policy, Rule, WindowState, AUTO_RELEASE_MIN};
 use crate::products::{Product, ReleaseOptions};
@@ -167,6 +167,8 @@ pub struct Planner<'a> {
     /// The resources an event named (duplicate deliveries, `janitor:last-event`); `None` for a scheduled run.
     pub event: Option<&'a ResourceEvent>,
     pub billing: &'a Billing,
+    /// Verifies and signs marks (`lifecycle::MarkKey`); without one no mark verifies.
+    pub mark_key: Option<&'a MarkKey>,
     /// The release window of each rule (its own or the policy's) at `now`, computed once.
     windows: BTreeMap<String, WindowState>,
 }
@@ -184,7 +186,7 @@ impl<'a> Planner<'a> {
             .iter()
             .filter_map(|r| Some((r.name.clone(), r.window.as_ref().or(policy.window.as_ref())?.state_at(now))))
             .collect();
-        Planner { policy, now, mode, event, billing, windows }
+        Planner { policy, now, mode, event, billing, mark_key: None, windows }
     }
 
     /// The one decision for a listed (or re-read) instance of `product`.
@@ -283,7 +285,9 @@ impl<'a> Planner<'a> {
             Some(w) => w.clone(),
             None => window_of.map_or(WindowState::Always, |w| w.state_at(self.now)),
         };
-        let mark = lifecycle::read_mark(target.tags);
+        let d = &entry.decision;
+        let who = MarkOf { product: &d.product, region: &d.region, id: &d.id };
+        let mark = lifecycle::read_mark(target.tags, self.mark_key, &who);
         let grace = rule.map_or(Duration::ZERO, |r| r.grace);
         let ctx = lifecycle::Context { now: self.now, grace, window, can_tag: target.can_tag };
         let action = lifecycle::decide(&entry.decision, &mark, &ctx);
@@ -315,17 +319,22 @@ impl<'a> Planner<'a> {
                 }
                 entry.change = Some(Change::Release { options, extra: target.extra.clone() });
             }
-            Action::Mark { release_after, previous_rule } => {
+            Action::Mark { release_after, previous_rule, replaced } => {
                 let at = lifecycle::format_time(release_after);
                 entry.set_release_after(release_after);
-                let again = previous_rule
+                let mut again = previous_rule
                     .map(|r| format!("; re-marked: it now matches rule {rule_name}, not {r}"))
                     .unwrap_or_default();
+                if replaced {
+                    again.push_str("; mark not written by the janitor: replaced");
+                }
                 entry.outcome = if apply { Outcome::Marked } else { Outcome::WouldMark };
                 let verb = if apply { "marked" } else { "would be marked" };
                 let grace = format_duration(grace);
                 entry.message = Some(format!("{verb} for release after {at} (rule {rule_name}, grace {grace}){again}"));
-                let mut tags = lifecycle::mark_tags(release_after, &rule_name);
+                let d = &entry.decision;
+                let who = MarkOf { product: &d.product, region: &d.region, id: &d.id };
+                let mut tags = lifecycle::mark_tags(release_after, &rule_name, self.mark_key, &who);
                 if let Some(ev) = self.last_event(&entry.decision) {
                     tags.insert(LAST_EVENT_TAG.into(), ev);
                 }
@@ -353,7 +362,7 @@ impl<'a> Planner<'a> {
             Action::Unmark { why } => {
                 entry.outcome = if apply { Outcome::Unmarked } else { Outcome::WouldUnmark };
                 let was = match &mark {
-                    Mark::Set { release_after, .. } => {
+                    Mark::Set { release_after, .. } | Mark::Unverified { release_after } => {
                         format!(" (was: release after {})", lifecycle::format_time(*release_after))
                     }
                     _ => String::new(),
@@ -376,7 +385,7 @@ impl<'a> Planner<'a> {
                 };
                 entry.message = Some(message);
                 entry.change = Some(Change::Unmark {
-                    remove_tags: vec![RELEASE_AFTER_TAG.to_string(), RULE_TAG.to_string()],
+                    remove_tags: MARK_TAGS.iter().map(|t| t.to_string()).collect(),
                     record_event: self.last_event(&entry.decision),
                     cancel_auto_release: cancel,
                 });

@@ -3,6 +3,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::lifecycle::{RELEASE_AFTER_TAG, RULE_TAG};
 use crate::products::fake::{self, Fake, AUTO_RELEASE_EXTRA};
 
 const POLICY: &str = r#"
@@ -30,7 +31,9 @@ fn day(d: u32) -> DateTime<Utc> {
 
 fn decide(mode: RunMode, now: DateTime<Utc>, instance: &Instance) -> Entry {
     let policy = policy();
-    let planner = Planner::new(&policy, now, mode, None, &Billing::Off);
+    let key = fake::mark_key();
+    let mut planner = Planner::new(&policy, now, mode, None, &Billing::Off);
+    planner.mark_key = Some(&key);
     planner.decide(&Fake::default(), instance)
 }
 
@@ -55,10 +58,7 @@ fn a_first_match_is_marked_with_the_tags_and_the_auto_release_time_it_will_send(
 
 #[test]
 fn a_mark_whose_deadline_passed_is_released_and_one_ahead_waits() {
-    let marked = fake::instance(
-        "f-1",
-        &[("expire-at", "2026-11-01"), (RELEASE_AFTER_TAG, "2026-11-28T12:00:00Z"), (RULE_TAG, "expired")],
-    );
+    let marked = fake::marked("f-1", &[("expire-at", "2026-11-01")], "expired", "2026-11-28T12:00:00Z");
     let due = decide(RunMode::Apply, day(4), &marked);
     assert_eq!(due.outcome, Outcome::WouldRelease);
     assert!(matches!(due.change, Some(Change::Release { .. })), "{:?}", due.change);
@@ -74,15 +74,12 @@ fn a_mark_whose_deadline_passed_is_released_and_one_ahead_waits() {
 
 #[test]
 fn a_mark_that_no_longer_matches_is_removed_and_only_the_janitors_auto_release_is_cancelled() {
-    let mut i = fake::instance(
-        "f-1",
-        &[("janitor:keep", "true"), (RELEASE_AFTER_TAG, "2026-11-28T12:00:00Z"), (RULE_TAG, "expired")],
-    );
+    let mut i = fake::marked("f-1", &[("janitor:keep", "true")], "expired", "2026-11-28T12:00:00Z");
     i.extra.insert(AUTO_RELEASE_EXTRA, "2026-11-28T12:00:00Z");
     let e = decide(RunMode::Apply, day(1), &i);
     assert_eq!(e.outcome, Outcome::Unmarked);
     assert!(
-        matches!(&e.change, Some(Change::Unmark { cancel_auto_release: true, remove_tags, .. }) if remove_tags.len() == 2)
+        matches!(&e.change, Some(Change::Unmark { cancel_auto_release: true, remove_tags, .. }) if remove_tags.len() == 3)
     );
     i.extra.insert(AUTO_RELEASE_EXTRA, "2027-01-01T00:00:00Z");
     let e = decide(RunMode::Apply, day(1), &i);
@@ -123,4 +120,20 @@ fn an_unknown_charge_type_is_skipped() {
     let e = decide(RunMode::Apply, day(0), &i);
     assert_eq!((e.outcome, e.change), (Outcome::Skipped, None));
     assert!(matches!(&e.decision.verdict, Verdict::Skip { reason } if reason.contains("unknown charge type")));
+}
+
+/// Issue 12 item 3: a mark anyone with tag rights wrote (no MAC, or not the janitor's) skipped the grace.
+#[test]
+fn a_hand_written_mark_is_replaced_not_released() {
+    let forged = fake::instance(
+        "f-1",
+        &[("expire-at", "2026-11-01"), (RELEASE_AFTER_TAG, "2000-01-01T00:00:00Z"), (RULE_TAG, "expired")],
+    );
+    let e = decide(RunMode::Apply, day(4), &forged);
+    assert_eq!(e.outcome, Outcome::Marked, "{e:?}");
+    assert!(e.message.as_deref().unwrap_or_default().contains("mark not written by the janitor: replaced"));
+    assert!(
+        matches!(&e.change, Some(Change::Mark { release_after, .. }) if *release_after == day(4) + chrono::Duration::days(3)),
+        "a fresh grace"
+    );
 }

@@ -67,6 +67,22 @@ pub fn client() -> Client {
     Client::new(Credentials::new("id", "secret", None), endpoints, RetryPolicy::default(), 4).expect("client")
 }
 
+/// The mark key of the unit tests.
+pub fn mark_key() -> crate::lifecycle::MarkKey {
+    crate::lifecycle::MarkKey::new("unit-test-mark-key-0123456789ab").expect("key")
+}
+
+/// `instance(id, tags)` carrying a genuine mark (written with `mark_key()`) under `rule` for `release_after`.
+pub fn marked(id: &str, tags: &[(&str, &str)], rule: &str, release_after: &str) -> Instance {
+    let mut i = instance(id, tags);
+    let at = DateTime::parse_from_rfc3339(release_after).expect("RFC 3339").with_timezone(&Utc);
+    let who = crate::lifecycle::MarkOf { product: SPEC.code, region: "cn-hangzhou", id };
+    for (k, v) in crate::lifecycle::mark_tags(at, rule, Some(&mark_key()), &who) {
+        i.tags.insert(&k, &v);
+    }
+    i
+}
+
 /// A pay-as-you-go, stopped instance of the fake product in `cn-hangzhou`.
 pub fn instance(id: &str, tags: &[(&str, &str)]) -> Instance {
     let mut i = Instance::new(SPEC.code, "cn-hangzhou", id, ChargeType::PayAsYouGo);

@@ -119,6 +119,7 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     };
     settings.retry = settings.retry.with_bounds(number("JANITOR_MAX_BODY_BYTES")?, number("JANITOR_MAX_PAGES")?);
     settings.run_timeout = number("JANITOR_RUN_TIMEOUT_SECS")?.map(std::time::Duration::from_secs);
+    settings.mark_key = mark_key_from(get(crate::lifecycle::MARK_KEY_ENV))?;
     if let Some(now) = get(ENV_NOW) {
         let parsed = DateTime::parse_from_rfc3339(now.trim())
             .map_err(|e| StartupError::setting(format!("{ENV_NOW}: `{now}` is not an RFC 3339 time: {e}")))?;
@@ -132,6 +133,11 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
         "serverless settings loaded"
     );
     Ok(settings)
+}
+
+/// The mark key from its variable, if set; a key too short to be a secret is a setting error.
+pub fn mark_key_from(value: Option<String>) -> Result<Option<crate::lifecycle::MarkKey>, StartupError> {
+    value.map(|v| crate::lifecycle::MarkKey::new(&v).map_err(StartupError::setting)).transpose()
 }
 
 /// `JANITOR_APPLY` turns apply on only when it is exactly `true`; anything else (`1`, `TRUE`, `yes`) leaves
@@ -193,7 +199,12 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 /// configuration (`JANITOR_WEBHOOKS`, a JSON array: the whole value and every string in it).
 pub fn env_secrets_owned() -> Vec<String> {
     let mut v = Vec::new();
-    for k in ["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN", crate::webhook::ENV_VAR] {
+    for k in [
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        crate::lifecycle::MARK_KEY_ENV,
+        crate::webhook::ENV_VAR,
+    ] {
         if let Ok(val) = std::env::var(k) {
             if let Ok(json) = serde_json::from_str::<serde_json::Value>(&val) {
                 collect_strings(&json, &mut v);

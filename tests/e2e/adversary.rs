@@ -154,24 +154,35 @@ async fn a_keep_tag_written_after_the_ecs_listing_stops_the_release() {
 /// and the release was released: the pre-flight compared only verdict and rule. Now it compares the change.
 #[tokio::test]
 async fn a_mark_removed_or_moved_after_the_listing_stops_the_release() {
-    let redis = |id: &str, mark: &str, later: Value| {
+    let due = "2026-11-20T00:00:00Z";
+    let genuine = |id: &str| -> Vec<Value> {
+        let mut tags = vec![json!({"Key": "expire-at", "Value": "2026-01-01"})];
+        tags.extend(
+            mark("r-kvstore", "cn-hangzhou", id, "expired-by-tag", due)
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v})),
+        );
+        tags
+    };
+    let redis = |id: &str, later: Value| {
         json!({
             "InstanceId": id, "InstanceName": format!("name-{id}"), "RegionId": "cn-hangzhou", "InstanceStatus": "Normal",
             "ChargeType": "PostPaid", "CreateTime": "2026-10-01T00:00:00Z", "InstanceType": "Redis",
             "EditionType": "Community", "InstanceReleaseProtection": false,
-            "Tags": {"Tag": [{"Key": "expire-at", "Value": "2026-01-01"}, {"Key": "janitor:release-after", "Value": mark},
-                             {"Key": "janitor:rule", "Value": "expired-by-tag"}]},
+            "Tags": {"Tag": genuine(id)},
             // Listing reads it twice (DescribeInstances, DescribeInstanceAttribute); the pre-flight is the third.
             "_sim": {"mutate_after_reads": {"after": 2, "set": {"Tags": {"Tag": later}}}}
         })
     };
-    let due = "2026-11-20T00:00:00Z";
     let expired = json!({"Key": "expire-at", "Value": "2026-01-01"});
-    let rule = json!({"Key": "janitor:rule", "Value": "expired-by-tag"});
+    let mut moved = genuine("r-moved");
+    for t in moved.iter_mut().filter(|t| t["Key"] == "janitor:release-after") {
+        t["Value"] = json!("2027-06-01T00:00:00Z");
+    }
     let env = Env::start(&inventory_with(json!({"r-kvstore": [
-        redis("r-unmarked", due, json!([expired])),
-        redis("r-moved", due, json!([expired, {"Key": "janitor:release-after", "Value": "2027-06-01T00:00:00Z"}, rule])),
-        redis("r-same", due, json!([expired, {"Key": "janitor:release-after", "Value": due}, rule])),
+        redis("r-unmarked", json!([expired])),
+        redis("r-moved", json!(moved)),
+        redis("r-same", json!(genuine("r-same"))),
     ]})))
     .await;
     let policy = r#"
@@ -276,13 +287,9 @@ rules:
 /// fresh grace. "Cannot cross-check now" is not "no longer eligible": the mark stays.
 #[tokio::test]
 async fn a_billing_outage_keeps_the_marks_of_expired_subscriptions() {
-    let mut sub = ecs(
-        "i-sub",
-        "cn-hangzhou",
-        "Stopped",
-        "PrePaid",
-        &[("janitor:release-after", "2026-11-20T00:00:00Z"), ("janitor:rule", "expired-subscription")],
-    );
+    let marked = mark("ecs", "cn-hangzhou", "i-sub", "expired-subscription", "2026-11-20T00:00:00Z");
+    let tags: Vec<(&str, &str)> = marked.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut sub = ecs("i-sub", "cn-hangzhou", "Stopped", "PrePaid", &tags);
     sub["ExpiredTime"] = json!("2026-11-01T16:00Z");
     let mut inv = inventory_with(json!({
         "ecs": [sub],
@@ -347,15 +354,10 @@ async fn the_clock_rule_holds_whatever_the_endpoints_say() {
 #[tokio::test]
 async fn waiting_marks_get_an_auto_release_time_only_within_limits_window_and_notice() {
     let marked = |id: &str| {
-        stopped(
-            id,
-            &[
-                EXPIRED,
-                ("owner", "alice"),
-                ("janitor:release-after", "2026-11-27T12:00:00Z"),
-                ("janitor:rule", "expired-by-tag"),
-            ],
-        )
+        let mut tags: Vec<(String, String)> = mark("ecs", "cn-hangzhou", id, "expired-by-tag", "2026-11-27T12:00:00Z");
+        tags.extend([(EXPIRED.0.to_string(), EXPIRED.1.to_string()), ("owner".into(), "alice".into())]);
+        let refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        stopped(id, &refs)
     };
     let policy = |limits: &str, window: &str| {
         format!(
@@ -514,4 +516,47 @@ async fn past_the_run_deadline_no_release_starts() {
     assert!(env.released_ids().is_empty());
     assert_eq!(run.summary["failures"][0]["code"], "RunDeadline", "{}", run.stdout);
     assert_eq!(run.summary["failures"].as_array().map(Vec::len), Some(2), "{}", run.stdout);
+}
+
+/// Item 3: `janitor:release-after=2000-01-01T00:00:00Z`, written by anyone who may tag (with no, an empty or a
+/// matching `janitor:rule`), was released on first match with no notice. A mark the janitor cannot verify as its
+/// own is a first match: a fresh grace, the owner told, the mark replaced.
+#[tokio::test]
+async fn a_hand_written_mark_never_skips_the_grace() {
+    let forged = |id: &str, rule: Option<&str>| {
+        let mut tags = vec![EXPIRED, ("owner", "mallory"), ("janitor:release-after", "2000-01-01T00:00:00Z")];
+        tags.extend(rule.map(|r| ("janitor:rule", r)));
+        stopped(id, &tags)
+    };
+    // A genuine mark copied from another instance does not verify either: the MAC binds it to its instance.
+    let copied: Vec<(String, String)> =
+        mark("ecs", "cn-hangzhou", "i-elsewhere", "expired-by-tag", "2000-01-01T00:00:00Z");
+    let mut copied_tags: Vec<(&str, &str)> = copied.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    copied_tags.extend([EXPIRED, ("owner", "mallory")]);
+    let env = Env::start(&inventory(vec![
+        forged("i-no-rule", None),
+        forged("i-empty-rule", Some("")),
+        forged("i-same-rule", Some("expired-by-tag")),
+        stopped("i-copied", &copied_tags),
+    ]))
+    .await;
+    let policy = ecs_policy("")
+        .replace("grace: 0", "grace: 3d")
+        .replace("products: [ecs]", "products: [ecs]\nnotify: { owner_tag: owner }");
+    let run = env.run(&policy, &["--apply"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.released_ids().is_empty(), "{}", run.stdout);
+    for id in ["i-no-rule", "i-empty-rule", "i-same-rule", "i-copied"] {
+        assert_eq!(run.outcome(id), "marked", "{id}: {}", run.stdout);
+        assert!(run.entry(id).to_string().contains("mark not written by the janitor: replaced"), "{}", run.stdout);
+        assert_eq!(run.entry(id)["release_after"], "2026-11-28T12:00:00Z", "a fresh grace from now");
+    }
+    assert_eq!(run.summary["owners"]["mallory"].as_array().map(Vec::len), Some(4), "the owner is told");
+
+    // Without the key, an apply run that would write marks does not start.
+    let run = env
+        .run_with_env(&policy, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_MARK_KEY", "")])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("JANITOR_MARK_KEY"), "{}", run.stderr);
 }

@@ -86,6 +86,7 @@ async fn crash_then_rerun(calls: usize, delay_ms: u64, reference: Arc<Vec<String
         .env("JANITOR_NOW", NOW)
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+        .env("JANITOR_MARK_KEY", MARK_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -105,7 +105,7 @@ async fn the_keep_tag_unmarks_and_the_owner_is_told() {
     assert_eq!(untag.len(), 1);
     let keys: Vec<&str> =
         untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
-    assert_eq!(keys, ["janitor:release-after", "janitor:rule"]);
+    assert_eq!(keys, ["janitor:release-after", "janitor:rule", "janitor:mark"]);
     let tags = env.instance("cn-hangzhou", "i-exp").await.unwrap().tags;
     assert!(!tags.contains_key("janitor:release-after") && !tags.contains_key("janitor:rule"), "{tags:?}");
 
@@ -380,7 +380,7 @@ async fn a_mark_that_fails_for_one_instance_fails_only_that_one() {
     .await;
     let run = env.run_at(&day(0.0), POLICY, &["--apply"]).await;
     assert_eq!(run.code, 3, "{}", run.stdout);
-    assert_eq!(env.calls_of("TagResources"), 1, "one call for both");
+    assert_eq!(env.calls_of("TagResources"), 2, "one call each: every mark is signed for its own instance");
     assert_eq!(run.outcome("i-ok"), "marked");
     assert_eq!(run.outcome("i-full"), "failed");
     assert_eq!(run.entry("i-full")["code"], "InvalidTagCount");

@@ -102,13 +102,14 @@ async fn mark_wait_release_and_unmark(
     assert_eq!(run.entry(exp)["facts"]["release_after"], "2026-11-28T12:00:00Z");
     assert_eq!(run.summary["owners"]["alice"][0]["outcome"], "marked");
     let calls = env.calls_to(version, "TagResources");
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    // One call per instance: every mark carries a MAC bound to its own instance (`janitor:mark`).
+    assert_eq!(calls.len(), 2, "{calls:?}");
     let p = &calls[0].params;
     assert_eq!(
         (p["RegionId"].as_str(), p["ResourceType"].as_str(), calls[0].http_status),
         ("cn-hangzhou", "INSTANCE", 200)
     );
-    let mut tagged = vec![p["ResourceId.1"].clone(), p["ResourceId.2"].clone()];
+    let mut tagged: Vec<String> = calls.iter().map(|c| c.params["ResourceId.1"].clone()).collect();
     tagged.sort();
     assert_eq!(tagged, [exp, keep]);
     let tags = tags_of(&env, product, exp).await.expect("still there");
@@ -137,7 +138,7 @@ async fn mark_wait_release_and_unmark(
     assert_eq!(untag[0].params["ResourceId.1"], keep);
     let keys: Vec<&str> =
         untag[0].params.iter().filter(|(k, _)| k.starts_with("TagKey.")).map(|(_, v)| v.as_str()).collect();
-    assert_eq!(keys, ["janitor:release-after", "janitor:rule"]);
+    assert_eq!(keys, ["janitor:release-after", "janitor:rule", "janitor:mark"]);
     let tags = tags_of(&env, product, keep).await.expect("still there");
     assert!(!tags.contains_key("janitor:release-after") && !tags.contains_key("janitor:rule"), "{tags:?}");
     assert!(env.sim.release_calls().is_empty());

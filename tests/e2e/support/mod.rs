@@ -15,6 +15,16 @@ pub const SECRET: &str = "test-secret-Zq8v1bW";
 pub const BIN: &str = env!("CARGO_BIN_EXE_aliyun-janitor");
 /// The clock every test evaluates policies at.
 pub const NOW: &str = "2026-11-25T12:00:00Z";
+/// The mark key of every test run (an emulator-only value).
+pub const MARK_KEY: &str = "test-mark-key-emulator-only-7f3a";
+
+/// The tags of a mark the janitor wrote itself (its MAC made with `MARK_KEY`).
+pub fn mark(product: &str, region: &str, id: &str, rule: &str, release_after: &str) -> Vec<(String, String)> {
+    use aliyun_janitor::lifecycle::{mark_tags, MarkKey, MarkOf};
+    let key = MarkKey::new(MARK_KEY).expect("test key");
+    let at = chrono::DateTime::parse_from_rfc3339(release_after).expect("RFC 3339").with_timezone(&chrono::Utc);
+    mark_tags(at, rule, Some(&key), &MarkOf { product, region, id }).into_iter().collect()
+}
 
 /// An ECS instance as DescribeInstances returns it.
 pub fn ecs(id: &str, region: &str, status: &str, charge: &str, tags: &[(&str, &str)]) -> Value {
@@ -80,6 +90,7 @@ impl Env {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("JANITOR_ENDPOINT", &self.url)
             .env("JANITOR_NOW", NOW)
+            .env("JANITOR_MARK_KEY", MARK_KEY)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
             .env("RUST_LOG", "info");
         for (k, v) in env {

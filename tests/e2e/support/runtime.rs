@@ -99,6 +99,7 @@ impl Proc {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(BIN);
         cmd.args(args).env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env("JANITOR_MARK_KEY", super::MARK_KEY);
         for (k, v) in env {
             cmd.env(k, v);
         }
