@@ -165,9 +165,12 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let mut plan =
         plan::plan(&planner, header, scan.listings, |listed| billing.billed_only(listed, &reach, policy, now));
 
-    // 3. Run-wide limits over every kind of change. An event run checks the count only (see `LimitScope`).
+    // 3. Run-wide limits over every kind of change; an event or narrowed run that releases also checks the fleet.
     let limit_scope = if event.is_some() { LimitScope::Event } else { LimitScope::Fleet };
     limits::hold(&mut plan, &policy.limits, limit_scope);
+    if crate::fleet::is_narrow(trigger) {
+        crate::fleet::hold_by_fleet(&mut plan, &deps.api, &deps.products, &planner).await;
+    }
 
     // 4. Marks, then pre-flight, dry run and release.
     crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner, deadline).await;

@@ -11,6 +11,7 @@ pub mod cli;
 pub(crate) mod discovery;
 pub mod event;
 pub(crate) mod execute;
+pub(crate) mod fleet;
 pub mod inventory;
 pub(crate) mod job;
 pub mod lifecycle;

@@ -55,6 +55,11 @@ pub enum LimitScope {
     Event,
 }
 
+/// The limits of a release over the whole fleet (see `fleet`): the count and the percentage, as a scheduled run.
+pub fn check_fleet(due: usize, population: usize, limits: &Limits) -> Option<LimitBreach> {
+    check(due, population, limits, true, ("due fleet-wide", "nothing released by this event or narrowed run"))
+}
+
 fn check(
     eligible: usize,
     scanned: usize,

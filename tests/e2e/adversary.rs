@@ -560,3 +560,41 @@ async fn a_hand_written_mark_never_skips_the_grace() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stderr.contains("JANITOR_MARK_KEY"), "{}", run.stderr);
 }
+
+/// Item 6: limits 10 / 25 %: the scheduled run held 8 due of 10 (80 %), then one tag event naming the same 8
+/// released them all, and so did a manual run narrowed to the region. The fleet's limits hold for every run.
+#[tokio::test]
+async fn what_a_fleet_run_holds_no_event_or_narrowed_run_releases() {
+    let mut fleet: Vec<Value> = (0..8).map(|i| stopped(&format!("i-due-{i}"), &[EXPIRED])).collect();
+    fleet.extend([stopped("i-a", &[]), stopped("i-b", &[])]);
+    let env = Env::start(&inventory(fleet)).await;
+    let policy = ecs_policy("").replace(
+        "max_releases_per_run: 100, max_release_percent: 100",
+        "max_releases_per_run: 10, max_release_percent: 25",
+    );
+    let run = env.run(&policy, &["--apply"]).await;
+    assert_eq!(run.outcome("i-due-0"), "held", "{}", run.stdout);
+
+    let ids: Vec<String> = (0..8).map(|i| format!("i-due-{i}")).collect();
+    let params: serde_json::Map<String, Value> =
+        ids.iter().enumerate().map(|(i, id)| (format!("ResourceId.{}", i + 1), json!(id))).collect();
+    let event = json!({
+        "id": "evt-mass", "source": "acs.actiontrail", "specversion": "1.0", "type": "ecs:ActionTrail:ApiCall",
+        "time": "2026-11-25T11:58:02Z", "aliyunregionid": "cn-hangzhou",
+        "data": {"eventName": "TagResources", "acsRegion": "cn-hangzhou", "eventRW": "Write",
+                 "requestParameters": params, "referencedResources": {"ACS::ECS::Instance": ids}},
+    });
+    let path = env.write("event.json", &event.to_string());
+    let run = env.run(&policy, &["--apply", "--event", path.to_str().unwrap()]).await;
+    assert_eq!(run.outcome("i-due-0"), "held", "{}", run.stdout);
+    assert!(
+        run.summary["limit_breach"]["reason"].as_str().unwrap_or_default().contains("fleet-wide"),
+        "{}",
+        run.stdout
+    );
+
+    let manual = env.write("manual.json", r#"{"regions": ["cn-hangzhou"]}"#);
+    let run = env.run(&policy, &["--apply", "--event", manual.to_str().unwrap()]).await;
+    assert_eq!(run.outcome("i-due-0"), "held", "{}", run.stdout);
+    assert!(env.released_ids().is_empty(), "nothing released by any of the three runs");
+}

@@ -65,7 +65,7 @@ impl Env {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_for_a_just_tagged_instance_releases_only_that_instance_after_its_grace_without_listing() {
+async fn an_event_for_a_just_tagged_instance_marks_without_listing_and_releases_only_that_instance_after_its_grace() {
     let env = Env::start(&fleet()).await;
 
     // Day 0: the owner tags i-tagged; the event marks it, and only it.
@@ -81,6 +81,7 @@ async fn an_event_for_a_just_tagged_instance_releases_only_that_instance_after_i
     assert_eq!(tags.get("janitor:last-event"), Some("evt-1"));
     // One instance of one is 100%: the percentage limit does not apply to event runs, the count limit does.
     assert!(run.summary.get("limit_breach").is_none(), "{}", run.stdout);
+    assert_eq!(env.listings(), 0, "a run that only marks lists nothing: no DescribeInstances without InstanceIds");
 
     // Day 4: another event for it (the owner touched a tag again): the deadline has passed, it is released.
     let run = env.event_run("e2.json", &tag_event("evt-2", &["i-tagged"]), &day(4.0), &["--apply"]).await;
@@ -91,7 +92,8 @@ async fn an_event_for_a_just_tagged_instance_releases_only_that_instance_after_i
     assert!(deletes.iter().all(|c| c.params.get("InstanceId.1").map(String::as_str) == Some("i-tagged")
         && !c.params.contains_key("InstanceId.2")));
 
-    assert_eq!(env.listings(), 0, "no DescribeInstances without InstanceIds: the region was never listed");
+    // Before an event run releases, the fleet is listed once to apply the fleet-wide limits (1 due of 11).
+    assert_eq!(env.listings(), 1, "the fleet listing of the release run");
     assert!(!env.instance("cn-hangzhou", "i-also-expired").await.unwrap().tags.contains_key("janitor:release-after"));
 }
 
