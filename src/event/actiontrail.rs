@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::raw::{decode, CloudEnvelope, TrailData};
 use super::{
-    clip, describe_value, event_id, field, json_kind, quote, region_value, required, strings, EventError,
+    clip, describe_value, event_id, field, json_kind, object, quote, region_value, required, strings, EventError,
     ResourceEvent, Trigger, TAG_EVENT_NAMES,
 };
 use crate::products::catalog;
@@ -17,8 +17,8 @@ pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> 
     let envelope: CloudEnvelope = decode(value, "")?;
     let id = event_id(envelope.id)?;
     let mut event = ResourceEvent::new("acs.actiontrail", &id);
-    let Some(data) = envelope.data else { return Err(field("data", "missing")) };
-    let data: TrailData = decode(&data.0, "data.")?;
+    let data = object(envelope.data.as_ref(), "data")?;
+    let data: TrailData = decode(data, "data.")?;
     let name = required(data.event_name, "data.eventName")?;
     if !TAG_EVENT_NAMES.contains(&name.as_str()) {
         event.note(format!("ActionTrail {} is not a tag change", quote(&name)));

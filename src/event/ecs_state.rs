@@ -7,15 +7,15 @@
 use serde_json::Value;
 
 use super::raw::{decode, CloudEnvelope, StateData};
-use super::{clip, event_id, field, json_kind, region_value, EventError, ResourceEvent, Trigger};
+use super::{clip, event_id, field, json_kind, object, region_value, EventError, ResourceEvent, Trigger};
 use crate::products::ProductSpec;
 
 pub(super) fn state_change(value: &Value, spec: &'static ProductSpec) -> Result<Trigger, EventError> {
     let envelope: CloudEnvelope = decode(value, "")?;
     let id = event_id(envelope.id)?;
     let mut event = ResourceEvent::new("acs.ecs", &id);
-    let Some(data) = envelope.data else { return Err(field("data", "missing")) };
-    let outer: StateData = decode(&data.0, "data.")?;
+    let data = object(envelope.data.as_ref(), "data")?;
+    let outer: StateData = decode(data, "data.")?;
     let wrapped = match &outer.content {
         Some(content @ Value::Object(c)) if outer.resource_id.is_none() || c.contains_key("resourceId") => {
             Some(decode::<StateData>(content, "data.content.")?)

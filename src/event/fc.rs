@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use super::raw::{decode, FcTimer};
-use super::{check_id, check_time, field, json_kind, manual, quote, required, EventError, ManualRequest, Trigger};
+use super::{
+    check_id, check_time, field, json_kind, manual, quote, required, text, EventError, ManualRequest, Trigger,
+};
 
 /// An event with a `triggerTime` or `triggerName` key. Keys other than the three FC sends are ignored, so a
 /// field FC adds later cannot stop the schedule.
@@ -12,7 +14,7 @@ pub(super) fn timer(value: &Value) -> Result<Trigger, EventError> {
     let raw: FcTimer = decode(value, "")?;
     let name = required(raw.trigger_name, "triggerName")?;
     check_id(&name, "triggerName")?;
-    let time_str = required(raw.trigger_time, "triggerTime")?;
+    let time_str = text(raw.trigger_time, "triggerTime")?;
     check_id(&time_str, "triggerTime")?;
     let time = crate::inventory::parse_api_time(&time_str)
         .map_err(|_| field("triggerTime", format!("{} is not an RFC 3339 time", quote(&time_str))))?;

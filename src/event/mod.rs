@@ -420,6 +420,24 @@ fn event_id(id: Option<raw::Str>) -> Result<String, EventError> {
     Ok(id)
 }
 
+/// A string field read in its turn, after the checks before it.
+fn text(value: Option<Value>, key: &str) -> Result<String, EventError> {
+    match value {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(field(key, format!("expected a string, got {}", json_kind(&other)))),
+        None => Err(field(key, "missing")),
+    }
+}
+
+/// An object field read in its turn.
+fn object<'a>(value: Option<&'a Value>, key: &str) -> Result<&'a Value, EventError> {
+    match value {
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(other) => Err(field(key, format!("expected an object, got {}", json_kind(other)))),
+        None => Err(field(key, "missing")),
+    }
+}
+
 /// A string the envelope must carry.
 fn required(value: Option<raw::Str>, key: &str) -> Result<String, EventError> {
     value.map(|s| s.0).ok_or_else(|| field(key, "missing"))

@@ -83,19 +83,6 @@ impl<'de> Deserialize<'de> for Bool {
     }
 }
 
-/// A JSON object, kept as a value so a nested struct can be decoded from it with its own path prefix.
-#[derive(Debug)]
-pub(super) struct Obj(pub Value);
-
-impl<'de> Deserialize<'de> for Obj {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            v @ Value::Object(_) => Ok(Obj(v)),
-            other => Err(wrong("an object", &other)),
-        }
-    }
-}
-
 /// The keys of an AWS EventBridge event that say what it is (AWS's envelope: tolerant).
 #[derive(Debug, Deserialize)]
 pub(super) struct AwsHead {
@@ -127,8 +114,9 @@ pub(super) struct CloudHead {
 pub(super) struct CloudEnvelope {
     #[serde(default, deserialize_with = "present")]
     pub id: Option<Str>,
+    /// An object; read after `id`.
     #[serde(default, deserialize_with = "present")]
-    pub data: Option<Obj>,
+    pub data: Option<Value>,
     /// The resource's ARN; informative only.
     #[serde(default, deserialize_with = "present")]
     pub subject: Option<Value>,
@@ -176,8 +164,9 @@ pub(super) struct StateData {
 pub(super) struct FcTimer {
     #[serde(default, deserialize_with = "present")]
     pub trigger_name: Option<Str>,
+    /// A string; read after `triggerName` (a value is checked in its turn, so the first error is reported).
     #[serde(default, deserialize_with = "present")]
-    pub trigger_time: Option<Str>,
+    pub trigger_time: Option<Value>,
     /// A string; `null` means none.
     #[serde(default, deserialize_with = "present")]
     pub payload: Option<Value>,
