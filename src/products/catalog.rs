@@ -28,6 +28,9 @@ pub struct ProductSpec {
     /// ActionTrail resource types (`ACS::KVSTORE::Instance`). Lowercase; matched ignoring case.
     pub event_services: &'static [&'static str],
     pub arn: ArnForm,
+    /// The Alibaba EventBridge type of the product's instance state-change events the janitor reacts to
+    /// (`ecs:Instance:StateChange`, reference 4.3); `None` when it reacts to none.
+    pub state_change_type: Option<&'static str>,
     /// BssOpenApi `ProductCode`s billing uses for the product (`QueryAvailableInstances`), so billing discovery
     /// can hand an expired subscription to this adapter. Lowercase; matched ignoring case. Empty: billing's
     /// records of it are treated as "no adapter".
@@ -43,7 +46,7 @@ pub struct ProductSpec {
 }
 
 /// Namespaces of ActionTrail (`ACS::ECS::Instance`) and EventBridge/ROS (`ALIYUN::ECS::Instance`) resource types
-/// (reference 4.3). Matched exactly, as `src/event.rs` does.
+/// (reference 4.3). Matched exactly, as `src/event/` does.
 pub const RESOURCE_TYPE_NAMESPACES: [&str; 2] = ["ACS", "ALIYUN"];
 
 impl ProductSpec {
@@ -159,6 +162,12 @@ impl Catalog {
         self.specs().find(|s| s.is_resource_type(ty))
     }
 
+    /// The product whose instance state-change events have the EventBridge type `ty` (exact, as EventBridge
+    /// writes it).
+    pub fn by_state_change_type(&self, ty: &str) -> Option<&'static ProductSpec> {
+        self.specs().find(|s| s.state_change_type == Some(ty))
+    }
+
     /// The product a BssOpenApi `ProductCode` belongs to (`redisa` → `r-kvstore`).
     pub fn by_billing_code(&self, billing: &str) -> Option<&'static ProductSpec> {
         self.specs().find(|s| s.is_billing_code(billing))
@@ -249,6 +258,8 @@ mod tests {
             assert_eq!(code(c.by_event_service(service)), Some(want), "{service}");
         }
         assert_eq!(code(c.by_event_service("oss")), None);
+        assert_eq!(code(c.by_state_change_type("ecs:Instance:StateChange")), Some("ecs"));
+        assert_eq!(code(c.by_state_change_type("kvstore:Instance:StateChange")), None);
         for (ty, want) in [
             ("ACS::ECS::Instance", Some("ecs")),
             ("ALIYUN::ECS::Instance", Some("ecs")),

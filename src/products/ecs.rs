@@ -19,6 +19,7 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     api_version: "2014-05-26",
     event_services: &["ecs"],
     arn: ArnForm { service: "ecs", kind: "instance" },
+    state_change_type: Some("ecs:Instance:StateChange"),
     billing_codes: &["ecs"],
     releasable: &[ChargeType::PayAsYouGo, ChargeType::Subscription],
     batch_size: 100,

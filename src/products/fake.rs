@@ -16,6 +16,7 @@ pub static SPEC: ProductSpec = ProductSpec {
     api_version: "2000-01-01",
     event_services: &[],
     arn: ArnForm { service: "fake", kind: "instance" },
+    state_change_type: None,
     billing_codes: &[],
     releasable: &[ChargeType::PayAsYouGo],
     batch_size: 100,

@@ -24,6 +24,7 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     api_version: "2019-09-16",
     event_services: &["alikafka", "kafka"],
     arn: ArnForm { service: "alikafka", kind: "instance" },
+    state_change_type: None,
     billing_codes: &["alikafka"],
     releasable: &[ChargeType::PayAsYouGo],
     batch_size: 1,

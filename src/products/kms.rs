@@ -20,6 +20,7 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     api_version: "2016-01-20",
     event_services: &["kms"],
     arn: ArnForm { service: "kms", kind: "instance" },
+    state_change_type: None,
     billing_codes: &["kms"],
     // Subscriptions can only be unsubscribed in the billing console (reference 3.4).
     releasable: &[ChargeType::PayAsYouGo],

@@ -24,6 +24,7 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     // `kvstore` in Tag service ARNs (`acs:kvstore:…`), `redisa` the older location code (reference 3.2).
     event_services: &["kvstore", "r-kvstore", "redisa", "redis"],
     arn: ArnForm { service: "kvstore", kind: "instance" },
+    state_change_type: None,
     billing_codes: &["r-kvstore", "redisa", "kvstore"],
     // Subscriptions release themselves after expiry or by ticket (reference 3.2): never by API.
     releasable: &[ChargeType::PayAsYouGo],

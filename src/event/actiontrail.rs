@@ -1,0 +1,170 @@
+//! `<product>:ActionTrail:ApiCall` CloudEvents (reference section 4.3). Only the tag APIs
+//! ([`TAG_EVENT_NAMES`]) name resources, from `data.referencedResources` and `data.requestParameters`
+//! (`ResourceId.N`, `InstanceId`, `ResourceARN.N`); any other call is a no-op (EventBridge rules often forward
+//! every write call).
+
+use serde_json::Value;
+
+use super::raw::{decode, CloudEnvelope, TrailData};
+use super::{
+    clip, describe_value, event_id, field, json_kind, object, quote, region_value, required, strings, EventError,
+    ResourceEvent, Trigger, TAG_EVENT_NAMES,
+};
+use crate::products::catalog;
+
+/// An API call of `service` (the type's first part: `ecs`, `tag`, ...).
+pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> {
+    let envelope: CloudEnvelope = decode(value, "")?;
+    let id = event_id(envelope.id)?;
+    let mut event = ResourceEvent::new("acs.actiontrail", &id);
+    let data = object(envelope.data.as_ref(), "data")?;
+    let data: TrailData = decode(data, "data.")?;
+    let name = required(data.event_name, "data.eventName")?;
+    if !TAG_EVENT_NAMES.contains(&name.as_str()) {
+        event.note(format!("ActionTrail {} is not a tag change", quote(&name)));
+        return Ok(Trigger::Resources(event));
+    }
+    let params = match &data.request_parameters {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(p)) => Some(p),
+        Some(other) => {
+            return Err(field("data.requestParameters", format!("expected an object, got {}", json_kind(other))))
+        }
+    };
+    let region = match (&data.acs_region, params.and_then(|p| p.get("RegionId")), &envelope.aliyunregionid) {
+        (Some(v), _, _) => Some(region_value(v, "data.acsRegion")?),
+        (None, Some(v), _) => Some(region_value(v, "data.requestParameters.RegionId")?),
+        (None, None, Some(v)) => Some(region_value(v, "aliyunregionid")?),
+        (None, None, None) => None,
+    };
+    let product = catalog().by_event_service(service).map(|s| s.code);
+
+    if let Some(refs) = &data.referenced_resources {
+        let Value::Object(refs) = refs else {
+            return Err(field("data.referencedResources", format!("expected an object, got {}", json_kind(refs))));
+        };
+        for (ty, ids) in refs {
+            let at = format!("data.referencedResources.{}", clip(ty, 64));
+            let ids = strings(ids, &at)?;
+            match catalog().by_resource_type(ty) {
+                Some(spec) => {
+                    let Some(region) = &region else {
+                        return Err(field("data.acsRegion", "missing (needed to re-read the referenced resources)"));
+                    };
+                    for (i, rid) in ids.into_iter().enumerate() {
+                        event.add(spec.code, region, rid, &format!("{at}[{i}]"))?;
+                    }
+                }
+                None => event.note(format!(
+                    "{} {}",
+                    clip(ty, 64),
+                    ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+    }
+    if let Some(params) = params {
+        let instance_type = match params.get("ResourceType") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(t)) => t.eq_ignore_ascii_case("instance"),
+            Some(other) => {
+                return Err(field(
+                    "data.requestParameters.ResourceType",
+                    format!("expected a string, got {}", json_kind(other)),
+                ))
+            }
+        };
+        for (key, value) in params {
+            let at = format!("data.requestParameters.{}", clip(key, 64));
+            // `ResourceId.1`, `ResourceId.2`, ...: ActionTrail's rendering of a repeat list.
+            let base =
+                key.split_once('.')
+                    .map_or(key.as_str(), |(b, n)| if n.bytes().all(|c| c.is_ascii_digit()) { b } else { "" });
+            match base {
+                "ResourceId" | "InstanceId" => {
+                    let ids = strings(value, &at)?;
+                    match (product, instance_type || base != "ResourceId", &region) {
+                        (Some(p), true, Some(region)) => {
+                            for (i, rid) in ids.into_iter().enumerate() {
+                                event.add(p, region, rid, &format!("{at}[{i}]"))?;
+                            }
+                        }
+                        (Some(_), true, None) => {
+                            return Err(field("data.acsRegion", "missing (needed to re-read the named resources)"))
+                        }
+                        _ => event.note(format!(
+                            "{} {} {}",
+                            clip(service, 32),
+                            params.get("ResourceType").map(describe_value).unwrap_or_default(),
+                            ids.iter().take(10).map(|i| clip(i, 64)).collect::<Vec<_>>().join(", ")
+                        )),
+                    }
+                }
+                "ResourceARN" => {
+                    for (i, arn) in strings(value, &at)?.into_iter().enumerate() {
+                        event.add_arn(arn, &format!("{at}[{i}]"))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::String(subject)) = &envelope.subject {
+        // The envelope's subject is informative only: one that does not parse is ignored, not an error.
+        let _ = event.add_arn(subject, "subject");
+    }
+    Ok(Trigger::Resources(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::parse;
+    use crate::event::tests::{resources, round_trip, target};
+
+    #[test]
+    fn sample_actiontrail_tag() {
+        let t = round_trip(include_str!("../../events/alibaba-actiontrail-tag.json"));
+        let r = resources(&t);
+        assert_eq!(r.source, "acs.actiontrail");
+        assert_eq!(r.event_ids, ["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"]);
+        assert_eq!(t.event_id(), Some("7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"));
+        // Named three times (referencedResources, ResourceId.1, subject): one target.
+        assert_eq!(
+            r.targets,
+            [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"])]
+        );
+        assert!(!t.forces_dry_run() && t.regions().is_none() && t.products().is_none());
+        assert_eq!(t.describe(), "event (acs.actiontrail, 1 event) naming 1 resource");
+    }
+
+    #[test]
+    fn other_api_calls_and_other_resources_name_nothing() {
+        let call = |name: &str| {
+            format!(
+                r#"{{"id":"e-1","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{{"eventName":"{name}","acsRegion":"cn-hangzhou","referencedResources":{{"ACS::ECS::Instance":["i-1"],"ACS::ECS::Disk":["d-1"]}}}}}}"#
+            )
+        };
+        let r = resources(&parse(call("DeleteDisk").as_bytes()).unwrap()).clone();
+        assert!(r.targets.is_empty() && r.ignored[0].contains("`DeleteDisk` is not a tag change"), "{r:?}");
+        let r = resources(&parse(call("UntagResources").as_bytes()).unwrap()).clone();
+        assert_eq!(r.targets.len(), 1);
+        assert!(r.ignored.iter().any(|i| i.contains("ACS::ECS::Disk d-1")), "{r:?}");
+        // Tags on a disk, by ResourceType.
+        let disk = r#"{"id":"e-2","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceType":"disk","ResourceId.1":"d-1"}}}"#;
+        assert!(resources(&parse(disk.as_bytes()).unwrap()).targets.is_empty());
+        // The Tag service names resources by ARN; a Redis instance maps to r-kvstore.
+        let tag = r#"{"id":"e-3","specversion":"1.0","type":"tag:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-shanghai","requestParameters":{"ResourceARN.1":"arn:acs:kvstore:cn-shanghai:123:instance/r-1","ResourceARN.2":"arn:acs:oss:cn-shanghai:123:bucket/b"}}}"#;
+        let r = resources(&parse(tag.as_bytes()).unwrap()).clone();
+        assert_eq!(r.targets, [target("r-kvstore", "cn-shanghai", "r-1", &["e-3"])]);
+        assert_eq!(r.ignored.len(), 1);
+        // Repeat lists rendered as arrays, and InstanceId.
+        let arrays = r#"{"id":"e-4","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"AddTags","acsRegion":"cn-hangzhou","requestParameters":{"ResourceId":["i-1","i-2"],"InstanceId":"i-3"}}}"#;
+        assert_eq!(resources(&parse(arrays.as_bytes()).unwrap()).targets.len(), 3);
+        // The legacy CloudMonitor wrapper of a state change.
+        let legacy = r#"{"id":"e-5","specversion":"1.0","type":"ecs:Instance:StateChange","data":{"ver":"1.0","product":"ECS","resourceId":"acs:ecs:cn-hangzhou:1:instance/i-9","regionId":"cn-hangzhou","content":{"resourceId":"i-9","resourceType":"ALIYUN::ECS::Instance","state":"Stopped"}}}"#;
+        assert_eq!(
+            resources(&parse(legacy.as_bytes()).unwrap()).targets,
+            [target("ecs", "cn-hangzhou", "i-9", &["e-5"])]
+        );
+    }
+}
