@@ -59,14 +59,7 @@ pub fn with_platform_deadline(settings: &Settings, remaining: Option<std::time::
 fn webhook_client() -> Result<reqwest::Client, JobError> {
     static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            crate::aliyun::install_crypto_provider();
-            // No redirects: a 307/308 would resend the summary to another host.
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| e.without_url().to_string())
-        })
+        .get_or_init(|| crate::webhook::http_client().map_err(|e| e.to_string()))
         .clone()
         .map_err(JobError::HttpClient)
 }
