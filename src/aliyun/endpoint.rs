@@ -55,22 +55,13 @@ impl Endpoints {
 
 /// The SDK rule: a product's endpoint map first, otherwise `<product>.<region>.aliyuncs.com`.
 pub fn default_host(product: &str, region: &str) -> String {
+    // A product's own exceptions come from its catalog line; the rest are services that are not products.
+    if let Some((_, host)) =
+        crate::products::catalog().by_code(product).and_then(|spec| spec.endpoints.iter().find(|(r, _)| *r == region))
+    {
+        return host.to_string();
+    }
     match (product, region) {
-        ("ecs", "cn-hangzhou-finance") => "ecs.aliyuncs.com".into(),
-        ("ecs", "cn-shenzhen-finance-1") => "ecs-cn-hangzhou.aliyuncs.com".into(),
-        // R-KVStore is served centrally for these regions (reference 3.2).
-        (
-            "r-kvstore",
-            "cn-hangzhou"
-            | "cn-shanghai"
-            | "cn-beijing"
-            | "cn-qingdao"
-            | "cn-heyuan"
-            | "cn-wulanchabu"
-            | "cn-hangzhou-finance"
-            | "cn-beijing-finance-1"
-            | "cn-north-2-gov-1",
-        ) => "r-kvstore.aliyuncs.com".into(),
         ("bssopenapi", r) => {
             // BSS is chosen by account site, not region; "intl" or any non-mainland region selects the international host.
             if r == "intl" || !(r.starts_with("cn-") || r.is_empty()) {

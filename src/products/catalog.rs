@@ -43,6 +43,8 @@ pub struct ProductSpec {
     /// `ForceDeleteInstance`, KMS `ForceDeleteWithoutBackup`). When false, `force` only ever means "release it
     /// although it is running" (ECS `Force`).
     pub force_from_rule: bool,
+    /// The SDK endpoint map's exceptions to `<code>.<region>.aliyuncs.com`: (region, host).
+    pub endpoints: &'static [(&'static str, &'static str)],
 }
 
 /// Namespaces of ActionTrail (`ACS::ECS::Instance`) and EventBridge/ROS (`ALIYUN::ECS::Instance`) resource types

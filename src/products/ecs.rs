@@ -24,6 +24,11 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     releasable: &[ChargeType::PayAsYouGo, ChargeType::Subscription],
     batch_size: 100,
     force_from_rule: false,
+    endpoints: &[
+        // The SDK endpoint map's exceptions for ECS (reference, endpoints).
+        ("cn-hangzhou-finance", "ecs.aliyuncs.com"),
+        ("cn-shenzhen-finance-1", "ecs-cn-hangzhou.aliyuncs.com"),
+    ],
 };
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;

@@ -21,6 +21,7 @@ pub static SPEC: ProductSpec = ProductSpec {
     releasable: &[ChargeType::PayAsYouGo],
     batch_size: 100,
     force_from_rule: false,
+    endpoints: &[],
 };
 
 /// Where a fake instance keeps its platform auto-release time (RFC 3339).

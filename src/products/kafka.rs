@@ -29,6 +29,7 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     releasable: &[ChargeType::PayAsYouGo],
     batch_size: 1,
     force_from_rule: true,
+    endpoints: &[],
 };
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;

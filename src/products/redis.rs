@@ -18,6 +18,9 @@ use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall, TagReport, T
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
 
+/// The central host of the regions listed in `SPEC.endpoints`.
+const CENTRAL: &str = "r-kvstore.aliyuncs.com";
+
 pub(crate) const SPEC: ProductSpec = ProductSpec {
     code: "r-kvstore",
     api_version: "2015-01-01",
@@ -30,6 +33,18 @@ pub(crate) const SPEC: ProductSpec = ProductSpec {
     releasable: &[ChargeType::PayAsYouGo],
     batch_size: 1,
     force_from_rule: false,
+    endpoints: &[
+        // R-KVStore is served centrally for these regions (reference 3.2).
+        ("cn-hangzhou", CENTRAL),
+        ("cn-shanghai", CENTRAL),
+        ("cn-beijing", CENTRAL),
+        ("cn-qingdao", CENTRAL),
+        ("cn-heyuan", CENTRAL),
+        ("cn-wulanchabu", CENTRAL),
+        ("cn-hangzhou-finance", CENTRAL),
+        ("cn-beijing-finance-1", CENTRAL),
+        ("cn-north-2-gov-1", CENTRAL),
+    ],
 };
 const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;
