@@ -2,9 +2,10 @@
 //! `DeleteInstance` and `DescribeRegions`, served from the inventory's `ecs` section; `TagResources`,
 //! `UntagResources` and `ModifyInstanceAutoReleaseTime` change the served instance objects.
 //!
-//! Tagging answers per-resource failures the way the Tag service does (reference 3.6): HTTP 200 with
-//! `FailedResources.FailedResource[] = {ResourceId, Result: {Code, Message}}`, here for an id that does not exist
-//! in the region (`InvalidResourceId.NotFound`) or that would carry more than 20 tags (`InvalidTagCount`).
+//! Tagging fails as a whole call (reference, "Corrections and additions": ECS `TagResources`/`UntagResources`
+//! answer only `RequestId`, with no per-resource failure list): one id not in the region fails the call with 404
+//! `InvalidResourceId.NotFound`, one instance that would carry more than 20 tags with 400 `InvalidTagCount`, and
+//! nothing of the call is applied.
 //! An instance whose `AutoReleaseTime` has passed on the emulator clock is gone, as the platform would release it
 //! (unless it has deletion protection).
 
@@ -437,44 +438,41 @@ impl Ecs {
         Ok(json!({}))
     }
 
-    /// The instances of a tag call: (ids found in the region, per-resource failures for the others).
-    fn tag_targets(&self, p: &Params) -> Result<(Vec<String>, Vec<Value>), ApiFault> {
+    /// The instances of a tag call, all found in the region, or the whole call's error.
+    fn tag_targets(&self, p: &Params) -> Result<Vec<String>, ApiFault> {
         let region = required(p, "RegionId")?;
         let resource_type = required(p, "ResourceType")?;
         if resource_type != "instance" {
             return Err(ApiFault::invalid("ResourceType", "the emulator tags instances only (ResourceType=instance)"));
         }
         let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
-        let mut found = Vec::new();
-        let mut failed = Vec::new();
-        for id in ids {
-            if self.instances.get(&id).is_some_and(|i| i.region == region) {
-                found.push(id);
-            } else {
-                failed.push(failed_resource(
-                    &id,
-                    "InvalidResourceId.NotFound",
-                    &format!("The specified resource {id} does not exist in {region}."),
-                ));
-            }
+        if let Some(id) = ids.iter().find(|id| self.instances.get(*id).is_none_or(|i| i.region != region)) {
+            return Err(ApiFault::new(
+                404,
+                "InvalidResourceId.NotFound",
+                format!("The specified resource {id} does not exist in {region}."),
+            ));
         }
-        Ok((found, failed))
+        Ok(ids)
     }
 
     fn tag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let tags = tag_pairs(p, MAX_TAGS)?;
-        let (ids, mut failed) = self.tag_targets(p)?;
-        for id in ids {
-            let Some(inst) = self.instances.get_mut(&id) else { continue };
+        let ids = self.tag_targets(p)?;
+        // Checked for every instance before any is changed: the call succeeds or fails whole.
+        for id in &ids {
+            let Some(inst) = self.instances.get(id) else { continue };
             let added = tags.iter().filter(|(k, _)| !inst.tags.iter().any(|(tk, _)| tk == k)).count();
             if inst.tags.len() + added > MAX_TAGS {
-                failed.push(failed_resource(
-                    &id,
+                return Err(ApiFault::new(
+                    400,
                     "InvalidTagCount",
-                    &format!("A resource can carry at most {MAX_TAGS} tags."),
+                    format!("A resource can carry at most {MAX_TAGS} tags."),
                 ));
-                continue;
             }
+        }
+        for id in ids {
+            let Some(inst) = self.instances.get_mut(&id) else { continue };
             for (k, v) in &tags {
                 match inst.tags.iter_mut().find(|(tk, _)| tk == k) {
                     Some(slot) => slot.1 = v.clone(),
@@ -483,19 +481,18 @@ impl Ecs {
             }
             inst.sync_raw();
         }
-        Ok(tag_answer(failed))
+        Ok(json!({}))
     }
 
     fn untag_resources(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let all = boolean(p, "All")?;
         let keys = if all { Vec::new() } else { repeat_list(p, "TagKey", MAX_TAGS)? };
-        let (ids, failed) = self.tag_targets(p)?;
-        for id in ids {
+        for id in self.tag_targets(p)? {
             let Some(inst) = self.instances.get_mut(&id) else { continue };
             inst.tags.retain(|(k, _)| !all && !keys.contains(k));
             inst.sync_raw();
         }
-        Ok(tag_answer(failed))
+        Ok(json!({}))
     }
 
     /// Sets or (without `AutoReleaseTime`) cancels the platform's release time: pay-as-you-go only, 30 minutes to
@@ -610,18 +607,6 @@ impl Ecs {
 fn release_options(p: &Params) -> Result<ReleaseOptions, ApiFault> {
     boolean(p, "ForceStop")?;
     Ok(ReleaseOptions { force: boolean(p, "Force")?, terminate_subscription: boolean(p, "TerminateSubscription")? })
-}
-
-fn failed_resource(id: &str, code: &str, message: &str) -> Value {
-    json!({"ResourceId": id, "ResourceType": "instance", "Result": {"Code": code, "Message": message}})
-}
-
-fn tag_answer(failed: Vec<Value>) -> Value {
-    if failed.is_empty() {
-        json!({})
-    } else {
-        json!({"FailedResources": {"FailedResource": failed}})
-    }
 }
 
 fn dry_run_passed() -> ApiFault {
@@ -876,7 +861,7 @@ mod tests {
     }
 
     #[test]
-    fn tagging_changes_what_is_served_and_fails_per_resource() {
+    fn tagging_changes_what_is_served_and_fails_as_a_whole_call() {
         let mut s = ecs(vec![
             inst("i-a", "r", json!({"Tags": {"Tag": [{"TagKey": "owner", "TagValue": "ann"}]}})),
             inst("i-b", "other", json!({})),
@@ -897,13 +882,24 @@ mod tests {
                 ("Tag.2.Value", "bob"),
             ],
         )
-        .unwrap();
-        let failed = &v["FailedResources"]["FailedResource"];
-        assert_eq!(failed.as_array().map(Vec::len), Some(1), "{v}");
+        .unwrap_err();
         assert_eq!(
-            (failed[0]["ResourceId"].as_str(), failed[0]["Result"]["Code"].as_str()),
-            (Some("i-b"), Some("InvalidResourceId.NotFound"))
+            (v.status, v.code.as_str()),
+            (404, "InvalidResourceId.NotFound"),
+            "one missing id fails the whole call"
         );
+        let v = tag(
+            &mut s,
+            &[
+                ("ResourceId.1", "i-a"),
+                ("Tag.1.Key", "janitor:rule"),
+                ("Tag.1.Value", "x"),
+                ("Tag.2.Key", "owner"),
+                ("Tag.2.Value", "bob"),
+            ],
+        )
+        .unwrap();
+        assert!(v.get("FailedResources").is_none(), "{v}");
         let listed =
             call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("Tag.1.Key", "owner"), ("Tag.1.Value", "bob")])
                 .unwrap();
@@ -941,8 +937,7 @@ mod tests {
             .collect();
         let mut pairs: Vec<(&str, &str)> = vec![("ResourceId.1", "i-a")];
         pairs.extend(many.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let v = tag(&mut s, &pairs).unwrap();
-        assert_eq!(v["FailedResources"]["FailedResource"][0]["Result"]["Code"], "InvalidTagCount");
+        assert_eq!(code_of(tag(&mut s, &pairs)), "InvalidTagCount", "the whole call fails");
 
         let untag = call(
             &mut s,

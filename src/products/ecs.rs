@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::shared::{failed_resources, request_id, tag_params, untag_params};
+use super::shared::{request_id, tag_batches, tag_params, untag_params};
 use super::{ArnForm, AutoRelease, CallResult, NativeDryRun, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -228,8 +227,9 @@ impl Ecs {
         ids: &[String],
         params: &[(String, String)],
     ) -> TagReport {
-        let mut report = TagReport::default();
-        for chunk in ids.chunks(TAG_BATCH) {
+        // A whole-call answer (reference, corrections: only `RequestId`, no per-resource failures; one missing id
+        // fails the call): a failed batch is split id by id by the shared `tag_batches`, as for Redis and Kafka.
+        tag_batches(ids, TAG_BATCH, |chunk| async move {
             let mut req = ApiRequest::new(CODE, VERSION, action, region)
                 .param("RegionId", region)
                 .param("ResourceType", "instance");
@@ -239,19 +239,13 @@ impl Ecs {
             for (k, v) in params {
                 req = req.param(k.clone(), v.clone());
             }
-            match api.call(&req).await {
-                Ok(v) => {
-                    if let Some(rid) = v.get("RequestId").and_then(Value::as_str).filter(|r| !r.is_empty()) {
-                        report.request_ids.push(rid.to_string());
-                    }
-                    if let Err(e) = failed_resources(action, &v, chunk, &mut report) {
-                        report.fail_all(chunk, &e);
-                    }
-                }
-                Err(e) => report.fail_all(chunk, &e),
-            }
-        }
-        report
+            let v = api.call(&req).await?;
+            Ok(TagReport {
+                request_ids: Some(request_id(&v)).filter(|r| !r.is_empty()).into_iter().collect(),
+                ..TagReport::default()
+            })
+        })
+        .await
     }
 
     fn delete_request(&self, call: &ReleaseCall, dry_run: bool) -> ApiRequest {
