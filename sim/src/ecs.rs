@@ -6,8 +6,8 @@
 //! answer only `RequestId`, with no per-resource failure list): one id not in the region fails the call with 404
 //! `InvalidResourceId.NotFound`, one instance that would carry more than 20 tags with 400 `InvalidTagCount`, and
 //! nothing of the call is applied.
-//! An instance whose `AutoReleaseTime` has passed on the emulator clock is gone, as the platform would release it
-//! (unless it has deletion protection).
+//! An instance whose `AutoReleaseTime` has passed on the emulator clock is gone, as the platform would release it,
+//! deletion protection or not (release protection does not stop an automatic release, reference 3.1).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -216,8 +216,9 @@ impl Service for Ecs {
     }
 
     fn handle(&mut self, action: &str, p: &Params, env: &Env<'_>) -> Result<Value, ApiFault> {
-        // The platform's own auto-release, applied lazily on the emulator clock.
-        self.instances.retain(|_, i| i.deletion_protection || i.auto_release.is_none_or(|t| t > env.now));
+        // The platform's own auto-release, applied lazily on the emulator clock. Release protection does not stop
+        // it (ECS release-protection page: it "does not prevent automatic instance releases"; reference 3.1).
+        self.instances.retain(|_, i| i.auto_release.is_none_or(|t| t > env.now));
         match action {
             "TagResources" => self.tag_resources(p),
             "UntagResources" => self.untag_resources(p),

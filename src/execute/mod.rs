@@ -1,7 +1,8 @@
 //! The execute stage: carries out the plan's pending changes, and nothing else. Per (product, region), all
 //! scopes at once (the client's per-endpoint limits bound the calls; benchmark: wall time):
-//! 1. in apply mode, the tag changes: marks (one `TagResources` per distinct tag set), unmarks, the event
-//!    recorded, then the platform auto-release times set or cancelled;
+//! 1. in apply mode, the tag changes: first the janitor's auto-release times cancelled on instances no longer
+//!    eligible, then marks (one `TagResources` per distinct tag set), unmarks, the event recorded, then the
+//!    auto-release times set where the mark was written;
 //! 2. the releases: a pre-flight re-read of every instance to release, decided again by the same
 //!    [`Planner::decide`]; only an instance whose fresh decision yields the very change the plan holds goes on
 //!    to the dry run (native, where the API has one) and, in apply mode, the release call.
@@ -74,6 +75,30 @@ pub async fn execute(
 /// times. A failure leaves the entry `failed` with its code: a mark that could not be written never counts as a
 /// warning given, and an auto-release time is only set on an instance whose mark was written.
 async fn write_tags(product: &dyn Product, api: &Client, region: &str, entries: &mut [Entry]) {
+    // First, the auto-release times the janitor set on instances no longer eligible: release protection does not
+    // stop the platform's auto-release (reference 3.1), so this cancel is made before, and independently of, the
+    // untag, and even when the limits held the unmark. If it fails, the mark stays (the entry fails), so the next
+    // run still knows whose time it is and tries again.
+    if let Some(auto_release) = product.auto_release() {
+        for e in entries.iter_mut().filter(|e| {
+            matches!(e.outcome, Outcome::Unmarked | Outcome::Held)
+                && matches!(e.change, Some(Change::Unmark { cancel_auto_release: true, .. }))
+        }) {
+            let message = e.message.take().unwrap_or_default();
+            match auto_release.cancel(api, region, &e.decision.id).await {
+                Ok(rid) => {
+                    e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                    e.message = Some(format!("{message}; the auto-release time the janitor set is cancelled"));
+                }
+                Err(err) => {
+                    e.message = Some(format!("{message}; but cancelling the auto-release time failed: {err}"));
+                    e.code = Some(err.summary_code());
+                    e.request_ids.extend(err.request_id().map(String::from));
+                    e.outcome = Outcome::Failed;
+                }
+            }
+        }
+    }
     let Some(tagging) = product.tagging() else { return };
     let mut marks: BTreeMap<&BTreeMap<String, String>, Vec<String>> = BTreeMap::new();
     let mut unmarks: BTreeMap<&Vec<String>, Vec<String>> = BTreeMap::new();
@@ -111,27 +136,19 @@ async fn write_tags(product: &dyn Product, api: &Client, region: &str, entries: 
     let Some(auto_release) = product.auto_release() else { return };
     for e in entries.iter_mut() {
         let at = match e.pending_change() {
-            Some(Change::Mark { auto_release: Some(at), .. }) | Some(Change::SetAutoRelease { at }) => Some(*at),
-            Some(Change::Unmark { cancel_auto_release: true, .. }) => None,
+            Some(Change::Mark { auto_release: Some(at), .. }) | Some(Change::SetAutoRelease { at }) => *at,
             _ => continue,
         };
-        let result = match at {
-            Some(t) => auto_release.set(api, region, &e.decision.id, t).await,
-            None => auto_release.cancel(api, region, &e.decision.id).await,
-        };
+        let result = auto_release.set(api, region, &e.decision.id, at).await;
         let message = e.message.take().unwrap_or_default();
         match result {
             Ok(rid) => {
                 e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                let what = match at {
-                    Some(t) => format!("; the platform's auto-release time is set to {}", lifecycle::format_time(t)),
-                    None => "; the auto-release time the janitor set is cancelled".to_string(),
-                };
+                let what = format!("; the platform's auto-release time is set to {}", lifecycle::format_time(at));
                 e.message = Some(format!("{message}{what}"));
             }
             Err(err) => {
-                let what = if at.is_some() { "setting" } else { "cancelling" };
-                e.message = Some(format!("{message}; but {what} the auto-release time failed: {err}"));
+                e.message = Some(format!("{message}; but setting the auto-release time failed: {err}"));
                 e.code = Some(err.summary_code());
                 e.request_ids.extend(err.request_id().map(String::from));
                 e.outcome = Outcome::Failed;

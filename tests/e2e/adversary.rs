@@ -598,3 +598,49 @@ async fn what_a_fleet_run_holds_no_event_or_narrowed_run_releases() {
     assert_eq!(run.outcome("i-due-0"), "held", "{}", run.stdout);
     assert!(env.released_ids().is_empty(), "nothing released by any of the three runs");
 }
+
+/// Item 12: release protection does not stop ECS auto-release, and a failed `UntagResources` left the janitor's
+/// auto-release time in place (the cancel ran only for entries that ended `unmarked`): the platform released an
+/// instance its owner had opted out. The cancel now comes first, independently of the untag.
+#[tokio::test]
+async fn the_janitors_auto_release_time_is_cancelled_even_when_the_untag_fails() {
+    let mut inv = inventory(vec![stopped("i-exp", &[EXPIRED])]);
+    inv["faults"] = json!([{"action": "UntagResources", "code": "InternalError", "status": 500}]);
+    let env = Env::start(&inv).await;
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [ecs]
+limits: { max_release_percent: 100 }
+protect:
+  tags: { "janitor:keep": "true" }
+rules:
+  - name: expired-by-tag
+    filters: { expire_at_tag: expire-at }
+    grace: 3d
+    auto_release: true
+"#;
+    let run = env.run_at(&day(0.0), policy, &["--apply"]).await;
+    assert_eq!(run.outcome("i-exp"), "marked", "{}", run.stdout);
+    assert_eq!(env.calls_of("ModifyInstanceAutoReleaseTime"), 1);
+
+    env.owner_tags("cn-hangzhou", "i-exp", &[("janitor:keep", "true")]).await;
+    let day2 = day(2.0);
+    let t = chrono::DateTime::parse_from_rfc3339(&day2).unwrap().with_timezone(&chrono::Utc);
+    env.sim.set_clock(Some(t));
+    let knobs = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET),
+        ("JANITOR_NOW", day2.as_str()),
+        ("JANITOR_RETRY_BUDGET_MS", "200"),
+        ("JANITOR_RETRY_BASE_MS", "5"),
+    ];
+    let run = env.run_with_env(policy, &["--apply"], &knobs).await;
+    assert_eq!(run.outcome("i-exp"), "failed", "the untag failed: {}", run.stdout);
+    let calls = env.calls_with("ModifyInstanceAutoReleaseTime", "InstanceId", "i-exp");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(!calls[1].params.contains_key("AutoReleaseTime"), "the second call cancels");
+
+    // Past the old deadline the platform does not release it.
+    let later = chrono::DateTime::parse_from_rfc3339(&day(5.0)).unwrap().with_timezone(&chrono::Utc);
+    env.sim.set_clock(Some(later));
+    assert!(env.instance("cn-hangzhou", "i-exp").await.is_some(), "still there");
+}
