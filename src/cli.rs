@@ -116,6 +116,8 @@ impl RunArgs {
             settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
         settings.retry = settings.retry.with_bounds(self.max_body_bytes, self.max_pages);
         settings.run_timeout = self.run_timeout_secs.map(std::time::Duration::from_secs);
+        settings.account_id =
+            std::env::var(crate::runtime::ENV_ACCOUNT_ID).ok().map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
         settings.mark_key = match crate::runtime::mark_key_from(
             std::env::var(crate::lifecycle::MARK_KEY_ENV).ok().filter(|v| !v.trim().is_empty()),
         ) {

@@ -74,6 +74,8 @@ pub struct Settings {
     pub run_timeout: Option<std::time::Duration>,
     /// Signs and verifies marks (`JANITOR_MARK_KEY`); required to write marks.
     pub mark_key: Option<crate::lifecycle::MarkKey>,
+    /// The account the credentials belong to (`JANITOR_ACCOUNT_ID`, FC's `x-fc-account-id`), when known.
+    pub account_id: Option<String>,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             retry: RetryPolicy::default(),
             run_timeout: None,
             mark_key: None,
+            account_id: None,
         }
     }
 }
@@ -128,7 +131,8 @@ pub async fn handle(body: &[u8], settings: &Settings, deps: &Deps) -> Result<Sum
 pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<Summary, JobError> {
     let deadline = settings.run_timeout.map(|t| tokio::time::Instant::now() + t);
     let policy = &settings.policy;
-    let scope = Scope::resolve(policy, trigger, &deps.products)?;
+    let mut scope = Scope::resolve(policy, trigger, &deps.products)?;
+    scope.account = settings.account_id.clone();
     let replay = mode::check_clock(settings.now, Utc::now(), mode::all_loopback(&deps.api, &scope, policy))?;
     let now = settings.now.unwrap_or_else(Utc::now);
     let run_id = trigger.event_id().map(String::from).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());

@@ -30,6 +30,8 @@ pub struct WideningError {
 pub struct Scope {
     pub products: Vec<Arc<dyn Product>>,
     pub regions: Vec<String>,
+    /// The caller's account id, when known: an event's ARN naming another account is ignored.
+    pub account: Option<String>,
 }
 
 impl Scope {
@@ -49,7 +51,7 @@ impl Scope {
             codes.retain(|p| asked.contains(p));
         }
         let products = adapters.iter().filter(|p| codes.iter().any(|c| c == p.code())).cloned().collect();
-        Ok(Scope { products, regions })
+        Ok(Scope { products, regions, account: None })
     }
 }
 
@@ -149,6 +151,17 @@ async fn read_named(
     }
     let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for t in &event.targets {
+        let foreign = scope.account.as_ref().is_some_and(|me| !t.accounts.is_empty() && !t.accounts.contains(me));
+        if foreign {
+            let name = format!("{}:{}/{}", t.product, t.region, t.id);
+            tracing::warn!(
+                resource = name,
+                accounts = t.accounts.join(","),
+                "the event names another account's resource: ignored"
+            );
+            ignored.push(format!("{name} (its ARN names account {}, not this one)", t.accounts.join(", ")));
+            continue;
+        }
         let covered = scope.products.iter().any(|p| p.code() == t.product) && scope.regions.contains(&t.region);
         if covered {
             wanted.entry((t.product.clone(), t.region.clone())).or_default().push(t.id.clone());

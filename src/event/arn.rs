@@ -4,7 +4,7 @@
 use crate::products::catalog;
 
 pub(super) enum Arn {
-    Managed { product: &'static str, region: String, id: String },
+    Managed { product: &'static str, region: String, id: String, account: String },
     Foreign,
     Malformed(&'static str),
 }
@@ -15,7 +15,7 @@ pub(super) fn parse(arn: &str) -> Arn {
     if parts.first() != Some(&"acs") {
         return Arn::Foreign;
     }
-    let [_, service, region, _account, resource] = parts[..] else {
+    let [_, service, region, account, resource] = parts[..] else {
         return Arn::Malformed("expected acs:<product>:<region>:<account>:<type>/<id>");
     };
     let Some((ty, id)) = resource.split_once('/') else {
@@ -26,7 +26,12 @@ pub(super) fn parse(arn: &str) -> Arn {
             if region == "*" || region.is_empty() {
                 return Arn::Malformed("the region is a wildcard: the resource cannot be re-read");
             }
-            Arn::Managed { product: spec.code, region: region.to_string(), id: id.to_string() }
+            Arn::Managed {
+                product: spec.code,
+                region: region.to_string(),
+                id: id.to_string(),
+                account: account.to_string(),
+            }
         }
         _ => Arn::Foreign,
     }

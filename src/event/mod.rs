@@ -97,6 +97,8 @@ pub struct ResourceRef {
     pub id: String,
     /// Ids of the events that named it.
     pub event_ids: Vec<String>,
+    /// The account ids of the ARNs that named it (empty when it was named by id, or the ARN's account is `*`).
+    pub accounts: Vec<String>,
 }
 
 /// The request of a trigger that carries none.
@@ -391,6 +393,7 @@ impl ResourceEvent {
             region: region.into(),
             id: id.into(),
             event_ids: self.event_ids.clone(),
+            accounts: Vec::new(),
         };
         add_target(&mut self.targets, t)
     }
@@ -399,7 +402,16 @@ impl ResourceEvent {
     /// managed product's instance are added; other clouds' ARNs and other resource types are noted as ignored.
     fn add_arn(&mut self, arn: &str, at: &str) -> Result<(), EventError> {
         match arn::parse(arn) {
-            Arn::Managed { product, region, id } => self.add(product, &region, &id, at),
+            Arn::Managed { product, region, id, account } => {
+                self.add(product, &region, &id, at)?;
+                let named = self.targets.iter_mut().find(|t| t.product == product && t.region == region && t.id == id);
+                if let (Some(t), false) = (named, account.is_empty() || account == "*") {
+                    if !t.accounts.contains(&account) {
+                        t.accounts.push(account);
+                    }
+                }
+                Ok(())
+            }
             Arn::Foreign => {
                 self.note(format!("{} (not an Alibaba Cloud instance the janitor manages)", clip(arn, 200)));
                 Ok(())
@@ -717,6 +729,7 @@ pub(crate) mod tests {
             region: region.into(),
             id: id.into(),
             event_ids: events.iter().map(|e| e.to_string()).collect(),
+            accounts: Vec::new(),
         }
     }
 

@@ -142,7 +142,16 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(std::time::Duration::from_secs);
-    let settings = &super::with_platform_deadline(settings, remaining);
+    let mut settings = super::with_platform_deadline(settings, remaining);
+    // `x-fc-account-id` (reference 4.2): the account the function runs in, when the environment did not say.
+    if settings.account_id.is_none() {
+        settings.account_id = headers
+            .get("x-fc-account-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|a| super::clean_id(a.trim()))
+            .filter(|a| !a.is_empty());
+    }
+    let settings = &settings;
     let mut secrets = env_secrets_owned();
     let credentials = match credentials_from_headers(headers) {
         Some(c) => Ok(c),

@@ -34,6 +34,8 @@ pub const ENV_ENDPOINT: &str = "JANITOR_ENDPOINT";
 pub const ENV_APPLY: &str = "JANITOR_APPLY";
 /// Evaluate the policy at this RFC 3339 time instead of now (replays, tests).
 pub const ENV_NOW: &str = "JANITOR_NOW";
+/// The account id the credentials belong to: an event naming another account's ARN is ignored.
+pub const ENV_ACCOUNT_ID: &str = "JANITOR_ACCOUNT_ID";
 
 /// The dependencies of one invocation: the API client for these credentials, the catalog's adapters, the
 /// webhook targets read from `JANITOR_WEBHOOKS` now (they may rotate between invocations) and the process's one
@@ -113,6 +115,7 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     settings.retry = settings.retry.with_bounds(number("JANITOR_MAX_BODY_BYTES")?, number("JANITOR_MAX_PAGES")?);
     settings.run_timeout = number("JANITOR_RUN_TIMEOUT_SECS")?.map(std::time::Duration::from_secs);
     settings.mark_key = mark_key_from(get(crate::lifecycle::MARK_KEY_ENV))?;
+    settings.account_id = get(ENV_ACCOUNT_ID).map(|a| a.trim().to_string());
     if let Some(now) = get(ENV_NOW) {
         let parsed = DateTime::parse_from_rfc3339(now.trim())
             .map_err(|e| StartupError::setting(format!("{ENV_NOW}: `{now}` is not an RFC 3339 time: {e}")))?;

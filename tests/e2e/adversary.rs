@@ -644,3 +644,29 @@ rules:
     env.sim.set_clock(Some(later));
     assert!(env.instance("cn-hangzhou", "i-exp").await.is_some(), "still there");
 }
+
+/// Item 6 (accounts): an event's ARNs may name another account's instances (a forwarded or forged event). With the
+/// caller's account known (`JANITOR_ACCOUNT_ID`), such a resource is ignored and reported, never re-read or acted on.
+#[tokio::test]
+async fn an_arn_of_another_account_is_ignored() {
+    let env = Env::start(&inventory(vec![stopped("i-mine", &[EXPIRED]), stopped("i-theirs", &[EXPIRED])])).await;
+    let event = json!({
+        "version": "0", "id": "evt-arn", "detail-type": "Tag Change on Resource", "source": "aws.tag",
+        "account": "123456789012", "time": "2026-11-25T11:58:05Z", "region": "us-east-1",
+        "resources": ["acs:ecs:cn-hangzhou:1111222233334444:instance/i-mine", "acs:ecs:cn-hangzhou:9999888877776666:instance/i-theirs"],
+        "detail": {"changed-tag-keys": ["expire-at"], "service": "ecs", "resource-type": "instance"},
+    });
+    let path = env.write("event.json", &event.to_string());
+    let run = env
+        .run_with_env(
+            &ecs_policy(""),
+            &["--apply", "--event", path.to_str().unwrap()],
+            &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_ACCOUNT_ID", "1111222233334444")],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.released_ids(), ["i-mine"], "{}", run.stdout);
+    assert_eq!(run.outcome("i-theirs"), "<missing>");
+    let ignored = run.summary["ignored"].to_string();
+    assert!(ignored.contains("i-theirs") && ignored.contains("9999888877776666"), "{ignored}");
+}
