@@ -119,7 +119,7 @@ pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> 
 #[cfg(test)]
 mod tests {
     use crate::event::parse;
-    use crate::event::tests::{resources, round_trip, target};
+    use crate::event::tests::{resources, round_trip, sans_accounts, target};
 
     #[test]
     fn sample_actiontrail_tag() {
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(t.event_id(), Some("7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"));
         // Named three times (referencedResources, ResourceId.1, subject): one target.
         assert_eq!(
-            r.targets,
+            sans_accounts(&r.targets),
             [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["7adc8c1a-645d-4476-bdef-5d6fb57f2f4a"])]
         );
         assert!(!t.forces_dry_run() && t.regions().is_none() && t.products().is_none());
@@ -155,7 +155,8 @@ mod tests {
         // The Tag service names resources by ARN; a Redis instance maps to r-kvstore.
         let tag = r#"{"id":"e-3","specversion":"1.0","type":"tag:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-shanghai","requestParameters":{"ResourceARN.1":"arn:acs:kvstore:cn-shanghai:123:instance/r-1","ResourceARN.2":"arn:acs:oss:cn-shanghai:123:bucket/b"}}}"#;
         let r = resources(&parse(tag.as_bytes()).unwrap()).clone();
-        assert_eq!(r.targets, [target("r-kvstore", "cn-shanghai", "r-1", &["e-3"])]);
+        assert_eq!(sans_accounts(&r.targets), [target("r-kvstore", "cn-shanghai", "r-1", &["e-3"])]);
+        assert_eq!(r.targets[0].accounts, ["123"], "the ARN's account is kept");
         assert_eq!(r.ignored.len(), 1);
         // Repeat lists rendered as arrays, and InstanceId.
         let arrays = r#"{"id":"e-4","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"AddTags","acsRegion":"cn-hangzhou","requestParameters":{"ResourceId":["i-1","i-2"],"InstanceId":"i-3"}}}"#;
