@@ -84,19 +84,8 @@ async fn write_tags(product: &dyn Product, api: &Client, region: &str, entries: 
             matches!(e.outcome, Outcome::Unmarked | Outcome::Held)
                 && matches!(e.change, Some(Change::Unmark { cancel_auto_release: true, .. }))
         }) {
-            let message = e.message.take().unwrap_or_default();
-            match auto_release.cancel(api, region, &e.decision.id).await {
-                Ok(rid) => {
-                    e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                    e.message = Some(format!("{message}; the auto-release time the janitor set is cancelled"));
-                }
-                Err(err) => {
-                    e.message = Some(format!("{message}; but cancelling the auto-release time failed: {err}"));
-                    e.code = Some(err.summary_code());
-                    e.request_ids.extend(err.request_id().map(String::from));
-                    e.outcome = Outcome::Failed;
-                }
-            }
+            let result = auto_release.cancel(api, region, &e.decision.id).await;
+            record_auto_release(e, result, "the auto-release time the janitor set is cancelled", "cancelling");
         }
     }
     let Some(tagging) = product.tagging() else { return };
@@ -140,19 +129,24 @@ async fn write_tags(product: &dyn Product, api: &Client, region: &str, entries: 
             _ => continue,
         };
         let result = auto_release.set(api, region, &e.decision.id, at).await;
-        let message = e.message.take().unwrap_or_default();
-        match result {
-            Ok(rid) => {
-                e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                let what = format!("; the platform's auto-release time is set to {}", lifecycle::format_time(at));
-                e.message = Some(format!("{message}{what}"));
-            }
-            Err(err) => {
-                e.message = Some(format!("{message}; but setting the auto-release time failed: {err}"));
-                e.code = Some(err.summary_code());
-                e.request_ids.extend(err.request_id().map(String::from));
-                e.outcome = Outcome::Failed;
-            }
+        let done = format!("the platform's auto-release time is set to {}", lifecycle::format_time(at));
+        record_auto_release(e, result, &done, "setting");
+    }
+}
+
+/// Records an auto-release call on its entry: the request id and what was done, or the failure with its code.
+fn record_auto_release(e: &mut Entry, result: crate::products::CallResult, done: &str, doing: &str) {
+    let message = e.message.take().unwrap_or_default();
+    match result {
+        Ok(rid) => {
+            e.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+            e.message = Some(format!("{message}; {done}"));
+        }
+        Err(err) => {
+            e.message = Some(format!("{message}; but {doing} the auto-release time failed: {err}"));
+            e.code = Some(err.summary_code());
+            e.request_ids.extend(err.request_id().map(String::from));
+            e.outcome = Outcome::Failed;
         }
     }
 }
