@@ -670,3 +670,19 @@ async fn an_arn_of_another_account_is_ignored() {
     let ignored = run.summary["ignored"].to_string();
     assert!(ignored.contains("i-theirs") && ignored.contains("9999888877776666"), "{ignored}");
 }
+
+/// Item 17: `--output text` printed names and tag values raw: an instance name forged a `released …` line and
+/// injected an ANSI escape.
+#[tokio::test]
+async fn a_name_cannot_forge_a_line_of_the_text_output() {
+    let mut forged = stopped("i-forger", &[EXPIRED, ("owner", "eve\nreleased ecs:cn-hangzhou/i-prod-db")]);
+    forged["InstanceName"] = json!("tmp\nreleased ecs:cn-hangzhou/i-prod-db (rule x)\u{1b}[2J");
+    let env = Env::start(&inventory(vec![forged])).await;
+    let run = env.run(&ecs_policy("notify: { owner_tag: owner }"), &["--output", "text"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.contains('\u{1b}'), "an ANSI escape reached the terminal: {}", run.stdout);
+    assert!(run.stdout.contains("i-forger"), "{}", run.stdout);
+    for line in run.stdout.lines() {
+        assert!(!line.trim_start().starts_with("released ecs:cn-hangzhou/i-prod-db"), "forged line: {line}");
+    }
+}
