@@ -219,6 +219,18 @@ impl Service for Ecs {
         // The platform's own auto-release, applied lazily on the emulator clock. Release protection does not stop
         // it (ECS release-protection page: it "does not prevent automatic instance releases"; reference 3.1).
         self.instances.retain(|_, i| i.auto_release.is_none_or(|t| t > env.now));
+        // An expired subscription carries the `financial` lock (ECS "API behavior when your account has an overdue
+        // payment or your subscription resources expire"; reference, corrections), and reports `Stopped`.
+        for i in self.instances.values_mut() {
+            let expired = i.prepaid && i.expires.is_some_and(|t| t <= env.now);
+            if expired && !i.locks.iter().any(|l| l == "financial") {
+                i.locks.push("financial".into());
+                let locks: Vec<Value> = i.locks.iter().map(|l| json!({"LockReason": l})).collect();
+                if let Value::Object(obj) = &mut i.raw {
+                    obj.insert("OperationLocks".into(), json!({ "LockReason": locks }));
+                }
+            }
+        }
         match action {
             "TagResources" => self.tag_resources(p),
             "UntagResources" => self.untag_resources(p),
@@ -565,13 +577,9 @@ impl Ecs {
                 format!("The operation is not permitted due to deletion protection. ({id})"),
             ));
         }
-        if i.locks.iter().any(|l| l.eq_ignore_ascii_case("security")) {
-            return Err(ApiFault::new(
-                403,
-                "InstanceLockedForSecurity",
-                format!("The specified operation is denied as your instance is locked for security reasons. ({id})"),
-            ));
-        }
+        // No lock refuses a release (reference, corrections: `DeleteInstance` is "normal logic" under `financial`,
+        // and a `security`-locked instance is released, losing the data disks kept for it): the janitor's veto is
+        // the only guard, and the tests check it.
         let status_ok = match i.status.as_str() {
             "Stopped" => true,
             "Running" => opts.force,
@@ -797,7 +805,7 @@ mod tests {
             "InvalidInstanceId.NotFound"
         );
         assert_eq!(del(&mut s, "i-prot", &[("Force", "true")]), "InvalidOperation.DeletionProtection");
-        assert_eq!(del(&mut s, "i-lock", &[]), "InstanceLockedForSecurity");
+        assert_eq!(del(&mut s, "i-lock", &[]), "ok", "a security lock does not refuse a release");
         assert_eq!(del(&mut s, "i-run", &[]), "IncorrectInstanceStatus");
         assert_eq!(del(&mut s, "i-stopping", &[("Force", "true")]), "IncorrectInstanceStatus");
         assert_eq!(del(&mut s, "i-sub", &[("TerminateSubscription", "true")]), "ChargeTypeViolation");
@@ -810,7 +818,7 @@ mod tests {
         assert_eq!(del(&mut s, "i-subold", &[("TerminateSubscription", "true")]), "ok");
         assert_eq!(del(&mut s, "i-fin", &[]), "ok");
         assert_eq!(code(call(&mut s, "DeleteInstance", &[("InstanceId", "i-ok")])), "ok");
-        assert_eq!(s.instance_ids(), ["i-lock", "i-prot", "i-stopping", "i-sub"]);
+        assert_eq!(s.instance_ids(), ["i-prot", "i-stopping", "i-sub"]);
     }
 
     #[test]

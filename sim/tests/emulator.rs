@@ -463,7 +463,6 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
         status_of(c.call(&delete(hz, &["i-bp1protected00003"])).await),
         "403 InvalidOperation.DeletionProtection"
     );
-    assert_eq!(status_of(c.call(&delete(hz, &["i-bp1seclocked00004"])).await), "403 InstanceLockedForSecurity");
     assert_eq!(status_of(c.call(&delete(hz, &["i-bp1payg0running02"])).await), "403 IncorrectInstanceStatus");
     assert_eq!(
         status_of(c.call(&delete(hz, &["i-bp1pending0000007"]).param("Force", "true")).await),

@@ -89,7 +89,7 @@ pub fn evaluate(instance: &Instance, policy: &Policy, now: DateTime<Utc>) -> Dec
         return decide(Verdict::Keep, None, facts);
     };
 
-    if let Some(by) = protected_by(instance, &policy.protect, &mut facts) {
+    if let Some(by) = protected_by(instance, &policy.protect, now, &mut facts) {
         return decide(Verdict::Protected { by }, Some(rule), facts);
     }
 
@@ -240,8 +240,24 @@ fn deadline(start: DateTime<Utc>, d: std::time::Duration) -> Option<DateTime<Utc
     chrono::Duration::from_std(d).ok().and_then(|d| start.checked_add_signed(d))
 }
 
+/// Why an operation lock rules a release out, if it does. An expired subscription carries `financial` as its
+/// expected state, and `DeleteInstances` works normally on it (reference, corrections: ECS "API behavior when your
+/// account has an overdue payment or your subscription resources expire"): accepted. `financial` on anything else is
+/// an overdue payment the platform settles itself; `security` means a release destroys the data disks kept for the
+/// investigation; any other or unknown reason (`Recycling`, `refunded`, ...) is not ours to judge: all vetoed.
+fn lock_veto(lock: &str, instance: &Instance, now: DateTime<Utc>) -> Option<String> {
+    let expired_subscription =
+        instance.charge_type == ChargeType::Subscription && instance.expires_at.is_some_and(|at| at <= now);
+    match lock.trim().to_ascii_lowercase().as_str() {
+        "financial" if expired_subscription => None,
+        "financial" => Some("operation lock: financial (an overdue payment: the platform reclaims it itself)".into()),
+        "security" => Some("operation lock: security (a release would destroy the data disks kept for it)".into()),
+        _ => Some(format!("operation lock: {lock}")),
+    }
+}
+
 /// The first veto that applies, as a readable reason. Protection matches ignore ASCII case: when in doubt, keep.
-fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) -> Option<String> {
+fn protected_by(instance: &Instance, protect: &Protection, now: DateTime<Utc>, facts: &mut Facts) -> Option<String> {
     if let Some(field) = &instance.protection_unknown {
         facts.insert("protection_unknown", field);
         return Some(format!("an unknown protection state (`{field}` missing from the answer): cannot tell, so kept"));
@@ -253,7 +269,9 @@ fn protected_by(instance: &Instance, protect: &Protection, facts: &mut Facts) ->
     if !instance.locks.is_empty() {
         let locks = instance.locks.join(", ");
         facts.insert("locks", &locks);
-        return Some(format!("operation lock: {locks}"));
+        if let Some(why) = instance.locks.iter().find_map(|l| lock_veto(l, instance, now)) {
+            return Some(why);
+        }
     }
     let mut by_tag = None;
     for wanted in &protect.tags {
@@ -463,7 +481,7 @@ rules:
             case(
                 "operation lock",
                 with(expired("i-locked"), |i| i.locks = vec!["security".into()]),
-                Expect::Protected("operation lock: security"),
+                Expect::Protected("operation lock: security (a release would destroy the data disks kept for it)"),
                 Some("expired-by-tag"),
                 ("locks", "security"),
             ),
@@ -680,6 +698,35 @@ rules:
             let e = Policy::from_yaml(&text, "p.yaml").expect_err(yaml).to_string();
             assert!(e.contains(field) && e.contains("whitespace"), "{e}");
         }
+    }
+
+    /// Issue 13 item 7: every expired subscription carries the `financial` lock, so vetoing every lock released none.
+    #[test]
+    fn a_financial_lock_is_the_expected_state_of_an_expired_subscription_only() {
+        let mut sub = Instance::new("ecs", "cn-hangzhou", "i-sub", Subscription);
+        sub.expires_at = Some(now() - chrono::Duration::days(5));
+        sub.created_at = Some(now() - chrono::Duration::days(400));
+        sub.locks = vec!["financial".into()];
+        let d = evaluate(&sub, &policy(), now());
+        assert!(d.is_release(), "{d:?}");
+        assert_eq!(d.facts.get("locks"), Some("financial"));
+        for (charge, lock, why) in [
+            (PayAsYouGo, "financial", "overdue payment"),
+            (Subscription, "security", "data disks"),
+            (Subscription, "Recycling", "operation lock: Recycling"),
+            (Subscription, "refunded", "operation lock: refunded"),
+        ] {
+            let mut i = sub.clone();
+            i.charge_type = charge;
+            i.locks = vec![lock.into()];
+            i.tags.insert("expire-at", "2026-03-01");
+            let d = evaluate(&i, &policy(), now());
+            assert!(matches!(&d.verdict, Verdict::Protected { by } if by.contains(why)), "{lock}: {d:?}");
+        }
+        let mut unexpired = sub.clone();
+        unexpired.expires_at = Some(now() + chrono::Duration::days(5));
+        unexpired.tags.insert("expire-at", "2026-03-01");
+        assert!(matches!(evaluate(&unexpired, &policy(), now()).verdict, Verdict::Protected { .. }));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The janitor end to end for ECS: the real binary against the emulator over loopback HTTP.
 
 use crate::support::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const POLICY: &str = r#"
 regions: [cn-hangzhou, cn-shanghai]
@@ -275,4 +275,34 @@ async fn one_json_decision_line_per_instance_on_stderr() {
     assert_eq!(ttl["fields"]["decision"], "would_release");
     assert_eq!(ttl["fields"]["rule"], "ttl-elapsed");
     assert!(ttl["fields"]["request_ids"].as_str().is_some_and(|r| !r.is_empty()), "dry-run request id is logged");
+}
+
+/// Issue 13 item 7: an expired subscription carries the `financial` lock, so vetoing every lock meant no expired
+/// subscription was ever released on a real account. `financial` is accepted there only; `security` and a
+/// pay-as-you-go `financial` (an overdue payment) are never sent, and the emulator does not refuse them: the
+/// janitor's veto is the only guard.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_subscription_is_released_despite_its_financial_lock_and_other_locks_veto() {
+    let mut sub = ecs("i-sub-expired", "cn-hangzhou", "Stopped", "PrePaid", &[]);
+    sub["ExpiredTime"] = json!("2026-11-01T16:00Z");
+    let lock = |mut v: Value, reason: &str| {
+        v["OperationLocks"] = json!({"LockReason": [{"LockReason": reason}]});
+        v
+    };
+    let env = Env::start(&inventory(vec![
+        sub,
+        lock(ecs("i-security", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-01-01")]), "security"),
+        lock(ecs("i-overdue", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-01-01")]), "financial"),
+        ecs("i-plain", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-01-01")]),
+    ]))
+    .await;
+    let run = env.run(POLICY, &["--apply"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.entry("i-sub-expired")["facts"]["locks"], "financial", "{}", run.stdout);
+    assert_eq!(env.released_ids(), ["i-plain", "i-sub-expired"]);
+    for id in ["i-security", "i-overdue"] {
+        assert_eq!(run.outcome(id), "protected", "{}", run.stdout);
+        let sent = env.sim.calls().iter().any(|c| c.action == "DeleteInstances" && c.params.values().any(|v| v == id));
+        assert!(!sent, "{id} was sent for release");
+    }
 }
