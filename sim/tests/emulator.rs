@@ -479,6 +479,8 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
     assert_eq!(status_of(c.call(&batch).await), "403 InvalidOperation.DeletionProtection");
     assert!(sim.instance_ids("ecs").contains(&"i-bp1payg0stopped01".to_string()));
 
+    // No lock refuses a release, `security` included (reference, corrections): the janitor's veto is the guard.
+    assert_eq!(status_of(c.call(&delete(hz, &["i-bp1seclocked00004"])).await), "200");
     let ok = delete(hz, &["i-bp1payg0stopped01", "i-bp1payg0running02", "i-bp1sub0expired006"])
         .param("Force", "true")
         .param("TerminateSubscription", "true");
@@ -487,7 +489,7 @@ async fn refusals_name_protection_status_and_charge_type_and_batches_are_atomic(
     for gone in ["i-bp1payg0stopped01", "i-bp1payg0running02", "i-bp1sub0expired006"] {
         assert!(!left.contains(&gone.to_string()), "{gone} should be gone");
     }
-    assert_eq!(left.len(), 18 - 3);
+    assert_eq!(left.len(), 18 - 4);
     // Every real release attempt that reached the handler is logged, refused ones included.
     let releases = sim.release_calls();
     assert_eq!(releases.len(), 10);
