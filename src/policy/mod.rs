@@ -541,6 +541,19 @@ rules:
         assert!(text.contains(expected), "`{expected}` not in: {text}");
     }
 
+    /// Issue 13 item 6: a rule name is written as the `janitor:rule` tag value, so it must be one.
+    #[test]
+    fn a_rule_name_must_fit_in_a_tag_value() {
+        let with_name = |name: &str| {
+            format!("regions: [cn-hangzhou]\nrules:\n  - name: \"{name}\"\n    filters: {{ ttl_tag: ttl }}\n")
+        };
+        rejected(&with_name(&"r".repeat(129)), "rules[0].name", "longer than 128 characters");
+        rejected(&with_name("aliyun-old"), "rules[0].name", "cannot be a tag value");
+        rejected(&with_name("acs:x"), "rules[0].name", "`aliyun` or `acs:`");
+        rejected(&with_name("see https://wiki/x"), "rules[0].name", "`http://` or `https://`");
+        assert!(parse(&with_name(&"r".repeat(128))).is_ok());
+    }
+
     #[test]
     fn the_full_example_parses_into_typed_values() {
         let p = parse(FULL_EXAMPLE).unwrap();

@@ -396,11 +396,33 @@ fn charge_type(Text(value): Text, path: &str) -> Result<ChargeType, PolicyError>
     }
 }
 
+/// Why a rule name cannot be written as a tag value, if it cannot: ECS and the Tag service take values of at most
+/// 128 characters, not starting with `aliyun` or `acs:` and holding no `http://` or `https://` (reference, ECS
+/// `TagResources`).
+fn unfit_tag_value(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if name.chars().count() > 128 {
+        Some("longer than 128 characters")
+    } else if lower.starts_with("aliyun") || lower.starts_with("acs:") {
+        Some("it starts with `aliyun` or `acs:`")
+    } else if lower.contains("http://") || lower.contains("https://") {
+        Some("it contains `http://` or `https://`")
+    } else {
+        None
+    }
+}
+
 impl RawRule {
     fn into_rule(self, path: &str) -> Result<Rule, PolicyError> {
         let Some(Text(name)) = self.name else {
             return Err(err(format!("{path}.name"), "missing: expected a unique rule name"));
         };
+        if let Some(why) = unfit_tag_value(&name) {
+            return Err(err(
+                format!("{path}.name"),
+                format!("`{name}` cannot be a tag value (marks carry it in `janitor:rule`): {why}"),
+            ));
+        }
         let f = self.filters.unwrap_or_default();
         let fp = |field: &str| format!("{path}.filters.{field}");
         let tag_equals = match f.tag {
