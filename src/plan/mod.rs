@@ -20,7 +20,7 @@ use crate::event::ResourceEvent;
 use crate::inventory::{ChargeType, Extras, Instance, Tags, Text};
 use crate::lifecycle::{self, Action, Mark, MarkKey, MarkOf, LAST_EVENT_TAG, MARK_TAGS};
 use crate::limits::LimitBreach;
-use crate::policy::{format_duration, Policy, Rule, WindowState, AUTO_RELEASE_MIN};
+use crate::policy::{format_duration, Policy, Rule, WindowState, AUTO_RELEASE_MARGIN, AUTO_RELEASE_MIN};
 use crate::products::{Product, ReleaseOptions};
 use crate::report::SkippedScope;
 
@@ -301,7 +301,9 @@ impl<'a> Planner<'a> {
         // Setting one is a release decision: it is planned like a mark (limits, notice), and only for a deadline
         // inside the release window, since the platform releases at that time whatever the window says.
         let wants_auto_release = |at: DateTime<Utc>| {
-            let min_ahead = chrono::Duration::from_std(AUTO_RELEASE_MIN).unwrap_or(chrono::Duration::MAX);
+            // The platform's 30 minutes, plus the margin for the time until the call is made.
+            let min_ahead =
+                chrono::Duration::from_std(AUTO_RELEASE_MIN + AUTO_RELEASE_MARGIN).unwrap_or(chrono::Duration::MAX);
             let in_window = window_of.is_none_or(|w| w.state_at(at).is_open());
             let wanted = rule.is_some_and(|r| r.auto_release) && target.auto_release && at >= self.now + min_ahead;
             (wanted && in_window).then_some(at)

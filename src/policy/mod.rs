@@ -40,7 +40,7 @@
 //!                                         # ForceDeleteInstance / ForceDeleteWithoutBackup choice
 //!     grace: 3d                           # default 3d: mark first, release once this has passed; 0 = at once
 //!     auto_release: false                 # also set the platform's auto-release time at the deadline (ECS
-//!                                         # pay-as-you-go); needs a grace of 30m to 3 years
+//!                                         # pay-as-you-go); needs a grace of 45m to 3 years
 //!     window: { cron: "0 0 3 * * *", duration: 2h }   # replaces the top-level window for this rule
 //! bss: { discovery: false, site: china, vno: false }   # billing discovery, see `bss.rs`
 //! ```
@@ -71,6 +71,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 86_400);
 /// `ModifyInstanceAutoReleaseTime` accepts times from 30 minutes to 3 years ahead (reference section 3.1).
 pub const AUTO_RELEASE_MIN: Duration = Duration::from_secs(30 * 60);
 pub const AUTO_RELEASE_MAX: Duration = Duration::from_secs(3 * 365 * 86_400);
+/// Time between the plan's clock and the `ModifyInstanceAutoReleaseTime` call (a long listing, retries): a rule's
+/// grace must leave the platform's 30 minutes even then, so an auto-release grace starts at 45 minutes.
+pub const AUTO_RELEASE_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// Product codes a policy may name: the catalog's (`products::catalog`, data only: the policy reads no adapter).
 fn known_products() -> crate::products::Catalog {
@@ -294,11 +297,12 @@ impl Policy {
                     format!("{} is out of range: at most 10 years", format_duration(rule.grace)),
                 ));
             }
-            if rule.auto_release && !(AUTO_RELEASE_MIN..=AUTO_RELEASE_MAX).contains(&rule.grace) {
+            let least = AUTO_RELEASE_MIN + AUTO_RELEASE_MARGIN;
+            if rule.auto_release && !(least..=AUTO_RELEASE_MAX - AUTO_RELEASE_MARGIN).contains(&rule.grace) {
                 return Err(err(
                     format!("{path}.auto_release"),
                     format!(
-                        "needs a grace from 30m to 3 years (the platform's auto-release time must be that far ahead), but grace is {}",
+                        "needs a grace from 45m to 3 years less 15m (the platform's auto-release time must be 30m to 3 years ahead when it is set, with 15m to spare), but grace is {}",
                         format_duration(rule.grace)
                     ),
                 ));
@@ -946,10 +950,11 @@ rules:
         let rule =
             |grace: &str| format!("{}    grace: {grace}\n    auto_release: true\n", with_filters("      ttl_tag: ttl"));
         assert!(parse(&rule("3d")).unwrap().rules[0].auto_release);
-        assert!(parse(&rule("30m")).is_ok());
-        rejected(&rule("0"), "rules[0].auto_release", "needs a grace from 30m to 3 years");
-        rejected(&rule("29m"), "rules[0].auto_release", "but grace is 29m");
-        rejected(&rule("1100d"), "rules[0].auto_release", "30m to 3 years");
+        assert!(parse(&rule("45m")).is_ok());
+        rejected(&rule("0"), "rules[0].auto_release", "needs a grace from 45m");
+        // Issue 13 item 5: 30m was accepted, but by the time of the call the deadline was under 30m ahead.
+        rejected(&rule("30m"), "rules[0].auto_release", "but grace is 30m");
+        rejected(&rule("1100d"), "rules[0].auto_release", "3 years less 15m");
     }
 
     #[test]
