@@ -85,7 +85,7 @@ impl ApiError {
 
     pub fn is_throttling(&self) -> bool {
         match self.code() {
-            Some(code) => code.starts_with("Throttling") || code == "Rejected.Throttling",
+            Some(code) => is_throttling_code(code),
             None => matches!(self, ApiError::Http { status: 429, .. }),
         }
     }
@@ -151,9 +151,21 @@ pub(crate) fn service_message(raw: &str) -> String {
     msg
 }
 
-pub(crate) fn is_retryable_code(code: &str) -> bool {
+/// Throttling, however the service spells it. alikafka answers it as a business error (HTTP 200, `Success: false`)
+/// with `FlowControl` or `ONS_SYSTEM_FLOW_CONTROL` (reference, corrections; the Terraform provider retries the
+/// latter).
+fn is_throttling_code(code: &str) -> bool {
     code.starts_with("Throttling")
         || code == "Rejected.Throttling"
+        || code == "FlowControl"
+        || code == "ONS_SYSTEM_FLOW_CONTROL"
+}
+
+pub(crate) fn is_retryable_code(code: &str) -> bool {
+    is_throttling_code(code)
+        // ECS: a call with the same ClientToken is still being processed; retry after back-off (reference,
+        // corrections).
+        || code == "LastTokenProcessing"
         || code == "ServiceUnavailable"
         || code == "InternalError"
         || code == "UnknownError"
@@ -164,6 +176,23 @@ pub(crate) fn is_retryable_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13 items 2 and 4: Kafka's business-error throttling failed the region; ECS `LastTokenProcessing` too.
+    #[test]
+    fn business_throttling_and_a_token_in_progress_are_retried() {
+        let svc = |code: &str| ApiError::Service {
+            action: "A".into(),
+            status: 200,
+            code: code.into(),
+            message: String::new(),
+            request_id: String::new(),
+        };
+        for code in ["FlowControl", "ONS_SYSTEM_FLOW_CONTROL"] {
+            assert!(svc(code).is_throttling() && svc(code).is_retryable(), "{code}");
+        }
+        assert!(svc("LastTokenProcessing").is_retryable() && !svc("LastTokenProcessing").is_throttling());
+        assert!(!svc("BIZ_INSTANCE_STATUS_ERROR").is_retryable());
+    }
 
     #[test]
     fn a_service_message_never_carries_the_string_to_sign_or_a_credential() {
