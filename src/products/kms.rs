@@ -144,6 +144,8 @@ async fn read_one(api: Client, region: String, id: String) -> Result<Option<Inst
         .param("KmsInstanceId", id.clone())
         .param("RegionId", region.clone());
     match api.call(&req).await {
+        // Not found is HTTP 200 with an empty `InstanceId` (reference, corrections; the Terraform provider): gone.
+        Ok(v) if v.pointer("/KmsInstance/InstanceId").and_then(Value::as_str) == Some("") => Ok(None),
         Ok(v) => get_answer(v, &id, &region).map(Some),
         Err(e) if e.code() == Some(NOT_FOUND) => Ok(None),
         Err(e) => Err(e),

@@ -125,3 +125,22 @@ async fn without_apply_only_reads_are_made() {
     assert_eq!(run.ids("would_release"), ["kst-eligible"]);
     assert!(env.sim.release_calls().is_empty());
 }
+
+/// Issue 13 item 3: `GetKmsInstance` answers "not found" as HTTP 200 with an empty `InstanceId`; read as a wrong
+/// answer, it failed the whole scope. An event naming an instance that is gone is now a no-op, reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_that_is_gone_is_not_a_failed_scope() {
+    let env = Env::start(&inventory_with(json!({"kms": [kms("kst-here", "scratch-1", "POSTPAY", json!({}))]}))).await;
+    let event = json!({
+        "version": "0", "id": "evt-kms", "detail-type": "Tag Change on Resource", "source": "aws.tag",
+        "account": "123456789012", "time": "2026-11-25T11:58:05Z", "region": "us-east-1",
+        "resources": ["acs:kms:cn-hangzhou:123:instance/kst-gone", "acs:kms:cn-hangzhou:123:instance/kst-here"],
+        "detail": {"changed-tag-keys": ["x"], "service": "kms", "resource-type": "instance"},
+    });
+    let path = env.write("event.json", &event.to_string());
+    let run = env.run(POLICY, &["--event", path.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.summary["skipped_scopes"], json!([]), "{}", run.stdout);
+    assert!(run.summary["ignored"].to_string().contains("kms:cn-hangzhou/kst-gone (not found)"), "{}", run.stdout);
+    assert_eq!(run.outcome("kst-here"), "would_release", "{}", run.stdout);
+}
