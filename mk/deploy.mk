@@ -80,13 +80,12 @@ deploy: $(VENV)/.lint-tools
 	@test -z "$$CI" || { echo "deploy is never run in CI"; exit 1; }
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --guided --template-file template.yaml --capabilities CAPABILITY_IAM --resolve-s3
 
-## deploy-fc: `s deploy` of s.yaml, then reserved concurrency 1 (needs JANITOR_FC_ROLE_ARN; never run in CI)
+## deploy-fc: `s deploy` of s.yaml, reserved concurrency 1 included (needs JANITOR_FC_ROLE_ARN; never run in CI)
 deploy-fc: $(S_CLI)
 	@test -f $(FC_ZIP) || { echo "run 'make fc' first"; exit 1; }
 	@test -z "$$CI" || { echo "deploy-fc is never run in CI"; exit 1; }
 	@test -n "$$JANITOR_FC_ROLE_ARN" || { echo "set JANITOR_FC_ROLE_ARN=acs:ram::<account-id>:role/<role> (docs/deploy.md)"; exit 1; }
 	$(S_CLI) deploy -y
-	$(S_CLI) concurrency put --reserved-concurrency 1
 
 ## invoke-local EVENT=events/x.json [MODE=cli|fc|lambda]: run the handler on a sample event against the emulator
 ##   cli: `aliyun-janitor run --event`; fc: the FC HTTP server + POST /invoke; lambda: cargo-lambda's own

@@ -269,6 +269,9 @@ fn serverless_devs_function_and_triggers() {
     let runtime = p["runtime"].as_str().expect("runtime");
     assert!(["custom.debian10", "custom.debian11", "custom.debian12"].contains(&runtime), "runtime {runtime}");
     assert_eq!(p["customRuntimeConfig"]["command"], serde_json::json!(["/code/bootstrap"]));
+    // Issue 13 item 14: fc3 treats the reservation as declared state; without it `s deploy` removes the limit.
+    assert_eq!(p["concurrencyConfig"]["reservedConcurrency"], 1);
+    assert_eq!(p["instanceConcurrency"], 1);
     assert_eq!(p["customRuntimeConfig"]["port"], 9000);
     assert_eq!(p["instanceConcurrency"], 1, "one request per instance");
     let code = p["code"].as_str().expect("code");
