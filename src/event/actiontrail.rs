@@ -12,6 +12,38 @@ use super::{
 };
 use crate::products::catalog;
 
+/// The tag keys a tag call names, however ActionTrail renders them: `Tag.N.Key`, `TagKey.N`, arrays (`TagKey`,
+/// `Tag: [{Key}]`) or the Tag service's `Tags` JSON object string. Values that are not strings are passed over.
+fn tag_keys(params: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut keys = Vec::new();
+    let push_str = |v: &Value, keys: &mut Vec<String>| match v {
+        Value::String(s) => keys.push(s.clone()),
+        Value::Array(a) => keys.extend(a.iter().filter_map(|x| x.as_str().map(String::from))),
+        _ => {}
+    };
+    for (k, v) in params {
+        let parts: Vec<&str> = k.split('.').collect();
+        match parts.as_slice() {
+            ["Tag", _, key] if key.eq_ignore_ascii_case("Key") => push_str(v, &mut keys),
+            ["TagKey"] | ["TagKey", _] => push_str(v, &mut keys),
+            ["Tag"] => {
+                for t in v.as_array().into_iter().flatten() {
+                    if let Some(key) = t.get("Key").and_then(Value::as_str) {
+                        keys.push(key.to_string());
+                    }
+                }
+            }
+            ["Tags"] => {
+                if let Some(Value::Object(o)) = v.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+                    keys.extend(o.keys().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
 /// An API call of `service` (the type's first part: `ecs`, `tag`, ...).
 pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> {
     let envelope: CloudEnvelope = decode(value, "")?;
@@ -31,6 +63,17 @@ pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> 
             return Err(field("data.requestParameters", format!("expected an object, got {}", json_kind(other))))
         }
     };
+    // The janitor's own marks and unmarks are tag calls too: a change that touches only its reserved keys is its
+    // own echo, and re-reading for it would only spend a run.
+    let keys = params.map(tag_keys).unwrap_or_default();
+    if !keys.is_empty() && keys.iter().all(|k| crate::lifecycle::is_reserved_tag(k)) {
+        event.note(format!(
+            "{} of the janitor's own tags only ({}): its own mark or unmark",
+            quote(&name),
+            keys.join(", ")
+        ));
+        return Ok(Trigger::Resources(event));
+    }
     let region = match (&data.acs_region, params.and_then(|p| p.get("RegionId")), &envelope.aliyunregionid) {
         (Some(v), _, _) => Some(region_value(v, "data.acsRegion")?),
         (None, Some(v), _) => Some(region_value(v, "data.requestParameters.RegionId")?),
@@ -120,6 +163,20 @@ pub(super) fn call(value: &Value, service: &str) -> Result<Trigger, EventError> 
 mod tests {
     use crate::event::parse;
     use crate::event::tests::{resources, round_trip, sans_accounts, target};
+
+    /// Issue 13 item 13: every mark or unmark is a `TagResources`/`UntagResources` call that re-triggered the janitor.
+    #[test]
+    fn the_janitors_own_tag_changes_name_nothing() {
+        let own = r#"{"id":"e-1","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceType":"instance","ResourceId.1":"i-1","Tag.1.Key":"janitor:release-after","Tag.1.Value":"2026-11-28T12:00:00Z","Tag.2.Key":"janitor:rule","Tag.3.Key":"janitor:mark"}}}"#;
+        let r = resources(&crate::event::parse(own.as_bytes()).unwrap()).clone();
+        assert!(r.targets.is_empty(), "{r:?}");
+        assert!(r.ignored.iter().any(|n| n.contains("the janitor's own tags only")), "{r:?}");
+        let untag = r#"{"id":"e-2","specversion":"1.0","type":"ecs:ActionTrail:ApiCall","data":{"eventName":"UntagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceType":"instance","ResourceId.1":"i-1","TagKey.1":"janitor:release-after","TagKey.2":"janitor:rule"}}}"#;
+        assert!(resources(&crate::event::parse(untag.as_bytes()).unwrap()).targets.is_empty());
+        // An owner's tag beside the janitor's is a change to look at.
+        let mixed = own.replace("janitor:mark", "expire-at");
+        assert_eq!(resources(&crate::event::parse(mixed.as_bytes()).unwrap()).targets.len(), 1);
+    }
 
     #[test]
     fn sample_actiontrail_tag() {
