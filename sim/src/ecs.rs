@@ -536,12 +536,9 @@ impl Ecs {
                 Some(t - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&t))))
             }
         };
+        // Reference 3.1: not found is 404 `NoSuchResource` for this API.
         let Some(inst) = self.instances.get_mut(id).filter(|i| region.is_none_or(|r| r == i.region)) else {
-            return Err(ApiFault::new(
-                404,
-                "InvalidInstanceId.NotFound",
-                format!("The specified InstanceId does not exist. ({id})"),
-            ));
+            return Err(ApiFault::new(404, "NoSuchResource", format!("The specified resource is not found. ({id})")));
         };
         if inst.prepaid {
             return Err(ApiFault::new(
@@ -997,7 +994,7 @@ mod tests {
         );
         assert_eq!(set(&mut s, "i-a", Some("2026-06-04 00:00")), "InvalidAutoReleaseTime.Malformed");
         assert_eq!(set(&mut s, "i-sub", Some("2026-06-04T00:00:00Z")), "ChargeTypeViolation");
-        assert_eq!(set(&mut s, "i-none", Some("2026-06-04T00:00:00Z")), "InvalidInstanceId.NotFound");
+        assert_eq!(set(&mut s, "i-none", Some("2026-06-04T00:00:00Z")), "NoSuchResource");
         assert_eq!(set(&mut s, "i-a", Some("2026-06-04T00:00:42Z")), "ok");
         let listed = call(&mut s, "DescribeInstances", &[("RegionId", "r"), ("InstanceIds", r#"["i-a"]"#)]).unwrap();
         assert_eq!(listed["Instances"]["Instance"][0]["AutoReleaseTime"], "2026-06-04T00:00Z", "seconds are truncated");

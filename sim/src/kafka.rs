@@ -13,7 +13,7 @@
 //! (`controls.rs`); `released_after_reads: N` (after `ReleaseInstance` the instance shows releasing (23) for N
 //! reads, then released (6)); `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers
 //! that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
-//! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_PAID_TYPE_NOT_SUPPORTED`.
+//! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT`.
 //!
 //! Tagging (reference 3.3 and the alikafka TagResources/UntagResources pages): `RegionId`, `ResourceType`
 //! `INSTANCE` (case-insensitive; the emulator tags instances only, not topics or groups), `ResourceId.N`,
@@ -240,7 +240,7 @@ impl Kafka {
         }
         if [0, 4].contains(&v.paid_type) {
             return Ok(business(
-                "BIZ_PAID_TYPE_NOT_SUPPORTED",
+                "BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT",
                 "Subscription instances cannot be released through the API.",
             ));
         }
@@ -434,7 +434,7 @@ mod tests {
         let del = |s: &mut Box<dyn Service>, id: &str| {
             biz(call(s, "DeleteInstance", &[("RegionId", "cn-hangzhou"), ("InstanceId", id)]))
         };
-        assert_eq!(rel(&mut s, "k-sub"), "BIZ_PAID_TYPE_NOT_SUPPORTED");
+        assert_eq!(rel(&mut s, "k-sub"), "BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT");
         assert_eq!(rel(&mut s, "k-fail"), "ONS_SYSTEM_ERROR");
         assert_eq!(rel(&mut s, "k-deploying"), "BIZ_INSTANCE_STATUS_ERROR");
         assert_eq!(rel(&mut s, "k-now"), "ok");

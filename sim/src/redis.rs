@@ -272,10 +272,11 @@ impl Redis {
         }
         let ids = repeat_list(p, "ResourceId", MAX_TAG_RESOURCES)?;
         if let Some(bad) = ids.iter().find(|id| self.find(id, Some(region)).is_none()) {
+            // Reference, corrections: tag calls on a missing instance answer 404 `InvalidDbInstanceId.NotFound`.
             return Err(ApiFault::new(
-                400,
-                "InvalidParameter.ResourceId",
-                format!("The specified parameter ResourceId.n is not valid. ({bad} is not an instance in {region})"),
+                404,
+                "InvalidDbInstanceId.NotFound",
+                format!("The specified instance is not found. ({bad} is not an instance in {region})"),
             ));
         }
         Ok(ids)
@@ -465,11 +466,11 @@ mod tests {
         // A call fails as a whole: an id of another region, or an instance that would pass 20 tags.
         assert_eq!(
             tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-bj"), ("Tag.1.Key", "new")]),
-            "InvalidParameter.ResourceId"
+            "InvalidDbInstanceId.NotFound"
         );
         assert_eq!(
             tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-gone"), ("Tag.1.Key", "new")]),
-            "InvalidParameter.ResourceId"
+            "InvalidDbInstanceId.NotFound"
         );
         assert_eq!(
             tag(&mut s, &[("ResourceId.1", "r-2"), ("ResourceId.2", "r-full"), ("Tag.1.Key", "a"), ("Tag.2.Key", "b")]),
@@ -508,6 +509,6 @@ mod tests {
         assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2")]), "MissingParameter", "no keys and not All");
         assert_eq!(untag(&mut s, &[("ResourceId.1", "r-2"), ("All", "true")]), "ok");
         assert!(tags_of(&mut s, "r-2").is_empty());
-        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-gone"), ("All", "true")]), "InvalidParameter.ResourceId");
+        assert_eq!(untag(&mut s, &[("ResourceId.1", "r-gone"), ("All", "true")]), "InvalidDbInstanceId.NotFound");
     }
 }

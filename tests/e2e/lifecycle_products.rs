@@ -195,7 +195,7 @@ async fn an_id_gone_since_the_listing_fails_alone() {
     .await;
     let tags = std::collections::BTreeMap::from([("janitor:rule".to_string(), "x".to_string())]);
     for (product, version, ids, code, status) in [
-        ("r-kvstore", REDIS_V, ["r-1", "r-gone", "r-2"], "InvalidParameter.ResourceId", 400),
+        ("r-kvstore", REDIS_V, ["r-1", "r-gone", "r-2"], "InvalidDbInstanceId.NotFound", 404),
         ("alikafka", KAFKA_V, ["k-1", "k-gone", "k-2"], "BIZ_INSTANCE_NOT_FOUND", 200),
     ] {
         let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
