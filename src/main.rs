@@ -21,7 +21,7 @@ fn init_logging() {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_logging();
-    match runtime::detect(|k| std::env::var(k).ok()) {
+    match runtime::detect(|k| std::env::var(k).ok(), std::env::args_os().len() > 1) {
         Mode::Lambda => return runtime::run_lambda().await,
         Mode::FunctionCompute => return runtime::run_fc().await,
         Mode::Cli => {}

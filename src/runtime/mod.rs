@@ -66,10 +66,14 @@ fn webhook_client() -> Result<reqwest::Client, JobError> {
         .map_err(JobError::HttpClient)
 }
 
-/// Which runtime started this process. `env` looks a variable up; an empty value counts as unset.
-pub fn detect(env: impl Fn(&str) -> Option<String>) -> Mode {
+/// Which runtime started this process. `env` looks a variable up; an empty value counts as unset. A command line
+/// with arguments is always the CLI: both runtimes start the bootstrap bare, and `aliyun-janitor --help` inside a
+/// function's shell must not start a server.
+pub fn detect(env: impl Fn(&str) -> Option<String>, has_arguments: bool) -> Mode {
     let set = |k: &str| env(k).is_some_and(|v| !v.trim().is_empty());
-    if set("AWS_LAMBDA_RUNTIME_API") {
+    if has_arguments {
+        Mode::Cli
+    } else if set("AWS_LAMBDA_RUNTIME_API") {
         Mode::Lambda
     } else if set("FC_FUNCTION_NAME") || set("FC_CUSTOM_LISTEN_PORT") {
         Mode::FunctionCompute
@@ -272,13 +276,16 @@ mod tests {
 
     #[test]
     fn detect_modes() {
-        assert_eq!(detect(env(&[])), Mode::Cli);
-        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")])), Mode::Lambda);
-        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "janitor")])), Mode::FunctionCompute);
-        assert_eq!(detect(env(&[("FC_CUSTOM_LISTEN_PORT", "9000")])), Mode::FunctionCompute);
+        assert_eq!(detect(env(&[]), false), Mode::Cli);
+        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]), false), Mode::Lambda);
+        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "janitor")]), false), Mode::FunctionCompute);
+        assert_eq!(detect(env(&[("FC_CUSTOM_LISTEN_PORT", "9000")]), false), Mode::FunctionCompute);
         // Lambda wins when both are present; empty values count as unset.
-        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "x"), ("AWS_LAMBDA_RUNTIME_API", "h:1")])), Mode::Lambda);
-        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", ""), ("FC_FUNCTION_NAME", " ")])), Mode::Cli);
+        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "x"), ("AWS_LAMBDA_RUNTIME_API", "h:1")]), false), Mode::Lambda);
+        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", ""), ("FC_FUNCTION_NAME", " ")]), false), Mode::Cli);
+        // Issue 13 item 16: arguments always mean the CLI, whatever the environment says.
+        assert_eq!(detect(env(&[("FC_FUNCTION_NAME", "janitor")]), true), Mode::Cli);
+        assert_eq!(detect(env(&[("AWS_LAMBDA_RUNTIME_API", "h:1")]), true), Mode::Cli);
     }
 
     #[test]

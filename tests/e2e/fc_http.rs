@@ -199,3 +199,18 @@ fn fc_bad_port_exits_with_a_clear_error() {
     assert_eq!(status.code(), Some(1));
     assert!(p.stderr().contains("FC_CUSTOM_LISTEN_PORT must be a port number"), "{}", p.stderr());
 }
+
+/// Issue 13 item 16: with `FC_FUNCTION_NAME` set (any shell inside the function), even `aliyun-janitor --help`
+/// started the FC server. A command line with arguments is always the CLI.
+#[test]
+fn arguments_always_mean_the_cli() {
+    let out = std::process::Command::new(crate::support::BIN)
+        .arg("--help")
+        .env_clear()
+        .env("FC_FUNCTION_NAME", "janitor")
+        .env("FC_CUSTOM_LISTEN_PORT", "1")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{out:?}");
+}
