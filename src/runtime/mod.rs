@@ -1,6 +1,6 @@
 //! Serverless runtimes. The same binary is a CLI, an AWS Lambda custom runtime ([`lambda`]) or an Alibaba
-//! Function Compute custom runtime ([`fc`]); which one is decided from the environment before any argument
-//! is parsed. Both serverless modes build their [`Settings`] once at start, from the environment, and run
+//! Function Compute custom runtime ([`fc`]); started bare, which one is decided from the environment (any
+//! argument means the CLI). Both serverless modes build their [`Settings`] once at start, from the environment, and run
 //! [`crate::job::handle`] per invocation.
 
 pub mod fc;
