@@ -1,4 +1,5 @@
-//! AWS EventBridge (reference section 4.4): `Scheduled Event` from `aws.events` runs the schedule; `Tag Change
+//! AWS EventBridge (reference section 4.4): `Scheduled Event` from `aws.events` (or EventBridge Scheduler's
+//! `aws.scheduler`) runs the schedule; `Tag Change
 //! on Resource` from `aws.tag` names resources by ARN (Alibaba ARNs are ours; AWS ARNs are noted and ignored).
 
 use serde_json::Value;
@@ -13,7 +14,9 @@ pub(super) fn event(value: &Value) -> Result<Trigger, EventError> {
     let detail_type = required(head.detail_type, "detail-type")?;
     let source = required(head.source, "source")?;
     match (detail_type.as_str(), source.as_str()) {
-        ("Scheduled Event", "aws.events") => scheduled(value),
+        ("Scheduled Event", "aws.events") => scheduled(value, "aws.events"),
+        // EventBridge Scheduler (SAM `ScheduleV2`): the same shape, `detail` the string "{}".
+        ("Scheduled Event", "aws.scheduler") => scheduled(value, "aws.scheduler"),
         ("Tag Change on Resource", "aws.tag") => tag_change(value),
         _ => Err(EventError::Unknown(format!(
             "AWS event {} from {} is not handled",
@@ -24,7 +27,7 @@ pub(super) fn event(value: &Value) -> Result<Trigger, EventError> {
 }
 
 /// `Scheduled Event`: the envelope is AWS's own type, read with its serde definition.
-fn scheduled(value: &Value) -> Result<Trigger, EventError> {
+fn scheduled(value: &Value, source: &str) -> Result<Trigger, EventError> {
     let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> = serde_path_to_error::deserialize(value)
         .map_err(|e| field(e.path().to_string(), clip(&e.inner().to_string(), 200)))?;
     let id = event.id.ok_or_else(|| field("id", "missing (every Scheduled Event carries one)"))?;
@@ -33,7 +36,7 @@ fn scheduled(value: &Value) -> Result<Trigger, EventError> {
         check_time(t, "time")?;
     }
     Ok(Trigger::Scheduled {
-        source: "aws.events".into(),
+        source: source.into(),
         event_id: Some(id),
         time: event.time,
         overrides: ManualRequest::default(),
@@ -59,6 +62,18 @@ fn tag_change(value: &Value) -> Result<Trigger, EventError> {
 mod tests {
     use crate::event::tests::{resources, round_trip, sans_accounts, target};
     use crate::event::Trigger;
+
+    /// Issue 13 item 15c: SAM's recommended `ScheduleV2` delivers `source: aws.scheduler`, `detail: "{}"`.
+    #[test]
+    fn sample_aws_scheduler() {
+        let t = round_trip(include_str!("../../events/aws-scheduler.json"));
+        let Trigger::Scheduled { source, event_id, .. } = &t else { panic!("{t:?}") };
+        assert_eq!(
+            (source.as_str(), event_id.as_deref()),
+            ("aws.scheduler", Some("4f1a3c2e-7b0d-4f1e-9a51-2f3d6c1b8e07"))
+        );
+        assert_eq!(t.describe(), "scheduled (aws.scheduler)");
+    }
 
     #[test]
     fn sample_aws_scheduled() {

@@ -206,6 +206,10 @@ fn sam_template_triggers_and_schedule_expressions() {
     }
     assert_eq!(schedules, 1, "one scheduled run");
     assert_eq!(events.len(), 1, "the schedule is Lambda's only trigger");
+    // Issue 13 item 15c: SAM's recommended ScheduleV2 (EventBridge Scheduler, `source: aws.scheduler`), no retries.
+    let nightly = &events["Nightly"];
+    assert_eq!(nightly["Type"], "ScheduleV2");
+    assert_eq!(nightly["Properties"]["RetryPolicy"]["MaximumRetryAttempts"], 0);
     // Every parameter that looks like a schedule parses too (a default someone might switch to).
     for (name, param) in t["Parameters"].as_object().unwrap() {
         if name.contains("Schedule") {
