@@ -294,11 +294,20 @@ fn serverless_devs_function_and_triggers() {
     let cron = timers[0]["triggerConfig"]["cronExpression"].as_str().expect("cronExpression");
     check_fc_cron(cron).unwrap();
     let bridges: Vec<&Value> = triggers.iter().filter(|t| t["triggerType"] == "eventbridge").collect();
-    assert_eq!(bridges.len(), 1, "one EventBridge trigger");
-    let pattern = bridges[0]["triggerConfig"]["eventRuleFilterPattern"].as_str().expect("eventRuleFilterPattern");
-    let pattern: Value = serde_json::from_str(pattern).expect("eventRuleFilterPattern is JSON");
-    assert!(pattern.is_object());
-    assert_eq!(bridges[0]["triggerConfig"]["eventSourceConfig"]["eventSourceType"], "Default");
+    // Issue 13 item 15b: ECS state changes were claimed as a trigger, but only ActionTrail calls were matched.
+    assert_eq!(bridges.len(), 2, "tag changes (ActionTrail calls) and ECS state changes");
+    let mut types = Vec::new();
+    for b in &bridges {
+        let pattern = b["triggerConfig"]["eventRuleFilterPattern"].as_str().expect("eventRuleFilterPattern");
+        let pattern: Value = serde_json::from_str(pattern).expect("eventRuleFilterPattern is JSON");
+        assert!(pattern.is_object());
+        assert_eq!(b["triggerConfig"]["eventSourceConfig"]["eventSourceType"], "Default");
+        types.push(pattern["type"].clone());
+    }
+    assert!(types.contains(&serde_json::json!(["ecs:Instance:StateChange"])), "{types:?}");
+    // The state-change type the pattern matches is the one the parser accepts (from the catalog).
+    let parsed = aliyun_janitor::event::parse(&read("events/alibaba-ecs-state-change.json").into_bytes());
+    assert!(parsed.is_ok_and(|t| t.resources().is_some_and(|r| !r.targets.is_empty())));
 }
 
 /// Issue 13 item 9: the policy granted `alikafka:GetInstanceList`, which does not exist (Kafka listings were denied
