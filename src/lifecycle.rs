@@ -58,11 +58,6 @@ impl MarkKey {
         Ok(MarkKey(text.trim().as_bytes().to_vec()))
     }
 
-    /// The key's text, for the secret redaction of outputs.
-    pub fn expose(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
-    }
-
     /// `v1:` + base64url(HMAC-SHA256(key, "v1\n{product}\n{region}\n{id}\n{rule}\n{deadline}")).
     pub fn mac(&self, who: &MarkOf<'_>, rule: &str, release_after: DateTime<Utc>) -> String {
         use base64::Engine;

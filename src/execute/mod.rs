@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::aliyun::{ApiError, Client};
 use crate::inventory::Text;
 use crate::lifecycle;
-use crate::plan::{Change, Decision, Entry, Outcome, Plan, Planner, ResourceKey, Verdict};
+use crate::plan::{Change, Decision, Entry, Outcome, Plan, Planner, Verdict};
 use crate::products::{Product, TagReport};
 
 pub mod release;
@@ -251,8 +251,7 @@ async fn release_scope(
     }
     let results = release::release_region(product, api, region, run_id, eligible, apply).await;
     for entry in entries.iter_mut() {
-        let key = ResourceKey::of(&entry.decision);
-        let Some(r) = results.get(key.id.as_str()) else { continue };
+        let Some(r) = results.get(entry.decision.id.as_str()) else { continue };
         match r {
             IdOutcome::DryRunPassed { request_ids } => {
                 entry.outcome = Outcome::WouldRelease;

@@ -281,10 +281,8 @@ impl<'a> Planner<'a> {
         let apply = self.mode.is_apply();
         let rule = self.rule(&entry.decision);
         let window_of = rule.and_then(|r| r.window.as_ref()).or(self.policy.window.as_ref());
-        let window = match rule.and_then(|r| self.windows.get(&r.name)) {
-            Some(w) => w.clone(),
-            None => window_of.map_or(WindowState::Always, |w| w.state_at(self.now)),
-        };
+        // Computed once per rule in `new`; an entry without a rule is never released, so its window is moot.
+        let window = rule.and_then(|r| self.windows.get(&r.name)).cloned().unwrap_or(WindowState::Always);
         let d = &entry.decision;
         let who = MarkOf { product: &d.product, region: &d.region, id: &d.id };
         let mark = lifecycle::read_mark(target.tags, self.mark_key, &who);
@@ -302,10 +300,12 @@ impl<'a> Planner<'a> {
         // inside the release window, since the platform releases at that time whatever the window says.
         let wants_auto_release = |at: DateTime<Utc>| {
             // The platform's 30 minutes, plus the margin for the time until the call is made.
-            let min_ahead =
-                chrono::Duration::from_std(AUTO_RELEASE_MIN + AUTO_RELEASE_MARGIN).unwrap_or(chrono::Duration::MAX);
+            let earliest = chrono::Duration::from_std(AUTO_RELEASE_MIN + AUTO_RELEASE_MARGIN)
+                .ok()
+                .and_then(|d| self.now.checked_add_signed(d));
             let in_window = window_of.is_none_or(|w| w.state_at(at).is_open());
-            let wanted = rule.is_some_and(|r| r.auto_release) && target.auto_release && at >= self.now + min_ahead;
+            let wanted =
+                rule.is_some_and(|r| r.auto_release) && target.auto_release && earliest.is_some_and(|e| at >= e);
             (wanted && in_window).then_some(at)
         };
         let rule_name = entry.decision.rule.clone().unwrap_or_default();
