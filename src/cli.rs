@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// was left (default: none in the CLI; the platform's timeout minus a margin in Lambda and FC).
     #[arg(long, env = "JANITOR_RUN_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub run_timeout_secs: Option<u64>,
+    /// Time between the status reads of a two-step release (Kafka: released, then its record removed), in
+    /// milliseconds (default 5000; six reads at most, then a later run finishes it).
+    #[arg(long, env = "JANITOR_RELEASE_POLL_MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub release_poll_ms: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +120,9 @@ impl RunArgs {
             settings.retry.with_overrides(self.request_timeout_ms, self.retry_budget_ms, self.retry_base_ms);
         settings.retry = settings.retry.with_bounds(self.max_body_bytes, self.max_pages);
         settings.run_timeout = self.run_timeout_secs.map(std::time::Duration::from_secs);
+        if let Some(ms) = self.release_poll_ms {
+            settings.release_poll.every = std::time::Duration::from_millis(ms);
+        }
         settings.account_id =
             std::env::var(crate::runtime::ENV_ACCOUNT_ID).ok().map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
         settings.mark_key = match crate::runtime::mark_key_from(

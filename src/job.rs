@@ -76,6 +76,8 @@ pub struct Settings {
     pub mark_key: Option<crate::lifecycle::MarkKey>,
     /// The account the credentials belong to (`JANITOR_ACCOUNT_ID`, FC's `x-fc-account-id`), when known.
     pub account_id: Option<String>,
+    /// How long a two-step release (Kafka) waits for its second step (`JANITOR_RELEASE_POLL_MS`).
+    pub release_poll: crate::products::Poll,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             run_timeout: None,
             mark_key: None,
             account_id: None,
+            release_poll: crate::products::Poll::default(),
         }
     }
 }
@@ -177,7 +180,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     }
 
     // 4. Marks, then pre-flight, dry run and release.
-    crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner, deadline).await;
+    let poll = crate::products::Poll { until: deadline, ..settings.release_poll };
+    crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner, poll).await;
 
     // 5. Summary, logs, webhooks.
     Ok(report::report(plan, deps.api.call_counts(), &deps.http, &deps.webhooks, event.is_some()).await)

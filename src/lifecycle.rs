@@ -31,8 +31,11 @@ pub const RULE_TAG: &str = "janitor:rule";
 pub const LAST_EVENT_TAG: &str = "janitor:last-event";
 /// The MAC that proves a mark is the janitor's own (`v1:` + base64url of HMAC-SHA256).
 pub const MARK_MAC_TAG: &str = "janitor:mark";
+/// The janitor's record of a two-step release it started (Kafka: written before `ReleaseInstance`), so a later
+/// run finishes (`DeleteInstance`) only what the janitor itself released. The value is the release time.
+pub const RELEASED_TAG: &str = "janitor:released";
 /// Tags only the janitor writes. Rules may not filter on them; the owner tag may not be one of them.
-pub const RESERVED_TAGS: [&str; 4] = [RELEASE_AFTER_TAG, RULE_TAG, LAST_EVENT_TAG, MARK_MAC_TAG];
+pub const RESERVED_TAGS: [&str; 5] = [RELEASE_AFTER_TAG, RULE_TAG, LAST_EVENT_TAG, MARK_MAC_TAG, RELEASED_TAG];
 /// The mark tags an unmark removes.
 pub const MARK_TAGS: [&str; 3] = [RELEASE_AFTER_TAG, RULE_TAG, MARK_MAC_TAG];
 

@@ -8,11 +8,13 @@
 //! business envelopes: HTTP 200 with `Code: 200, Success: true`, and business errors as HTTP 200 with
 //! `Success: false` and a string `Code`. Parameter errors stay HTTP 400 (the gateway answers those).
 //!
-//! `ReleaseInstance` marks the instance released (`ViewInstanceStatusCode` 6, `ServiceStatus` 10);
-//! `DeleteInstance` then removes a released instance. Optional `_sim` controls: `mutate_after_reads`
-//! (`controls.rs`); `released_after_reads: N` (after `ReleaseInstance` the instance shows releasing (23) for N
-//! reads, then released (6)); `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers
-//! that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
+//! The two-step release follows the Terraform provider's delete path (`resourceAliCloudAlikafkaInstanceDelete`,
+//! reference 3.3 corrected): after `ReleaseInstance` the instance is releasing (`ViewInstanceStatusCode` 23,
+//! `ServiceStatus` unchanged) until `released_after_ms` of wall time have passed (a `_sim` control, default 0),
+//! then released-but-not-deleted: `ServiceStatus` 15 (which view code shows meanwhile is UNVERIFIED; the
+//! emulator shows 6, released). `DeleteInstance` is refused (`BIZ_INSTANCE_STATUS_ERROR`) before `ServiceStatus`
+//! 15 and removes the instance after it. Other optional `_sim` controls: `mutate_after_reads` (`controls.rs`);
+//! `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
 //! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT`.
 //!
 //! Tagging (reference 3.3 and the alikafka TagResources/UntagResources pages): `RegionId`, `ResourceType`
@@ -39,6 +41,8 @@ const SECTION: &str = "alikafka";
 pub(crate) const VERSION: &str = "2019-09-16";
 const RELEASING: i64 = 23;
 const RELEASED: i64 = 6;
+/// `ServiceStatus` of a released instance whose record is still listed (the Terraform provider waits for it).
+const SERVICE_RELEASED: i64 = 15;
 /// Tag API limits (UNVERIFIED, see above).
 const MAX_TAG_RESOURCES: usize = 50;
 const MAX_TAGS: usize = 20;
@@ -60,17 +64,17 @@ struct Controls {
     #[serde(default)]
     mutate_after_reads: Option<Mutation>,
     #[serde(default)]
-    released_after_reads: Option<u32>,
+    released_after_ms: Option<u64>,
     #[serde(default)]
     release_error: Option<BusinessError>,
 }
 
 struct Kafka1 {
     state: Mutable,
-    released_after_reads: Option<u32>,
+    released_after: std::time::Duration,
     release_error: Option<BusinessError>,
-    /// Reads left while releasing (23) before the instance shows released (6).
-    releasing_reads: Option<u32>,
+    /// When the instance reads released (`ServiceStatus` 15), once `ReleaseInstance` was accepted.
+    releasing_until: Option<std::time::Instant>,
 }
 
 struct View {
@@ -117,9 +121,9 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
         |c: &mut Controls| c.mutate_after_reads.take(),
         |state, c| Kafka1 {
             state,
-            released_after_reads: c.released_after_reads,
+            released_after: std::time::Duration::from_millis(c.released_after_ms.unwrap_or(0)),
             release_error: c.release_error,
-            releasing_reads: None,
+            releasing_until: None,
         },
     )?;
     Ok(Box::new(Kafka { instances }))
@@ -148,15 +152,20 @@ impl Kafka1 {
         self.state.set("ServiceStatus", json!(service_status));
     }
 
-    fn read(&mut self) -> Value {
-        if let Some(left) = self.releasing_reads {
-            if left == 0 {
-                self.releasing_reads = None;
-                self.set_status(RELEASED, 10);
-            } else {
-                self.releasing_reads = Some(left - 1);
-            }
+    /// A release whose delay has passed now reads released.
+    fn settle(&mut self) {
+        if self.releasing_until.is_some_and(|t| std::time::Instant::now() >= t) {
+            self.releasing_until = None;
+            self.set_status(RELEASED, SERVICE_RELEASED);
         }
+    }
+
+    fn service_status(&self) -> Option<i64> {
+        self.state.peek().get("ServiceStatus").and_then(Value::as_i64)
+    }
+
+    fn read(&mut self) -> Value {
+        self.settle();
         Value::Object(self.state.read().clone())
     }
 }
@@ -250,27 +259,26 @@ impl Kafka {
                 format!("The instance status {} does not allow a release.", v.status),
             ));
         }
-        match k.released_after_reads {
-            Some(n) if n > 0 => {
-                k.releasing_reads = Some(n);
-                k.set_status(RELEASING, 10);
-            }
-            _ => k.set_status(RELEASED, 10),
-        }
+        let service = k.service_status().unwrap_or(5);
+        k.set_status(RELEASING, service);
+        k.releasing_until = Some(std::time::Instant::now() + k.released_after);
+        k.settle();
         Ok(ok(json!({})))
     }
 
     /// Removes the record of a released instance (the second step).
     fn delete_instance(&mut self, p: &Params) -> Result<Value, ApiFault> {
         let id = required(p, "InstanceId")?.to_string();
-        let v = match self.target(p)? {
-            Ok((_, v)) => v,
+        let k = match self.target(p)? {
+            Ok((k, _)) => k,
             Err(answer) => return Ok(answer),
         };
-        if v.status != RELEASED {
+        k.settle();
+        if k.service_status() != Some(SERVICE_RELEASED) {
+            let status = k.service_status().map_or_else(|| "none".to_string(), |s| s.to_string());
             return Ok(business(
                 "BIZ_INSTANCE_STATUS_ERROR",
-                format!("Only released instances can be deleted; {id} has status {}.", v.status),
+                format!("Only released instances can be deleted; {id} has ServiceStatus {status}."),
             ));
         }
         self.instances.remove(&id);
@@ -378,6 +386,11 @@ mod tests {
         v["InstanceList"]["InstanceVO"][0]["ViewInstanceStatusCode"].as_i64().unwrap_or(-1)
     }
 
+    fn service_status(s: &mut Box<dyn Service>, id: &str) -> i64 {
+        let v = call(s, "GetInstanceList", &[("RegionId", "cn-hangzhou"), ("InstanceId.1", id)]).unwrap();
+        v["InstanceList"]["InstanceVO"][0]["ServiceStatus"].as_i64().unwrap_or(-1)
+    }
+
     #[test]
     fn load_errors_name_the_field() {
         let err = |v: Value| match load(Some(&v)) {
@@ -418,7 +431,7 @@ mod tests {
     fn release_then_delete() {
         let mut s = load(Some(&json!([
             inst("k-now", json!({})),
-            inst("k-slow", json!({"_sim": {"released_after_reads": 2}})),
+            inst("k-slow", json!({"_sim": {"released_after_ms": 200}})),
             inst("k-sub", json!({"PaidType": 0, "ExpiredTime": 1577961819000i64})),
             inst("k-fail", json!({"_sim": {"release_error": {"Code": "ONS_SYSTEM_ERROR", "Message": "boom"}}})),
             inst("k-deploying", json!({"ViewInstanceStatusCode": 1})),
@@ -442,11 +455,15 @@ mod tests {
         assert_eq!(rel(&mut s, "k-now"), "BIZ_INSTANCE_STATUS_ERROR");
         assert_eq!(del(&mut s, "k-now"), "ok");
         assert_eq!(rel(&mut s, "k-slow"), "ok");
+        // Releasing: view code 23, ServiceStatus unchanged, and DeleteInstance refused until ServiceStatus 15.
         assert_eq!(status(&mut s, "k-slow"), 23);
+        assert_eq!(service_status(&mut s, "k-slow"), 5);
         assert_eq!(del(&mut s, "k-slow"), "BIZ_INSTANCE_STATUS_ERROR");
-        assert_eq!(status(&mut s, "k-slow"), 23);
-        assert_eq!(status(&mut s, "k-slow"), 6);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!((status(&mut s, "k-slow"), service_status(&mut s, "k-slow")), (6, 15));
         assert_eq!(s.instance_ids(), ["k-deploying", "k-fail", "k-slow", "k-sub"]);
+        assert_eq!(del(&mut s, "k-slow"), "ok");
+        assert_eq!(s.instance_ids(), ["k-deploying", "k-fail", "k-sub"]);
     }
 
     fn tags_of(s: &mut Box<dyn Service>, id: &str) -> Vec<(String, String)> {

@@ -16,20 +16,15 @@ use crate::aliyun::{ApiError, Client};
 use crate::inventory::Text;
 use crate::lifecycle;
 use crate::plan::{Change, Decision, Entry, Outcome, Plan, Planner, Verdict};
-use crate::products::{Product, TagReport};
+use crate::products::{Finish, Poll, Product, TagReport};
 
 pub mod release;
 
 use release::{Eligible, IdOutcome};
 
-/// Runs the plan's pending changes (see the module docs), then billing's own releases (`bss.vno`).
-pub async fn execute(
-    plan: &mut Plan,
-    api: &Client,
-    products: &[Arc<dyn Product>],
-    planner: &Planner<'_>,
-    deadline: Option<tokio::time::Instant>,
-) {
+/// Runs the plan's pending changes (see the module docs), then billing's own releases (`bss.vno`). No release
+/// starts after `poll.until` (the run's deadline); two-step releases wait within `poll`.
+pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>], planner: &Planner<'_>, poll: Poll) {
     let apply = plan.mode.is_apply();
     // Entries are moved into one bucket per scope, each sized first: there are as many entries as instances
     // scanned, and a doubling vector beside its source was once the run's memory peak (benchmark).
@@ -60,7 +55,10 @@ pub async fn execute(
             if apply {
                 write_tags(product, api, region, mine).await;
             }
-            release_scope(product, api, region, run_id, apply, planner, deadline, mine).await;
+            release_scope(product, api, region, run_id, apply, planner, poll, mine).await;
+            if apply {
+                finish_scope(product, api, region, poll, mine).await;
+            }
         })
     });
     futures_util::future::join_all(work).await;
@@ -187,10 +185,10 @@ async fn release_scope(
     run_id: &str,
     apply: bool,
     planner: &Planner<'_>,
-    deadline: Option<tokio::time::Instant>,
+    poll: Poll,
     entries: &mut [Entry],
 ) {
-    let late = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+    let late = || poll.until.is_some_and(|d| tokio::time::Instant::now() >= d);
     let releasing = |e: &Entry| matches!(e.pending_change(), Some(Change::Release { .. }));
     // Past the run's deadline no release starts: what is left is named (a failure with its own code, so the
     // run reports itself degraded), for the next run.
@@ -249,7 +247,7 @@ async fn release_scope(
     if late() {
         return leave(entries);
     }
-    let results = release::release_region(product, api, region, run_id, eligible, apply).await;
+    let results = release::release_region(product, api, region, run_id, eligible, apply, poll).await;
     for entry in entries.iter_mut() {
         let Some(r) = results.get(entry.decision.id.as_str()) else { continue };
         match r {
@@ -281,6 +279,53 @@ async fn release_scope(
                 entry.code = Some(error.summary_code());
                 entry.message = Some(error.to_string());
                 entry.request_ids = request_ids.clone();
+            }
+        }
+    }
+}
+
+/// The second steps of releases earlier runs started (apply mode only): the finisher re-reads the instances
+/// and removes each record that still reads released. What it cannot finish yet is left for a later run.
+async fn finish_scope(product: &dyn Product, api: &Client, region: &str, poll: Poll, entries: &mut [Entry]) {
+    let Some(finisher) = product.finish_release() else { return };
+    let finishing = |e: &Entry| matches!(e.pending_change(), Some(Change::FinishRelease));
+    let ids: Vec<String> = entries.iter().filter(|e| finishing(e)).map(|e| e.decision.id.to_string()).collect();
+    if ids.is_empty() {
+        return;
+    }
+    if poll.until.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        for e in entries.iter_mut().filter(|e| finishing(e)) {
+            e.outcome = Outcome::Skipped;
+            e.message =
+                Some("the run's deadline passed before the record's removal started: left for the next run".into());
+        }
+        return;
+    }
+    let results: BTreeMap<String, Result<Finish, ApiError>> =
+        finisher.finish_releases(api, region, &ids, poll).await.into_iter().collect();
+    for e in entries.iter_mut().filter(|e| finishing(e)) {
+        match results.get(e.decision.id.as_str()) {
+            Some(Ok(Finish::Done { request_id })) => {
+                e.outcome = Outcome::Finished;
+                e.request_ids.extend(Some(request_id.clone()).filter(|r| !r.is_empty()));
+                e.message = Some(format!(
+                    "{}; finished: the released record is removed",
+                    e.message.as_deref().unwrap_or("released earlier")
+                ));
+            }
+            Some(Ok(Finish::Pending { reason })) => {
+                e.outcome = Outcome::Skipped;
+                e.message = Some(format!("changed since listing (pre-flight): {reason}"));
+            }
+            Some(Err(err)) => {
+                e.outcome = Outcome::Failed;
+                e.code = Some(err.summary_code());
+                e.message = Some(format!("removing the released record failed: {err}"));
+                e.request_ids.extend(err.request_id().map(String::from));
+            }
+            None => {
+                e.outcome = Outcome::Skipped;
+                e.message = Some("not answered by the record's removal".into());
             }
         }
     }

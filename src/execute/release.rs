@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aliyun::{ApiError, Client};
 use crate::inventory::Extras;
-use crate::products::{CallResult, Finish, Product, ReleaseCall, ReleaseOptions};
+use crate::products::{CallResult, Finish, Poll, Product, ReleaseCall, ReleaseOptions};
 
 /// What happened to one id in the release step.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,7 @@ pub async fn release_region(
     run_id: &str,
     eligible: Vec<Eligible>,
     apply: bool,
+    poll: Poll,
 ) -> BTreeMap<String, IdOutcome> {
     let spec = product.spec();
     let mut by_options: BTreeMap<ReleaseOptions, Vec<Eligible>> = BTreeMap::new();
@@ -127,7 +128,7 @@ pub async fn release_region(
         let released: Vec<String> =
             out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
         if !released.is_empty() {
-            for (id, result) in finisher.finish_releases(api, region, &released).await {
+            for (id, result) in finisher.finish_releases(api, region, &released, poll).await {
                 if let Some(IdOutcome::Released { request_ids }) = out.get(&id) {
                     let finished = finish(result, request_ids.clone());
                     out.insert(id, finished);

@@ -51,7 +51,7 @@ async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Ve
         limit_breach: None,
     };
     limits::hold(&mut plan, &policy.limits, LimitScope::Fleet);
-    execute(&mut plan, &fake::client(), &products, &planner, None).await;
+    execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
     (plan, fake.calls())
 }
 
@@ -118,7 +118,7 @@ async fn a_mark_is_written_before_its_auto_release_time_and_a_failed_mark_sets_n
         limit_breach: None,
     };
     let products: Vec<Arc<dyn Product>> = vec![fake.clone()];
-    execute(&mut plan, &fake::client(), &products, &planner, None).await;
+    execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
     assert_eq!(plan.entries[0].outcome, Outcome::Failed);
     assert_eq!(fake.calls(), ["TagResources f-1"], "no auto-release time without the mark");
 }

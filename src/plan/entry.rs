@@ -34,6 +34,10 @@ pub enum Outcome {
     Protected,
     Skipped,
     Invalid,
+    /// An earlier run's release finished: its record was removed (Kafka `DeleteInstance`).
+    Finished,
+    /// Would finish an earlier run's release with `--apply` / `apply: true`.
+    WouldFinish,
     /// An event-triggered run already acted on this instance for this event (a duplicate delivery).
     Duplicate,
     Kept,
@@ -83,6 +87,8 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Invalid => "invalid",
             Outcome::Duplicate => "duplicate",
+            Outcome::Finished => "finished",
+            Outcome::WouldFinish => "would_finish",
             Outcome::Kept => "kept",
         }
     }
@@ -102,7 +108,11 @@ impl Outcome {
 
     /// Outcomes that change (or, in a dry run, would change) something.
     pub fn is_change(&self) -> bool {
-        self.concerns_owner() || matches!(self, Outcome::Failed | Outcome::Held | Outcome::OutsideWindow)
+        self.concerns_owner()
+            || matches!(
+                self,
+                Outcome::Failed | Outcome::Held | Outcome::OutsideWindow | Outcome::Finished | Outcome::WouldFinish
+            )
     }
 }
 

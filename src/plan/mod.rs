@@ -114,6 +114,9 @@ pub enum Change {
         record_event: Option<String>,
         cancel_auto_release: bool,
     },
+    /// The second step of a release an earlier run started (Kafka `DeleteInstance` once released): the
+    /// instance is already released; only its record is removed.
+    FinishRelease,
 }
 
 /// The kinds of change the run-wide limits count separately.
@@ -123,6 +126,8 @@ pub enum ChangeKind {
     /// Marks and auto-release times: each is a release a grace period later.
     Mark,
     Unmark,
+    /// Finishing an earlier release: nothing more is released, so no limit counts it.
+    Finish,
 }
 
 impl Change {
@@ -131,6 +136,7 @@ impl Change {
             Change::Release { .. } => ChangeKind::Release,
             Change::Mark { .. } | Change::SetAutoRelease { .. } => ChangeKind::Mark,
             Change::Unmark { .. } => ChangeKind::Unmark,
+            Change::FinishRelease => ChangeKind::Finish,
         }
     }
 }
@@ -191,6 +197,9 @@ impl<'a> Planner<'a> {
 
     /// The one decision for a listed (or re-read) instance of `product`.
     pub fn decide(&self, product: &dyn Product, instance: &Instance) -> Entry {
+        if let Some(seen) = product.finish_release().and_then(|f| f.awaiting(instance)) {
+            return self.finish(instance, seen);
+        }
         let mut d = evaluate(instance, self.policy, self.now);
         let spec = product.spec();
         let force = self.rule(&d).is_some_and(|r| r.force);
@@ -233,6 +242,18 @@ impl<'a> Planner<'a> {
             extra: &instance.extra,
         };
         self.lifecycle(&mut entry, &target);
+        entry
+    }
+
+    /// An instance the janitor released earlier whose record is still listed: the release is finished, whatever
+    /// the rules say now (the instance is released either way). Counted by no limit; dry runs only report it.
+    fn finish(&self, instance: &Instance, seen: String) -> Entry {
+        let mut d = evaluate(instance, self.policy, self.now);
+        d.verdict = Verdict::Skip { reason: seen.clone() };
+        let mut entry = Entry::from_decision(d);
+        entry.outcome = if self.mode.is_apply() { Outcome::Finished } else { Outcome::WouldFinish };
+        entry.message = Some(seen);
+        entry.change = Some(Change::FinishRelease);
         entry
     }
 

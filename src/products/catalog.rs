@@ -114,7 +114,7 @@ impl Listing {
 static CATALOG: [Listing; 4] = [
     Listing { spec: &ecs::SPEC, adapter: || Box::new(Ecs) },
     Listing { spec: &redis::SPEC, adapter: || Box::new(Redis) },
-    Listing { spec: &kafka::SPEC, adapter: || Box::new(Kafka::default()) },
+    Listing { spec: &kafka::SPEC, adapter: || Box::new(Kafka) },
     Listing { spec: &kms::SPEC, adapter: || Box::new(Kms) },
 ];
 

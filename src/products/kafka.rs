@@ -1,12 +1,14 @@
 //! ApsaraMQ for Kafka (`alikafka`, version 2019-09-16, reference sections 3.3 and 7): `GetInstanceList` (no
 //! paging, epoch-millisecond times) to list, `ReleaseInstance` to release, then `DeleteInstance` to remove the
-//! released record. Answers are business envelopes: HTTP 200 with `Success`/`Code`, and `Success: false` is an
+//! released record. The Terraform provider's delete path (`resourceAliCloudAlikafkaInstanceDelete`) is the
+//! model: `ReleaseInstance`, wait until `ServiceStatus` is 15, `DeleteInstance`; its reader takes `ServiceStatus`
+//! 10 for "gone". Before `ReleaseInstance` the janitor tags `janitor:released`, so a later run can finish
+//! (`DeleteInstance`) an instance still released-but-not-deleted, and only one the janitor released itself. Answers are business envelopes: HTTP 200 with `Success`/`Code`, and `Success: false` is an
 //! error (the client turns it into one). No native dry run and no protection flag; only pay-as-you-go instances
 //! can be released through the API. `TagResources`/`UntagResources` write and remove the lifecycle's marks,
 //! which the listing's `Tags.TagVO` shows on the next run.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -15,7 +17,7 @@ use super::shared::{
     decode, lenient_bool, lenient_i64, lenient_opt_i64, request_id, shape, tag_answer, tag_batches, tag_params,
     untag_params,
 };
-use super::{ArnForm, CallResult, Finish, FinishRelease, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
+use super::{ArnForm, CallResult, Finish, FinishRelease, Poll, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{from_epoch_millis, ChargeType, Instance};
 
@@ -35,7 +37,13 @@ const CODE: &str = SPEC.code;
 const VERSION: &str = SPEC.api_version;
 /// `ViewInstanceStatusCode` values a release is sent for: running and stopped.
 const RELEASABLE_STATES: [i64; 2] = [2, 3];
+/// `ViewInstanceStatusCode` released: the state to wait for when an answer carries no `ServiceStatus` (which
+/// view code shows while `ServiceStatus` is 15 is UNVERIFIED; both readings are handled).
 const RELEASED: i64 = 6;
+/// `ServiceStatus` of a released instance whose record `DeleteInstance` removes (reference 3.3, corrected).
+const SERVICE_RELEASED: i64 = 15;
+/// `ServiceStatus` after `DeleteInstance`: the Terraform provider's reader treats it as "not found".
+const SERVICE_GONE: i64 = 10;
 /// Ids per filtered `GetInstanceList` (the API documents no limit for `InstanceId.N`; stay small).
 const IDS_PER_READ: usize = 20;
 /// `TagResources`/`UntagResources` (reference 3.3): `ResourceType` `INSTANCE` (documented, case-insensitive),
@@ -45,17 +53,8 @@ const IDS_PER_READ: usize = 20;
 const TAG_BATCH: usize = 20;
 const TAG_RESOURCE_TYPE: &str = "INSTANCE";
 
-/// `poll_reads`/`poll_every` bound the wait for "released" before the record is removed (two-step release).
-pub struct Kafka {
-    pub poll_reads: u32,
-    pub poll_every: Duration,
-}
-
-impl Default for Kafka {
-    fn default() -> Self {
-        Kafka { poll_reads: 3, poll_every: Duration::from_secs(2) }
-    }
-}
+#[derive(Default)]
+pub struct Kafka;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -91,6 +90,8 @@ struct InstanceVo {
     region_id: Option<String>,
     #[serde(deserialize_with = "lenient_i64")]
     view_instance_status_code: i64,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    service_status: Option<i64>,
     #[serde(deserialize_with = "lenient_i64")]
     paid_type: i64,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
@@ -166,6 +167,28 @@ fn check_tag_envelope(action: &str, v: &serde_json::Value) -> Result<(), ApiErro
     }
 }
 
+/// One tag or untag call for up to [`TAG_BATCH`] ids.
+async fn tag_call(
+    api: &Client,
+    region: &str,
+    action: &'static str,
+    ids: &[String],
+    params: &[(String, String)],
+) -> Result<TagReport, ApiError> {
+    let mut req = ApiRequest::new(CODE, VERSION, action, region)
+        .param("RegionId", region)
+        .param("ResourceType", TAG_RESOURCE_TYPE);
+    for (i, id) in ids.iter().enumerate() {
+        req = req.param(format!("ResourceId.{}", i + 1), id.clone());
+    }
+    for (k, v) in params {
+        req = req.param(k.clone(), v.clone());
+    }
+    let v = api.call(&req).await?;
+    check_tag_envelope(action, &v)?;
+    tag_answer(action, &v, ids)
+}
+
 fn epoch(
     action: &str,
     id: &str,
@@ -221,6 +244,9 @@ impl InstanceVo {
             .map(|t| t.tag_vo.into_iter().map(|t| (t.key, t.value.unwrap_or_default())).collect())
             .unwrap_or_default();
         inst.extra.insert("ViewInstanceStatusCode", &code.to_string());
+        if let Some(service) = self.service_status {
+            inst.extra.insert("ServiceStatus", &service.to_string());
+        }
         Ok(inst)
     }
 }
@@ -243,6 +269,31 @@ fn list_answer(value: serde_json::Value, region: &str) -> Result<Vec<Instance>, 
 
 fn state_code(instance: &Instance) -> Option<i64> {
     instance.extra.get("ViewInstanceStatusCode").and_then(|c| c.parse().ok())
+}
+
+fn service_status(instance: &Instance) -> Option<i64> {
+    instance.extra.get("ServiceStatus").and_then(|c| c.parse().ok())
+}
+
+/// Where a released instance stands in the second step.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// Released, its record still listed: `DeleteInstance` removes it.
+    Releasable,
+    /// Its record is gone (`ServiceStatus` 10).
+    Gone,
+    /// Not released yet (still releasing, or something else).
+    NotYet,
+}
+
+/// `ServiceStatus` decides when the answer has it; without it, `ViewInstanceStatusCode` 6.
+fn step(instance: &Instance) -> Step {
+    match (service_status(instance), state_code(instance)) {
+        (Some(SERVICE_RELEASED), _) => Step::Releasable,
+        (Some(SERVICE_GONE), _) => Step::Gone,
+        (None, Some(RELEASED)) => Step::Releasable,
+        _ => Step::NotYet,
+    }
 }
 
 impl Kafka {
@@ -268,21 +319,25 @@ impl Kafka {
         ids: &[String],
         params: &[(String, String)],
     ) -> TagReport {
-        tag_batches(ids, TAG_BATCH, |chunk| async move {
-            let mut req = ApiRequest::new(CODE, VERSION, action, region)
-                .param("RegionId", region)
-                .param("ResourceType", TAG_RESOURCE_TYPE);
-            for (i, id) in chunk.iter().enumerate() {
-                req = req.param(format!("ResourceId.{}", i + 1), id.clone());
-            }
-            for (k, v) in params {
-                req = req.param(k.clone(), v.clone());
-            }
-            let v = api.call(&req).await?;
-            check_tag_envelope(action, &v)?;
-            tag_answer(action, &v, &chunk)
-        })
-        .await
+        tag_batches(ids, TAG_BATCH, |chunk| async move { tag_call(api, region, action, &chunk, params).await }).await
+    }
+
+    /// The release record, written before `ReleaseInstance`; the release is not sent unless it was.
+    async fn record_release(&self, api: &Client, region: &str, id: &str) -> Result<(), ApiError> {
+        let at = crate::lifecycle::format_time(chrono::Utc::now());
+        let tags = BTreeMap::from([(crate::lifecycle::RELEASED_TAG.to_string(), at)]);
+        let ids = [id.to_string()];
+        let report = tag_call(api, region, "TagResources", &ids, &tag_params(&tags)?).await?;
+        match report.failed.into_iter().next() {
+            None => Ok(()),
+            Some((_, (code, message))) => Err(ApiError::Service {
+                action: "TagResources".into(),
+                status: 200,
+                code,
+                message: format!("the release record could not be written, so nothing was released: {message}"),
+                request_id: report.request_ids.into_iter().next().unwrap_or_default(),
+            }),
+        }
     }
 
     fn envelope_call(action: &'static str, v: serde_json::Value) -> CallResult {
@@ -326,6 +381,7 @@ impl Product for Kafka {
         let [id] = call.ids.as_slice() else {
             return Err(shape("ReleaseInstance", format!("one id per call, {} given", call.ids.len())));
         };
+        self.record_release(api, &call.region, id).await?;
         let mut req = ApiRequest::new(CODE, VERSION, "ReleaseInstance", &call.region)
             .param("RegionId", call.region.clone())
             .param("InstanceId", id.clone());
@@ -377,23 +433,28 @@ impl Tagging for Kafka {
 #[async_trait]
 impl FinishRelease for Kafka {
     /// Re-reads the region's released instances together (one listing call per round, not one per instance)
-    /// until each reports released (6), then removes its record with `DeleteInstance`.
+    /// until each reads released (`ServiceStatus` 15), then removes its record with `DeleteInstance`; stops at
+    /// the poll's bound and leaves the rest for a later run.
     async fn finish_releases(
         &self,
         api: &Client,
         region: &str,
         ids: &[String],
+        poll: Poll,
     ) -> Vec<(String, Result<Finish, ApiError>)> {
         let mut pending: Vec<String> = ids.to_vec();
         let mut last: BTreeMap<String, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(ids.len());
-        for attempt in 0..self.poll_reads.max(1) {
-            if pending.is_empty() {
-                break;
+        let mut reads = 0;
+        while !pending.is_empty() && reads < poll.reads.max(1) {
+            if reads > 0 {
+                let next = tokio::time::Instant::now() + poll.every;
+                if poll.until.is_some_and(|until| next > until) {
+                    break;
+                }
+                tokio::time::sleep_until(next).await;
             }
-            if attempt > 0 {
-                tokio::time::sleep(self.poll_every).await;
-            }
+            reads += 1;
             let fresh = match self.get(api, region, &pending).await {
                 Ok(f) => f,
                 Err(e) => {
@@ -401,20 +462,25 @@ impl FinishRelease for Kafka {
                     break;
                 }
             };
-            let mut released = Vec::new();
+            let mut ready = Vec::new();
             let mut still = Vec::new();
             for id in pending.drain(..) {
                 match fresh.iter().find(|i| i.id == id) {
-                    // Gone from the list: nothing left to remove.
+                    // Gone from the list, or reading as gone: nothing left to remove.
                     None => out.push((id, Ok(Finish::Done { request_id: String::new() }))),
-                    Some(inst) if state_code(inst) == Some(RELEASED) => released.push(id),
-                    Some(inst) => {
-                        last.insert(id.clone(), inst.status.to_string());
-                        still.push(id);
-                    }
+                    Some(inst) => match step(inst) {
+                        Step::Gone => out.push((id, Ok(Finish::Done { request_id: String::new() }))),
+                        Step::Releasable => ready.push(id),
+                        Step::NotYet => {
+                            let service =
+                                service_status(inst).map(|s| format!(", ServiceStatus {s}")).unwrap_or_default();
+                            last.insert(id.clone(), format!("{}{service}", inst.status));
+                            still.push(id);
+                        }
+                    },
                 }
             }
-            let removals = released.into_iter().map(|id| async move {
+            let removals = ready.into_iter().map(|id| async move {
                 let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region)
                     .param("RegionId", region)
                     .param("InstanceId", id.clone())
@@ -428,15 +494,29 @@ impl FinishRelease for Kafka {
             out.extend(futures_util::future::join_all(removals).await);
             pending = still;
         }
-        let reads = self.poll_reads.max(1);
         out.extend(pending.into_iter().map(|id| {
             let seen = last.get(&id).cloned().unwrap_or_else(|| "not read".into());
             let reason = format!(
-                "still {seen} after {reads} reads; DeleteInstance removes the record once it reports released (6)"
+                "still {seen} after {reads} reads; DeleteInstance removes the record once it reads released \
+                 (ServiceStatus 15): a later run finishes it"
             );
             (id, Ok(Finish::Pending { reason }))
         }));
         out
+    }
+
+    /// Pay-as-you-go only (the janitor never releases a Kafka subscription, and `ServiceStatus` 15 on one can mean
+    /// "expired"), with the janitor's release record, reading released.
+    fn awaiting(&self, instance: &Instance) -> Option<String> {
+        let at = instance.tags.get(crate::lifecycle::RELEASED_TAG)?;
+        (instance.charge_type == ChargeType::PayAsYouGo && step(instance) == Step::Releasable).then(|| {
+            let service = service_status(instance).map(|s| format!(", ServiceStatus {s}")).unwrap_or_default();
+            format!(
+                "released by the janitor at {at} ({}: {}{service}); its record awaits DeleteInstance",
+                crate::lifecycle::RELEASED_TAG,
+                instance.status
+            )
+        })
     }
 }
 
@@ -465,7 +545,7 @@ mod tests {
         assert_eq!(i.expires_at, None);
         assert_eq!(i.created_at.unwrap().to_rfc3339(), "2020-01-02T10:43:39+00:00");
         assert_eq!(i.tags.get("env"), Some("dev"));
-        assert_eq!(Kafka::default().state_veto(i), None);
+        assert_eq!(Kafka.state_veto(i), None);
         let sub = &list_answer(
             vo(json!({"PaidType": "0", "ViewInstanceStatusCode": "6", "Code": "200", "Success": "true"})),
             "cn-hangzhou",
@@ -474,7 +554,7 @@ mod tests {
         assert_eq!(sub.charge_type, ChargeType::Subscription);
         assert_eq!(sub.expires_at.unwrap().to_rfc3339(), "2030-01-02T10:43:38+00:00");
         assert_eq!(sub.status, "released (6)");
-        assert!(Kafka::default().state_veto(sub).unwrap().contains("released (6)"));
+        assert!(Kafka.state_veto(sub).unwrap().contains("released (6)"));
         assert_eq!(
             list_answer(vo(json!({"PaidType": 3})), "cn-hangzhou").unwrap()[0].charge_type,
             ChargeType::PayAsYouGo
@@ -484,6 +564,31 @@ mod tests {
             list_answer(vo(json!({"PaidType": 4})), "cn-hangzhou").unwrap()[0].charge_type,
             ChargeType::Subscription
         );
+    }
+
+    #[test]
+    fn the_second_step_waits_for_service_status_15_and_the_janitors_record() {
+        let read = |extra: Value| list_answer(vo(extra), "cn-hangzhou").unwrap().remove(0);
+        // Terraform's delete path: ServiceStatus 15 is released-but-not-deleted, 10 is gone.
+        assert_eq!(step(&read(json!({"ServiceStatus": 15, "ViewInstanceStatusCode": 6}))), Step::Releasable);
+        assert_eq!(step(&read(json!({"ServiceStatus": 15, "ViewInstanceStatusCode": 5}))), Step::Releasable);
+        assert_eq!(step(&read(json!({"ServiceStatus": 10, "ViewInstanceStatusCode": 6}))), Step::Gone);
+        assert_eq!(step(&read(json!({"ServiceStatus": 5, "ViewInstanceStatusCode": 23}))), Step::NotYet);
+        // The other reading: an answer without ServiceStatus, showing released (6).
+        let mut bare = vo(json!({"ViewInstanceStatusCode": 6}));
+        bare["InstanceList"]["InstanceVO"][0].as_object_mut().unwrap().remove("ServiceStatus");
+        assert_eq!(step(&list_answer(bare, "cn-hangzhou").unwrap()[0]), Step::Releasable);
+        // A later run finishes only the janitor's own pay-as-you-go releases.
+        let record = json!({"Key": "janitor:released", "Value": "2026-11-30T03:00:00Z"});
+        let released = json!({"ServiceStatus": 15, "ViewInstanceStatusCode": 6, "Tags": {"TagVO": [record]}});
+        assert!(Kafka.awaiting(&read(released.clone())).unwrap().contains("2026-11-30T03:00:00Z"));
+        let mut sub = released.clone();
+        sub["PaidType"] = json!(0);
+        assert_eq!(Kafka.awaiting(&read(sub)), None, "15 on a subscription can mean expired");
+        assert_eq!(Kafka.awaiting(&read(json!({"ServiceStatus": 15, "ViewInstanceStatusCode": 6}))), None);
+        let mut releasing = released;
+        releasing["ServiceStatus"] = json!(5);
+        assert_eq!(Kafka.awaiting(&read(releasing)), None);
     }
 
     #[test]

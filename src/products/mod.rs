@@ -163,15 +163,38 @@ pub trait AutoRelease: Send + Sync {
     async fn cancel(&self, api: &Client, region: &str, id: &str) -> CallResult;
 }
 
+/// How long the second step of a two-step release waits for the released state: at most `reads` status reads,
+/// `every` apart, and never past `until` (the run's deadline). What is still not ready is left for a later run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Poll {
+    pub reads: u32,
+    pub every: std::time::Duration,
+    pub until: Option<tokio::time::Instant>,
+}
+
+impl Default for Poll {
+    /// Six reads 5 s apart: the Terraform provider polls the Kafka release every 5 s; half a minute keeps a run
+    /// short, and a later run finishes what is still releasing.
+    fn default() -> Self {
+        Poll { reads: 6, every: std::time::Duration::from_secs(5), until: None }
+    }
+}
+
 /// The second step of a two-step release (Kafka `DeleteInstance` after `ReleaseInstance`).
 #[async_trait]
 pub trait FinishRelease: Send + Sync {
-    /// Called once per region with every id whose `release` succeeded, so the status reads can be shared. Polls
-    /// a bounded number of times; never fails the releases it follows. Answers one result per id.
+    /// Called once per region with every id whose `release` succeeded (or that [`FinishRelease::awaiting`]
+    /// found), so the status reads are shared. Polls within `poll`; never fails the releases it follows.
+    /// Answers one result per id.
     async fn finish_releases(
         &self,
         api: &Client,
         region: &str,
         ids: &[String],
+        poll: Poll,
     ) -> Vec<(String, Result<Finish, ApiError>)>;
+
+    /// An instance an earlier run released whose second step is still to be done: the janitor's release record
+    /// (`janitor:released`, written before the release) and the released state. `Some(what was seen)`.
+    fn awaiting(&self, instance: &Instance) -> Option<String>;
 }

@@ -115,7 +115,9 @@ fn detail(e: &Entry) -> Detail<'_> {
             | Outcome::Unmarked
             | Outcome::WouldUnmark
             | Outcome::OutsideWindow
-            | Outcome::Duplicate,
+            | Outcome::Duplicate
+            | Outcome::Finished
+            | Outcome::WouldFinish,
             _,
         )
         | (Outcome::Skipped | Outcome::Invalid, Verdict::Release { .. }) => {
@@ -247,6 +249,9 @@ pub fn title(summary: &Summary) -> String {
     if !summary.unmarked.is_empty() {
         what.push_str(&format!(", {} unmarked", n(&summary.unmarked)));
     }
+    if !summary.finished.is_empty() {
+        what.push_str(&format!(", {} earlier releases finished", n(&summary.finished)));
+    }
     let degraded = if summary.is_degraded() { " (incomplete)" } else { "" };
     format!("aliyun-janitor: {what}{degraded}")
 }
@@ -375,6 +380,8 @@ fn sections(summary: &Summary, markup: Markup, every_entry: bool) -> Vec<Section
     let ignored = summary.ignored.iter().map(|note| escape(note, markup, 300));
     let marked_title = if summary.mode.is_apply() { "Marked for release" } else { "Would mark for release" };
     let unmarked_title = if summary.mode.is_apply() { "Unmarked" } else { "Would unmark" };
+    let finished_title =
+        if summary.mode.is_apply() { "Earlier releases finished" } else { "Earlier releases to finish" };
     let decisions = if every_entry { summary.entries.iter().map(|e| entry_line(e, markup)).collect() } else { vec![] };
     vec![
         Section { title: "Decisions", lines: decisions },
@@ -382,6 +389,7 @@ fn sections(summary: &Summary, markup: Markup, every_entry: bool) -> Vec<Section
         Section { title: "Would release", lines: summary.would_release.iter().map(listed).collect() },
         Section { title: marked_title, lines: of(&[Outcome::Marked, Outcome::WouldMark]) },
         Section { title: unmarked_title, lines: of(&[Outcome::Unmarked, Outcome::WouldUnmark]) },
+        Section { title: finished_title, lines: of(&[Outcome::Finished, Outcome::WouldFinish]) },
         Section { title: "Failed", lines: failed.collect() },
         Section { title: "Owners", lines: owners.collect() },
         Section { title: "Waiting (grace period)", lines: of(&[Outcome::Waiting]) },
@@ -481,6 +489,7 @@ pub(crate) mod tests {
             would_release: Vec::new(),
             marked: Vec::new(),
             unmarked: Vec::new(),
+            finished: vec![],
             failures: Vec::<Failure>::new(),
             skipped_scopes: vec![SkippedScope {
                 product: "ecs".into(),

@@ -31,6 +31,7 @@ pub(super) fn log_run(summary: &Summary) {
         would_release = summary.would_release.len(),
         marked = summary.marked.len(),
         unmarked = summary.unmarked.len(),
+        finished = summary.finished.len(),
         failures = summary.failures.len(),
         skipped_scopes = summary.skipped_scopes.len(),
         "run finished"

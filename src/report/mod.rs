@@ -45,6 +45,8 @@ pub struct Summary {
     pub marked: Vec<String>,
     /// Instances whose mark was removed (or would be, in a dry run).
     pub unmarked: Vec<String>,
+    /// Releases an earlier run started and this one finished (or would, in a dry run): Kafka's record removed.
+    pub finished: Vec<String>,
     pub failures: Vec<Failure>,
     pub skipped_scopes: Vec<SkippedScope>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +103,7 @@ impl Summary {
             would_release: Vec::new(),
             marked: Vec::new(),
             unmarked: Vec::new(),
+            finished: Vec::new(),
             failures: Vec::new(),
             skipped_scopes: plan.skipped_scopes,
             limit_breach: plan.limit_breach,
@@ -128,6 +131,7 @@ impl Summary {
         self.would_release.clear();
         self.marked.clear();
         self.unmarked.clear();
+        self.finished.clear();
         self.failures.clear();
         self.owners.clear();
         for e in &self.entries {
@@ -149,6 +153,7 @@ impl Summary {
                 Outcome::WouldRelease => self.would_release.push(id),
                 Outcome::Marked | Outcome::WouldMark => self.marked.push(id),
                 Outcome::Unmarked | Outcome::WouldUnmark => self.unmarked.push(id),
+                Outcome::Finished | Outcome::WouldFinish => self.finished.push(id),
                 Outcome::Failed => self.failures.push(Failure {
                     product: d.product.to_string(),
                     region: d.region.to_string(),

@@ -118,6 +118,9 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     };
     settings.retry = settings.retry.with_bounds(number("JANITOR_MAX_BODY_BYTES")?, number("JANITOR_MAX_PAGES")?);
     settings.run_timeout = number("JANITOR_RUN_TIMEOUT_SECS")?.map(std::time::Duration::from_secs);
+    if let Some(ms) = number("JANITOR_RELEASE_POLL_MS")?.filter(|ms| *ms > 0) {
+        settings.release_poll.every = std::time::Duration::from_millis(ms);
+    }
     settings.mark_key = mark_key_from(get(crate::lifecycle::MARK_KEY_ENV))?;
     settings.account_id = get(ENV_ACCOUNT_ID).map(|a| a.trim().to_string());
     if let Some(now) = get(ENV_NOW) {

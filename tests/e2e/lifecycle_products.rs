@@ -50,7 +50,7 @@ const FUTURE: &[(&str, &str)] = &[("expire-at", "2027-06-01"), ("owner", "bob")]
 fn adapter(code: &str) -> Box<dyn Product> {
     match code {
         "r-kvstore" => Box::new(Redis),
-        _ => Box::new(Kafka::default()),
+        _ => Box::new(Kafka),
     }
 }
 

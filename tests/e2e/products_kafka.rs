@@ -158,17 +158,101 @@ async fn the_preflight_catches_an_instance_that_started_upgrading() {
     assert!(env.calls_to(V, "ReleaseInstance").iter().all(|c| c.params["InstanceId"] == "k-eligible"));
 }
 
+/// Status reads 50 ms apart, so the bounded wait of a two-step release takes a test a third of a second.
+const FAST_POLL: &[(&str, &str)] = &[("JANITOR_RELEASE_POLL_MS", "50"), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)];
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_slow_release_is_reported_released_with_the_record_removal_pending() {
-    let slow = kafka("k-slow", 1, OLD, json!({"_sim": {"released_after_reads": 10}}));
+async fn the_record_is_removed_only_once_the_instance_reads_service_status_15() {
+    // Issue 13, item 1: the Terraform provider waits for ServiceStatus 15 after ReleaseInstance, then sends
+    // DeleteInstance. The emulator refuses DeleteInstance before 15, which it reaches 150 ms after the release.
+    let slow = kafka("k-slow", 1, OLD, json!({"_sim": {"released_after_ms": 150}}));
     let env = Env::start(&inventory_with(json!({"alikafka": [slow]}))).await;
-    let run = env.run(POLICY, &["--apply"]).await;
+    let run = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
+    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert_eq!(run.outcome("k-slow"), "released");
+    assert_eq!(env.succeeded(V, "DeleteInstance", "InstanceId"), ["k-slow"]);
+    assert!(env.calls_to(V, "DeleteInstance").iter().all(|c| c.code.is_none()), "never sent before 15");
+    assert!(env.sim.instance_ids("alikafka").is_empty());
+    // The release record is written before the release, on the instance alone.
+    let tag = env.calls_to(V, "TagResources");
+    assert_eq!(tag.len(), 1, "{tag:?}");
+    assert_eq!(tag[0].params["Tag.1.Key"], "janitor:released");
+    assert_eq!(tag[0].params["ResourceId.1"], "k-slow");
+    let order: Vec<String> = env.sim.calls().into_iter().map(|c| c.action).collect();
+    let at = |a: &str| order.iter().position(|x| x == a);
+    assert!(at("TagResources") < at("ReleaseInstance"), "record first: {order:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_still_under_way_is_left_for_a_later_run_which_finishes_it() {
+    let slow = kafka("k-slow", 1, OLD, json!({"_sim": {"released_after_ms": 1500}}));
+    let env = Env::start(&inventory_with(json!({"alikafka": [slow]}))).await;
+    let run = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
     assert_eq!(run.code, 0, "pending removal is not a failure; stdout: {}", run.stdout);
     assert_eq!(run.outcome("k-slow"), "released");
-    assert!(run.entry("k-slow")["message"].as_str().unwrap_or("").contains("record removal pending"), "{}", run.stdout);
+    let message = run.entry("k-slow")["message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains("record removal pending") && message.contains("later run"), "{message}");
     assert!(env.calls_to(V, "DeleteInstance").is_empty());
-    // Re-read a bounded number of times, then given up on.
+    // Re-read a bounded number of times (six), then given up on.
     let reads = env.calls_to(V, "GetInstanceList").len();
-    assert!(reads <= 2 + 3, "listing + pre-flight + at most 3 polls, got {reads}");
+    assert!(reads <= 2 + 6, "listing + pre-flight + at most 6 polls, got {reads}");
     assert_eq!(env.sim.instance_ids("alikafka"), ["k-slow"]);
+
+    // Still releasing: the next run neither releases it again nor deletes it.
+    let again = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
+    assert_eq!(again.outcome("k-slow"), "skipped", "{}", again.stdout);
+    assert_eq!(env.calls_to(V, "ReleaseInstance").len(), 1);
+    assert!(env.calls_to(V, "DeleteInstance").is_empty());
+
+    // Released by now (ServiceStatus 15): a dry run reports what it would finish, and sends nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let dry = env.run_with_env(POLICY, &[], FAST_POLL).await;
+    assert_eq!(dry.outcome("k-slow"), "would_finish", "{}", dry.stdout);
+    assert_eq!(dry.summary["finished"], json!(["alikafka:cn-hangzhou/k-slow"]));
+    assert!(env.calls_to(V, "DeleteInstance").is_empty());
+    // An apply run finishes it, and says so.
+    let last = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
+    assert_eq!(last.code, 0, "{}", last.stdout);
+    assert_eq!(last.outcome("k-slow"), "finished", "{}", last.stdout);
+    assert!(last.entry("k-slow")["message"].as_str().unwrap_or("").contains("released by the janitor at"));
+    assert_eq!(env.succeeded(V, "DeleteInstance", "InstanceId"), ["k-slow"]);
+    assert_eq!(env.calls_to(V, "ReleaseInstance").len(), 1, "released once");
+    assert!(env.sim.instance_ids("alikafka").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_janitors_own_releases_are_finished() {
+    // Released-but-not-deleted records (ServiceStatus 15): one the janitor released, one a person released in
+    // the console (no record), and an expired subscription with a copied record (15 also means "expired").
+    let released = |id: &str, paid: i64, tags: &[(&str, &str)]| {
+        kafka(id, paid, tags, json!({"ServiceStatus": 15, "ViewInstanceStatusCode": 6, "ExpiredTime": LAST_MONTH}))
+    };
+    let record: &[(&str, &str)] = &[("expire-at", "2026-11-01"), ("janitor:released", "2026-11-30T03:00:00Z")];
+    let env = Env::start(&inventory_with(json!({"alikafka": [
+        released("k-ours", 1, record),
+        released("k-console", 1, OLD),
+        released("k-sub-expired", 0, record),
+    ]})))
+    .await;
+    let run = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.outcome("k-ours"), "finished");
+    assert_eq!(env.succeeded(V, "DeleteInstance", "InstanceId"), ["k-ours"]);
+    assert_ne!(run.outcome("k-console"), "finished");
+    assert_ne!(run.outcome("k-sub-expired"), "finished");
+    assert!(env.calls_to(V, "ReleaseInstance").is_empty());
+    assert_eq!(env.sim.instance_ids("alikafka"), ["k-console", "k-sub-expired"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_release_without_its_record() {
+    // The record cannot be written (TagResources denied): ReleaseInstance is never sent.
+    let mut inv = inventory_with(json!({"alikafka": [kafka("k-eligible", 1, OLD, json!({}))]}));
+    inv["faults"] = json!([{"version": V, "action": "TagResources", "code": "Forbidden.RAM", "status": 403}]);
+    let env = Env::start(&inv).await;
+    let run = env.run_with_env(POLICY, &["--apply"], FAST_POLL).await;
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(run.outcome("k-eligible"), "failed");
+    assert_eq!(run.entry("k-eligible")["code"], "Forbidden.RAM");
+    assert!(env.calls_to(V, "ReleaseInstance").is_empty());
 }

@@ -143,6 +143,7 @@ fn summary(mode: &str) -> Summary {
         would_release: Vec::new(),
         marked: Vec::new(),
         unmarked: Vec::new(),
+        finished: vec![],
         failures: Vec::new(),
         skipped_scopes: vec![SkippedScope {
             product: "ecs".into(),
