@@ -47,7 +47,8 @@ impl JobError {
     pub fn kind(&self) -> &'static str {
         match self {
             JobError::Event(_) => "InvalidEvent",
-            JobError::Credentials(_) => "MissingCredentials",
+            JobError::Credentials(CredentialError::Missing(_)) => "MissingCredentials",
+            JobError::Credentials(_) => "CredentialSource",
             JobError::Endpoint(_) => "InvalidEndpoint",
             JobError::Widening(_) => "ScopeWidening",
             JobError::FutureClock { .. } => "FutureClock",

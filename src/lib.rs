@@ -8,6 +8,7 @@
 
 pub mod aliyun;
 pub mod cli;
+pub mod credentials;
 pub(crate) mod discovery;
 pub mod event;
 pub(crate) mod execute;

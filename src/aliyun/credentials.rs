@@ -13,6 +13,9 @@ pub struct Credentials {
 pub enum CredentialError {
     #[error("missing credential: environment variable {0} is not set or empty")]
     Missing(&'static str),
+    /// A credential source that is configured but could not be read (the reason never quotes a secret).
+    #[error("cannot read the Alibaba credentials from the secret {secret}: {reason}")]
+    Secret { secret: String, reason: String },
 }
 
 pub const ENV_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";

@@ -59,7 +59,9 @@ pub async fn run_lambda() -> ExitCode {
     }
 }
 
-/// One invocation: credentials are read from the environment each time (the secret may be rotated).
+/// One invocation: credentials are read each time, from the Secrets Manager secret `JANITOR_CREDENTIALS_SECRET_ARN`
+/// names (through the Parameters and Secrets extension, which caches it for minutes) or else from the
+/// environment, so a rotated key is picked up without a redeploy.
 pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Summary, InvocationError> {
     let (payload, context) = event.into_parts();
     let request_id = super::clean_id(&context.request_id);
@@ -68,7 +70,12 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
     let remaining = (context.deadline > now_ms).then(|| std::time::Duration::from_millis(context.deadline - now_ms));
     let settings = &super::with_platform_deadline(settings, remaining);
     let mut secrets = env_secrets_owned();
-    let result = match Credentials::from_env() {
+    let env = |k: &str| std::env::var(k).ok();
+    let credentials = match crate::credentials::aws_secret::from_env(env).await {
+        Some(read) => read,
+        None => Credentials::from_env(),
+    };
+    let result = match credentials {
         Ok(credentials) => {
             secrets.extend(credentials.secrets().into_iter().map(String::from));
             // Re-serialising a `Value` cannot fail; an empty body would be rejected by the event parser anyway.

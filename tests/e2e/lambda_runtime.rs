@@ -240,3 +240,130 @@ fn missing_lambda_variables_exit_with_a_clear_error_not_a_panic() {
     assert!(err.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_VERSION"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The AWS Parameters and Secrets Lambda Extension's one route as the function uses it (Secrets Manager user
+/// guide, "Use AWS Secrets Manager secrets in AWS Lambda functions"): `GET /secretsmanager/get?secretId=…` with
+/// the function's session token in `X-Aws-Parameters-Secrets-Token`, answered like `GetSecretValue`.
+struct FakeExtension {
+    /// The secret's current value; `None` answers 400 as the extension does for a missing secret.
+    value: std::sync::Mutex<Option<Value>>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:aliyun-janitor-key-AbCdEf";
+const SESSION_TOKEN: &str = "lambda-session-token-7f3a";
+
+async fn extension_get(
+    State(ext): State<Arc<FakeExtension>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> (StatusCode, String) {
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    ext.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if headers.get("x-aws-parameters-secrets-token").and_then(|v| v.to_str().ok()) != Some(SESSION_TOKEN) {
+        return (StatusCode::UNAUTHORIZED, "missing or wrong X-Aws-Parameters-Secrets-Token".into());
+    }
+    match (q.get("secretId").map(String::as_str), ext.value.lock().unwrap().clone()) {
+        (Some(SECRET_ARN), Some(v)) => (
+            StatusCode::OK,
+            serde_json::json!({"ARN": SECRET_ARN, "Name": "aliyun-janitor-key", "SecretString": v.to_string(),
+                               "VersionId": "v", "VersionStages": ["AWSCURRENT"]})
+            .to_string(),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "ResourceNotFoundException: Secrets Manager can't find the specified secret.".into(),
+        ),
+    }
+}
+
+fn key(id: &str, secret: &str) -> Value {
+    serde_json::json!({"AccessKeyId": id, "AccessKeySecret": secret})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_is_used_by_the_next_invocation_without_a_redeploy() {
+    let dir = temp_dir("lambda-secret-rotation");
+    let (_sim, sim_url) = start_sim(&dir);
+    let policy = write(&dir, "policy.yaml", POLICY);
+    let ext = Arc::new(FakeExtension {
+        value: std::sync::Mutex::new(Some(key(SIM_KEY_ID, SIM_SECRET))),
+        reads: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().route("/secretsmanager/get", get(extension_get)).with_state(ext.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut harness = Harness::start().await;
+    let mut function = spawn_function(
+        &harness,
+        &[
+            ("JANITOR_POLICY", policy.display().to_string()),
+            ("JANITOR_ENDPOINT", sim_url.clone()),
+            ("JANITOR_CREDENTIALS_SECRET_ARN", SECRET_ARN.into()),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.to_string()),
+            ("AWS_SESSION_TOKEN", SESSION_TOKEN.into()),
+            // The secret wins over the environment: these would be refused by the emulator.
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", WRONG_KEY_ID.into()),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", WRONG_SECRET.into()),
+        ],
+    );
+    let scheduled =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
+
+    match harness.invoke(&scheduled).await {
+        Outcome::Response { body, .. } => check_core_summary("with the secret's key", &body),
+        other => panic!("{other:?}\nstderr:\n{}", function.stderr()),
+    }
+    assert_eq!(ext.reads.load(std::sync::atomic::Ordering::SeqCst), 1, "read at invocation time, once");
+
+    // The key is rotated (here: replaced by one the cloud refuses): the very next invocation uses it.
+    *ext.value.lock().unwrap() = Some(key(WRONG_KEY_ID, WRONG_SECRET));
+    match harness.invoke(&scheduled).await {
+        Outcome::Response { body, .. } => {
+            let refused = body["skipped_scopes"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty() && s.iter().all(|x| x["code"] == "InvalidAccessKeyId.NotFound"));
+            assert!(refused, "every scope must be refused with the rotated key: {body:#}");
+            assert!(str_list(&body["would_release"]).is_empty(), "{body:#}");
+        }
+        Outcome::Error { body, .. } => assert!(body["errorMessage"].is_string(), "{body}"),
+        other => panic!("{other:?}"),
+    }
+    // Rotated back to a good key: no restart needed.
+    *ext.value.lock().unwrap() = Some(key(SIM_KEY_ID, SIM_SECRET));
+    match harness.invoke(&scheduled).await {
+        Outcome::Response { body, .. } => check_core_summary("after rotation", &body),
+        other => panic!("{other:?}"),
+    }
+
+    // A secret without its key fields, or one the extension cannot find: the invocation fails, naming the
+    // secret and the field, and nothing is listed.
+    let sim_calls = || async {
+        let calls: Value =
+            http_client().get(format!("{sim_url}/_sim/calls")).send().await.unwrap().json().await.unwrap();
+        calls.as_array().map_or(0, Vec::len)
+    };
+    let calls_before = sim_calls().await;
+    *ext.value.lock().unwrap() = Some(serde_json::json!({"AccessKeyId": SIM_KEY_ID}));
+    match harness.invoke(&scheduled).await {
+        Outcome::Error { body, .. } => {
+            assert_eq!(body["errorType"], "CredentialSource", "{body}");
+            let m = body["errorMessage"].as_str().unwrap_or_default();
+            assert!(m.contains(SECRET_ARN) && m.contains("AccessKeySecret"), "{m}");
+        }
+        other => panic!("a secret without AccessKeySecret must fail the invocation: {other:?}"),
+    }
+    *ext.value.lock().unwrap() = None;
+    match harness.invoke(&scheduled).await {
+        Outcome::Error { body, .. } => {
+            let m = body["errorMessage"].as_str().unwrap_or_default();
+            assert!(m.contains("HTTP 400") && m.contains("ResourceNotFoundException"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim_calls().await, calls_before, "no API call without credentials");
+    function_logs_checked(&mut function);
+}
