@@ -10,7 +10,7 @@ use crate::retry::{self, GaveUp, Retriable};
 
 use super::limit::{AdaptiveLimit, LimitStats};
 use super::sign;
-use super::{ApiError, Credentials, Endpoints};
+use super::{ApiError, CredentialSource, Credentials, Endpoints};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -134,18 +134,18 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
-    credentials: Credentials,
+    /// Asked before every request: temporary credentials are refreshed by their source during a run.
+    credentials: Arc<dyn CredentialSource>,
     endpoints: Endpoints,
     retry: RetryPolicy,
     per_endpoint_concurrency: usize,
     limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
-    /// The credentials as they may appear in an answer: raw, percent-encoded, and percent-encoded twice (as in a
-    /// string to sign that quotes a canonical query). Every error is redacted of them before it leaves.
-    secret_forms: Vec<String>,
 }
 
-/// The forms of the credentials an answer may quote (see `Inner::secret_forms`).
+/// The credentials as they may appear in an answer: raw, percent-encoded, and percent-encoded twice (as in a
+/// string to sign that quotes a canonical query). Every error is redacted of the forms of the credentials its
+/// request was signed with before it leaves.
 fn secret_forms(credentials: &Credentials) -> Vec<String> {
     let mut forms = Vec::new();
     for raw in credentials.secrets().into_iter().chain([credentials.access_key_id.as_str()]) {
@@ -161,7 +161,7 @@ fn secret_forms(credentials: &Credentials) -> Vec<String> {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("credentials", &self.inner.credentials).finish_non_exhaustive()
+        f.debug_struct("Client").field("credentials", &self.inner.credentials.describe()).finish_non_exhaustive()
     }
 }
 
@@ -174,8 +174,19 @@ pub fn install_crypto_provider() {
 }
 
 impl Client {
+    /// A client that signs with fixed credentials.
     pub fn new(
         credentials: Credentials,
+        endpoints: Endpoints,
+        retry: RetryPolicy,
+        per_endpoint_concurrency: usize,
+    ) -> Result<Self, ApiError> {
+        Self::with_source(Arc::new(credentials), endpoints, retry, per_endpoint_concurrency)
+    }
+
+    /// A client that asks `credentials` before every request.
+    pub fn with_source(
+        credentials: Arc<dyn CredentialSource>,
         endpoints: Endpoints,
         retry: RetryPolicy,
         per_endpoint_concurrency: usize,
@@ -194,7 +205,6 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                secret_forms: secret_forms(&credentials),
                 credentials,
                 endpoints,
                 retry,
@@ -215,8 +225,14 @@ impl Client {
         self.inner.retry.max_pages
     }
 
-    pub fn credentials(&self) -> &Credentials {
-        &self.inner.credentials
+    /// Where the credentials come from (for the run banner).
+    pub fn credential_source(&self) -> String {
+        self.inner.credentials.describe()
+    }
+
+    /// The endpoints this client sends to.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
     }
 
     /// Every request to `product` in `region` goes to a loopback address (after every override).
@@ -285,7 +301,13 @@ impl Client {
 
     /// One attempt, its error redacted of the credentials before anything (a retry log line included) sees it.
     async fn redacted_attempt(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
-        self.attempt(req).await.map_err(|e| e.redacted(&self.inner.secret_forms))
+        let credentials = self
+            .inner
+            .credentials
+            .current()
+            .await
+            .map_err(|message| ApiError::Credentials { action: req.action.to_string(), message })?;
+        self.attempt(req, &credentials).await.map_err(|e| e.redacted(&secret_forms(&credentials)))
     }
 
     /// The limiter of the endpoint that serves `req`. Keyed by the real Alibaba host even when an override
@@ -313,11 +335,11 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, req: &ApiRequest) -> Result<Vec<u8>, ApiError> {
+    async fn attempt(&self, req: &ApiRequest, credentials: &Credentials) -> Result<Vec<u8>, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
         let permit = self.limit(req).acquire().await;
         self.count(req);
-        let query = signed_query(req, &self.inner.credentials, "POST");
+        let query = signed_query(req, credentials, "POST");
         let url = format!("{base_url}/?{query}");
         let transport = |e: reqwest::Error| ApiError::Transport {
             action: req.action.to_string(),

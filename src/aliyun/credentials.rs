@@ -1,4 +1,6 @@
-//! Credentials from the environment. The secret and the STS token are never printed: `Debug` redacts them.
+//! One set of credentials, and the [`CredentialSource`] the client asks before every request (so temporary
+//! credentials can be refreshed during a run). The secret and the STS token are never printed: `Debug` redacts them.
+//! Where they come from (the default chain, STS roles) is [`crate::credentials`].
 
 use std::fmt;
 
@@ -16,6 +18,13 @@ pub enum CredentialError {
     /// A credential source that is configured but could not be read (the reason never quotes a secret).
     #[error("cannot read the Alibaba credentials from the secret {secret}: {reason}")]
     Secret { secret: String, reason: String },
+    /// The default chain found nothing: every source tried, and why each was skipped.
+    #[error("no Alibaba Cloud credentials found (nothing was called). Tried, in order: {}", .tried.join("; "))]
+    NotFound { tried: Vec<String> },
+    /// A source that is configured (a file that exists, a variable that is set) but unusable: it stops the chain
+    /// rather than falling through to another identity. The message names the file or variable and the field.
+    #[error("credentials: {0}")]
+    Broken(String),
 }
 
 pub const ENV_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
@@ -61,6 +70,28 @@ impl Credentials {
         let mut v = vec![self.access_key_secret.as_str()];
         v.extend(self.security_token.as_deref());
         v
+    }
+}
+
+/// What the client signs with: asked before every request, so a source of temporary credentials can refresh
+/// them before they expire without the run noticing.
+#[async_trait::async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The credentials to sign the next request with. The error names the source and never holds a secret.
+    async fn current(&self) -> Result<Credentials, String>;
+    /// Where the credentials come from, for the run banner (`environment`, `aliyun CLI profile default (AK)`).
+    fn describe(&self) -> String;
+}
+
+/// Fixed credentials (an access key, or an STS token handed over by the platform for this invocation).
+#[async_trait::async_trait]
+impl CredentialSource for Credentials {
+    async fn current(&self) -> Result<Credentials, String> {
+        Ok(self.clone())
+    }
+
+    fn describe(&self) -> String {
+        "fixed credentials".into()
     }
 }
 

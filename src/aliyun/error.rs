@@ -14,6 +14,9 @@ pub enum ApiError {
     /// A 2xx answer whose body does not have the shape we expect; `detail` names the field.
     #[error("{action}: unexpected response shape: {detail}")]
     Shape { action: String, detail: String },
+    /// The credential source could not give credentials for this call (a refresh failed): nothing was sent.
+    #[error("{action}: no credentials: {message}")]
+    Credentials { action: String, message: String },
     /// Retries stopped because the total time budget ran out.
     #[error("{action}: gave up after {attempts} attempts: {last}")]
     Exhausted { action: String, attempts: u32, last: Box<ApiError> },
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::Exhausted { action, attempts, last } => {
                 ApiError::Exhausted { action, attempts, last: Box::new(last.redacted(secrets)) }
             }
+            ApiError::Credentials { action, message } => ApiError::Credentials { action, message: clean(message) },
             e @ ApiError::Http { .. } => e,
         }
     }
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Transport { timeout: true, .. } => "Timeout".into(),
             ApiError::Transport { .. } => "TransportError".into(),
             ApiError::Shape { .. } => "MalformedResponse".into(),
+            ApiError::Credentials { .. } => "CredentialsUnavailable".into(),
             ApiError::Exhausted { last, .. } => last.summary_code(),
         }
     }
@@ -79,7 +84,7 @@ impl ApiError {
             ApiError::Service { code, status, .. } => is_retryable_code(code) || *status >= 500,
             ApiError::Http { status, .. } => *status >= 500 || *status == 429,
             ApiError::Transport { .. } => true,
-            ApiError::Shape { .. } | ApiError::Exhausted { .. } => false,
+            ApiError::Shape { .. } | ApiError::Exhausted { .. } | ApiError::Credentials { .. } => false,
         }
     }
 
