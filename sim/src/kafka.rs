@@ -14,8 +14,10 @@
 //! then released-but-not-deleted: `ServiceStatus` 15 (which view code shows meanwhile is UNVERIFIED; the
 //! emulator shows 6, released). `DeleteInstance` is refused (`BIZ_INSTANCE_STATUS_ERROR`) before `ServiceStatus`
 //! 15 and removes the instance after it. Other optional `_sim` controls: `mutate_after_reads` (`controls.rs`);
-//! `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers that business error). The business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
-//! `BIZ_INSTANCE_STATUS_ERROR`, `BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT`.
+//! `release_error: {"Code": "...", "Message": "..."}` (`ReleaseInstance` answers that business error).
+//! `BIZ_INSTANCE_PAIDTYPE_NOT_SUPPORT` (a subscription's release) is the service's code (reference, corrections);
+//! the other business error codes are this emulator's (UNVERIFIED): `BIZ_INSTANCE_NOT_FOUND`,
+//! `BIZ_INSTANCE_STATUS_ERROR`.
 //!
 //! Tagging (reference 3.3 and the alikafka TagResources/UntagResources pages): `RegionId`, `ResourceType`
 //! `INSTANCE` (case-insensitive; the emulator tags instances only, not topics or groups), `ResourceId.N`,

@@ -8,16 +8,20 @@
 //! "Value"}]}`, …). `InstanceReleaseProtection` is only served by `DescribeInstanceAttribute`, as in the real
 //! API. Optional `_sim` controls: `mutate_after_reads` (see `controls.rs`).
 //!
-//! Error codes: 403 `InstanceReleaseProtection` is the documented one. No fuller table exists, so the others
-//! are this emulator's choices (UNVERIFIED): 404 `InvalidInstanceId.NotFound`, 403 `IncorrectInstanceStatus`
-//! (not `Normal`), 403 `ChargeTypeViolation` (a subscription), 400 `InvalidParameter`.
+//! Error codes: 403 `InstanceReleaseProtection` is the documented one. `InvalidInstanceId.NotFound` for a missing
+//! instance (`DescribeInstanceAttribute`, `DeleteInstance`) is confirmed by the Terraform provider (reference,
+//! corrections: aliyun/terraform-provider-alicloud `alicloud/errors.go` `InvalidKVStoreInstanceIdNotFound`, which
+//! `service_alicloud_kvstore.go` reads as "gone" and the instance delete tolerates); its 404 status is this
+//! emulator's. The others are this emulator's choices (UNVERIFIED): 403 `IncorrectInstanceStatus` (not `Normal`),
+//! 403 `ChargeTypeViolation` (a subscription), 400 `InvalidParameter`.
 //!
 //! Tagging follows the r-kvstore TagResources/UntagResources pages (help.aliyun.com, "为一个或多个实例绑定标签"):
 //! `RegionId`, `ResourceType` fixed to `INSTANCE`, `ResourceId.N` (at most 50), `Tag.N.Key/Value` or `TagKey.N`
-//! (at most 20), `All`; at most 20 tags per instance; the answer is only `{RequestId}`. A call either applies to
-//! every id or fails as a whole, with the documented codes: 400 `InvalidParameter.ResourceId` ("The specified
-//! parameter ResourceId.n is not valid.") for an id that is not an instance of the region, 400
-//! `NumberExceed.Tags` for an instance that would carry more than 20 tags.
+//! (at most 20), `All`; at most 20 tags per instance; the answer is only `{RequestId}` (so is the official SDK's
+//! `TagResourcesResponseBody`, alibabacloud_r_kvstore20150101 7.0.0). A call either applies to every id or fails
+//! as a whole: 404 `InvalidDbInstanceId.NotFound` for an id that is not an instance of the region (reference,
+//! corrections; the page also lists 400 `InvalidParameter.ResourceId`), 400 `NumberExceed.Tags` for an instance
+//! that would carry more than 20 tags.
 
 use std::collections::BTreeMap;
 

@@ -1,12 +1,12 @@
 //! AWS EventBridge (reference section 4.4): `Scheduled Event` from `aws.events` (or EventBridge Scheduler's
-//! `aws.scheduler`) runs the schedule; `Tag Change
-//! on Resource` from `aws.tag` names resources by ARN (Alibaba ARNs are ours; AWS ARNs are noted and ignored).
+//! `aws.scheduler`) runs the schedule. Nothing else from AWS is accepted: `Tag Change on Resource` (`aws.tag`)
+//! is refused by name, because `aws.` sources are AWS's own (reference, corrections: `NotAuthorizedForSourceException`
+//! for anyone else), so such an event only ever names AWS resources.
 
 use serde_json::Value;
 
-use super::raw::{decode, AwsHead, AwsTagChange};
-use super::{check_id, check_time, clip, event_id, field, quote, required, strings, EventError, ManualRequest};
-use super::{ResourceEvent, Trigger};
+use super::raw::{decode, AwsHead};
+use super::{check_id, check_time, clip, field, quote, required, EventError, ManualRequest, Trigger};
 
 /// An event with a `detail-type` key.
 pub(super) fn event(value: &Value) -> Result<Trigger, EventError> {
@@ -17,7 +17,12 @@ pub(super) fn event(value: &Value) -> Result<Trigger, EventError> {
         ("Scheduled Event", "aws.events") => scheduled(value, "aws.events"),
         // EventBridge Scheduler (SAM `ScheduleV2`): the same shape, `detail` the string "{}".
         ("Scheduled Event", "aws.scheduler") => scheduled(value, "aws.scheduler"),
-        ("Tag Change on Resource", "aws.tag") => tag_change(value),
+        ("Tag Change on Resource", "aws.tag") => Err(EventError::Unknown(
+            "AWS event `Tag Change on Resource` from `aws.tag` is not handled: `aws.` sources are reserved to AWS, so \
+             it names AWS resources only; Alibaba Cloud tag changes reach the janitor as Alibaba EventBridge events on \
+             Function Compute (docs/deploy.md)"
+                .into(),
+        )),
         _ => Err(EventError::Unknown(format!(
             "AWS event {} from {} is not handled",
             quote(&detail_type),
@@ -43,25 +48,10 @@ fn scheduled(value: &Value, source: &str) -> Result<Trigger, EventError> {
     })
 }
 
-/// `Tag Change on Resource` (reference 4.4): the resources are the ARNs in `resources`. `detail.tags` is not
-/// used: the fresh read is the truth.
-fn tag_change(value: &Value) -> Result<Trigger, EventError> {
-    let raw: AwsTagChange = decode(value, "")?;
-    let id = event_id(raw.id)?;
-    let mut event = ResourceEvent::new("aws.tag", &id);
-    let Some(resources) = &raw.resources else {
-        return Err(field("resources", "missing (a tag change names the resource it changed)"));
-    };
-    for (i, arn) in strings(resources, "resources")?.into_iter().enumerate() {
-        event.add_arn(arn, &format!("resources[{i}]"))?;
-    }
-    Ok(Trigger::Resources(event))
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::event::tests::{resources, round_trip, sans_accounts, target};
-    use crate::event::Trigger;
+    use crate::event::tests::round_trip;
+    use crate::event::{parse, EventError, Trigger};
 
     /// Issue 13 item 15c: SAM's recommended `ScheduleV2` delivers `source: aws.scheduler`, `detail: "{}"`.
     #[test]
@@ -87,15 +77,14 @@ mod tests {
         assert_eq!(t.describe(), "scheduled (aws.events)");
     }
 
+    /// Issue 13 item 12: `aws.` sources are AWS's own, so an `aws.tag` event can only name AWS resources; one
+    /// carrying an Alibaba ARN was accepted as a tag change. It is refused by name, and nothing runs (the AWS-shaped
+    /// fixture: `hostile_aws_tag_change` in the module tests).
     #[test]
-    fn sample_aws_tag_change_with_an_alibaba_arn() {
-        let t = round_trip(include_str!("../../events/aws-tag-change.json"));
-        let r = resources(&t);
-        assert_eq!(r.source, "aws.tag");
-        assert_eq!(
-            sans_accounts(&r.targets),
-            [target("ecs", "cn-hangzhou", "i-bp1tagged0000000001", &["bddcf1d6-0251-35a1-aab0-adc1fb47c11c"])]
-        );
-        assert!(r.ignored.is_empty());
+    fn an_aws_tag_change_is_refused_by_name() {
+        let body = br#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag","resources":["acs:ecs:cn-hangzhou:1:instance/i-1"]}"#;
+        let Err(EventError::Unknown(message)) = parse(body) else { panic!("accepted") };
+        assert!(message.contains("`Tag Change on Resource` from `aws.tag` is not handled"), "{message}");
+        assert!(message.contains("reserved to AWS"), "{message}");
     }
 }

@@ -2,9 +2,9 @@
 //! error naming what was wrong, and nothing runs.
 //!
 //! Accepted shapes (reference section 4), told apart by their keys in this fixed order:
-//! 1. a `detail-type` key: an AWS EventBridge event. `Scheduled Event` from `aws.events` runs the schedule;
-//!    `Tag Change on Resource` from `aws.tag` names resources by ARN (Alibaba ARNs `acs:ecs:<region>:<uid>:instance/<id>`
-//!    are ours; AWS ARNs are named in the log and ignored).
+//! 1. a `detail-type` key: an AWS EventBridge event. `Scheduled Event` from `aws.events` or `aws.scheduler` runs
+//!    the schedule; every other AWS event is rejected by name (`Tag Change on Resource` from `aws.tag` included:
+//!    `aws.` sources are AWS's own, so it never names an Alibaba resource).
 //! 2. a `specversion` key: an Alibaba EventBridge CloudEvent: `<product>:ActionTrail:ApiCall` for the tag APIs
 //!    (`TagResources`, `UntagResources`, `AddTags`, `RemoveTags`; other API calls name nothing), with ids from
 //!    `data.referencedResources` and `data.requestParameters` (`ResourceId.N`, `InstanceId`, `ResourceARN.N`),
@@ -15,8 +15,10 @@
 //! 5. anything else must be a manual invocation: `{"dry_run": true, "regions": [...], "products": [...]}`
 //!    with every key known (`{}` is a plain run).
 //!
-//! A JSON array is an EventBridge batch: every element must be a tag-change or state-change event, and the batch
-//! is one [`Trigger::Resources`] with the union of the resources and every event id.
+//! A JSON array is a batch: every element must be a tag-change or state-change event, and the batch is one
+//! [`Trigger::Resources`] with the union of the resources and every event id. The shipped triggers never send one
+//! (an EventBridge trigger on the default bus invokes once per event: FC 3.0 `RunOptions`, `event-driven` mode, no
+//! batching); it is how several events are replayed in one run (`run --event`).
 //!
 //! Resource events are hints: the job re-reads the named resources by id and decides from what it reads.
 
@@ -43,7 +45,7 @@ pub const MAX_LIST_ENTRIES: usize = 100;
 pub const MAX_ENTRY_LEN: usize = 64;
 /// Longest invocation id (`id`, `run_id`, an AWS event id, an FC trigger name), in bytes.
 pub const MAX_ID_LEN: usize = 128;
-/// Most events in one EventBridge batch (EventBridge batches hold at most 100 by default... and 10 000 at most).
+/// Most events in one batch (a replay of several events: the shipped triggers deliver one event per invocation).
 pub const MAX_BATCH_EVENTS: usize = 100;
 /// Most resources one trigger may name (after the union of a batch). Above it the trigger is refused.
 pub const MAX_TARGETS: usize = 500;
@@ -75,7 +77,7 @@ pub enum Trigger {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceEvent {
-    /// `aws.tag`, `acs.actiontrail` (ActionTrail API calls), `acs.ecs` (state changes), or `batch`.
+    /// `acs.actiontrail` (ActionTrail API calls), `acs.ecs` (state changes), or `batch`.
     pub source: String,
     /// Every delivered event's id, in delivery order, without repeats.
     pub event_ids: Vec<String>,
@@ -258,7 +260,8 @@ fn cloud_event(value: &Value) -> Result<Trigger, EventError> {
     Err(EventError::Unknown(format!("CloudEvent {} is not handled", quote(&ty))))
 }
 
-/// An EventBridge batch: each element a resource event; one trigger with the union of what they name.
+/// A batch (a replay of several events): each element a resource event; one trigger with the union of what they
+/// name.
 fn batch(items: Vec<Value>) -> Result<Trigger, EventError> {
     if items.is_empty() {
         return Err(EventError::Unknown("empty event batch (an array with no events)".into()));
@@ -699,6 +702,11 @@ pub(crate) mod tests {
     );
     rejects!(hostile_timer_payload_bad_region, "fc-timer-payload-bad-region.json", "event field `payload.regions[0]`");
     rejects!(
+        hostile_aws_tag_change,
+        "aws-tag-change.json",
+        "AWS event `Tag Change on Resource` from `aws.tag` is not handled"
+    );
+    rejects!(
         hostile_aws_other,
         "aws-ec2-state-change.json",
         "AWS event `EC2 Instance State-change Notification` from `aws.ec2` is not handled"
@@ -738,9 +746,12 @@ pub(crate) mod tests {
         }
     }
 
+    /// Issue 13 item 15: the batch sample mixed an ActionTrail call and a state change, which no trigger sends
+    /// together (each matches one pattern, and a default-bus trigger invokes once per event). The replay fixture
+    /// holds two ActionTrail tag calls.
     #[test]
-    fn sample_batch_is_one_trigger_with_the_union() {
-        let t = round_trip(include_str!("../../events/alibaba-batch.json"));
+    fn a_replayed_batch_is_one_trigger_with_the_union() {
+        let t = round_trip(include_str!("../../tests/fixtures/events/actiontrail-batch.json"));
         let r = resources(&t);
         assert_eq!(r.source, "batch");
         assert_eq!(r.event_ids, ["9e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b", "c2f8e1a0-6d7e-4f1b-8a3c-5e9d0b1c2d3e"]);
@@ -781,8 +792,9 @@ pub(crate) mod tests {
         );
         let t = parse(include_bytes!("../../tests/fixtures/events/cloudevent-ecs-state-change.json")).unwrap();
         assert_eq!(resources(&t).targets.len(), 1);
-        // An AWS resource: nothing the janitor manages, named for the log.
-        let t = parse(include_bytes!("../../tests/fixtures/events/aws-tag-change.json")).unwrap();
+        // Another cloud's ARN in a tag call: nothing the janitor manages, named for the log.
+        let aws = r#"{"id":"e-1","specversion":"1.0","type":"tag:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceARN.1":"arn:aws:ec2:us-east-1:123456789012:instance/i-0000000aaaaaaaaaa"}}}"#;
+        let t = parse(aws.as_bytes()).unwrap();
         let r = resources(&t);
         assert!(r.targets.is_empty());
         assert!(r.ignored[0].contains("arn:aws:ec2:us-east-1"), "{:?}", r.ignored);
@@ -832,12 +844,8 @@ pub(crate) mod tests {
                 "region is a wildcard",
             ),
             (
-                r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag","resources":"acs:ecs:cn-hangzhou:1:instance"}"#,
+                r#"{"id":"e","specversion":"1.0","type":"tag:ActionTrail:ApiCall","data":{"eventName":"TagResources","acsRegion":"cn-hangzhou","requestParameters":{"ResourceARN.1":"acs:ecs:cn-hangzhou:1:instance"}}}"#,
                 "expected <type>/<id>",
-            ),
-            (
-                r#"{"version":"0","id":"x","detail-type":"Tag Change on Resource","source":"aws.tag"}"#,
-                "event field `resources`: missing",
             ),
             ("[]", "empty event batch"),
             ("[[1]]", "batch element [0]: expected a JSON object, got an array"),

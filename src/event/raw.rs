@@ -92,16 +92,6 @@ pub(super) struct AwsHead {
     pub source: Option<Str>,
 }
 
-/// AWS `Tag Change on Resource` (AWS's envelope: tolerant). `detail.tags` is not read.
-#[derive(Debug, Deserialize)]
-pub(super) struct AwsTagChange {
-    #[serde(default, deserialize_with = "present")]
-    pub id: Option<Str>,
-    /// An ARN or a list of ARNs.
-    #[serde(default, deserialize_with = "present")]
-    pub resources: Option<Value>,
-}
-
 /// The key of an Alibaba EventBridge CloudEvent that says what it is (Alibaba's envelope: tolerant).
 #[derive(Debug, Deserialize)]
 pub(super) struct CloudHead {

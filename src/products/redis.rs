@@ -53,9 +53,10 @@ const PAGE_SIZE: usize = 50;
 const PARALLEL_READS: usize = 8;
 /// `TagResources`/`UntagResources`: at most 50 `ResourceId.N` and 20 `Tag.N` or `TagKey.N` per call, and
 /// `ResourceType` is fixed to `INSTANCE` (the r-kvstore 2015-01-01 API pages on help.aliyun.com: "取值固定为
-/// INSTANCE"; not in reference 3.2). The answer is `{RequestId}`; a bad id fails the whole call (documented
-/// `InvalidParameter.ResourceId`), and `FailedResources` is read in case an answer carries one (UNVERIFIED: not
-/// documented for r-kvstore).
+/// INSTANCE"; not in reference 3.2). The answer is `{RequestId}` alone (the official SDK's `TagResourcesResponseBody`
+/// and `UntagResourcesResponseBody` hold nothing else, alibabacloud_r_kvstore20150101 7.0.0), so a bad id fails the
+/// whole call (404 `InvalidDbInstanceId.NotFound`, reference corrections; the page lists 400
+/// `InvalidParameter.ResourceId` too). `FailedResources`, the Tag service's shape, is read anyway: it costs nothing.
 const TAG_BATCH: usize = 50;
 const TAG_RESOURCE_TYPE: &str = "INSTANCE";
 
@@ -136,8 +137,9 @@ struct Tag {
     value: Option<String>,
 }
 
-/// The "no such instance" answer. UNVERIFIED for r-kvstore (no error table was found, reference 3.2); this is
-/// the code the emulator uses, and the one most Alibaba products use.
+/// The "no such instance" answer of `DescribeInstanceAttribute` and `DeleteInstance`: confirmed by the Terraform
+/// provider (reference, corrections: `alicloud/errors.go` `InvalidKVStoreInstanceIdNotFound`, read as "gone" by
+/// `service_alicloud_kvstore.go` and tolerated by the instance delete).
 fn is_not_found(code: &str) -> bool {
     code == "InvalidInstanceId.NotFound"
 }

@@ -651,10 +651,13 @@ rules:
 async fn an_arn_of_another_account_is_ignored() {
     let env = Env::start(&inventory(vec![stopped("i-mine", &[EXPIRED]), stopped("i-theirs", &[EXPIRED])])).await;
     let event = json!({
-        "version": "0", "id": "evt-arn", "detail-type": "Tag Change on Resource", "source": "aws.tag",
-        "account": "123456789012", "time": "2026-11-25T11:58:05Z", "region": "us-east-1",
-        "resources": ["acs:ecs:cn-hangzhou:1111222233334444:instance/i-mine", "acs:ecs:cn-hangzhou:9999888877776666:instance/i-theirs"],
-        "detail": {"changed-tag-keys": ["expire-at"], "service": "ecs", "resource-type": "instance"},
+        "id": "evt-arn", "source": "acs.actiontrail", "specversion": "1.0", "type": "tag:ActionTrail:ApiCall",
+        "time": "2026-11-25T11:58:05Z", "aliyunregionid": "cn-hangzhou",
+        "data": {"eventName": "TagResources", "acsRegion": "cn-hangzhou", "requestParameters": {
+            "ResourceARN.1": "acs:ecs:cn-hangzhou:1111222233334444:instance/i-mine",
+            "ResourceARN.2": "acs:ecs:cn-hangzhou:9999888877776666:instance/i-theirs",
+            "Tags": "{\"expire-at\":\"2026-11-24\"}",
+        }},
     });
     let path = env.write("event.json", &event.to_string());
     let run = env

@@ -307,6 +307,17 @@ fn serverless_devs_function_and_triggers() {
     assert_eq!(bridges.len(), 2, "tag changes (ActionTrail calls) and ECS state changes");
     let mut types = Vec::new();
     for b in &bridges {
+        // Issue 13 item 15d: the shape of fc3's own default-bus trigger (devsapp/fc3 `__tests__/e2e/trigger/eb/s.yaml`,
+        // `defaultTrigger`), which fc3 sends to FC's CreateTrigger as it is (`src/resources/fc/index.ts`,
+        // `deployTrigger`). No `invocationRole`: then fc3 creates the service-linked roles the trigger needs
+        // (`src/base.ts`, `_handleDefaultTriggerRole`). No `runOptions`: a default-bus trigger is `event-driven`,
+        // one event per invocation, and takes no batch window (FC 3.0 `RunOptions`).
+        let mut keys: Vec<&str> =
+            b["triggerConfig"].as_object().expect("triggerConfig").keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["asyncInvocationType", "eventRuleFilterPattern", "eventSourceConfig", "triggerEnable"]);
+        assert!(b.get("invocationRole").is_none(), "{b}");
+        assert_eq!(b["qualifier"], "LATEST");
         let pattern = b["triggerConfig"]["eventRuleFilterPattern"].as_str().expect("eventRuleFilterPattern");
         let pattern: Value = serde_json::from_str(pattern).expect("eventRuleFilterPattern is JSON");
         assert!(pattern.is_object());

@@ -131,11 +131,15 @@ async fn without_apply_only_reads_are_made() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_instance_that_is_gone_is_not_a_failed_scope() {
     let env = Env::start(&inventory_with(json!({"kms": [kms("kst-here", "scratch-1", "POSTPAY", json!({}))]}))).await;
+    // A Tag service call (ActionTrail, reference 4.3) naming both instances by ARN.
     let event = json!({
-        "version": "0", "id": "evt-kms", "detail-type": "Tag Change on Resource", "source": "aws.tag",
-        "account": "123456789012", "time": "2026-11-25T11:58:05Z", "region": "us-east-1",
-        "resources": ["acs:kms:cn-hangzhou:123:instance/kst-gone", "acs:kms:cn-hangzhou:123:instance/kst-here"],
-        "detail": {"changed-tag-keys": ["x"], "service": "kms", "resource-type": "instance"},
+        "id": "evt-kms", "source": "acs.actiontrail", "specversion": "1.0", "type": "tag:ActionTrail:ApiCall",
+        "time": "2026-11-25T11:58:05Z", "aliyunregionid": "cn-hangzhou",
+        "data": {"eventName": "TagResources", "acsRegion": "cn-hangzhou", "requestParameters": {
+            "ResourceARN.1": "acs:kms:cn-hangzhou:123:instance/kst-gone",
+            "ResourceARN.2": "acs:kms:cn-hangzhou:123:instance/kst-here",
+            "Tags": "{\"x\":\"1\"}",
+        }},
     });
     let path = env.write("event.json", &event.to_string());
     let run = env.run(POLICY, &["--event", path.to_str().unwrap()]).await;
