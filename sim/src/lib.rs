@@ -13,8 +13,10 @@
 //! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
 //!
 //! STS (`sts`, version `2015-04-01`) is served on the same endpoint: `AssumeRole` and `GetCallerIdentity` signed like
-//! every call, `AssumeRoleWithOIDC` anonymous as the official clients send it. Every temporary credential it issues
-//! is then accepted by every API until it expires; [`Sim::issued_credentials`] lists them, without their secrets.
+//! every call, `AssumeRoleWithOIDC` anonymous as the official clients send it. Every temporary credential the
+//! emulator issues (there, from the ECS metadata service on `/latest/...` and from the credentials URI
+//! `/_sim/credentials-uri`, both in `metadata.rs`) is then accepted by every API until it expires;
+//! [`Sim::issued_credentials`] (or `GET /_sim/issued-credentials`) lists them, without their secrets.
 //!
 //! Billing follows the products: a billing record of an instance that a product section served at load and that
 //! is gone from it since (released through the product's API) is dropped before billing answers, as the real
@@ -28,6 +30,7 @@ mod faults;
 mod inventory;
 mod kafka;
 mod kms;
+mod metadata;
 mod params;
 mod redis;
 mod reply;
@@ -50,6 +53,7 @@ use auth::{NonceStore, SECRET_PARAMS};
 use faults::Faults;
 use inventory::SimCredential;
 pub use inventory::SimError;
+use metadata::{MetaRequest, Metadata, Plain};
 use params::Params;
 use reply::{new_request_id, ApiFault, Rendered, Reply};
 pub use server::{serve, spawn, ThreadServer};
@@ -133,6 +137,7 @@ struct State {
     credentials: Vec<SimCredential>,
     /// STS roles and the temporary credentials issued so far.
     sts: sts::Sts,
+    metadata: Metadata,
     services: Vec<Box<dyn Service>>,
     nonces: NonceStore,
     faults: Faults,
@@ -216,6 +221,7 @@ impl Sim {
         let state = State {
             credentials: inv.credentials,
             sts,
+            metadata: Metadata::default(),
             services,
             nonces: NonceStore::default(),
             faults,
@@ -283,6 +289,20 @@ impl Sim {
     /// metadata service and the credentials URI issue new ones on their next request.
     pub fn expire_issued_credentials(&self) {
         self.lock().sts.expire_all(Utc::now());
+    }
+
+    /// A metadata service request (`/latest/...`).
+    pub(crate) fn metadata(&self, req: &MetaRequest<'_>) -> Plain {
+        let mut state = self.lock();
+        let State { metadata, sts, .. } = &mut *state;
+        metadata.answer(sts, req, Utc::now())
+    }
+
+    /// `GET /_sim/credentials-uri`.
+    pub(crate) fn credentials_uri(&self) -> Plain {
+        let mut state = self.lock();
+        let State { metadata, sts, .. } = &mut *state;
+        metadata.credentials_uri(sts, Utc::now())
     }
 
     pub(crate) fn latency(&self) -> Duration {
@@ -769,6 +789,40 @@ mod tests {
         assert_eq!(sim.issued_credentials_count(), 0);
         assert_eq!(sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRole", &api))).status, 200);
         assert_eq!(sim.issued_credentials_count(), 1);
+    }
+
+    #[test]
+    fn a_metadata_credential_is_accepted_like_an_sts_one() {
+        let sim = sts_sim("null");
+        let get = |path: &'static str, token: Option<&str>| {
+            let req = MetaRequest { method: "GET", path, token, ttl: None };
+            sim.metadata(&req)
+        };
+        assert_eq!(get("/latest/meta-data/ram/security-credentials/", None).status, 403);
+        let token =
+            sim.metadata(&MetaRequest { method: "PUT", path: "/latest/api/token", token: None, ttl: Some("60") });
+        assert_eq!(token.status, 200);
+        let role = get("/latest/meta-data/ram/security-credentials/", Some(&token.body));
+        assert_eq!((role.status, role.body.as_str()), (200, "ecs-role"));
+        let creds = get("/latest/meta-data/ram/security-credentials/ecs-role", Some(&token.body));
+        let v: Value = serde_json::from_str(&creds.body).unwrap();
+        let s = |f: &str| v[f].as_str().unwrap().to_string();
+        let key = (s("AccessKeyId"), s("AccessKeySecret"), s("SecurityToken"));
+        assert_eq!(describe_as(&sim, (&key.0, &key.1, Some(&key.2))).status, 200);
+        let who = body(
+            &sim.handle("POST", Ok(signed_as((&key.0, &key.1, Some(&key.2)), sts::VERSION, "GetCallerIdentity", &[]))),
+        );
+        assert_eq!(who["Arn"], "acs:ram::1234567890123456:assumed-role/ecs-role/aliyun-sim-ecs-instance");
+        // A metadata session is no trusted key: it may not assume the janitor role.
+        let api = pairs(&[("RoleArn", ROLE), ("RoleSessionName", "hop")]);
+        let hop = sim.handle("POST", Ok(signed_as((&key.0, &key.1, Some(&key.2)), sts::VERSION, "AssumeRole", &api)));
+        assert_eq!((hop.status, hop.code.as_deref()), (403, Some("NoPermission")));
+        let uri = sim.credentials_uri();
+        assert_eq!(uri.status, 200);
+        assert_eq!(
+            sim.issued_credentials().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(),
+            ["EcsMetadata", "CredentialsUri"]
+        );
     }
 
     fn api_param() -> impl Strategy<Value = (String, String)> {
