@@ -1,13 +1,17 @@
 //! Authentication like the real RPC gateway (reference sections 1.1 and 2): common parameters, signature
-//! method/version, timestamp format and skew, AccessKeyId, STS token, the V2 signature, then the nonce.
+//! method/version, timestamp format and skew, AccessKeyId, STS token (and, for a temporary key the emulator issued,
+//! its expiry), the V2 signature, then the nonce.
 //! The signature is recomputed by [`crate::signature`], written from the reference and its official vectors.
 //! `Format` is not enforced: the real default is XML, but the emulator answers JSON whatever is asked.
+//!
+//! An expired temporary key is refused with 403 `InvalidSecurityToken.Expired`, "Specified SecurityToken is
+//! expired." (code: the Terraform provider's list of Alibaba's public error codes, `alicloud/common_errors.go`,
+//! and the DTS API reference's error tables, which give it HTTP 403 with that message).
 
 use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 
-use super::inventory::SimCredential;
 use super::reply::ApiFault;
 use super::Params;
 use crate::signature as sign;
@@ -27,8 +31,8 @@ pub(crate) const COMMON_PARAMS: &[&str] = &[
     "SecurityToken",
 ];
 
-/// Parameters whose values never reach the call log.
-pub(crate) const SECRET_PARAMS: &[&str] = &["Signature", "SecurityToken", "AccessKeyId"];
+/// Parameters whose values never reach the call log (`OIDCToken`: STS `AssumeRoleWithOIDC`'s bearer credential).
+pub(crate) const SECRET_PARAMS: &[&str] = &["Signature", "SecurityToken", "AccessKeyId", "OIDCToken"];
 
 /// The docs allow 15 minutes of clock skew.
 const MAX_SKEW: Duration = Duration::minutes(15);
@@ -38,7 +42,7 @@ const MAX_SKEW: Duration = Duration::minutes(15);
 pub(crate) struct Common<'a> {
     pub action: &'a str,
     pub version: &'a str,
-    access_key_id: &'a str,
+    pub access_key_id: &'a str,
     signature_method: &'a str,
     signature_version: &'a str,
     nonce: &'a str,
@@ -67,13 +71,24 @@ pub(crate) fn common(p: &Params) -> Result<Common<'_>, ApiFault> {
     })
 }
 
-/// Verifies everything but the parameters of the API itself. `now` is the real clock: the emulator's
-/// overridable clock is for expiry checks only, a client always signs with real time.
-pub(crate) fn authenticate(
+/// What authentication needs to know of an access key: one of the inventory's, or a temporary one the emulator issued.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Key<'a> {
+    pub secret: &'a str,
+    /// The `SecurityToken` every request signed with the key must carry.
+    pub security_token: Option<&'a str>,
+    /// The first instant (real clock) the key is refused as expired; `None`: never.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// Verifies everything but the parameters of the API itself; `key` finds an access key by id. `now` is the real
+/// clock: the emulator's overridable clock is for the inventory's expiry checks only, a client always signs with
+/// real time, and temporary keys expire in real time.
+pub(crate) fn authenticate<'k>(
     method: &str,
     p: &Params,
     c: &Common<'_>,
-    credentials: &[SimCredential],
+    key: impl FnOnce(&str) -> Option<Key<'k>>,
     nonces: &mut NonceStore,
     now: DateTime<Utc>,
 ) -> Result<(), ApiFault> {
@@ -91,27 +106,11 @@ pub(crate) fn authenticate(
             format!("Specified signature version \"{}\" is not supported; use 1.0.", c.signature_version),
         ));
     }
-    let Some(ts) = parse_timestamp(c.timestamp) else {
-        return Err(ApiFault::new(
-            400,
-            "InvalidTimeStamp.Format",
-            "Specified time stamp or date value is not well formatted.",
-        ));
-    };
-    if (now - ts).abs() > MAX_SKEW {
-        return Err(ApiFault::new(
-            400,
-            "InvalidTimeStamp.Expired",
-            format!(
-                "Specified time stamp or date value is expired. Server time is {}.",
-                now.format("%Y-%m-%dT%H:%M:%SZ")
-            ),
-        ));
-    }
-    let Some(cred) = credentials.iter().find(|k| k.access_key_id == c.access_key_id) else {
+    check_timestamp(c.timestamp, now)?;
+    let Some(cred) = key(c.access_key_id) else {
         return Err(ApiFault::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."));
     };
-    match (cred.security_token.as_deref(), c.security_token) {
+    match (cred.security_token, c.security_token) {
         (None, None) => {}
         (Some(_), None) => {
             return Err(ApiFault::new(
@@ -129,8 +128,11 @@ pub(crate) fn authenticate(
             ))
         }
     }
+    if cred.expires.is_some_and(|at| now >= at) {
+        return Err(ApiFault::new(403, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."));
+    }
     let string_to_sign = sign::string_to_sign(method, p);
-    if sign::sign(&cred.access_key_secret, &string_to_sign) != c.signature {
+    if sign::sign(cred.secret, &string_to_sign) != c.signature {
         return Err(ApiFault::new(
             400,
             "SignatureDoesNotMatch",
@@ -142,6 +144,28 @@ pub(crate) fn authenticate(
     // The nonce is consumed only by a correctly signed request, so nobody else can burn a client's nonces.
     if !nonces.insert(c.access_key_id, c.nonce, now) {
         return Err(ApiFault::new(400, "SignatureNonceUsed", "Specified signature nonce was used already."));
+    }
+    Ok(())
+}
+
+/// The `Timestamp` common parameter: well formed and within the allowed skew of `now` (the real clock).
+pub(crate) fn check_timestamp(value: &str, now: DateTime<Utc>) -> Result<(), ApiFault> {
+    let Some(ts) = parse_timestamp(value) else {
+        return Err(ApiFault::new(
+            400,
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.",
+        ));
+    };
+    if (now - ts).abs() > MAX_SKEW {
+        return Err(ApiFault::new(
+            400,
+            "InvalidTimeStamp.Expired",
+            format!(
+                "Specified time stamp or date value is expired. Server time is {}.",
+                now.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -191,12 +215,16 @@ impl NonceStore {
 mod tests {
     use super::*;
 
-    fn cred(id: &str, secret: &str, token: Option<&str>) -> SimCredential {
-        SimCredential {
-            access_key_id: id.into(),
-            access_key_secret: secret.into(),
-            security_token: token.map(str::to_string),
-        }
+    /// An access key of the test's key ring.
+    struct Cred {
+        id: &'static str,
+        secret: &'static str,
+        token: Option<&'static str>,
+        expires: Option<DateTime<Utc>>,
+    }
+
+    fn cred(id: &'static str, secret: &'static str, token: Option<&'static str>) -> Cred {
+        Cred { id, secret, token, expires: None }
     }
 
     fn signed(id: &str, secret: &str, ts: &str, nonce: &str, extra: &[(&str, &str)]) -> Params {
@@ -223,9 +251,16 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
     }
 
-    fn run(p: &Params, creds: &[SimCredential], nonces: &mut NonceStore) -> Result<(), ApiFault> {
+    fn run(p: &Params, creds: &[Cred], nonces: &mut NonceStore) -> Result<(), ApiFault> {
         let c = common(p)?;
-        authenticate("POST", p, &c, creds, nonces, now())
+        let key = |id: &str| {
+            creds.iter().find(|k| k.id == id).map(|k| Key {
+                secret: k.secret,
+                security_token: k.token,
+                expires: k.expires,
+            })
+        };
+        authenticate("POST", p, &c, key, nonces, now())
     }
 
     fn code(r: Result<(), ApiFault>) -> String {
@@ -287,6 +322,20 @@ mod tests {
         assert_eq!(run(&sts_ok, &creds, &mut n), Ok(()));
         let sha256 = signed("id", "s", "2026-03-01T12:00:00Z", "h", &[("SignatureMethod", "HMAC-SHA256")]);
         assert_eq!(code(run(&sha256, &creds, &mut n)), "InvalidSignatureMethod");
+    }
+
+    #[test]
+    fn a_temporary_key_is_refused_from_its_expiry_on() {
+        let creds = [Cred { expires: Some(now() + Duration::seconds(1)), ..cred("STS.t", "s", Some("tok")) }];
+        let mut n = NonceStore::default();
+        let at = |ts: &str, nonce: &str| signed("STS.t", "s", ts, nonce, &[("SecurityToken", "tok")]);
+        assert_eq!(run(&at("2026-03-01T12:00:00Z", "a"), &creds, &mut n), Ok(()));
+        let expired = [Cred { expires: Some(now()), ..cred("STS.t", "s", Some("tok")) }];
+        let f = run(&at("2026-03-01T12:00:00Z", "b"), &expired, &mut n).unwrap_err();
+        assert_eq!((f.status, f.code.as_str()), (403, "InvalidSecurityToken.Expired"));
+        // The token is checked before the expiry: a wrong token is still a mismatch.
+        let wrong = signed("STS.t", "s", "2026-03-01T12:00:00Z", "c", &[("SecurityToken", "other")]);
+        assert_eq!(code(run(&wrong, &expired, &mut n)), "InvalidSecurityToken.MismatchWithAccessKey");
     }
 
     #[test]

@@ -3,17 +3,30 @@
 //! ```json
 //! {
 //!   "credentials": [
-//!     {"access_key_id": "LTAI-sim-1", "access_key_secret": "secret-1", "security_token": null},
+//!     {"access_key_id": "LTAI-sim-1", "access_key_secret": "secret-1", "security_token": null,
+//!      "account_id": "1234567890123456", "user_name": "janitor", "root": false},
 //!     {"access_key_id": "STS.sim-2", "access_key_secret": "secret-2", "security_token": "CAIS-token"}
 //!   ],
 //!   "now": "2026-06-01T00:00:00Z",
 //!   "ecs": [ { "InstanceId": "i-…", "RegionId": "cn-hangzhou", "Status": "Stopped", "InstanceChargeType": "PostPaid", … } ],
+//!   "sts": {
+//!     "account_id": "1234567890123456",
+//!     "credential_lifetime_secs": null,
+//!     "roles": [
+//!       {"arn": "acs:ram::1234567890123456:role/aliyun-janitor", "trusted": ["LTAI-sim-1"], "max_session_duration": 3600,
+//!        "oidc_provider_arn": "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1", "oidc_token": "eyJ…"}
+//!     ],
+//!     "ecs_role": {"name": "aliyun-janitor-ecs", "account_id": "1234567890123456", "require_token": true}
+//!   },
 //!   "faults": [ {"action": "DescribeInstances", "region": "cn-shanghai", "code": "InternalError", "status": 500, "times": null} ]
 //! }
 //! ```
 //!
 //! - `credentials` (required, at least one): the access keys the emulator accepts. An id starting `STS.` must have a
-//!   `security_token`, and every request signed with a key that has one must send it as `SecurityToken`.
+//!   `security_token`, and every request signed with a key that has one must send it as `SecurityToken`. Optional, for
+//!   STS `GetCallerIdentity` and `AssumeRole`: `account_id` (digits; default `sts.account_id`), `user_name` (the RAM
+//!   user the key belongs to; default: the access key id), `root` (`true`: the key is the Alibaba Cloud account's own,
+//!   identity `Account`, which may not assume roles; default `false`, a RAM user).
 //! - `now` (optional): the emulator clock for expiry checks (ECS `ExpiredTime`). Default: the real clock. Request
 //!   timestamps are always checked against the real clock. Tests can also call `Sim::set_clock`.
 //! - One section per product, named by its endpoint product code. `ecs`: an array of instance objects exactly as
@@ -26,9 +39,26 @@
 //! - `r-kvstore`, `alikafka`, `kms`, `bss`: the other products' sections, each described in its own file
 //!   (`redis.rs`, `kafka.rs`, `kms.rs`, `bss.rs`); instance objects there may carry emulator-only `_sim`
 //!   controls (`controls.rs`), never served.
+//! - `sts` (optional): the RAM side of STS (`sts.rs`) and of the ECS metadata service (`metadata.rs`). Without it STS
+//!   still answers (`GetCallerIdentity` for the keys above; no role exists), the metadata service and the
+//!   credentials URI answer 404.
+//!   - `account_id` (digits, default `1234567890123456`): the account of keys that name none.
+//!   - `credential_lifetime_secs` (emulator-only control, null or an integer >= 1): when set, every credential the
+//!     emulator issues (AssumeRole, AssumeRoleWithOIDC, the metadata service, the credentials URI) lives exactly that
+//!     many seconds whatever `DurationSeconds` asked (which is still validated), so a client's refresh before
+//!     expiry can be tested in seconds.
+//!   - `roles`: RAM roles. `arn` (required, `acs:ram::<account>:role/<name>`, unique); `trusted`: who may call
+//!     `AssumeRole` on it: `"*"` (anyone), an access key id of `credentials` (that key, and every temporary key
+//!     issued down a chain that started with it), or a role ARN (any session of that role, however it was
+//!     obtained); `max_session_duration` (3600..=43200, default 3600, the RAM `MaxSessionDuration`);
+//!     `oidc_provider_arn` (`acs:ram::<account>:oidc-provider/<name>`) and `oidc_token` (4 to 20000 characters),
+//!     both or neither: the identity provider the role trusts for `AssumeRoleWithOIDC` and the one token it accepts.
+//!   - `ecs_role`: the RAM role attached to "this ECS instance", served by the metadata service: `name` (required),
+//!     `account_id` (default `sts.account_id`), `require_token` (default `false`; `true` is the security hardening
+//!     mode only, `HttpTokens=required`).
 //! - `faults` (optional): injected errors, see [`super::faults`] for the fields.
 //!
-//! Any error names the offending field, e.g. `ecs[3].InstanceChargeType`.
+//! Any error names the offending field, e.g. `ecs[3].InstanceChargeType` or `sts.roles[0].arn`.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -60,6 +90,15 @@ pub(crate) struct SimCredential {
     pub access_key_secret: String,
     #[serde(default)]
     pub security_token: Option<String>,
+    /// The account the key belongs to (digits); `None`: `sts.account_id`.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// The RAM user the key belongs to; `None`: named after the access key id.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The account's own key (identity `Account`) rather than a RAM user's.
+    #[serde(default)]
+    pub root: bool,
 }
 
 /// The inventory after the common sections are checked; product sections are handed to each product's loader.
@@ -68,10 +107,12 @@ pub(crate) struct Inventory {
     pub credentials: Vec<SimCredential>,
     pub now: Option<DateTime<Utc>>,
     pub faults: Vec<FaultSpec>,
+    /// The `sts` section, checked by `sts::load` (it needs the credentials).
+    pub sts: Option<Value>,
     pub products: Map<String, Value>,
 }
 
-fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, SimError> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, SimError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
@@ -110,6 +151,19 @@ pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
                 "an STS access key (STS.…) needs a security_token",
             ));
         }
+        if let Some(account) = &c.account_id {
+            if !is_account_id(account) {
+                return Err(SimError::invalid(format!("credentials[{i}].account_id"), "expected a string of digits"));
+            }
+        }
+        if let Some(user) = &c.user_name {
+            if !is_name(user) {
+                return Err(SimError::invalid(
+                    format!("credentials[{i}].user_name"),
+                    "expected a non-empty name without `/`, `:` or spaces",
+                ));
+            }
+        }
         if credentials[..i].iter().any(|o| o.access_key_id == c.access_key_id) {
             return Err(SimError::invalid(
                 format!("credentials[{i}].access_key_id"),
@@ -126,17 +180,29 @@ pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => typed("faults", v)?,
     };
+    let sts = root.remove("sts").filter(|v| !v.is_null());
     for key in root.keys() {
         if !PRODUCTS.iter().any(|p| p.section == key) {
             let known: Vec<&str> =
-                ["credentials", "now", "faults"].into_iter().chain(PRODUCTS.iter().map(|p| p.section)).collect();
+                ["credentials", "now", "faults", "sts"].into_iter().chain(PRODUCTS.iter().map(|p| p.section)).collect();
             return Err(SimError::invalid(
                 key.clone(),
                 format!("unknown section; expected one of {}", known.join(", ")),
             ));
         }
     }
-    Ok(Inventory { credentials, now, faults, products: root })
+    Ok(Inventory { credentials, now, faults, sts, products: root })
+}
+
+/// An Alibaba Cloud account id: digits only (`1234567890123456`).
+pub(crate) fn is_account_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A RAM entity name that keeps an ARN well formed: non-empty, printable ASCII without `/`, `:` or spaces. (The RAM
+/// naming rules are stricter; the emulator only needs the ARNs it builds to parse back.)
+pub(crate) fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
 }
 
 /// Helpers for product loaders: read a field of an instance object, naming `section[i].Field` on error.
@@ -224,7 +290,9 @@ mod tests {
     fn minimal_inventory() {
         let inv = parse(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s"}]}"#).unwrap();
         assert_eq!(inv.credentials.len(), 1);
-        assert!(inv.products.is_empty() && inv.faults.is_empty() && inv.now.is_none());
+        assert!(inv.products.is_empty() && inv.faults.is_empty() && inv.now.is_none() && inv.sts.is_none());
+        let c = &inv.credentials[0];
+        assert!(c.account_id.is_none() && c.user_name.is_none() && !c.root);
     }
 
     #[test]
@@ -246,5 +314,17 @@ mod tests {
         assert_eq!(field_of(&format!(r#"{{{ok},"kafka":[]}}"#)), "kafka");
         assert_eq!(field_of(&format!(r#"{{{ok},"now":"soon"}}"#)), "now");
         assert_eq!(field_of(&format!(r#"{{{ok},"faults":[{{"action":"X","colour":"red"}}]}}"#)), "faults[0].colour");
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s","account_id":"12a"}]}"#),
+            "credentials[0].account_id"
+        );
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s","user_name":"a/b"}]}"#),
+            "credentials[0].user_name"
+        );
+        assert_eq!(
+            field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s","root":"yes"}]}"#),
+            "credentials[0].root"
+        );
     }
 }

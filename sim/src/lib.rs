@@ -12,6 +12,12 @@
 //! Every request lands in the call log, readable with [`Sim::calls`] or `GET /_sim/calls`;
 //! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
 //!
+//! STS (`sts`, version `2015-04-01`) is served on the same endpoint: `AssumeRole` and `GetCallerIdentity` signed like
+//! every call, `AssumeRoleWithOIDC` anonymous as the official clients send it. Every temporary credential the
+//! emulator issues (there, from the ECS metadata service on `/latest/...` and from the credentials URI
+//! `/_sim/credentials-uri`, both in `metadata.rs`) is then accepted by every API until it expires;
+//! [`Sim::issued_credentials`] (or `GET /_sim/issued-credentials`) lists them, without their secrets.
+//!
 //! Billing follows the products: a billing record of an instance that a product section served at load and that
 //! is gone from it since (released through the product's API) is dropped before billing answers, as the real
 //! billing stops listing released instances (see [`State::reconcile_billing`]).
@@ -24,12 +30,14 @@ mod faults;
 mod inventory;
 mod kafka;
 mod kms;
+mod metadata;
 mod params;
 mod redis;
 mod reply;
 mod server;
 mod service;
 pub mod signature;
+mod sts;
 mod tagging;
 mod time;
 
@@ -45,6 +53,7 @@ use auth::{NonceStore, SECRET_PARAMS};
 use faults::Faults;
 use inventory::SimCredential;
 pub use inventory::SimError;
+use metadata::{MetaRequest, Metadata, Plain};
 use params::Params;
 use reply::{new_request_id, ApiFault, Rendered, Reply};
 pub use server::{serve, spawn, ThreadServer};
@@ -87,6 +96,20 @@ pub struct CallRecord {
     pub injected: Option<String>,
 }
 
+/// A temporary credential the emulator issued, without its secret and token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IssuedCredential {
+    pub access_key_id: String,
+    /// How it was issued: `AssumeRole`, `AssumeRoleWithOIDC`, `EcsMetadata` or `CredentialsUri`.
+    pub source: String,
+    /// Who it speaks for, as `GetCallerIdentity` names it (`acs:ram::<account>:assumed-role/<role>/<session>`).
+    pub arn: String,
+    /// Its `Expiration` as answered (`yyyy-MM-ddTHH:mm:ssZ`, UTC, rounded down to the second).
+    pub expiration: String,
+    /// Whether it is refused now (real clock).
+    pub expired: bool,
+}
+
 /// The emulator: inventory, credentials, fault knobs and the call log. Cheap to clone.
 #[derive(Clone)]
 pub struct Sim {
@@ -112,6 +135,9 @@ struct Shared {
 /// Everything that changes, behind one lock. Handlers are synchronous, so it is never held across an await.
 struct State {
     credentials: Vec<SimCredential>,
+    /// STS roles and the temporary credentials issued so far.
+    sts: sts::Sts,
+    metadata: Metadata,
     services: Vec<Box<dyn Service>>,
     nonces: NonceStore,
     faults: Faults,
@@ -178,6 +204,7 @@ impl Sim {
     /// Builds an emulator from inventory text; an error names the offending field.
     pub fn from_inventory_json(text: &str, opts: SimOptions) -> Result<Sim, SimError> {
         let inv = inventory::parse(text)?;
+        let sts = sts::load(inv.sts.as_ref(), &inv.credentials)?;
         let services = PRODUCTS.iter().map(|p| (p.load)(inv.products.get(p.section))).collect::<Result<Vec<_>, _>>()?;
         let faults = Faults::new(inv.faults, &opts)?;
         let billing_watch = PRODUCTS
@@ -193,6 +220,8 @@ impl Sim {
             .collect();
         let state = State {
             credentials: inv.credentials,
+            sts,
+            metadata: Metadata::default(),
             services,
             nonces: NonceStore::default(),
             faults,
@@ -233,6 +262,47 @@ impl Sim {
     /// checked against the real clock.
     pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
         self.lock().clock = now;
+    }
+
+    /// Every temporary credential issued so far (STS, metadata service, credentials URI), in issue order.
+    pub fn issued_credentials(&self) -> Vec<IssuedCredential> {
+        let now = Utc::now();
+        self.lock()
+            .sts
+            .issued()
+            .map(|i| IssuedCredential {
+                access_key_id: i.access_key_id.clone(),
+                source: i.source.as_str().to_string(),
+                arn: i.principal.arn(),
+                expiration: i.expiration(),
+                expired: now >= i.expires,
+            })
+            .collect()
+    }
+
+    /// How many temporary credentials were issued so far.
+    pub fn issued_credentials_count(&self) -> usize {
+        self.lock().sts.issued().count()
+    }
+
+    /// Makes every temporary credential issued so far expire now (a test hook: no need to wait for expiry). The
+    /// metadata service and the credentials URI issue new ones on their next request.
+    pub fn expire_issued_credentials(&self) {
+        self.lock().sts.expire_all(Utc::now());
+    }
+
+    /// A metadata service request (`/latest/...`).
+    pub(crate) fn metadata(&self, req: &MetaRequest<'_>) -> Plain {
+        let mut state = self.lock();
+        let State { metadata, sts, .. } = &mut *state;
+        metadata.answer(sts, req, Utc::now())
+    }
+
+    /// `GET /_sim/credentials-uri`.
+    pub(crate) fn credentials_uri(&self) -> Plain {
+        let mut state = self.lock();
+        let State { metadata, sts, .. } = &mut *state;
+        metadata.credentials_uri(sts, Utc::now())
     }
 
     pub(crate) fn latency(&self) -> Duration {
@@ -298,24 +368,30 @@ impl Sim {
     }
 }
 
+/// Where an authenticated request goes.
+enum Target {
+    /// STS, for this caller (`None`: the anonymous `AssumeRoleWithOIDC`).
+    Sts(Option<sts::Caller>),
+    /// `services[i]`.
+    Product(usize),
+}
+
+/// An authenticated request: version, action, where it goes and what kind of action it is.
+type Routed<'p> = (&'p str, &'p str, Target, ActionKind);
+
 impl State {
     fn process(&mut self, method: &str, p: &Params, request_id: &str) -> Outcome {
-        let c = match auth::common(p) {
-            Ok(c) => c,
-            Err(f) => return Outcome::refused(f, None),
+        let now = Utc::now();
+        let (version, action, target, kind) = match self.route(method, p, now) {
+            Ok(routed) => routed,
+            Err((fault, product)) => return Outcome::refused(fault, product),
         };
-        let Some(idx) = self.services.iter().position(|s| s.version() == c.version) else {
-            return Outcome::refused(ApiFault::action_not_found(), None);
-        };
-        let product = Some(self.services[idx].product());
-        let Some(kind) = self.services[idx].action_kind(c.action) else {
-            return Outcome::refused(ApiFault::action_not_found(), product);
-        };
-        if let Err(f) = auth::authenticate(method, p, &c, &self.credentials, &mut self.nonces, Utc::now()) {
-            return Outcome::refused(f, product);
-        }
+        let product = Some(match target {
+            Target::Sts(_) => "sts",
+            Target::Product(idx) => self.services[idx].product(),
+        });
         // Flow control is per user, so it comes after authentication (the real `Throttling.User`).
-        let injected = self.faults.before_handler(c.version, c.action, p);
+        let injected = self.faults.before_handler(version, action, p);
         let name = injected.as_ref().map(|i| i.kind.as_str());
         if let Some(i) = &injected {
             if let Some(reply) = i.replace.clone() {
@@ -329,18 +405,66 @@ impl State {
                 };
             }
         }
-        if self.services[idx].follows_products() {
-            self.reconcile_billing();
-        }
-        let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
-        let mut answer = self.services[idx].handle(c.action, p, &env);
-        let shown = self.faults.after_handler(injected.as_ref(), c.action, p, &mut answer);
+        let mut answer = match &target {
+            // Temporary credentials expire in real time, whatever the emulator clock says.
+            Target::Sts(caller) => self.sts.handle(action, p, caller.as_ref(), now),
+            Target::Product(idx) => {
+                if self.services[*idx].follows_products() {
+                    self.reconcile_billing();
+                }
+                let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
+                self.services[*idx].handle(action, p, &env)
+            }
+        };
+        let shown = self.faults.after_handler(injected.as_ref(), action, p, &mut answer);
         let wire = injected
             .as_ref()
             .map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) })
             .unwrap_or_default();
         debug_assert!(injected.as_ref().is_none_or(faults::runs_handler));
         Outcome { reply: answer.into(), shown, product, release: kind == ActionKind::Release, wire, injected: name }
+    }
+
+    /// Finds where the request goes and authenticates it (`AssumeRoleWithOIDC` is anonymous: only a `Timestamp`
+    /// it carries is checked). An error comes with the product it was meant for, if known.
+    fn route<'p>(
+        &mut self,
+        method: &str,
+        p: &'p Params,
+        now: DateTime<Utc>,
+    ) -> Result<Routed<'p>, (ApiFault, Option<&'static str>)> {
+        if sts::is_anonymous(p) {
+            if let Some(ts) = p.get("Timestamp").filter(|t| !t.is_empty()) {
+                auth::check_timestamp(ts, now).map_err(|f| (f, Some("sts")))?;
+            }
+            let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
+            return Ok((get("Version"), get("Action"), Target::Sts(None), ActionKind::Write));
+        }
+        let c = auth::common(p).map_err(|f| (f, None))?;
+        let (target, kind, product) = if c.version == sts::VERSION {
+            if !sts::is_signed_action(c.action) {
+                return Err((ApiFault::action_not_found(), Some("sts")));
+            }
+            let kind = if c.action == "AssumeRole" { ActionKind::Write } else { ActionKind::Read };
+            (Target::Sts(None), kind, "sts")
+        } else {
+            let Some(idx) = self.services.iter().position(|s| s.version() == c.version) else {
+                return Err((ApiFault::action_not_found(), None));
+            };
+            let product = self.services[idx].product();
+            let Some(kind) = self.services[idx].action_kind(c.action) else {
+                return Err((ApiFault::action_not_found(), Some(product)));
+            };
+            (Target::Product(idx), kind, product)
+        };
+        let (statics, sts) = (&self.credentials, &self.sts);
+        auth::authenticate(method, p, &c, |id| sts.key(statics, id), &mut self.nonces, now)
+            .map_err(|f| (f, Some(product)))?;
+        let target = match target {
+            Target::Sts(_) => Target::Sts(self.sts.caller(&self.credentials, c.access_key_id)),
+            product => product,
+        };
+        Ok((c.version, c.action, target, kind))
     }
 }
 
@@ -396,12 +520,18 @@ mod tests {
     }
 
     fn signed_for(version: &str, action: &str, api: &[(String, String)]) -> Params {
+        signed_as(("id", "secret", None), version, action, api)
+    }
+
+    /// Signed with the access key `(id, secret, security token)`.
+    fn signed_as(key: (&str, &str, Option<&str>), version: &str, action: &str, api: &[(String, String)]) -> Params {
+        let (id, secret, token) = key;
         let nonce = uuid::Uuid::new_v4().to_string();
         let ts = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut pairs: Vec<(String, String)> = [
             ("Action", action),
             ("Version", version),
-            ("AccessKeyId", "id"),
+            ("AccessKeyId", id),
             ("SignatureMethod", "HMAC-SHA1"),
             ("SignatureVersion", "1.0"),
             ("SignatureNonce", nonce.as_str()),
@@ -410,9 +540,12 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        if let Some(token) = token {
+            pairs.push(("SecurityToken".into(), token.into()));
+        }
         pairs.extend(api.iter().filter(|(k, _)| !COMMON.contains(&k.as_str())).cloned());
         let mut params: Params = pairs.into_iter().collect();
-        let sig = sign::signature("POST", &params, "secret");
+        let sig = sign::signature("POST", &params, secret);
         params.insert("Signature".into(), sig);
         params
     }
@@ -489,6 +622,207 @@ mod tests {
         assert_eq!(host_id(Some("ecs"), &p), "ecs.cn-shanghai.aliyuncs.com");
         assert_eq!(host_id(Some("ecs"), &Params::new()), "ecs.aliyuncs.com");
         assert_eq!(host_id(None, &p), "aliyuncs.com");
+    }
+
+    const ROLE: &str = "acs:ram::1234567890123456:role/aliyun-janitor";
+    const PROVIDER: &str = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1";
+
+    /// `INVENTORY` plus an `sts` section; `lifetime` is `credential_lifetime_secs`.
+    fn sts_sim(lifetime: &str) -> Sim {
+        let sts = format!(
+            r#""sts": {{"credential_lifetime_secs": {lifetime}, "roles": [{{"arn": "{ROLE}", "trusted": ["id"],
+                "oidc_provider_arn": "{PROVIDER}", "oidc_token": "eyJ...test-token"}}],
+                "ecs_role": {{"name": "ecs-role", "require_token": true}}}},
+              "ecs": ["#
+        );
+        let text = INVENTORY
+            .replace(r#""ecs": ["#, &sts)
+            .replace(r#""access_key_secret": "secret"}"#, r#""access_key_secret": "secret", "user_name": "janitor"}"#);
+        Sim::from_inventory_json(&text, SimOptions::default()).unwrap()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn body(r: &Rendered) -> Value {
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    /// Issued credentials as `(id, secret, token)`.
+    fn credentials_of(v: &Value) -> (String, String, String) {
+        let c = &v["Credentials"];
+        let s = |f: &str| c[f].as_str().unwrap().to_string();
+        (s("AccessKeyId"), s("AccessKeySecret"), s("SecurityToken"))
+    }
+
+    fn assume_role(sim: &Sim) -> (String, String, String) {
+        let api = pairs(&[("RoleArn", ROLE), ("RoleSessionName", "run-1")]);
+        let r = sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRole", &api)));
+        assert_eq!((r.status, r.code.as_deref()), (200, None), "{}", r.body);
+        credentials_of(&body(&r))
+    }
+
+    fn describe_as(sim: &Sim, key: (&str, &str, Option<&str>)) -> Rendered {
+        sim.handle("POST", Ok(signed_as(key, "2014-05-26", "DescribeInstances", &pairs(&[("RegionId", "r")]))))
+    }
+
+    #[test]
+    fn assume_role_is_signed_and_its_credential_works_until_it_expires() {
+        let sim = sts_sim("null");
+        let api = pairs(&[("RoleArn", ROLE), ("RoleSessionName", "run-1")]);
+        let forged = signed_as(("id", "wrong", None), sts::VERSION, "AssumeRole", &api);
+        assert_eq!(sim.handle("POST", Ok(forged)).code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(sim.issued_credentials_count(), 0);
+        let (id, secret, token) = assume_role(&sim);
+        let ok = describe_as(&sim, (&id, &secret, Some(&token)));
+        assert_eq!((ok.status, ok.code), (200, None), "{}", ok.body);
+        assert_eq!(describe_as(&sim, (&id, &secret, None)).code.as_deref(), Some("MissingSecurityToken"));
+        assert_eq!(describe_as(&sim, (&id, "guess", Some(&token))).code.as_deref(), Some("SignatureDoesNotMatch"));
+        let who =
+            sim.handle("POST", Ok(signed_as((&id, &secret, Some(&token)), sts::VERSION, "GetCallerIdentity", &[])));
+        let v = body(&who);
+        assert_eq!(v["Arn"], "acs:ram::1234567890123456:assumed-role/aliyun-janitor/run-1");
+        assert_eq!(
+            (v["IdentityType"].as_str(), v["AccountId"].as_str()),
+            (Some("AssumedRoleUser"), Some("1234567890123456"))
+        );
+        let listed = sim.issued_credentials();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].access_key_id.as_str(), listed[0].source.as_str(), listed[0].expired),
+            (id.as_str(), "AssumeRole", false)
+        );
+        sim.expire_issued_credentials();
+        let expired = describe_as(&sim, (&id, &secret, Some(&token)));
+        assert_eq!((expired.status, expired.code.as_deref()), (403, Some("InvalidSecurityToken.Expired")));
+        assert!(sim.issued_credentials()[0].expired);
+        // The call log holds neither the issued key's id nor its token.
+        let calls = sim.calls();
+        assert!(calls.iter().all(|c| !c.params.values().any(|v| v == &id || v == &token)));
+    }
+
+    #[test]
+    fn credential_lifetime_is_enforced_in_real_time() {
+        let sim = sts_sim("1");
+        let (id, secret, token) = assume_role(&sim);
+        assert_eq!(describe_as(&sim, (&id, &secret, Some(&token))).status, 200);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(
+            describe_as(&sim, (&id, &secret, Some(&token))).code.as_deref(),
+            Some("InvalidSecurityToken.Expired")
+        );
+    }
+
+    #[test]
+    fn caller_identity_of_an_inventory_key_and_unknown_sts_actions() {
+        let sim = sts_sim("null");
+        let v = body(&sim.handle("POST", Ok(signed_for(sts::VERSION, "GetCallerIdentity", &[]))));
+        assert_eq!(v["Arn"], "acs:ram::1234567890123456:user/janitor");
+        assert_eq!(v["IdentityType"], "RAMUser");
+        assert!(v["RequestId"].is_string());
+        let forged = signed_as(("id", "wrong", None), sts::VERSION, "GetCallerIdentity", &[]);
+        assert_eq!(sim.handle("POST", Ok(forged)).code.as_deref(), Some("SignatureDoesNotMatch"));
+        let saml = sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRoleWithSAML", &[])));
+        assert_eq!((saml.status, saml.code.as_deref()), (404, Some("InvalidAction.NotFound")));
+        // Without an `sts` section STS still answers for the inventory's keys, in the default account.
+        let plain = Sim::from_inventory_json(INVENTORY, SimOptions::default()).unwrap();
+        let v = body(&plain.handle("POST", Ok(signed_for(sts::VERSION, "GetCallerIdentity", &[]))));
+        assert_eq!(v["Arn"], "acs:ram::1234567890123456:user/id");
+    }
+
+    /// `AssumeRoleWithOIDC` as credentials-go `providers/oidc.go` sends it: no key, no signature.
+    fn oidc_params(token: &str, timestamp: &str) -> Params {
+        pairs(&[
+            ("Action", "AssumeRoleWithOIDC"),
+            ("Version", sts::VERSION),
+            ("Format", "JSON"),
+            ("Timestamp", timestamp),
+            ("RoleArn", ROLE),
+            ("OIDCProviderArn", PROVIDER),
+            ("OIDCToken", token),
+            ("RoleSessionName", "pod-1"),
+            ("DurationSeconds", "3600"),
+            ("Policy", r#"{"Version":"1","Statement":[]}"#),
+        ])
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn oidc_is_anonymous_needs_the_right_token_and_never_logs_it() {
+        let sim = sts_sim("null");
+        let now = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let r = sim.handle("POST", Ok(oidc_params("eyJ...test-token", &now)));
+        assert_eq!((r.status, r.code.as_deref()), (200, None), "{}", r.body);
+        let v = body(&r);
+        assert_eq!(v["OIDCTokenInfo"]["VerificationInfo"], "Success");
+        let (id, secret, token) = credentials_of(&v);
+        assert_eq!(describe_as(&sim, (&id, &secret, Some(&token))).status, 200);
+        let wrong = sim.handle("POST", Ok(oidc_params("eyJ.other.token", &now)));
+        assert_eq!((wrong.status, wrong.code.as_deref()), (401, Some("AuthenticationFail.OIDCToken.InvalidSignature")));
+        let stale = sim.handle("POST", Ok(oidc_params("eyJ...test-token", "2020-01-01T00:00:00Z")));
+        assert_eq!(stale.code.as_deref(), Some("InvalidTimeStamp.Expired"));
+        assert_eq!(sim.issued_credentials_count(), 1);
+        let calls = sim.calls();
+        assert_eq!(calls.len(), 4);
+        for c in calls.iter().filter(|c| c.action == "AssumeRoleWithOIDC") {
+            assert_eq!(c.params["OIDCToken"], "<redacted>");
+            assert_eq!(c.params["Policy"], r#"{"Version":"1","Statement":[]}"#);
+        }
+        assert!(calls.iter().all(|c| !c.params.values().any(|v| v.contains("test-token"))));
+    }
+
+    #[test]
+    fn injected_faults_reach_sts_before_anything_is_issued() {
+        let text = INVENTORY.replace(
+            r#""ecs": ["#,
+            &format!(
+                r#""sts": {{"roles": [{{"arn": "{ROLE}", "trusted": ["*"]}}]}},
+                   "faults": [{{"action": "AssumeRole", "code": "Throttling.User", "status": 400, "times": 1}}], "ecs": ["#
+            ),
+        );
+        let sim = Sim::from_inventory_json(&text, SimOptions::default()).unwrap();
+        let api = pairs(&[("RoleArn", ROLE), ("RoleSessionName", "run-1")]);
+        let r = sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRole", &api)));
+        assert_eq!(r.code.as_deref(), Some("Throttling.User"));
+        assert_eq!(sim.issued_credentials_count(), 0);
+        assert_eq!(sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRole", &api))).status, 200);
+        assert_eq!(sim.issued_credentials_count(), 1);
+    }
+
+    #[test]
+    fn a_metadata_credential_is_accepted_like_an_sts_one() {
+        let sim = sts_sim("null");
+        let get = |path: &'static str, token: Option<&str>| {
+            let req = MetaRequest { method: "GET", path, token, ttl: None };
+            sim.metadata(&req)
+        };
+        assert_eq!(get("/latest/meta-data/ram/security-credentials/", None).status, 403);
+        let token =
+            sim.metadata(&MetaRequest { method: "PUT", path: "/latest/api/token", token: None, ttl: Some("60") });
+        assert_eq!(token.status, 200);
+        let role = get("/latest/meta-data/ram/security-credentials/", Some(&token.body));
+        assert_eq!((role.status, role.body.as_str()), (200, "ecs-role"));
+        let creds = get("/latest/meta-data/ram/security-credentials/ecs-role", Some(&token.body));
+        let v: Value = serde_json::from_str(&creds.body).unwrap();
+        let s = |f: &str| v[f].as_str().unwrap().to_string();
+        let key = (s("AccessKeyId"), s("AccessKeySecret"), s("SecurityToken"));
+        assert_eq!(describe_as(&sim, (&key.0, &key.1, Some(&key.2))).status, 200);
+        let who = body(
+            &sim.handle("POST", Ok(signed_as((&key.0, &key.1, Some(&key.2)), sts::VERSION, "GetCallerIdentity", &[]))),
+        );
+        assert_eq!(who["Arn"], "acs:ram::1234567890123456:assumed-role/ecs-role/aliyun-sim-ecs-instance");
+        // A metadata session is no trusted key: it may not assume the janitor role.
+        let api = pairs(&[("RoleArn", ROLE), ("RoleSessionName", "hop")]);
+        let hop = sim.handle("POST", Ok(signed_as((&key.0, &key.1, Some(&key.2)), sts::VERSION, "AssumeRole", &api)));
+        assert_eq!((hop.status, hop.code.as_deref()), (403, Some("NoPermission")));
+        let uri = sim.credentials_uri();
+        assert_eq!(uri.status, 200);
+        assert_eq!(
+            sim.issued_credentials().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(),
+            ["EcsMetadata", "CredentialsUri"]
+        );
     }
 
     fn api_param() -> impl Strategy<Value = (String, String)> {

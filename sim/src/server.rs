@@ -1,5 +1,6 @@
 //! HTTP front: `GET`/`POST /` for API calls (parameters in the query, in a form body, or both),
-//! `GET /_sim/calls` and `GET /_sim/instances` for inspection.
+//! `GET /_sim/calls`, `GET /_sim/instances` and `GET /_sim/issued-credentials` for inspection, the ECS metadata
+//! service under `/latest/` and the credentials URI `GET /_sim/credentials-uri` (both in `metadata.rs`).
 //!
 //! Transport faults are delivered here: an injected delay is slept before answering (after the handler ran,
 //! so a slow answer to a release still releases), and a reset closes the connection without an answer: the
@@ -11,11 +12,12 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 
+use super::metadata::{MetaRequest, Plain};
 use super::params::{decode_pairs, merge, Params};
 use super::reply::{ApiFault, Rendered};
 use super::{Sim, Wire};
@@ -88,6 +90,9 @@ fn router(sim: Sim) -> Router {
         .route("/", get(api).post(api))
         .route("/_sim/calls", get(calls))
         .route("/_sim/instances", get(instances))
+        .route("/_sim/issued-credentials", get(issued_credentials))
+        .route("/_sim/credentials-uri", get(credentials_uri))
+        .route("/latest/{*item}", any(metadata))
         .fallback(unknown_path)
         .with_state(sim)
 }
@@ -143,6 +148,32 @@ async fn calls(State(sim): State<Sim>) -> Response {
 
 async fn instances(State(sim): State<Sim>) -> Response {
     Json(sim.snapshot()).into_response()
+}
+
+async fn issued_credentials(State(sim): State<Sim>) -> Response {
+    Json(sim.issued_credentials()).into_response()
+}
+
+async fn credentials_uri(State(sim): State<Sim>) -> Response {
+    plain(sim.credentials_uri())
+}
+
+/// The metadata service's headers (credentials-go `providers/ecs_ram_role.go`); header names are case-insensitive.
+async fn metadata(State(sim): State<Sim>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let req = MetaRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        token: header("x-aliyun-ecs-metadata-token"),
+        ttl: header("x-aliyun-ecs-metadata-token-ttl-seconds"),
+    };
+    plain(sim.metadata(&req))
+}
+
+fn plain(p: Plain) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if p.json { "application/json;charset=utf-8" } else { "text/plain;charset=utf-8" };
+    (status, [(CONTENT_TYPE, content_type)], p.body).into_response()
 }
 
 /// The union of query and form-body parameters (the signature covers both, reference 1.1).
