@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::aliyun::Credentials;
 use crate::event::{self, Trigger};
 use crate::job::{self, Settings};
 use crate::policy::Policy;
@@ -29,7 +28,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the janitor once: list, decide, dry-run, and (with --apply or `apply: true`) release.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a policy file and print what it means; exits non-zero on the first error.
     Validate(ValidateArgs),
 }
@@ -78,6 +77,14 @@ pub struct RunArgs {
     /// milliseconds (default 5000; six reads at most, then a later run finishes it).
     #[arg(long, env = "JANITOR_RELEASE_POLL_MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub release_poll_ms: Option<u64>,
+    /// The profile to use from the aliyun CLI's ~/.aliyun/config.json or ~/.alibabacloud/credentials (default:
+    /// the CLI's current profile / `default`).
+    #[arg(long, env = "ALIBABA_CLOUD_PROFILE")]
+    pub profile: Option<String>,
+    /// Act through this RAM role (STS AssumeRole with the credentials found), e.g.
+    /// acs:ram::1234567890123456:role/aliyun-janitor. Replaces the policy's `role_arn:`.
+    #[arg(long, env = "JANITOR_ROLE_ARN")]
+    pub role_arn: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -108,10 +115,6 @@ impl RunArgs {
                 Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
             },
         };
-        let credentials = match Credentials::from_env() {
-            Ok(c) => c,
-            Err(e) => return fail(e),
-        };
         let mut settings = Settings::new(policy);
         settings.endpoint_override = self.endpoint.clone();
         settings.apply_flag = self.apply;
@@ -131,7 +134,13 @@ impl RunArgs {
             Ok(k) => k,
             Err(e) => return fail(e),
         };
-        let deps = match crate::runtime::deps(&settings, credentials) {
+        settings.profile = self.profile.clone();
+        settings.role = match crate::runtime::role_from(self.role_arn.clone()) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        settings.sts_region = crate::credentials::sts::sts_region(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        let deps = match crate::runtime::deps(&settings, None).await {
             Ok(d) => d,
             Err(e) => return fail(e),
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::aliyun::{ApiError, Client, CredentialError, Credentials, EndpointError, Endpoints, RetryPolicy};
+use crate::aliyun::{ApiError, Client, CredentialError, CredentialSource, EndpointError, Endpoints, RetryPolicy};
 use crate::discovery::{Billing, Reach};
 use crate::event::{EventError, Trigger};
 use crate::limits::{self, LimitScope};
@@ -38,6 +38,10 @@ pub enum JobError {
     Webhook(#[from] crate::webhook::WebhookError),
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(String),
+    #[error("cannot read the account id (STS GetCallerIdentity), so nothing was listed: {0}")]
+    Identity(ApiError),
+    #[error("the credentials act in account {actual}, but {by} pins account {expected}: refused, nothing was listed")]
+    AccountMismatch { expected: String, actual: String, by: &'static str },
     #[error("JANITOR_MARK_KEY is not set: an apply run with a grace period writes marks, and a mark the janitor cannot verify as its own is never trusted (set a generated secret of at least 16 characters; the templates create one)")]
     MissingMarkKey,
 }
@@ -56,6 +60,8 @@ impl JobError {
             JobError::Webhook(_) => "InvalidWebhookConfig",
             JobError::HttpClient(_) => "ClientSetup",
             JobError::MissingMarkKey => "MissingMarkKey",
+            JobError::Identity(_) => "CallerIdentity",
+            JobError::AccountMismatch { .. } => "AccountMismatch",
         }
     }
 }
@@ -75,8 +81,15 @@ pub struct Settings {
     pub run_timeout: Option<std::time::Duration>,
     /// Signs and verifies marks (`JANITOR_MARK_KEY`); required to write marks.
     pub mark_key: Option<crate::lifecycle::MarkKey>,
-    /// The account the credentials belong to (`JANITOR_ACCOUNT_ID`, FC's `x-fc-account-id`), when known.
+    /// The account the run must act in (`JANITOR_ACCOUNT_ID`), besides the policy's `account_id:`. The account
+    /// itself is always read from STS (GetCallerIdentity) before anything is listed.
     pub account_id: Option<String>,
+    /// `--profile` / `ALIBABA_CLOUD_PROFILE`: the profile of the aliyun CLI config or the credentials file.
+    pub profile: Option<String>,
+    /// `--role-arn` / `JANITOR_ROLE_ARN`: replaces the policy's `role_arn:`.
+    pub role: Option<crate::credentials::RoleSpec>,
+    /// `ALIBABA_CLOUD_STS_REGION`: a regional STS endpoint instead of `sts.aliyuncs.com`.
+    pub sts_region: String,
     /// How long a two-step release (Kafka) waits for its second step (`JANITOR_RELEASE_POLL_MS`).
     pub release_poll: crate::products::Poll,
 }
@@ -92,8 +105,23 @@ impl Settings {
             run_timeout: None,
             mark_key: None,
             account_id: None,
+            profile: None,
+            role: None,
+            sts_region: String::new(),
             release_poll: crate::products::Poll::default(),
         }
+    }
+}
+
+impl Settings {
+    /// Where each product's requests go: `JANITOR_ENDPOINT`, else the policy's `endpoints:`, else Alibaba's hosts.
+    pub fn endpoints(&self) -> Result<Endpoints, EndpointError> {
+        Endpoints::new(self.endpoint_override.as_deref(), &self.policy.endpoints)
+    }
+
+    /// The role to act through: the CLI flag or environment first, then the policy.
+    pub fn role(&self) -> Option<&crate::credentials::RoleSpec> {
+        self.role.as_ref().or(self.policy.role.as_ref())
     }
 }
 
@@ -113,13 +141,13 @@ impl Deps {
     /// The API client for `credentials` and the settings' endpoints, with every adapter of the catalog.
     pub fn connect(
         settings: &Settings,
-        credentials: Credentials,
+        credentials: Arc<dyn CredentialSource>,
         webhooks: Vec<WebhookTarget>,
         http: reqwest::Client,
     ) -> Result<Deps, JobError> {
         let policy = &settings.policy;
-        let endpoints = Endpoints::new(settings.endpoint_override.as_deref(), &policy.endpoints)?;
-        let api = Client::new(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
+        let endpoints = settings.endpoints()?;
+        let api = Client::with_source(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
         let products = crate::products::catalog().adapters().into_iter().map(Arc::from).collect();
         Ok(Deps { api, products, webhooks, http })
     }
@@ -136,7 +164,6 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let deadline = settings.run_timeout.map(|t| tokio::time::Instant::now() + t);
     let policy = &settings.policy;
     let mut scope = Scope::resolve(policy, trigger, &deps.products)?;
-    scope.account = settings.account_id.clone();
     let replay = mode::check_clock(settings.now, Utc::now(), mode::all_loopback(&deps.api, &scope, policy))?;
     let now = settings.now.unwrap_or_else(Utc::now);
     let run_id = trigger.event_id().map(String::from).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -144,7 +171,20 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     if mode.is_apply() && settings.mark_key.is_none() && policy.rules.iter().any(|r| !r.grace.is_zero()) {
         return Err(JobError::MissingMarkKey);
     }
-    tracing::info!(run_id, trigger = trigger.describe(), mode = mode.as_str(), mode_reason, now = %now, "run starting");
+    // Name the account before anything destructive (the aws-nuke habit); a pinned account must match.
+    let identity = identify(settings, deps).await?;
+    scope.account = Some(identity.account_id.clone());
+    tracing::info!(
+        run_id,
+        account_id = identity.account_id,
+        identity = identity.arn,
+        credentials = deps.api.credential_source(),
+        trigger = trigger.describe(),
+        mode = mode.as_str(),
+        mode_reason,
+        now = %now,
+        "run starting"
+    );
     let event = trigger.resources();
 
     // 1. What exists.
@@ -159,6 +199,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
     let header = Plan {
         run_id,
+        account_id: identity.account_id,
         mode,
         mode_reason,
         trigger: trigger.describe(),
@@ -186,4 +227,20 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
 
     // 5. Summary, logs, webhooks.
     Ok(report::report(plan, deps.api.call_counts(), &deps.http, &deps.webhooks, event.is_some()).await)
+}
+
+/// The run's account from STS, checked against the pins (the policy's `account_id:`, `JANITOR_ACCOUNT_ID`).
+async fn identify(settings: &Settings, deps: &Deps) -> Result<crate::credentials::Identity, JobError> {
+    let identity =
+        crate::credentials::caller_identity(&deps.api, &settings.sts_region).await.map_err(JobError::Identity)?;
+    let pins = [
+        (settings.policy.account_id.as_ref(), "the policy's account_id"),
+        (settings.account_id.as_ref(), "JANITOR_ACCOUNT_ID"),
+    ];
+    for (pin, by) in pins {
+        if let Some(expected) = pin.filter(|p| **p != identity.account_id) {
+            return Err(JobError::AccountMismatch { expected: expected.clone(), actual: identity.account_id, by });
+        }
+    }
+    Ok(identity)
 }

@@ -281,6 +281,12 @@ impl Sim {
     }
 
     /// How many temporary credentials were issued so far.
+    /// The secrets and tokens of every credential issued so far: what a client must never print (for the tests'
+    /// output checks; the emulator itself never logs them).
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.lock().sts.issued().flat_map(|i| [i.access_key_secret.clone(), i.security_token.clone()]).collect()
+    }
+
     pub fn issued_credentials_count(&self) -> usize {
         self.lock().sts.issued().count()
     }

@@ -176,11 +176,12 @@ pub fn with_role(
     Ok(Arc::new(source))
 }
 
-fn build<'a>(
-    spec: Spec,
-    l: &'a Lookup<'a>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<dyn CredentialSource>, CredentialError>> + Send + 'a>>
-{
+/// `build` is recursive (a role's base is itself a spec), so its future is boxed.
+type Built<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<dyn CredentialSource>, CredentialError>> + Send + 'a>,
+>;
+
+fn build<'a>(spec: Spec, l: &'a Lookup<'a>) -> Built<'a> {
     Box::pin(async move {
         match spec {
             Spec::Fixed { credentials, name } => Ok(Arc::new(Named { credentials, name }) as Arc<dyn CredentialSource>),

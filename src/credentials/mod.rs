@@ -111,7 +111,7 @@ impl CredentialSource for Refreshing {
 }
 
 /// Fixed credentials with a name for the banner (the environment, an `AK` profile...).
-pub(crate) struct Named {
+pub struct Named {
     pub credentials: Credentials,
     pub name: String,
 }

@@ -39,6 +39,7 @@ async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Ve
     planner.mark_key = Some(&key);
     let mut plan = Plan {
         run_id: "run-1".into(),
+        account_id: "1234567890123456".into(),
         mode,
         mode_reason: String::new(),
         trigger: "test".into(),
@@ -106,6 +107,7 @@ async fn a_mark_is_written_before_its_auto_release_time_and_a_failed_mark_sets_n
     planner.mark_key = Some(&key);
     let mut plan = Plan {
         run_id: "run-1".into(),
+        account_id: "1234567890123456".into(),
         mode: RunMode::Apply,
         mode_reason: String::new(),
         trigger: "test".into(),

@@ -146,6 +146,8 @@ impl Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub run_id: String,
+    /// The account the run acts in (STS GetCallerIdentity).
+    pub account_id: String,
     pub mode: RunMode,
     pub mode_reason: String,
     pub trigger: String,

@@ -21,6 +21,10 @@
 //!   duration: 4h               # how long it stays open (real time)
 //!   tz: Asia/Shanghai          # IANA zone the cron is read in; default UTC
 //! notify: { owner_tag: owner } # optional: the summary lists, per value of this tag, what was marked/unmarked/released
+//! account_id: "1234567890123456"   # optional: refuse to run (exit 1, nothing listed) in any other account
+//! role_arn: acs:ram::1234567890123456:role/aliyun-janitor   # optional: act through this role (STS AssumeRole)
+//! role_session_name: aliyun-janitor  # default aliyun-janitor (2-64 of letters, digits . @ - _)
+//! role_duration: 1h                # default 1h, 15m..12h; refreshed before it ends
 //! rules:                       # required, at least one; tried in file order, the first match wins
 //!   - name: expired-by-tag     # required, unique
 //!     filters:                 # at least one besides products/regions/tag_absent; all must match
@@ -99,6 +103,12 @@ pub struct Policy {
     /// Releases happen only while this window is open; a rule's own window replaces it. `None`: any time.
     pub window: Option<Window>,
     pub notify: Notify,
+    /// The account the run must act in (`account_id:`): a run whose credentials belong to another account is
+    /// refused before anything is listed (GetCallerIdentity).
+    pub account_id: Option<String>,
+    /// A role to act through (`role_arn:`, `role_session_name:`, `role_duration:`), assumed with whatever the
+    /// credential chain found. `--role-arn` / `JANITOR_ROLE_ARN` replace it.
+    pub role: Option<crate::credentials::RoleSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -232,6 +242,25 @@ impl Policy {
             check_product(product).map_err(|m| err(format!("products[{i}]"), m))?;
             if self.products[..i].contains(product) {
                 return Err(err(format!("products[{i}]"), format!("duplicate entry `{product}`")));
+            }
+        }
+        if let Some(a) = &self.account_id {
+            if a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()) || a.len() > 32 {
+                return Err(err(
+                    "account_id".into(),
+                    format!("`{a}`: expected the account id, digits only (such as 1234567890123456)"),
+                ));
+            }
+        }
+        if let Some(role) = &self.role {
+            crate::credentials::sts::check_role_arn(&role.arn).map_err(|m| err("role_arn".into(), m))?;
+            crate::credentials::sts::check_session_name(&role.session_name)
+                .map_err(|m| err("role_session_name".into(), m))?;
+            if !(crate::credentials::sts::MIN_DURATION_SECS..=43_200).contains(&role.duration_secs) {
+                return Err(err(
+                    "role_duration".into(),
+                    "expected 15m to 12h (STS DurationSeconds 900 to 43200)".into(),
+                ));
             }
         }
         for (product, url) in &self.endpoints {

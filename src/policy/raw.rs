@@ -176,6 +176,14 @@ pub(super) struct RawPolicy {
     window: Option<RawWindow>,
     #[serde(default, deserialize_with = "present")]
     notify: Option<RawNotify>,
+    #[serde(default, deserialize_with = "present")]
+    account_id: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    role_arn: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    role_session_name: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    role_duration: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +308,23 @@ impl RawPolicy {
         let bss = self.bss.map(super::bss::RawBss::into_bss).transpose()?.unwrap_or_default();
         let window = self.window.map(|w| w.into_window("window")).transpose()?;
         let notify = Notify { owner_tag: self.notify.and_then(|n| n.owner_tag).map(|Text(t)| t) };
+        let role = match self.role_arn {
+            Some(Text(arn)) => {
+                let mut role = crate::credentials::RoleSpec::new(arn.trim());
+                if let Some(Text(name)) = self.role_session_name {
+                    role.session_name = name.trim().to_string();
+                }
+                if let Some(d) = self.role_duration {
+                    let secs = self::duration(d, "role_duration")?.as_secs();
+                    role.duration_secs = u32::try_from(secs).unwrap_or(u32::MAX);
+                }
+                Some(role)
+            }
+            None if self.role_session_name.is_some() || self.role_duration.is_some() => {
+                return Err(err("role_arn", "missing: role_session_name and role_duration need a role_arn"));
+            }
+            None => None,
+        };
         Ok(Policy {
             apply: self.apply.unwrap_or(false),
             regions,
@@ -312,6 +337,8 @@ impl RawPolicy {
             bss,
             window,
             notify,
+            account_id: self.account_id.map(|Text(a)| a.trim().to_string()),
+            role,
         })
     }
 }

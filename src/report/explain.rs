@@ -323,8 +323,9 @@ fn header(summary: &Summary, markup: Markup) -> String {
     let incomplete = if summary.is_degraded() { " — INCOMPLETE" } else { "" };
     let p = markup.paragraph();
     format!(
-        "{}{p}Mode: {} ({}){p}Trigger: {} · run {} · {}{p}{}",
+        "{}{p}Account: {} · Mode: {} ({}){p}Trigger: {} · run {} · {}{p}{}",
         markup.title(&format!("aliyun-janitor {mode}{incomplete}")),
+        escape(&summary.account_id, markup, 40),
         escape(summary.mode.as_str(), markup, 20),
         escape(&summary.mode_reason, markup, 200),
         escape(&summary.trigger, markup, 200),
@@ -479,6 +480,7 @@ pub(crate) mod tests {
         entries.push(failed);
         let mut s = Summary {
             run_id: "run-1".into(),
+            account_id: "1234567890123456".into(),
             mode: crate::plan::RunMode::DryRun,
             mode_reason: "policy apply: false".into(),
             trigger: "scheduled (aws.events)".into(),
@@ -657,7 +659,9 @@ pub(crate) mod tests {
         s.ignored.push("kafka:cn-hangzhou/alikafka_x: not managed".into());
         let text = full_text(&s);
         assert!(
-            text.starts_with("aliyun-janitor DRY RUN — INCOMPLETE\nMode: dry-run (policy apply: false)\n"),
+            text.starts_with(
+                "aliyun-janitor DRY RUN — INCOMPLETE\nAccount: 1234567890123456 · Mode: dry-run (policy apply: false)\n"
+            ),
             "{text}"
         );
         assert!(

@@ -4,11 +4,12 @@ use super::{Entry, Summary};
 use crate::webhook::Delivery;
 
 /// One JSON log line per instance: id, product, region, decision, rule, facts, request ids.
-pub fn log_entry(e: &Entry) {
+pub fn log_entry(e: &Entry, account_id: &str) {
     let d = &e.decision;
     let facts = serde_json::to_string(&d.facts).unwrap_or_default();
     tracing::info!(
         target: "decision",
+        account_id,
         product = d.product.as_str(),
         region = d.region.as_str(),
         id = d.id.as_str(),
@@ -26,6 +27,7 @@ pub fn log_entry(e: &Entry) {
 pub(super) fn log_run(summary: &Summary) {
     tracing::info!(
         run_id = summary.run_id,
+        account_id = summary.account_id,
         scanned = summary.scanned,
         released = summary.released.len(),
         would_release = summary.would_release.len(),

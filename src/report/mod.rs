@@ -29,6 +29,8 @@ pub struct SkippedScope {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     pub run_id: String,
+    /// The account the run acted in (STS GetCallerIdentity), on every log line and webhook message too.
+    pub account_id: String,
     /// `apply` or `dry-run`.
     pub mode: RunMode,
     /// Why the mode is what it is (policy, CLI flag, trigger).
@@ -93,6 +95,7 @@ impl Summary {
     pub fn from_plan(plan: Plan) -> Summary {
         let mut summary = Summary {
             run_id: plan.run_id,
+            account_id: plan.account_id,
             mode: plan.mode,
             mode_reason: plan.mode_reason,
             trigger: plan.trigger,
@@ -185,7 +188,7 @@ pub async fn report(
     let mut summary = Summary::from_plan(plan);
     summary.api_calls = api_calls;
     for e in &summary.entries {
-        log_entry(e);
+        log_entry(e, &summary.account_id);
     }
     logs::log_run(&summary);
     let worth_telling = !event_run || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());

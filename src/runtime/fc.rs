@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use super::{clean_id, env_secrets_owned, settings_from_env, InvocationError, StartupError};
 use crate::aliyun::Credentials;
-use crate::job::{self, JobError, Settings};
+use crate::job::{self, Settings};
 
 pub const DEFAULT_PORT: u16 = 9000;
 const HEADER_KEY_ID: &str = "x-fc-access-key-id";
@@ -142,31 +142,17 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(std::time::Duration::from_secs);
-    let mut settings = super::with_platform_deadline(settings, remaining);
-    // `x-fc-account-id` (reference 4.2): the account the function runs in, when the environment did not say.
-    if settings.account_id.is_none() {
-        settings.account_id = headers
-            .get("x-fc-account-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|a| super::clean_id(a.trim()))
-            .filter(|a| !a.is_empty());
-    }
-    let settings = &settings;
+    // The account is read from STS by the run itself (`x-fc-account-id` names the function's account, which a
+    // role may leave).
+    let settings = &super::with_platform_deadline(settings, remaining);
     let mut secrets = env_secrets_owned();
-    let credentials = match credentials_from_headers(headers) {
-        Some(c) => Ok(c),
-        None => Credentials::from_env(),
-    };
-    let result = match credentials {
-        Ok(credentials) => {
-            secrets.extend(credentials.secrets().into_iter().map(String::from));
-            let _one_at_a_time = state.run_lock.lock().await;
-            match super::deps(settings, credentials) {
-                Ok(deps) => job::handle(body, settings, &deps).await,
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(JobError::from(e)),
+    // The function role's credentials (request headers) win; without them, the default chain.
+    let platform = credentials_from_headers(headers);
+    secrets.extend(platform.iter().flat_map(|c| c.secrets()).map(String::from));
+    let _one_at_a_time = state.run_lock.lock().await;
+    let result = match super::deps(settings, platform.map(|c| (c, "Function Compute role (request headers)"))).await {
+        Ok(deps) => job::handle(body, settings, &deps).await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(summary) => {

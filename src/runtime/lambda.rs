@@ -11,7 +11,6 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{env_secrets_owned, settings_from_env, InvocationError};
-use crate::aliyun::Credentials;
 use crate::job::{self, JobError, Settings};
 use crate::report::Summary;
 
@@ -71,16 +70,19 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
     let settings = &super::with_platform_deadline(settings, remaining);
     let mut secrets = env_secrets_owned();
     let env = |k: &str| std::env::var(k).ok();
-    let credentials = match crate::credentials::aws_secret::from_env(env).await {
-        Some(read) => read,
-        None => Credentials::from_env(),
-    };
-    let result = match credentials {
-        Ok(credentials) => {
-            secrets.extend(credentials.secrets().into_iter().map(String::from));
+    // The Secrets Manager secret wins when configured; without it, the default chain.
+    let platform = crate::credentials::aws_secret::from_env(env).await.transpose();
+    let result = match platform {
+        Ok(platform) => {
+            secrets.extend(platform.iter().flat_map(|c| c.secrets()).map(String::from));
             // Re-serialising a `Value` cannot fail; an empty body would be rejected by the event parser anyway.
             let body = serde_json::to_vec(&payload).unwrap_or_default();
-            match super::deps(settings, credentials) {
+            match super::deps(
+                settings,
+                platform.map(|c| (c, "Secrets Manager secret (JANITOR_CREDENTIALS_SECRET_ARN)")),
+            )
+            .await
+            {
                 Ok(deps) => job::handle(&body, settings, &deps).await,
                 Err(e) => Err(e),
             }

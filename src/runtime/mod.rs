@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 pub use fc::run_fc;
 pub use lambda::run_lambda;
 
-use crate::aliyun::Credentials;
+use crate::aliyun::{CredentialSource, Credentials};
 use crate::job::{Deps, JobError, Settings};
 use crate::policy::Policy;
 
@@ -34,15 +34,55 @@ pub const ENV_ENDPOINT: &str = "JANITOR_ENDPOINT";
 pub const ENV_APPLY: &str = "JANITOR_APPLY";
 /// Evaluate the policy at this RFC 3339 time instead of now (replays, tests).
 pub const ENV_NOW: &str = "JANITOR_NOW";
-/// The account id the credentials belong to: an event naming another account's ARN is ignored.
+/// The account the run must act in: a run whose credentials (GetCallerIdentity) belong to another is refused.
 pub const ENV_ACCOUNT_ID: &str = "JANITOR_ACCOUNT_ID";
+/// A role to act through (replaces the policy's `role_arn:`).
+pub const ENV_ROLE_ARN: &str = "JANITOR_ROLE_ARN";
 
-/// The dependencies of one invocation: the API client for these credentials, the catalog's adapters, the
+/// `--role-arn` / `JANITOR_ROLE_ARN`, checked.
+pub fn role_from(arn: Option<String>) -> Result<Option<crate::credentials::RoleSpec>, String> {
+    match arn.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()) {
+        None => Ok(None),
+        Some(a) => {
+            crate::credentials::sts::check_role_arn(&a)
+                .map_err(|m| format!("{ENV_ROLE_ARN} / --role-arn `{a}`: {m}"))?;
+            Ok(Some(crate::credentials::RoleSpec::new(a)))
+        }
+    }
+}
+
+/// The dependencies of one invocation: the API client for its credentials, the catalog's adapters, the
 /// webhook targets read from `JANITOR_WEBHOOKS` now (they may rotate between invocations) and the process's one
-/// webhook HTTP client.
-pub fn deps(settings: &Settings, credentials: Credentials) -> Result<Deps, JobError> {
+/// webhook HTTP client. `platform` is what the platform hands this invocation (FC's request headers, Lambda's
+/// secret), with its name; without it the default chain is searched. A role to act through goes on top.
+pub async fn deps(settings: &Settings, platform: Option<(Credentials, &str)>) -> Result<Deps, JobError> {
     let webhooks = crate::webhook::targets_from_env()?;
+    let credentials = credential_source(settings, platform).await?;
     Deps::connect(settings, credentials, webhooks, webhook_client()?)
+}
+
+/// The run's credential source: the platform's, else the default chain; through `settings.role()` if set.
+pub async fn credential_source(
+    settings: &Settings,
+    platform: Option<(Credentials, &str)>,
+) -> Result<std::sync::Arc<dyn CredentialSource>, JobError> {
+    use crate::credentials::chain;
+    let env = |k: &str| std::env::var(k).ok();
+    let lookup = chain::Lookup {
+        env: &env,
+        home: std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from),
+        profile: settings.profile.clone(),
+        endpoints: settings.endpoints()?,
+        retry: settings.retry.clone(),
+    };
+    let base: std::sync::Arc<dyn CredentialSource> = match platform {
+        Some((credentials, name)) => std::sync::Arc::new(crate::credentials::Named { credentials, name: name.into() }),
+        None => chain::resolve(&lookup).await?,
+    };
+    match settings.role() {
+        Some(role) => Ok(chain::with_role(base, role.clone(), &lookup)?),
+        None => Ok(base),
+    }
 }
 
 /// The settings of one invocation: the run's deadline is the platform's (`remaining` until it kills us) less a
@@ -123,6 +163,9 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     }
     settings.mark_key = mark_key_from(get(crate::lifecycle::MARK_KEY_ENV))?;
     settings.account_id = get(ENV_ACCOUNT_ID).map(|a| a.trim().to_string());
+    settings.profile = get("ALIBABA_CLOUD_PROFILE");
+    settings.role = role_from(get(ENV_ROLE_ARN)).map_err(StartupError::setting)?;
+    settings.sts_region = crate::credentials::sts::sts_region(&get);
     if let Some(now) = get(ENV_NOW) {
         let parsed = DateTime::parse_from_rfc3339(now.trim())
             .map_err(|e| StartupError::setting(format!("{ENV_NOW}: `{now}` is not an RFC 3339 time: {e}")))?;

@@ -141,7 +141,7 @@ async fn a_run_killed_at_any_point_then_rerun_ends_as_one_clean_run() {
     let clean = env.run(POLICY, &["--apply"]).await;
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     let total_calls = env.sim.calls().len();
-    assert_eq!(total_calls, 14, "5 pages + 3 pre-flight re-reads + 3 dry runs + 3 releases");
+    assert_eq!(total_calls, 15, "the identity + 5 pages + 3 pre-flight re-reads + 3 dry runs + 3 releases");
     assert_eq!(clean.ids("released").len(), 210);
     let reference = Arc::new(env.sim.instance_ids("ecs"));
     assert_eq!(reference.len(), 370 - 210);

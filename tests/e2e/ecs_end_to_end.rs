@@ -147,9 +147,10 @@ async fn a_region_whose_listing_fails_releases_nothing_there() {
 async fn a_wrong_secret_fails_cleanly_and_releases_nothing() {
     let env = Env::start(&mixed()).await;
     let run = env.run_with_env(POLICY, &["--apply"], &[("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "not-the-secret")]).await;
-    assert_ne!(run.code, 0);
+    assert_eq!(run.code, 1, "refused when the run asks STS who it is, before any listing");
     assert_eq!(env.calls_of("DeleteInstances"), 0);
-    assert!(run.stdout.contains("SignatureDoesNotMatch"), "{}", run.stdout);
+    assert_eq!(env.calls_of("DescribeInstances"), 0);
+    assert!(run.stderr.contains("SignatureDoesNotMatch"), "{}", run.stderr);
     assert!(!run.stdout.contains("not-the-secret") && !run.stderr.contains("not-the-secret"));
 }
 

@@ -114,14 +114,14 @@ async fn fc_http_mode_runs_every_sample_with_per_request_credentials() {
         assert!(stdout.contains(&format!("FC Invoke End RequestId: fc-req-{i}\n")), "{stdout}");
     }
 
-    // Without the headers the environment's (wrong) credentials are used: the listing is refused, the run
-    // reports the unscanned scope and releases nothing, and that is still a 200 (a degraded summary).
+    // Without the headers the environment's (wrong) credentials are used: STS refuses them when the run asks
+    // who it is, so the invocation fails before anything is listed, naming why.
     let scheduled =
         std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/aws-scheduled.json")).unwrap();
     let a = post(&client, &format!("{}/invoke", fc.base), &scheduled, &[("x-fc-request-id", "env-creds")]).await;
-    assert_eq!((a.status, a.fc_status.as_str()), (200, "200"), "{}", a.body);
-    assert!(str_list(&a.body["would_release"]).is_empty(), "{}", a.body);
-    assert!(a.body["skipped_scopes"].as_array().is_some_and(|s| s.iter().any(|x| x["product"] == "ecs")), "{}", a.body);
+    assert_ne!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["errorType"], "CallerIdentity", "{}", a.body);
+    assert!(a.body["errorMessage"].as_str().is_some_and(|m| m.contains("InvalidAccessKeyId")), "{}", a.body);
 
     // A malformed event is FC's "unhandled function error": 404 + x-fc-status: 404 and a JSON error.
     let headers =

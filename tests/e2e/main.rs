@@ -11,6 +11,7 @@ mod bad_input;
 mod billing;
 mod catalog_literals;
 mod crash_safety;
+mod credentials;
 mod deploy_templates;
 mod ecs_end_to_end;
 mod faults;

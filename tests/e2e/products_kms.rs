@@ -136,8 +136,8 @@ async fn an_instance_that_is_gone_is_not_a_failed_scope() {
         "id": "evt-kms", "source": "acs.actiontrail", "specversion": "1.0", "type": "tag:ActionTrail:ApiCall",
         "time": "2026-11-25T11:58:05Z", "aliyunregionid": "cn-hangzhou",
         "data": {"eventName": "TagResources", "acsRegion": "cn-hangzhou", "requestParameters": {
-            "ResourceARN.1": "acs:kms:cn-hangzhou:123:instance/kst-gone",
-            "ResourceARN.2": "acs:kms:cn-hangzhou:123:instance/kst-here",
+            "ResourceARN.1": "acs:kms:cn-hangzhou:1234567890123456:instance/kst-gone",
+            "ResourceARN.2": "acs:kms:cn-hangzhou:1234567890123456:instance/kst-here",
             "Tags": "{\"x\":\"1\"}",
         }},
     });

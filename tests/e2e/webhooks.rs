@@ -133,6 +133,7 @@ fn summary(mode: &str) -> Summary {
     }
     let mut s = Summary {
         run_id: "run-42".into(),
+        account_id: "1234567890123456".into(),
         mode: if mode == "apply" { RunMode::Apply } else { RunMode::DryRun },
         mode_reason: if mode == "apply" { "policy apply: true".into() } else { "policy apply: false".into() },
         trigger: "scheduled (fc.timer)".into(),

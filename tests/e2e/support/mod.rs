@@ -15,6 +15,8 @@ pub const SECRET: &str = "test-secret-Zq8v1bW";
 pub const BIN: &str = env!("CARGO_BIN_EXE_aliyun-janitor");
 /// The clock every test evaluates policies at.
 pub const NOW: &str = "2026-11-25T12:00:00Z";
+/// A metadata service that is not there (the discard port on loopback): the credential chain ends here in tests.
+pub const NO_METADATA: &str = "http://127.0.0.1:9";
 /// The mark key of every test run (an emulator-only value).
 pub const MARK_KEY: &str = "test-mark-key-emulator-only-7f3a";
 
@@ -92,6 +94,8 @@ impl Env {
             .env("JANITOR_NOW", NOW)
             .env("JANITOR_MARK_KEY", MARK_KEY)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+            // The chain's last sources stay on loopback: no test may reach 100.100.100.200.
+            .env("JANITOR_ECS_METADATA_ENDPOINT", NO_METADATA)
             .env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);

@@ -100,6 +100,7 @@ impl Proc {
         let mut cmd = Command::new(BIN);
         cmd.args(args).env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.env("JANITOR_MARK_KEY", super::MARK_KEY);
+        cmd.env("JANITOR_ECS_METADATA_ENDPOINT", super::NO_METADATA);
         for (k, v) in env {
             cmd.env(k, v);
         }
