@@ -9,13 +9,15 @@
 //!
 //! ```json
 //! {"action": "DescribeInstances", "version": "2014-05-26", "region": "cn-shanghai", "instance_id": "i-…",
-//!  "dry_run": false, "kind": "error", "code": "InternalError", "status": 500, "message": "…",
+//!  "account": "1234567890123456", "dry_run": false, "kind": "error", "code": "InternalError", "status": 500, "message": "…",
 //!  "delay_ms": 100, "after": 0, "times": null}
 //! ```
 //!
 //! Selectors, each optional (absent = any): `action`, `version`, `region` (the request's `RegionId`),
-//! `instance_id` (any `InstanceId`/`InstanceId.N` parameter equals it), `dry_run` (whether the request has
-//! `DryRun=true`). `after`: let the first N matching calls through untouched; `times`: then fire on the next N
+//! `instance_id` (any `InstanceId`/`InstanceId.N` parameter equals it), `account` (the account the request is signed
+//! for: its access key's, or the role's for a temporary credential; never matches the anonymous
+//! `AssumeRoleWithOIDC`), `dry_run` (whether the request has `DryRun=true`). A rule's `after`/`times` count the
+//! requests it matched, so a rule with `account` counts that account's only. `after`: let the first N matching calls through untouched; `times`: then fire on the next N
 //! (`null` = on every one). `kind`:
 //!
 //! | kind | the handler runs? | what the client sees |
@@ -98,6 +100,8 @@ pub(crate) struct FaultSpec {
     #[serde(default)]
     pub instance_id: Option<String>,
     #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
     pub dry_run: Option<bool>,
     #[serde(default)]
     pub kind: FaultKind,
@@ -122,10 +126,11 @@ const MAX_DELAY_MS: u64 = 600_000;
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
 impl FaultSpec {
-    fn matches(&self, version: &str, action: &str, params: &Params) -> bool {
+    fn matches(&self, version: &str, action: &str, params: &Params, account: Option<&str>) -> bool {
         let eq = |want: &Option<String>, got: Option<&str>| want.as_deref().is_none_or(|w| Some(w) == got);
         let dry_run = params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         eq(&self.action, Some(action))
+            && eq(&self.account, account)
             && eq(&self.version, Some(version))
             && eq(&self.region, params.get("RegionId").map(String::as_str))
             && self.dry_run.is_none_or(|d| d == dry_run)
@@ -140,6 +145,9 @@ impl FaultSpec {
 
     fn check(&self, i: usize) -> Result<(), SimError> {
         let at = |f: &str| format!("faults[{i}].{f}");
+        if self.account.as_deref().is_some_and(|a| !crate::inventory::is_account_id(a)) {
+            return Err(SimError::invalid(at("account"), "expected an account id (digits)"));
+        }
         if let Some(status) = self.status {
             if !(400..=599).contains(&status) {
                 return Err(SimError::invalid(at("status"), format!("{status} is not an HTTP error status (400-599)")));
@@ -224,8 +232,9 @@ pub(crate) struct Faults {
     throttle_rate: f64,
     error_rate: f64,
     rng: fastrand::Rng,
-    /// The items of the last page served, per (action, region): kept only when a `page_repeat` rule exists.
-    last_page: Option<HashMap<(String, String), Vec<Value>>>,
+    /// The items of the last page served, per (account, action, region): kept only when a `page_repeat` rule
+    /// exists.
+    last_page: Option<HashMap<(String, String, String), Vec<Value>>>,
 }
 
 fn rate(field: &str, v: f64) -> Result<f64, SimError> {
@@ -277,10 +286,17 @@ impl Faults {
         })
     }
 
-    /// Decides whether this (authenticated) request meets a fault, and which.
-    pub fn before_handler(&mut self, version: &str, action: &str, params: &Params) -> Option<Injected> {
+    /// Decides whether this (authenticated) request, signed for `account` (`None`: anonymous), meets a fault,
+    /// and which.
+    pub fn before_handler(
+        &mut self,
+        version: &str,
+        action: &str,
+        params: &Params,
+        account: Option<&str>,
+    ) -> Option<Injected> {
         for rule in &mut self.rules {
-            if !rule.spec.matches(version, action, params) {
+            if !rule.spec.matches(version, action, params, account) {
                 continue;
             }
             rule.seen = rule.seen.saturating_add(1);
@@ -337,10 +353,17 @@ impl Faults {
         injected: Option<&Injected>,
         action: &str,
         params: &Params,
+        account: Option<&str>,
         answer: &mut Result<Value, ApiFault>,
     ) -> Option<Reply> {
         let kind = injected.map(|i| i.kind);
-        let key = || (action.to_string(), params.get("RegionId").cloned().unwrap_or_default());
+        let key = || {
+            (
+                account.unwrap_or_default().to_string(),
+                action.to_string(),
+                params.get("RegionId").cloned().unwrap_or_default(),
+            )
+        };
         if let (Some(FaultKind::PageRepeat), Ok(body)) = (kind, answer.as_mut()) {
             let previous = self.last_page.as_ref().and_then(|m| m.get(&key())).cloned();
             if let Some(items) = page_items(body) {
@@ -428,11 +451,17 @@ mod tests {
         .unwrap();
         let sh = params(&[("RegionId", "cn-shanghai")]);
         let hz = params(&[("RegionId", "cn-hangzhou")]);
-        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &hz)), None);
-        assert_eq!(code(f.before_handler("2014-05-26", "DeleteInstances", &sh)), None);
-        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &sh)).as_deref(), Some("InternalError"));
-        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &sh)).as_deref(), Some("InternalError"));
-        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &sh)), None);
+        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &hz, None)), None);
+        assert_eq!(code(f.before_handler("2014-05-26", "DeleteInstances", &sh, None)), None);
+        assert_eq!(
+            code(f.before_handler("2014-05-26", "DescribeInstances", &sh, None)).as_deref(),
+            Some("InternalError")
+        );
+        assert_eq!(
+            code(f.before_handler("2014-05-26", "DescribeInstances", &sh, None)).as_deref(),
+            Some("InternalError")
+        );
+        assert_eq!(code(f.before_handler("2014-05-26", "DescribeInstances", &sh, None)), None);
     }
 
     #[test]
@@ -442,17 +471,41 @@ mod tests {
             &SimOptions::default(),
         )
         .unwrap();
-        assert_eq!(code(f.before_handler("v", "DeleteInstances", &params(&[("InstanceId.1", "i-ok")]))), None);
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &params(&[("InstanceId.1", "i-ok")]), None)), None);
         assert_eq!(
             code(f.before_handler(
                 "v",
                 "DeleteInstances",
-                &params(&[("InstanceId.1", "i-ok"), ("InstanceId.2", "i-bad")])
+                &params(&[("InstanceId.1", "i-ok"), ("InstanceId.2", "i-bad")]),
+                None
             ))
             .as_deref(),
             Some("DependencyViolation.RouteEntry")
         );
-        assert_eq!(code(f.before_handler("v", "DescribeInstances", &params(&[("InstanceIdX", "i-bad")]))), None);
+        assert_eq!(code(f.before_handler("v", "DescribeInstances", &params(&[("InstanceIdX", "i-bad")]), None)), None);
+    }
+
+    #[test]
+    fn account_selector_fires_only_in_that_account() {
+        let mut f = Faults::new(
+            vec![spec(
+                r#"{"action":"DescribeInstances","account":"222","code":"Throttling.User","status":400,"after":1}"#,
+            )],
+            &SimOptions::default(),
+        )
+        .unwrap();
+        let p = params(&[("RegionId", "r")]);
+        assert_eq!(code(f.before_handler("v", "DescribeInstances", &p, Some("111"))), None);
+        assert_eq!(code(f.before_handler("v", "DescribeInstances", &p, None)), None);
+        // `after` counts the account's own calls only: the first in 222 passes, the second fires.
+        assert_eq!(code(f.before_handler("v", "DescribeInstances", &p, Some("222"))), None);
+        assert_eq!(
+            code(f.before_handler("v", "DescribeInstances", &p, Some("222"))).as_deref(),
+            Some("Throttling.User")
+        );
+        assert_eq!(code(f.before_handler("v", "DescribeInstances", &p, Some("111"))), None);
+        let bad = Faults::new(vec![spec(r#"{"account":"12a"}"#)], &SimOptions::default());
+        assert!(matches!(bad, Err(SimError::Invalid { field, .. }) if field == "faults[0].account"));
     }
 
     #[test]
@@ -460,7 +513,7 @@ mod tests {
         let opts = SimOptions { throttle_rate: 0.5, ..SimOptions::default() };
         let draw = || {
             let mut f = Faults::new(Vec::new(), &opts).unwrap();
-            (0..64).map(|_| f.before_handler("v", "A", &Params::new()).is_some()).collect::<Vec<_>>()
+            (0..64).map(|_| f.before_handler("v", "A", &Params::new(), None).is_some()).collect::<Vec<_>>()
         };
         let a = draw();
         assert_eq!(a, draw());
@@ -470,9 +523,9 @@ mod tests {
     #[test]
     fn full_rates_always_fire() {
         let mut f = Faults::new(Vec::new(), &SimOptions { throttle_rate: 1.0, ..SimOptions::default() }).unwrap();
-        assert_eq!(code(f.before_handler("v", "A", &Params::new())).as_deref(), Some("Throttling.User"));
+        assert_eq!(code(f.before_handler("v", "A", &Params::new(), None)).as_deref(), Some("Throttling.User"));
         let mut f = Faults::new(Vec::new(), &SimOptions { error_rate: 1.0, ..SimOptions::default() }).unwrap();
-        assert_eq!(code(f.before_handler("v", "A", &Params::new())).as_deref(), Some("ServiceUnavailable"));
+        assert_eq!(code(f.before_handler("v", "A", &Params::new(), None)).as_deref(), Some("ServiceUnavailable"));
     }
 
     #[test]
@@ -502,15 +555,15 @@ mod tests {
         .unwrap();
         let dry = params(&[("DryRun", "true")]);
         let real = params(&[("ClientToken", "t")]);
-        assert_eq!(code(f.before_handler("v", "DeleteInstances", &dry)), None);
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &dry, None)), None);
         assert_eq!(
-            code(f.before_handler("v", "DeleteInstances", &real)),
+            code(f.before_handler("v", "DeleteInstances", &real, None)),
             None,
             "the first real call passes (after: 1)"
         );
-        let i = f.before_handler("v", "DeleteInstances", &real).unwrap();
+        let i = f.before_handler("v", "DeleteInstances", &real, None).unwrap();
         assert!(i.reset && !runs_handler(&i));
-        assert_eq!(code(f.before_handler("v", "DeleteInstances", &real)), None, "times: 1");
+        assert_eq!(code(f.before_handler("v", "DeleteInstances", &real, None)), None, "times: 1");
     }
 
     fn page(ids: &[&str]) -> Result<Value, ApiFault> {
@@ -533,19 +586,19 @@ mod tests {
         let rules = vec![spec(r#"{"kind":"page_repeat","after":1,"times":1}"#)];
         let mut f = Faults::new(rules, &SimOptions::default()).unwrap();
         let p = params(&[("RegionId", "r")]);
-        let i = f.before_handler("v", "DescribeInstances", &p);
+        let i = f.before_handler("v", "DescribeInstances", &p, None);
         let mut first = page(&["i-1", "i-2"]);
-        assert_eq!(f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut first), None);
-        let i = f.before_handler("v", "DescribeInstances", &p).unwrap();
+        assert_eq!(f.after_handler(i.as_ref(), "DescribeInstances", &p, None, &mut first), None);
+        let i = f.before_handler("v", "DescribeInstances", &p, None).unwrap();
         assert!(runs_handler(&i));
         let mut second = page(&["i-3", "i-4"]);
-        f.after_handler(Some(&i), "DescribeInstances", &p, &mut second);
+        f.after_handler(Some(&i), "DescribeInstances", &p, None, &mut second);
         assert_eq!(ids(&second), ["i-1", "i-2"], "page 2 repeats page 1");
 
         let mut f = Faults::new(vec![spec(r#"{"kind":"page_repeat"}"#)], &SimOptions::default()).unwrap();
-        let i = f.before_handler("v", "DescribeInstances", &p);
+        let i = f.before_handler("v", "DescribeInstances", &p, None);
         let mut only = page(&["i-1", "i-2"]);
-        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut only);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, None, &mut only);
         assert_eq!(ids(&only), ["i-1", "i-2", "i-1"], "a first page repeats its first item");
 
         let mut f = Faults::new(
@@ -553,17 +606,17 @@ mod tests {
             &SimOptions::default(),
         )
         .unwrap();
-        let i = f.before_handler("v", "DescribeInstances", &p);
+        let i = f.before_handler("v", "DescribeInstances", &p, None);
         let mut dropped = page(&["i-1", "i-2"]);
-        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut dropped);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, None, &mut dropped);
         assert_eq!(ids(&dropped), ["i-1"]);
         assert_eq!(dropped.as_ref().unwrap()["TotalCount"], 9);
 
         let mut f =
             Faults::new(vec![spec(r#"{"kind":"total_count","total_count":1}"#)], &SimOptions::default()).unwrap();
-        let i = f.before_handler("v", "DescribeInstances", &p);
+        let i = f.before_handler("v", "DescribeInstances", &p, None);
         let mut counted = page(&["i-1", "i-2"]);
-        f.after_handler(i.as_ref(), "DescribeInstances", &p, &mut counted);
+        f.after_handler(i.as_ref(), "DescribeInstances", &p, None, &mut counted);
         assert_eq!(counted.as_ref().unwrap()["TotalCount"], 1);
     }
 
@@ -575,13 +628,13 @@ mod tests {
         )
         .unwrap();
         let p = params(&[]);
-        let i = f.before_handler("v", "DeleteInstances", &p).unwrap();
+        let i = f.before_handler("v", "DeleteInstances", &p, None).unwrap();
         assert!(runs_handler(&i) && resets_after_handler(&i));
         let mut ok = Ok(serde_json::json!({}));
-        assert_eq!(f.after_handler(Some(&i), "DeleteInstances", &p, &mut ok), None);
-        let i = f.before_handler("v", "DeleteInstances", &p).unwrap();
+        assert_eq!(f.after_handler(Some(&i), "DeleteInstances", &p, None, &mut ok), None);
+        let i = f.before_handler("v", "DeleteInstances", &p, None).unwrap();
         assert!(runs_handler(&i) && !resets_after_handler(&i));
-        match f.after_handler(Some(&i), "DeleteInstances", &p, &mut ok) {
+        match f.after_handler(Some(&i), "DeleteInstances", &p, None, &mut ok) {
             Some(Reply::Fault(fault)) => assert_eq!((fault.status, fault.code.as_str()), (503, "ServiceUnavailable")),
             other => panic!("{other:?}"),
         }

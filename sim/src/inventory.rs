@@ -16,9 +16,26 @@
 //!       {"arn": "acs:ram::1234567890123456:role/aliyun-janitor", "trusted": ["LTAI-sim-1"], "max_session_duration": 3600,
 //!        "oidc_provider_arn": "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1", "oidc_token": "eyJ…"}
 //!     ],
-//!     "ecs_role": {"name": "aliyun-janitor-ecs", "account_id": "1234567890123456", "require_token": true}
+//!     "ecs_role": {"name": "aliyun-janitor-ecs", "account_id": "1234567890123456", "require_token": true},
+//!     "member_role": {"name": "ResourceDirectoryAccountAccessRole", "trusted": ["LTAI-sim-1"], "deny": ["3000000000000002"]}
 //!   },
-//!   "faults": [ {"action": "DescribeInstances", "region": "cn-shanghai", "code": "InternalError", "status": 500, "times": null} ]
+//!   "accounts": {
+//!     "2234567890123456": { "ecs": [ … ], "r-kvstore": [ … ], "bss": [ … ] }
+//!   },
+//!   "resource_directory": {
+//!     "id": "rd-k4abcd", "master_account_id": "1234567890123456", "master_account_name": "admin",
+//!     "root_folder_id": "r-k4abcd", "create_time": "2024-01-01T00:00:00.000Z", "folders": ["fd-empty1"],
+//!     "delegated_admins": ["2234567890123456"],
+//!     "accounts": [
+//!       {"id": "2234567890123456", "name": "prod", "folder_id": "fd-prod01", "status": "CreateSuccess",
+//!        "type": "ResourceAccount", "join_method": "created", "join_time": "2024-01-01T00:00:00.000Z",
+//!        "modify_time": "2024-01-01T00:00:00.000Z", "tags": {"env": "prod"}}
+//!     ],
+//!     "generate": {"count": 200, "first_id": 3000000000000001, "name_prefix": "member-", "folder_id": "fd-gen001"}
+//!   },
+//!   "generate": {"accounts": "all-members", "regions": ["cn-hangzhou"], "ecs_per_region": 100, "expired_every": 5},
+//!   "faults": [ {"action": "DescribeInstances", "region": "cn-shanghai", "account": "2234567890123456",
+//!                "code": "InternalError", "status": 500, "times": null} ]
 //! }
 //! ```
 //!
@@ -29,7 +46,8 @@
 //!   identity `Account`, which may not assume roles; default `false`, a RAM user).
 //! - `now` (optional): the emulator clock for expiry checks (ECS `ExpiredTime`). Default: the real clock. Request
 //!   timestamps are always checked against the real clock. Tests can also call `Sim::set_clock`.
-//! - One section per product, named by its endpoint product code. `ecs`: an array of instance objects exactly as
+//! - One section per product, named by its endpoint product code. The top-level ones are the default account's
+//!   (`sts.account_id`); `accounts` holds every other account's. `ecs`: an array of instance objects exactly as
 //!   ECS `DescribeInstances` returns them (real field names, minute-precision times such as `2026-01-01T00:00Z`);
 //!   they are served back verbatim. Checked on load: `InstanceId` (unique), `RegionId`, `Status`
 //!   (`Pending|Running|Starting|Stopping|Stopped`), `InstanceChargeType` (`PostPaid|PrePaid`), and when present
@@ -56,7 +74,35 @@
 //!   - `ecs_role`: the RAM role attached to "this ECS instance", served by the metadata service: `name` (required),
 //!     `account_id` (default `sts.account_id`), `require_token` (default `false`; `true` is the security hardening
 //!     mode only, `HttpTokens=required`).
-//! - `faults` (optional): injected errors, see [`super::faults`] for the fields.
+//!   - `member_role` (needs `resource_directory`): every account of the Resource Directory (listed and generated;
+//!     the management account only when `accounts` lists it) has the role `acs:ram::<account>:role/<name>`:
+//!     `name` (required), `trusted` (as for `roles`), `max_session_duration` (as for `roles`), `deny` (accounts of
+//!     the directory where the role trusts nobody: `AssumeRole` answers 403 `NoPermission`, as STS does for a role
+//!     whose trust policy leaves the caller out). An explicit role of `roles` with the same ARN wins. Names match
+//!     case-insensitively.
+//! - `accounts` (optional): `{"<account id>": {<product sections>}}`, each value with the same product sections as
+//!   the top level, checked the same way; errors name the account (`accounts.2234567890123456.ecs[3].Status`).
+//!   Every product request is served from the inventory of the caller's account: the `account_id` of the key that
+//!   signed it, or the account of the role a temporary credential was issued for. An account with no inventory has
+//!   empty products. The default account may be given here instead of at the top level, not in both.
+//! - `resource_directory` (optional): the Resource Directory Resource Manager serves (`resourcemanager.rs`): `id`
+//!   (required, `rd-…`), `master_account_id` (required; the management account, the only caller besides the
+//!   `delegated_admins`, which must be accounts of it, that may list members), `master_account_name` (default: the
+//!   id), `root_folder_id` (default `r-` and the part of `id` after `rd-`), `create_time`, `folders` (more `fd-…`
+//!   folders, e.g. empty ones; a folder an account names exists anyway; all are children of the root folder), `accounts`: `id`
+//!   (required, unique), `name` (the `DisplayName`, default the id), `folder_id` (default the root folder), `status`
+//!   (default `CreateSuccess`; one of `CreateSuccess`, `CreateVerifying`, `CreateFailed`, `CreateExpired`,
+//!   `CreateCancelled`, `PromoteVerifying`, `PromoteFailed`, `PromoteExpired`, `PromoteCancelled`, `PromoteSuccess`,
+//!   `InviteSuccess`; there is no suspended state), `join_method` (`created`/`invited`; default `invited` for
+//!   `InviteSuccess`, else `created`), `type` (`ResourceAccount`/`CloudAccount`; default `CloudAccount` when
+//!   invited, else `ResourceAccount`), `join_time` and `modify_time` (default `2024-01-01T00:00:00.000Z`), `tags`
+//!   (key → value). Emulator-only `generate`: `count` accounts with ids `first_id`, `first_id + 1`, … (decimal
+//!   strings), named `<name_prefix><n>` with `n` from 1 (default prefix `member-`), in `folder_id` (default the
+//!   root folder), `CreateSuccess`, `ResourceAccount`, `created`, no tags; listed after `accounts`.
+//! - `generate` (optional, emulator-only): ECS instances written into accounts' `ecs` sections, see
+//!   `generate.rs` for exactly what it makes.
+//! - `faults` (optional): injected errors, see [`super::faults`] for the fields (`account` limits a rule to one
+//!   account's calls).
 //!
 //! Any error names the offending field, e.g. `ecs[3].InstanceChargeType` or `sts.roles[0].arn`.
 
@@ -109,7 +155,14 @@ pub(crate) struct Inventory {
     pub faults: Vec<FaultSpec>,
     /// The `sts` section, checked by `sts::load` (it needs the credentials).
     pub sts: Option<Value>,
+    /// The default account's product sections (the top-level ones).
     pub products: Map<String, Value>,
+    /// `accounts`: each other account's product sections, by account id (keys and sections checked).
+    pub accounts: Vec<(String, Map<String, Value>)>,
+    /// The `resource_directory` section, checked by `resourcemanager::load`.
+    pub resource_directory: Option<Value>,
+    /// The emulator-only `generate` section, checked by `generate::ecs`.
+    pub generate: Option<Value>,
 }
 
 pub(crate) fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, SimError> {
@@ -181,17 +234,61 @@ pub(crate) fn parse(text: &str) -> Result<Inventory, SimError> {
         Some(v) => typed("faults", v)?,
     };
     let sts = root.remove("sts").filter(|v| !v.is_null());
-    for key in root.keys() {
+    let resource_directory = root.remove("resource_directory").filter(|v| !v.is_null());
+    let generate = root.remove("generate").filter(|v| !v.is_null());
+    let accounts = match root.remove("accounts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(map)) => {
+            let mut accounts = Vec::with_capacity(map.len());
+            for (id, sections) in map {
+                if !is_account_id(&id) {
+                    return Err(SimError::invalid(format!("accounts.{id}"), "expected an account id (digits) as key"));
+                }
+                let Value::Object(sections) = sections else {
+                    return Err(SimError::invalid(
+                        format!("accounts.{id}"),
+                        "expected an object of product sections, such as {\"ecs\": [...]}",
+                    ));
+                };
+                product_sections_only(&sections, &format!("accounts.{id}."), &[])?;
+                accounts.push((id, sections));
+            }
+            accounts
+        }
+        Some(_) => return Err(SimError::invalid("accounts", "expected an object: account id → its product sections")),
+    };
+    product_sections_only(
+        &root,
+        "",
+        &["credentials", "now", "faults", "sts", "accounts", "resource_directory", "generate"],
+    )?;
+    Ok(Inventory { credentials, now, faults, sts, products: root, accounts, resource_directory, generate })
+}
+
+/// Refuses a key of `sections` that is no product section, naming it `<prefix><key>`; `others` are the other
+/// sections allowed where the check runs (for the message).
+fn product_sections_only(sections: &Map<String, Value>, prefix: &str, others: &[&str]) -> Result<(), SimError> {
+    for key in sections.keys() {
         if !PRODUCTS.iter().any(|p| p.section == key) {
-            let known: Vec<&str> =
-                ["credentials", "now", "faults", "sts"].into_iter().chain(PRODUCTS.iter().map(|p| p.section)).collect();
+            let known: Vec<&str> = others.iter().copied().chain(PRODUCTS.iter().map(|p| p.section)).collect();
             return Err(SimError::invalid(
-                key.clone(),
+                format!("{prefix}{key}"),
                 format!("unknown section; expected one of {}", known.join(", ")),
             ));
         }
     }
-    Ok(Inventory { credentials, now, faults, sts, products: root })
+    Ok(())
+}
+
+/// Names an error of an account's product section after the account: `ecs[3].Status` becomes
+/// `accounts.<id>.ecs[3].Status`.
+pub(crate) fn in_account(account: &str, e: SimError) -> SimError {
+    match e {
+        SimError::Invalid { field, message } => {
+            SimError::Invalid { field: format!("accounts.{account}.{field}"), message }
+        }
+        other => other,
+    }
 }
 
 /// An Alibaba Cloud account id: digits only (`1234567890123456`).
@@ -291,6 +388,7 @@ mod tests {
         let inv = parse(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s"}]}"#).unwrap();
         assert_eq!(inv.credentials.len(), 1);
         assert!(inv.products.is_empty() && inv.faults.is_empty() && inv.now.is_none() && inv.sts.is_none());
+        assert!(inv.accounts.is_empty() && inv.resource_directory.is_none() && inv.generate.is_none());
         let c = &inv.credentials[0];
         assert!(c.account_id.is_none() && c.user_name.is_none() && !c.root);
     }
@@ -313,6 +411,10 @@ mod tests {
         let ok = r#""credentials":[{"access_key_id":"a","access_key_secret":"s"}]"#;
         assert_eq!(field_of(&format!(r#"{{{ok},"kafka":[]}}"#)), "kafka");
         assert_eq!(field_of(&format!(r#"{{{ok},"now":"soon"}}"#)), "now");
+        assert_eq!(field_of(&format!(r#"{{{ok},"accounts":[]}}"#)), "accounts");
+        assert_eq!(field_of(&format!(r#"{{{ok},"accounts":{{"12a":{{}}}}}}"#)), "accounts.12a");
+        assert_eq!(field_of(&format!(r#"{{{ok},"accounts":{{"12":[]}}}}"#)), "accounts.12");
+        assert_eq!(field_of(&format!(r#"{{{ok},"accounts":{{"12":{{"sts":{{}}}}}}}}"#)), "accounts.12.sts");
         assert_eq!(field_of(&format!(r#"{{{ok},"faults":[{{"action":"X","colour":"red"}}]}}"#)), "faults[0].colour");
         assert_eq!(
             field_of(r#"{"credentials":[{"access_key_id":"a","access_key_secret":"s","account_id":"12a"}]}"#),

@@ -10,7 +10,9 @@
 //! signature, nonce) → `faults` (injected failures, before any state change) → the product's `service`
 //! (dispatched on `Version` + `Action`, e.g. `ecs`) → `reply` (success body or the real error document).
 //! Every request lands in the call log, readable with [`Sim::calls`] or `GET /_sim/calls`;
-//! `GET /_sim/instances` shows what still exists. The inventory format is described in `inventory.rs`.
+//! `GET /_sim/instances` shows what still exists (the default account's sections at the top, every other account's
+//! under `accounts`: `{"ecs": [...], "accounts": {"<id>": {"ecs": [...]}}}`). The inventory format is described
+//! in `inventory.rs`.
 //!
 //! STS (`sts`, version `2015-04-01`) is served on the same endpoint: `AssumeRole` and `GetCallerIdentity` signed like
 //! every call, `AssumeRoleWithOIDC` anonymous as the official clients send it. Every temporary credential the
@@ -20,13 +22,25 @@
 //!
 //! Billing follows the products: a billing record of an instance that a product section served at load and that
 //! is gone from it since (released through the product's API) is dropped before billing answers, as the real
-//! billing stops listing released instances (see [`State::reconcile_billing`]).
+//! billing stops listing released instances (see `Account::reconcile_billing` in `account.rs`).
+//!
+//! Accounts: every product request is served from the inventory of the caller's account (`account.rs`): the
+//! `account_id` of the access key that signed it, or the account of the role a temporary credential was issued for.
+//! The top-level product sections belong to the default account (`sts.account_id`); the inventory's `accounts`
+//! section gives the others theirs, an account without one has empty products, and a call signed for one account
+//! never sees or changes another's instances. Each [`CallRecord`] names the account it acted in. Resource Manager
+//! (`resourcemanager.rs`, version `2020-03-31`) serves the Resource Directory (`ListAccounts`,
+//! `ListAccountsForParent`, `GetResourceDirectory`) to its management account; `sts.member_role` gives every account
+//! of the directory a role to assume, and the emulator-only `generate` section (`generate.rs`) fills accounts with
+//! ECS instances.
 
+mod account;
 mod auth;
 mod bss;
 mod controls;
 mod ecs;
 mod faults;
+mod generate;
 mod inventory;
 mod kafka;
 mod kms;
@@ -34,6 +48,7 @@ mod metadata;
 mod params;
 mod redis;
 mod reply;
+mod resourcemanager;
 mod server;
 mod service;
 pub mod signature;
@@ -41,14 +56,15 @@ mod sts;
 mod tagging;
 mod time;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use account::Account;
 use auth::{NonceStore, SECRET_PARAMS};
 use faults::Faults;
 use inventory::SimCredential;
@@ -57,7 +73,7 @@ use metadata::{MetaRequest, Metadata, Plain};
 use params::Params;
 use reply::{new_request_id, ApiFault, Rendered, Reply};
 pub use server::{serve, spawn, ThreadServer};
-use service::{ActionKind, Env, Service, PRODUCTS};
+use service::{ActionKind, Env};
 
 /// Global knobs. Per-action faults live in the inventory (see `faults.rs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +110,11 @@ pub struct CallRecord {
     /// answer, i.e. what the service did, whatever the client was shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<String>,
+    /// The account the request acted in: the account of the access key that signed it, or of the role a temporary
+    /// credential speaks for. `None` for a request that did not authenticate, and for the anonymous
+    /// `AssumeRoleWithOIDC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A temporary credential the emulator issued, without its secret and token.
@@ -121,7 +142,8 @@ impl std::fmt::Debug for Sim {
         let state = self.lock();
         f.debug_struct("Sim")
             .field("latency", &self.inner.latency)
-            .field("products", &state.services.iter().map(|s| s.product()).collect::<Vec<_>>())
+            .field("products", &state.products.iter().map(|(p, _)| *p).collect::<Vec<_>>())
+            .field("accounts", &state.accounts.len())
             .field("calls", &state.calls.len())
             .finish_non_exhaustive()
     }
@@ -138,23 +160,19 @@ struct State {
     /// STS roles and the temporary credentials issued so far.
     sts: sts::Sts,
     metadata: Metadata,
-    services: Vec<Box<dyn Service>>,
+    /// Every account's products, by account id. The default account's is always there; one for an account
+    /// without inventory is made (empty) when a request first acts in it.
+    accounts: HashMap<String, Account>,
+    /// `sts.account_id`: the account of the top-level product sections and of keys that name none.
+    default_account: String,
+    /// (product, API version) of each product service, in `service::PRODUCTS` order: the same in every account.
+    products: Vec<(&'static str, &'static str)>,
+    /// The `resource_directory` section.
+    directory: Option<resourcemanager::Directory>,
     nonces: NonceStore,
     faults: Faults,
     clock: Option<DateTime<Utc>>,
     calls: Vec<LoggedCall>,
-    /// Product sections billing follows: those the inventory has, with the ids they held at load.
-    billing_watch: Vec<Watched>,
-}
-
-/// A product section whose releases billing reflects.
-struct Watched {
-    /// The section (the product code: `ecs`, `r-kvstore`, ...).
-    section: &'static str,
-    /// The `ProductCode`s billing uses for it (`service::PRODUCTS`).
-    billing_codes: &'static [&'static str],
-    /// The ids the section held at load.
-    at_load: BTreeSet<String>,
 }
 
 struct LoggedCall {
@@ -172,6 +190,8 @@ struct Outcome {
     release: bool,
     wire: Wire,
     injected: Option<&'static str>,
+    /// The account the request acted in (`None`: it did not authenticate, or is anonymous).
+    account: Option<String>,
 }
 
 impl Outcome {
@@ -183,6 +203,7 @@ impl Outcome {
             release: false,
             wire: Wire::default(),
             injected: None,
+            account: None,
         }
     }
 }
@@ -204,30 +225,75 @@ impl Sim {
     /// Builds an emulator from inventory text; an error names the offending field.
     pub fn from_inventory_json(text: &str, opts: SimOptions) -> Result<Sim, SimError> {
         let inv = inventory::parse(text)?;
-        let sts = sts::load(inv.sts.as_ref(), &inv.credentials)?;
-        let services = PRODUCTS.iter().map(|p| (p.load)(inv.products.get(p.section))).collect::<Result<Vec<_>, _>>()?;
+        let directory = resourcemanager::load(inv.resource_directory.as_ref())?;
+        let members = directory.as_ref().map(|d| d.member_ids());
+        let sts = sts::load(inv.sts.as_ref(), &inv.credentials, members.as_ref())?;
+        let default_account = sts.account_id().to_string();
+        let member_list: Option<Vec<String>> = members.map(|m| m.into_iter().collect());
+        let generated = generate::ecs(inv.generate.as_ref(), member_list.as_deref())?;
         let faults = Faults::new(inv.faults, &opts)?;
-        let billing_watch = PRODUCTS
+
+        // Each account's product sections; errors in those of `accounts` name the account.
+        let top_level = !inv.products.is_empty();
+        let mut sections: BTreeMap<String, (Map<String, Value>, bool)> = BTreeMap::new();
+        sections.insert(default_account.clone(), (inv.products, false));
+        for (id, s) in inv.accounts {
+            if id == default_account && top_level {
+                return Err(SimError::invalid(
+                    format!("accounts.{id}"),
+                    "this is the default account (sts.account_id), whose products are the top-level sections: \
+                     list them in one place",
+                ));
+            }
+            sections.insert(id, (s, true));
+        }
+        for (id, list) in generated {
+            let (s, _) = sections.entry(id).or_insert_with(|| (Map::new(), true));
+            match s.get_mut("ecs") {
+                None | Some(Value::Null) => {
+                    s.insert("ecs".into(), Value::Array(list));
+                }
+                Some(Value::Array(listed)) => listed.extend(list),
+                // Not an array: the ECS loader names the field.
+                Some(_) => {}
+            }
+        }
+        let mut accounts: HashMap<String, Account> = HashMap::with_capacity(sections.len());
+        for (id, (s, named)) in sections {
+            let account = Account::load(Some(&s)).map_err(|e| if named { inventory::in_account(&id, e) } else { e })?;
+            accounts.insert(id, account);
+        }
+        // Accounts the inventory names elsewhere exist from the start (empty), so snapshots do not depend on
+        // which were called.
+        let known: Vec<String> = inv
+            .credentials
             .iter()
-            .zip(&services)
-            .filter(|(p, _)| !p.billing_codes.is_empty())
-            .filter(|(p, _)| inv.products.get(p.section).is_some_and(|v| !v.is_null()))
-            .map(|(p, s)| Watched {
-                section: p.section,
-                billing_codes: p.billing_codes,
-                at_load: s.instance_ids().into_iter().collect(),
-            })
+            .filter_map(|c| c.account_id.clone())
+            .chain(sts.role_accounts().map(str::to_string))
+            .chain(sts.ecs_role.iter().map(|r| r.account_id.clone()))
+            .chain(directory.iter().map(|d| d.master().to_string()))
             .collect();
+        for id in known {
+            if let std::collections::hash_map::Entry::Vacant(slot) = accounts.entry(id) {
+                slot.insert(Account::empty()?);
+            }
+        }
+        let products = accounts
+            .get(&default_account)
+            .map(|a| a.services.iter().map(|s| (s.product(), s.version())).collect())
+            .unwrap_or_default();
         let state = State {
             credentials: inv.credentials,
             sts,
             metadata: Metadata::default(),
-            services,
+            accounts,
+            default_account,
+            products,
+            directory,
             nonces: NonceStore::default(),
             faults,
             clock: inv.now,
             calls: Vec::new(),
-            billing_watch,
         };
         Ok(Sim {
             inner: Arc::new(Shared { latency: Duration::from_millis(opts.latency_ms), state: Mutex::new(state) }),
@@ -251,11 +317,30 @@ impl Sim {
         self.lock().calls.iter().filter(|c| c.release && !c.record.dry_run).map(|c| c.record.clone()).collect()
     }
 
-    /// Ids of `product`'s instances that still exist, sorted (empty for a product the emulator does not know).
+    /// Ids of `product`'s instances that still exist in the default account (`sts.account_id`), sorted (empty for
+    /// a product the emulator does not know).
     pub fn instance_ids(&self, product: &str) -> Vec<String> {
-        let mut state = self.lock();
-        state.reconcile_billing();
-        state.services.iter().find(|s| s.product() == product).map(|s| s.instance_ids()).unwrap_or_default()
+        let account = self.lock().default_account.clone();
+        self.instance_ids_in(&account, product)
+    }
+
+    /// Ids of `product`'s instances that still exist in `account`, sorted (empty for an account without
+    /// inventory, or a product the emulator does not know).
+    pub fn instance_ids_in(&self, account: &str, product: &str) -> Vec<String> {
+        self.lock().accounts.get_mut(account).map(|a| a.instance_ids(product)).unwrap_or_default()
+    }
+
+    /// The default account: `sts.account_id`, `1234567890123456` unless the inventory says otherwise.
+    pub fn default_account(&self) -> String {
+        self.lock().default_account.clone()
+    }
+
+    /// Every account the emulator holds products for, sorted: the default one, those of `accounts`, `generate`,
+    /// keys, roles and the Resource Directory, and any other a request acted in.
+    pub fn accounts(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().accounts.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     /// Sets the clock used for expiry checks (`None`: the real clock). Request timestamps are always
@@ -315,11 +400,19 @@ impl Sim {
         self.inner.latency
     }
 
-    /// The current inventory, product sections only: `{"ecs": [...]}`.
+    /// The current inventory, product sections only: the default account's at the top (`{"ecs": [...], ...}`),
+    /// every other account's under `accounts` (`{"accounts": {"<id>": {"ecs": [...], ...}}}`).
     pub(crate) fn snapshot(&self) -> Value {
         let mut state = self.lock();
-        state.reconcile_billing();
-        Value::Object(state.services.iter().map(|s| (s.product().to_string(), s.snapshot())).collect())
+        let State { accounts, default_account, .. } = &mut *state;
+        let mut top = accounts.get_mut(default_account.as_str()).map(Account::snapshot).unwrap_or_default();
+        let others: BTreeMap<String, Value> = accounts
+            .iter_mut()
+            .filter(|(id, _)| *id != default_account)
+            .map(|(id, a)| (id.clone(), Value::Object(a.snapshot())))
+            .collect();
+        top.insert("accounts".into(), serde_json::to_value(others).unwrap_or_default());
+        Value::Object(top)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -364,6 +457,7 @@ impl Sim {
             http_status,
             dry_run: params.get("DryRun").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             injected: outcome.injected.map(str::to_string),
+            account: outcome.account.clone(),
         };
         state.calls.push(LoggedCall { record, release: outcome.release });
         // Rendering (a listing page is tens of kilobytes) needs no state: other requests go ahead meanwhile.
@@ -378,26 +472,40 @@ impl Sim {
 enum Target {
     /// STS, for this caller (`None`: the anonymous `AssumeRoleWithOIDC`).
     Sts(Option<sts::Caller>),
-    /// `services[i]`.
+    /// Resource Manager (the Resource Directory, global).
+    ResourceManager,
+    /// Product `i` (`State::products`) of the caller's account.
     Product(usize),
 }
 
-/// An authenticated request: version, action, where it goes and what kind of action it is.
-type Routed<'p> = (&'p str, &'p str, Target, ActionKind);
+/// An authenticated request: what it asks, where it goes, and the account it acts in.
+struct Routed<'p> {
+    version: &'p str,
+    action: &'p str,
+    target: Target,
+    kind: ActionKind,
+    /// `None` only for the anonymous `AssumeRoleWithOIDC`.
+    account: Option<String>,
+}
+
+fn internal(e: SimError) -> ApiFault {
+    ApiFault::new(500, "InternalError", format!("The emulator could not build an empty account: {e}"))
+}
 
 impl State {
     fn process(&mut self, method: &str, p: &Params, request_id: &str) -> Outcome {
         let now = Utc::now();
-        let (version, action, target, kind) = match self.route(method, p, now) {
+        let Routed { version, action, target, kind, account } = match self.route(method, p, now) {
             Ok(routed) => routed,
             Err((fault, product)) => return Outcome::refused(fault, product),
         };
         let product = Some(match target {
             Target::Sts(_) => "sts",
-            Target::Product(idx) => self.services[idx].product(),
+            Target::ResourceManager => resourcemanager::PRODUCT,
+            Target::Product(idx) => self.products[idx].0,
         });
         // Flow control is per user, so it comes after authentication (the real `Throttling.User`).
-        let injected = self.faults.before_handler(version, action, p);
+        let injected = self.faults.before_handler(version, action, p, account.as_deref());
         let name = injected.as_ref().map(|i| i.kind.as_str());
         if let Some(i) = &injected {
             if let Some(reply) = i.replace.clone() {
@@ -408,27 +516,45 @@ impl State {
                     release: false,
                     wire: Wire { delay: i.delay, reset: i.reset },
                     injected: name,
+                    account,
                 };
             }
         }
         let mut answer = match &target {
             // Temporary credentials expire in real time, whatever the emulator clock says.
             Target::Sts(caller) => self.sts.handle(action, p, caller.as_ref(), now),
+            Target::ResourceManager => {
+                resourcemanager::handle(self.directory.as_ref(), action, p, account.as_deref().unwrap_or_default())
+            }
             Target::Product(idx) => {
-                if self.services[*idx].follows_products() {
-                    self.reconcile_billing();
-                }
                 let env = Env { now: self.clock.unwrap_or_else(Utc::now), request_id };
-                self.services[*idx].handle(action, p, &env)
+                let id = account.as_deref().unwrap_or(&self.default_account);
+                match account_mut(&mut self.accounts, id) {
+                    Ok(acct) => {
+                        if acct.services[*idx].follows_products() {
+                            acct.reconcile_billing();
+                        }
+                        acct.services[*idx].handle(action, p, &env)
+                    }
+                    Err(fault) => Err(fault),
+                }
             }
         };
-        let shown = self.faults.after_handler(injected.as_ref(), action, p, &mut answer);
+        let shown = self.faults.after_handler(injected.as_ref(), action, p, account.as_deref(), &mut answer);
         let wire = injected
             .as_ref()
             .map(|i| Wire { delay: i.delay, reset: faults::resets_after_handler(i) })
             .unwrap_or_default();
         debug_assert!(injected.as_ref().is_none_or(faults::runs_handler));
-        Outcome { reply: answer.into(), shown, product, release: kind == ActionKind::Release, wire, injected: name }
+        Outcome {
+            reply: answer.into(),
+            shown,
+            product,
+            release: kind == ActionKind::Release,
+            wire,
+            injected: name,
+            account,
+        }
     }
 
     /// Finds where the request goes and authenticates it (`AssumeRoleWithOIDC` is anonymous: only a `Timestamp`
@@ -444,7 +570,13 @@ impl State {
                 auth::check_timestamp(ts, now).map_err(|f| (f, Some("sts")))?;
             }
             let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
-            return Ok((get("Version"), get("Action"), Target::Sts(None), ActionKind::Write));
+            return Ok(Routed {
+                version: get("Version"),
+                action: get("Action"),
+                target: Target::Sts(None),
+                kind: ActionKind::Write,
+                account: None,
+            });
         }
         let c = auth::common(p).map_err(|f| (f, None))?;
         let (target, kind, product) = if c.version == sts::VERSION {
@@ -453,12 +585,19 @@ impl State {
             }
             let kind = if c.action == "AssumeRole" { ActionKind::Write } else { ActionKind::Read };
             (Target::Sts(None), kind, "sts")
+        } else if c.version == resourcemanager::VERSION {
+            let Some(kind) = resourcemanager::action_kind(c.action) else {
+                return Err((ApiFault::action_not_found(), Some(resourcemanager::PRODUCT)));
+            };
+            (Target::ResourceManager, kind, resourcemanager::PRODUCT)
         } else {
-            let Some(idx) = self.services.iter().position(|s| s.version() == c.version) else {
+            let Some(idx) = self.products.iter().position(|(_, v)| *v == c.version) else {
                 return Err((ApiFault::action_not_found(), None));
             };
-            let product = self.services[idx].product();
-            let Some(kind) = self.services[idx].action_kind(c.action) else {
+            let product = self.products[idx].0;
+            // Actions are the same in every account: ask the default account's service.
+            let kind = self.accounts.get(&self.default_account).and_then(|a| a.services[idx].action_kind(c.action));
+            let Some(kind) = kind else {
                 return Err((ApiFault::action_not_found(), Some(product)));
             };
             (Target::Product(idx), kind, product)
@@ -466,35 +605,21 @@ impl State {
         let (statics, sts) = (&self.credentials, &self.sts);
         auth::authenticate(method, p, &c, |id| sts.key(statics, id), &mut self.nonces, now)
             .map_err(|f| (f, Some(product)))?;
+        let account = self.sts.account_of(&self.credentials, c.access_key_id).map(str::to_string);
         let target = match target {
             Target::Sts(_) => Target::Sts(self.sts.caller(&self.credentials, c.access_key_id)),
-            product => product,
+            other => other,
         };
-        Ok((c.version, c.action, target, kind))
+        Ok(Routed { version: c.version, action: c.action, target, kind, account })
     }
 }
 
-impl State {
-    /// Drops the billing records of instances released through their product's API: those a watched section
-    /// held at load and no longer holds. Records of ids a section never held stay (billing and products may
-    /// disagree, and tests need that), as do records of products the inventory has no section for.
-    fn reconcile_billing(&mut self) {
-        let mut gone: BTreeSet<(&'static str, String)> = BTreeSet::new();
-        for w in &self.billing_watch {
-            let Some(service) = self.services.iter().find(|s| s.product() == w.section) else { continue };
-            let now: BTreeSet<String> = service.instance_ids().into_iter().collect();
-            for id in w.at_load.difference(&now) {
-                gone.extend(w.billing_codes.iter().map(|code| (*code, id.clone())));
-            }
-        }
-        if gone.is_empty() {
-            return;
-        }
-        let released = |code: &str, id: &str| gone.iter().any(|(c, i)| *c == code && i == id);
-        for service in self.services.iter_mut() {
-            service.drop_released(&released);
-        }
+/// `account`'s products, made empty first if it has none yet.
+fn account_mut<'a>(accounts: &'a mut HashMap<String, Account>, account: &str) -> Result<&'a mut Account, ApiFault> {
+    if !accounts.contains_key(account) {
+        accounts.insert(account.to_string(), Account::empty().map_err(internal)?);
     }
+    accounts.get_mut(account).ok_or_else(|| internal(SimError::invalid(account, "vanished")))
 }
 
 /// The endpoint host the real service would name in `HostId`.
@@ -829,6 +954,293 @@ mod tests {
             sim.issued_credentials().iter().map(|c| c.source.as_str()).collect::<Vec<_>>(),
             ["EcsMetadata", "CredentialsUri"]
         );
+    }
+
+    const B: &str = "2234567890123456";
+    const MEMBER_ROLE: &str = "ResourceDirectoryAccountAccessRole";
+    const GEN1: &str = "3000000000000001";
+    const GEN2: &str = "3000000000000002";
+
+    /// The default account (`id`, also the directory's management account) with `i-a`, `i-b`; account B (`key-b`)
+    /// with its own `i-a` and `i-b1` and a billing record; three generated members, the first with generated ECS
+    /// instances; a member role trusted by `id`, denied in GEN2; an explicit role in the default account.
+    fn org_inventory(faults: &str) -> String {
+        format!(
+            r#"{{
+            "credentials": [{{"access_key_id": "id", "access_key_secret": "secret"}},
+                            {{"access_key_id": "key-b", "access_key_secret": "sb", "account_id": "{B}"}}],
+            "sts": {{"member_role": {{"name": "{MEMBER_ROLE}", "trusted": ["id"], "deny": ["{GEN2}"]}},
+                     "roles": [{{"arn": "{ROLE}", "trusted": ["id"]}}]}},
+            "resource_directory": {{"id": "rd-test01", "master_account_id": "1234567890123456",
+                                    "accounts": [{{"id": "{B}", "name": "b", "folder_id": "fd-team01"}}],
+                                    "generate": {{"count": 3, "first_id": {GEN1}}}}},
+            "ecs": [
+                {{"InstanceId": "i-a", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"}},
+                {{"InstanceId": "i-b", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"}}
+            ],
+            "accounts": {{"{B}": {{
+                "ecs": [
+                    {{"InstanceId": "i-a", "RegionId": "r", "Status": "Running", "InstanceChargeType": "PostPaid"}},
+                    {{"InstanceId": "i-b1", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"}}
+                ],
+                "bss": [{{"InstanceID": "i-b1", "ProductCode": "ecs", "SubscriptionType": "Subscription", "EndTime": "2020-01-01T00:00:00Z"}}]
+            }}}},
+            "generate": {{"accounts": ["{GEN1}"], "regions": ["r", "s"], "ecs_per_region": 4, "expired_every": 2}}
+            {faults}
+        }}"#
+        )
+    }
+
+    fn org_sim() -> Sim {
+        Sim::from_inventory_json(&org_inventory(""), SimOptions::default()).unwrap()
+    }
+
+    fn listed(r: &Rendered) -> Vec<String> {
+        let v = body(r);
+        v["Instances"]["Instance"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", r.body))
+            .iter()
+            .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn describe_in(sim: &Sim, key: (&str, &str, Option<&str>), region: &str) -> Rendered {
+        let api = pairs(&[("RegionId", region), ("PageSize", "100")]);
+        sim.handle("POST", Ok(signed_as(key, "2014-05-26", "DescribeInstances", &api)))
+    }
+
+    fn assume(sim: &Sim, arn: &str) -> Rendered {
+        let api = pairs(&[("RoleArn", arn), ("RoleSessionName", "org-run")]);
+        sim.handle("POST", Ok(signed_for(sts::VERSION, "AssumeRole", &api)))
+    }
+
+    fn member_role(account: &str) -> String {
+        format!("acs:ram::{account}:role/{MEMBER_ROLE}")
+    }
+
+    #[test]
+    fn each_key_sees_and_changes_only_its_own_account() {
+        let sim = org_sim();
+        assert_eq!(listed(&describe_in(&sim, ("id", "secret", None), "r")), ["i-a", "i-b"]);
+        assert_eq!(listed(&describe_in(&sim, ("key-b", "sb", None), "r")), ["i-a", "i-b1"]);
+        // B's `i-a` is running: refused in B; the default account's own stopped `i-a` is untouched either way.
+        let del = |key: (&str, &str, Option<&str>), id: &str| {
+            let api = pairs(&[("RegionId", "r"), ("InstanceId.1", id)]);
+            sim.handle("POST", Ok(signed_as(key, "2014-05-26", "DeleteInstances", &api)))
+        };
+        assert_eq!(del(("key-b", "sb", None), "i-a").code.as_deref(), Some("IncorrectInstanceStatus"));
+        assert_eq!(del(("key-b", "sb", None), "i-b").code.as_deref(), Some("InvalidInstanceId.NotFound"));
+        assert_eq!(del(("key-b", "sb", None), "i-b1").status, 200);
+        assert_eq!(sim.instance_ids("ecs"), ["i-a", "i-b"]);
+        assert_eq!(sim.instance_ids_in(B, "ecs"), ["i-a"]);
+        assert!(sim.instance_ids_in("999", "ecs").is_empty());
+        // Every call names its account; a release call too.
+        let calls = sim.calls();
+        assert_eq!(calls[0].account.as_deref(), Some("1234567890123456"));
+        assert!(calls[1..].iter().all(|c| c.account.as_deref() == Some(B)));
+        let released = sim.release_calls();
+        assert_eq!(released.len(), 3);
+        assert!(released.iter().all(|c| c.account.as_deref() == Some(B)));
+        // A request that does not authenticate has no account.
+        let forged = describe_in(&sim, ("key-b", "wrong", None), "r");
+        assert_eq!(forged.code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(sim.calls().last().unwrap().account, None);
+        // Billing follows each account's own releases.
+        let billed = |key: (&str, &str, Option<&str>)| {
+            let r = sim.handle("POST", Ok(signed_as(key, bss::VERSION, "QueryAvailableInstances", &[])));
+            body(&r)["Data"]["InstanceList"].as_array().unwrap().len()
+        };
+        assert_eq!((billed(("key-b", "sb", None)), billed(("id", "secret", None))), (0, 0));
+        assert_eq!(sim.instance_ids_in(B, "bss"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_assumed_member_role_acts_in_its_account_only() {
+        let sim = org_sim();
+        let r = assume(&sim, &member_role(GEN1));
+        assert_eq!((r.status, r.code.as_deref()), (200, None), "{}", r.body);
+        let (id, secret, token) = credentials_of(&body(&r));
+        let key = (id.as_str(), secret.as_str(), Some(token.as_str()));
+        assert_eq!(
+            listed(&describe_in(&sim, key, "r")),
+            ["i-3000000000000001-0-1", "i-3000000000000001-0-2", "i-3000000000000001-0-3", "i-3000000000000001-0-4"]
+        );
+        assert_eq!(listed(&describe_in(&sim, key, "s")).len(), 4);
+        let who = body(&sim.handle("POST", Ok(signed_as(key, sts::VERSION, "GetCallerIdentity", &[]))));
+        assert_eq!(who["Arn"], format!("acs:ram::{GEN1}:assumed-role/{MEMBER_ROLE}/org-run"));
+        let calls = sim.calls();
+        assert_eq!(calls[0].account.as_deref(), Some("1234567890123456"), "AssumeRole acts in the caller's account");
+        assert!(calls[1..].iter().all(|c| c.account.as_deref() == Some(GEN1)));
+        // The generator's expired instances: every 2nd, stopped and tagged.
+        let stopped: Vec<String> = body(&describe_in(&sim, key, "r"))["Instances"]["Instance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["Status"] == "Stopped" && i["Tags"]["Tag"][0]["TagKey"] == "expire-at")
+            .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(stopped, ["i-3000000000000001-0-2", "i-3000000000000001-0-4"]);
+        // A member without inventory has empty products.
+        let r = assume(&sim, &member_role("3000000000000003").to_lowercase());
+        let (id, secret, token) = credentials_of(&body(&r));
+        assert!(listed(&describe_in(&sim, (&id, &secret, Some(&token)), "r")).is_empty());
+        assert!(sim.accounts().contains(&"3000000000000003".to_string()));
+    }
+
+    #[test]
+    fn member_role_refusals() {
+        let sim = org_sim();
+        let denied = assume(&sim, &member_role(GEN2));
+        assert_eq!((denied.status, denied.code.as_deref()), (403, Some("NoPermission")));
+        let outside = assume(&sim, &member_role("999"));
+        assert_eq!((outside.status, outside.code.as_deref()), (404, Some("EntityNotExist.Role")));
+        let other_name = assume(&sim, &format!("acs:ram::{GEN1}:role/other"));
+        assert_eq!(other_name.code.as_deref(), Some("EntityNotExist.Role"));
+        // Names match case-insensitively; the answer names the role as the inventory does.
+        let r = assume(&sim, &format!("acs:ram::{GEN1}:role/resourcedirectoryaccountaccessrole"));
+        assert_eq!(body(&r)["AssumedRoleUser"]["Arn"], format!("acs:ram::{GEN1}:role/{MEMBER_ROLE}/org-run"));
+        // Only trusted keys: B's key may not assume it.
+        let api = pairs(&[("RoleArn", &member_role(GEN1)), ("RoleSessionName", "b-run")]);
+        let b = sim.handle("POST", Ok(signed_as(("key-b", "sb", None), sts::VERSION, "AssumeRole", &api)));
+        assert_eq!(b.code.as_deref(), Some("NoPermission"));
+    }
+
+    fn list_accounts(sim: &Sim, key: (&str, &str, Option<&str>), api: &[(&str, &str)]) -> Rendered {
+        sim.handle("POST", Ok(signed_as(key, resourcemanager::VERSION, "ListAccounts", &pairs(api))))
+    }
+
+    #[test]
+    fn list_accounts_is_for_the_management_account_and_its_sessions() {
+        let sim = org_sim();
+        let r = list_accounts(&sim, ("id", "secret", None), &[]);
+        let v = body(&r);
+        assert_eq!(v["TotalCount"], 4, "{}", r.body);
+        assert!(v["RequestId"].is_string());
+        let ids: Vec<&str> =
+            v["Accounts"]["Account"].as_array().unwrap().iter().map(|a| a["AccountId"].as_str().unwrap()).collect();
+        assert_eq!(ids, [B, GEN1, GEN2, "3000000000000003"]);
+        let b = list_accounts(&sim, ("key-b", "sb", None), &[]);
+        assert_eq!((b.status, b.code.as_deref()), (404, Some("EntityNotExists.ResourceDirectory")));
+        // A role session in the management account may list; one in a member account may not.
+        let (id, secret, token) = credentials_of(&body(&assume(&sim, ROLE)));
+        assert_eq!(list_accounts(&sim, (&id, &secret, Some(&token)), &[]).status, 200);
+        let (id, secret, token) = credentials_of(&body(&assume(&sim, &member_role(GEN1))));
+        assert_eq!(
+            list_accounts(&sim, (&id, &secret, Some(&token)), &[]).code.as_deref(),
+            Some("EntityNotExists.ResourceDirectory")
+        );
+        let parent = sim.handle(
+            "POST",
+            Ok(signed_for(
+                resourcemanager::VERSION,
+                "ListAccountsForParent",
+                &pairs(&[("ParentFolderId", "fd-team01")]),
+            )),
+        );
+        assert_eq!(body(&parent)["TotalCount"], 1);
+        let unknown = sim.handle("POST", Ok(signed_for(resourcemanager::VERSION, "CreateFolder", &[])));
+        assert_eq!((unknown.status, unknown.code.as_deref()), (404, Some("InvalidAction.NotFound")));
+        let host: Value = body(&b);
+        assert_eq!(host["HostId"], "resourcemanager.aliyuncs.com");
+    }
+
+    #[test]
+    fn faults_may_name_an_account() {
+        let faults = format!(
+            r#", "faults": [{{"action": "DescribeInstances", "account": "{B}", "code": "Throttling.User", "status": 400}}]"#
+        );
+        let sim = Sim::from_inventory_json(&org_inventory(&faults), SimOptions::default()).unwrap();
+        assert_eq!(describe_in(&sim, ("key-b", "sb", None), "r").code.as_deref(), Some("Throttling.User"));
+        assert_eq!(describe_in(&sim, ("id", "secret", None), "r").status, 200);
+        assert_eq!(sim.calls()[0].account.as_deref(), Some(B));
+        assert_eq!(sim.calls()[0].injected.as_deref(), Some("error"));
+    }
+
+    #[test]
+    fn snapshot_shows_every_account() {
+        let sim = org_sim();
+        let v = sim.snapshot();
+        assert_eq!(v["ecs"].as_array().unwrap().len(), 2);
+        assert_eq!(v["accounts"][B]["ecs"].as_array().unwrap().len(), 2);
+        assert_eq!(v["accounts"][GEN1]["ecs"].as_array().unwrap().len(), 8);
+        assert_eq!(v["accounts"][GEN2]["ecs"], serde_json::json!([]));
+        assert!(v["accounts"].get("1234567890123456").is_none());
+        assert_eq!(sim.default_account(), "1234567890123456");
+        assert_eq!(sim.accounts(), ["1234567890123456", B, GEN1, GEN2, "3000000000000003"]);
+    }
+
+    fn load_error(text: &str) -> String {
+        match Sim::from_inventory_json(text, SimOptions::default()) {
+            Err(SimError::Invalid { field, .. }) => field,
+            other => panic!("expected an error, got ok={}", other.is_ok()),
+        }
+    }
+
+    #[test]
+    fn account_errors_name_the_account() {
+        let bad = org_inventory("").replace(
+            r#""InstanceId": "i-b1", "RegionId": "r", "Status": "Stopped""#,
+            r#""InstanceId": "i-b1", "RegionId": "r", "Status": "Gone""#,
+        );
+        assert_eq!(load_error(&bad), format!("accounts.{B}.ecs[1].Status"));
+        let dup = org_inventory("").replace(r#""i-b1""#, r#""i-2234567890123456-0-1""#).replace(
+            r#""generate": {"accounts": ["3000000000000001"]"#,
+            &format!(r#""generate": {{"accounts": ["{B}"]"#),
+        );
+        assert_eq!(load_error(&dup), format!("accounts.{B}.ecs[2].InstanceId"));
+        let twice = org_inventory("").replace(&format!(r#""accounts": {{"{B}""#), r#""accounts": {"1234567890123456""#);
+        assert_eq!(load_error(&twice), "accounts.1234567890123456");
+        let top_bad = org_inventory("").replace(
+            r#""InstanceId": "i-a", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid""#,
+            r#""InstanceId": "i-a", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "Free""#,
+        );
+        assert_eq!(load_error(&top_bad), "ecs[0].InstanceChargeType");
+        let no_rd = r#"{"credentials": [{"access_key_id": "id", "access_key_secret": "s"}],
+                        "sts": {"member_role": {"name": "r"}}}"#;
+        assert_eq!(load_error(no_rd), "sts.member_role");
+        let deny_outside = org_inventory("").replace(&format!(r#""deny": ["{GEN2}"]"#), r#""deny": ["42"]"#);
+        assert_eq!(load_error(&deny_outside), "sts.member_role.deny[0]");
+        let all = r#"{"credentials": [{"access_key_id": "id", "access_key_secret": "s"}],
+                      "generate": {"accounts": "all-members", "regions": ["r"], "ecs_per_region": 1}}"#;
+        assert_eq!(load_error(all), "generate.accounts");
+        // The default account's inventory may sit under `accounts` when the top level has none.
+        let moved = r#"{"credentials": [{"access_key_id": "id", "access_key_secret": "s"}],
+            "accounts": {"1234567890123456": {"ecs": [{"InstanceId": "i-x", "RegionId": "r", "Status": "Stopped", "InstanceChargeType": "PostPaid"}]}}}"#;
+        let sim = Sim::from_inventory_json(moved, SimOptions::default()).unwrap();
+        assert_eq!(sim.instance_ids("ecs"), ["i-x"]);
+    }
+
+    /// 200 generated accounts × 20 regions × 10 instances (40,000), then one listing per account through its
+    /// member role: loading and serving stay fast (the limits are loose enough for an unoptimised build).
+    #[test]
+    fn a_large_organisation_loads_and_serves_fast() {
+        let regions: Vec<String> = (0..20).map(|r| format!("\"region-{r}\"")).collect();
+        let text = format!(
+            r#"{{"credentials": [{{"access_key_id": "id", "access_key_secret": "secret"}}],
+                "sts": {{"member_role": {{"name": "{MEMBER_ROLE}", "trusted": ["id"]}}}},
+                "resource_directory": {{"id": "rd-big001", "master_account_id": "1234567890123456",
+                                        "generate": {{"count": 200, "first_id": {GEN1}}}}},
+                "generate": {{"accounts": "all-members", "regions": [{}], "ecs_per_region": 10, "expired_every": 5}}}}"#,
+            regions.join(",")
+        );
+        let started = std::time::Instant::now();
+        let sim = Sim::from_inventory_json(&text, SimOptions::default()).unwrap();
+        let loaded = started.elapsed();
+        let limit = if cfg!(debug_assertions) { Duration::from_secs(20) } else { Duration::from_secs(2) };
+        assert!(loaded < limit, "loading took {loaded:?}");
+        let started = std::time::Instant::now();
+        for n in 0..200_u64 {
+            let account = (3_000_000_000_000_001 + n).to_string();
+            let (id, secret, token) = credentials_of(&body(&assume(&sim, &member_role(&account))));
+            let page = listed(&describe_in(&sim, (&id, &secret, Some(&token)), "region-7"));
+            assert_eq!(page.len(), 10);
+            assert_eq!(page[0], format!("i-{account}-7-1"));
+        }
+        let served = started.elapsed();
+        assert!(served < limit, "serving took {served:?}");
+        assert_eq!(sim.instance_ids_in("3000000000000200", "ecs").len(), 200);
+        eprintln!("40,000 instances in 200 accounts: loaded in {loaded:?}, 400 requests served in {served:?}");
     }
 
     fn api_param() -> impl Strategy<Value = (String, String)> {

@@ -198,7 +198,7 @@ mod tests {
     fn sts(section: Value) -> Sts {
         let keys: Vec<SimCredential> =
             serde_json::from_value(json!([{"access_key_id": "k", "access_key_secret": "s"}])).unwrap();
-        crate::sts::load(Some(&section), &keys).unwrap()
+        crate::sts::load(Some(&section), &keys, None).unwrap()
     }
 
     fn get<'a>(path: &'a str, token: Option<&'a str>) -> MetaRequest<'a> {
@@ -285,7 +285,7 @@ mod tests {
         let issued = s.get(v["AccessKeyId"].as_str().unwrap()).unwrap();
         assert_eq!(issued.principal, Principal::role_session("1", URI_ROLE, URI_SESSION));
         assert_eq!(issued.source, Source::CredentialsUri);
-        let mut absent = crate::sts::load(None, &[]).unwrap();
+        let mut absent = crate::sts::load(None, &[], None).unwrap();
         assert_eq!(md.credentials_uri(&mut absent, now()).status, 404);
     }
 }

@@ -33,7 +33,10 @@
 //!
 //! Choices where the sources are silent (documented, so a test can rely on them):
 //! - Role ARNs are matched ASCII case-insensitively (RAM names are case-insensitive); `trusted` is the emulator's
-//!   stand-in for the role's trust policy (see `inventory.rs`).
+//!   stand-in for the role's trust policy (see `inventory.rs`). `member_role` is shorthand for one role per account
+//!   of the Resource Directory (the role a management account assumes into its members, such as
+//!   `ResourceDirectoryAccountAccessRole`); in a `deny` account its trust leaves every caller out, so `AssumeRole` is
+//!   the same 403 `NoPermission` as for any untrusted caller.
 //! - A missing required parameter is 400 `MissingParameter`, as elsewhere in the emulator.
 //! - `AssumedRoleUser.Arn` is `acs:ram::<account>:role/<role>/<session>` (the metadata's example), `AssumedRoleId`
 //!   `<RoleId>:<session>` for both assume actions; `GetCallerIdentity` names an assumed role
@@ -46,7 +49,7 @@
 //! - `Expiration` is the credential's expiry rounded down to the second (the format has no fractions); the
 //!   credential is refused from its exact expiry on, so a client trusting `Expiration` never uses a refused one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -90,6 +93,20 @@ struct StsSpec {
     roles: Vec<RoleSpec>,
     #[serde(default)]
     ecs_role: Option<EcsRoleSpec>,
+    #[serde(default)]
+    member_role: Option<MemberRoleSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberRoleSpec {
+    name: String,
+    #[serde(default)]
+    trusted: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+    #[serde(default)]
+    max_session_duration: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +155,18 @@ struct Role {
     oidc: Option<(String, String)>,
 }
 
+/// `sts.member_role`: a role of that name in every account of the Resource Directory.
+#[derive(Debug, Clone)]
+struct MemberRole {
+    name: String,
+    trusted: Vec<Trust>,
+    max_session: u64,
+    /// The accounts of the directory.
+    members: BTreeSet<String>,
+    /// Members where the role trusts nobody (AssumeRole answers 403 `NoPermission`).
+    deny: BTreeSet<String>,
+}
+
 /// The RAM role attached to the emulated ECS instance (`sts.ecs_role`).
 #[derive(Debug, Clone)]
 pub(crate) struct EcsRole {
@@ -156,6 +185,13 @@ pub(crate) enum Principal {
 }
 
 impl Principal {
+    /// The account the principal belongs to (for a role session: the role's).
+    pub fn account_id(&self) -> &str {
+        match self {
+            Principal::User { account_id, .. } | Principal::Role { account_id, .. } => account_id,
+        }
+    }
+
     /// A session of `role_name` in `account_id`.
     pub fn role_session(account_id: &str, role_name: &str, session: &str) -> Self {
         let arn = format!("acs:ram::{account_id}:role/{role_name}");
@@ -236,6 +272,7 @@ pub(crate) struct Sts {
     account_id: String,
     lifetime: Option<u64>,
     roles: Vec<Role>,
+    member_role: Option<MemberRole>,
     pub ecs_role: Option<EcsRole>,
     /// Every credential issued, by access key id; expired ones stay, so they are refused as expired.
     issued: BTreeMap<String, Issued>,
@@ -251,8 +288,42 @@ fn parse_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str, &'a str)> {
     (is_account_id(account) && is_name(name)).then_some((account, name))
 }
 
-/// Builds STS from the `sts` section; `credentials` are the inventory's keys (`trusted` may name them).
-pub(crate) fn load(section: Option<&Value>, credentials: &[SimCredential]) -> Result<Sts, SimError> {
+/// Who may assume a role: `"*"`, a role ARN or an access key id of `credentials`; `at` names the list.
+fn trust_list(list: &[String], at: &str, credentials: &[SimCredential]) -> Result<Vec<Trust>, SimError> {
+    list.iter()
+        .enumerate()
+        .map(|(j, t)| {
+            if t == "*" {
+                Ok(Trust::Anyone)
+            } else if parse_arn(t, "role").is_some() {
+                Ok(Trust::Role(t.clone()))
+            } else if credentials.iter().any(|c| &c.access_key_id == t) {
+                Ok(Trust::Key(t.clone()))
+            } else {
+                Err(SimError::invalid(
+                    format!("{at}[{j}]"),
+                    format!("`{t}` is neither \"*\", a role ARN, nor an access key id of `credentials`"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn max_session(asked: Option<u64>, at: String) -> Result<u64, SimError> {
+    let max_session = asked.unwrap_or(DEFAULT_DURATION);
+    if !MAX_SESSION_RANGE.contains(&max_session) {
+        return Err(SimError::invalid(at, "expected 3600 to 43200 seconds"));
+    }
+    Ok(max_session)
+}
+
+/// Builds STS from the `sts` section; `credentials` are the inventory's keys (`trusted` may name them), `members`
+/// the accounts of the Resource Directory (`None`: the inventory has none), for `member_role`.
+pub(crate) fn load(
+    section: Option<&Value>,
+    credentials: &[SimCredential],
+    members: Option<&BTreeSet<String>>,
+) -> Result<Sts, SimError> {
     let Some(value) = section else {
         return Ok(Sts::new(false, DEFAULT_ACCOUNT.to_string(), None, Vec::new(), None));
     };
@@ -274,25 +345,8 @@ pub(crate) fn load(section: Option<&Value>, credentials: &[SimCredential]) -> Re
         if roles.iter().any(|o| o.arn.eq_ignore_ascii_case(&r.arn)) {
             return Err(SimError::invalid(at("arn"), format!("duplicate role `{}`", r.arn)));
         }
-        let mut trusted = Vec::new();
-        for (j, t) in r.trusted.iter().enumerate() {
-            trusted.push(if t == "*" {
-                Trust::Anyone
-            } else if parse_arn(t, "role").is_some() {
-                Trust::Role(t.clone())
-            } else if credentials.iter().any(|c| &c.access_key_id == t) {
-                Trust::Key(t.clone())
-            } else {
-                return Err(SimError::invalid(
-                    format!("sts.roles[{i}].trusted[{j}]"),
-                    format!("`{t}` is neither \"*\", a role ARN, nor an access key id of `credentials`"),
-                ));
-            });
-        }
-        let max_session = r.max_session_duration.unwrap_or(DEFAULT_DURATION);
-        if !MAX_SESSION_RANGE.contains(&max_session) {
-            return Err(SimError::invalid(at("max_session_duration"), "expected 3600 to 43200 seconds"));
-        }
+        let trusted = trust_list(&r.trusted, &at("trusted"), credentials)?;
+        let max_session = max_session(r.max_session_duration, at("max_session_duration"))?;
         let oidc = match (r.oidc_provider_arn, r.oidc_token) {
             (None, None) => None,
             (Some(provider), Some(token)) => {
@@ -334,7 +388,39 @@ pub(crate) fn load(section: Option<&Value>, credentials: &[SimCredential]) -> Re
             Some(EcsRole { name: e.name, account_id: account, require_token: e.require_token })
         }
     };
-    Ok(Sts::new(true, account_id, spec.credential_lifetime_secs, roles, ecs_role))
+    let member_role = match spec.member_role {
+        None => None,
+        Some(m) => {
+            let Some(members) = members else {
+                return Err(SimError::invalid(
+                    "sts.member_role",
+                    "needs a resource_directory section: the role exists in each of its accounts",
+                ));
+            };
+            if !is_name(&m.name) {
+                return Err(SimError::invalid(
+                    "sts.member_role.name",
+                    "expected a role name without `/`, `:` or spaces",
+                ));
+            }
+            let trusted = trust_list(&m.trusted, "sts.member_role.trusted", credentials)?;
+            let max_session = max_session(m.max_session_duration, "sts.member_role.max_session_duration".into())?;
+            let mut deny = BTreeSet::new();
+            for (j, a) in m.deny.iter().enumerate() {
+                if !members.contains(a) {
+                    return Err(SimError::invalid(
+                        format!("sts.member_role.deny[{j}]"),
+                        format!("`{a}` is not an account of resource_directory"),
+                    ));
+                }
+                deny.insert(a.clone());
+            }
+            Some(MemberRole { name: m.name, trusted, max_session, members: members.clone(), deny })
+        }
+    };
+    let mut sts = Sts::new(true, account_id, spec.credential_lifetime_secs, roles, ecs_role);
+    sts.member_role = member_role;
+    Ok(sts)
 }
 
 /// A stable numeric id: `lead` then `len - 1` digits derived from `seed` (FNV-1a).
@@ -485,7 +571,16 @@ impl Sts {
         roles: Vec<Role>,
         ecs_role: Option<EcsRole>,
     ) -> Self {
-        Sts { present, account_id, lifetime, roles, ecs_role, issued: BTreeMap::new(), order: Vec::new() }
+        Sts {
+            present,
+            account_id,
+            lifetime,
+            roles,
+            member_role: None,
+            ecs_role,
+            issued: BTreeMap::new(),
+            order: Vec::new(),
+        }
     }
 
     /// The account of keys that name none.
@@ -512,6 +607,21 @@ impl Sts {
             security_token: Some(&i.security_token),
             expires: Some(i.expires),
         })
+    }
+
+    /// The account an (authenticated) access key id acts in: an inventory key's `account_id` (default
+    /// `sts.account_id`), or the account of the principal an issued credential speaks for.
+    pub fn account_of<'a>(&'a self, statics: &'a [SimCredential], id: &str) -> Option<&'a str> {
+        if let Some(k) = statics.iter().find(|k| k.access_key_id == id) {
+            return Some(k.account_id.as_deref().unwrap_or(&self.account_id));
+        }
+        self.issued.get(id).map(|i| i.principal.account_id())
+    }
+
+    /// The accounts STS knows of besides the default: those of explicit roles and of the member role.
+    pub fn role_accounts(&self) -> impl Iterator<Item = &str> {
+        let members = self.member_role.iter().flat_map(|m| m.members.iter().map(String::as_str));
+        self.roles.iter().map(|r| r.account_id.as_str()).chain(members)
     }
 
     /// The caller behind an (authenticated) access key id.
@@ -578,8 +688,27 @@ impl Sts {
         self.issued.entry(id).or_insert(issued)
     }
 
-    fn role(&self, arn: &str) -> Option<&Role> {
-        self.roles.iter().find(|r| r.arn.eq_ignore_ascii_case(arn))
+    /// A role by ARN: an explicit one of `roles` first, else the member role of a directory account (trusting
+    /// nobody in a `deny` account).
+    fn role(&self, arn: &str) -> Option<Role> {
+        if let Some(r) = self.roles.iter().find(|r| r.arn.eq_ignore_ascii_case(arn)) {
+            return Some(r.clone());
+        }
+        let m = self.member_role.as_ref()?;
+        let (account, name) = parse_arn(arn, "role")?;
+        if !name.eq_ignore_ascii_case(&m.name) || !m.members.contains(account) {
+            return None;
+        }
+        let canonical = format!("acs:ram::{account}:role/{}", m.name);
+        Some(Role {
+            id: role_id(&canonical),
+            account_id: account.to_string(),
+            name: m.name.clone(),
+            arn: canonical,
+            trusted: if m.deny.contains(account) { Vec::new() } else { m.trusted.clone() },
+            max_session: m.max_session,
+            oidc: None,
+        })
     }
 
     /// Runs a signed STS action for `caller`, or the anonymous `AssumeRoleWithOIDC` (`caller` is then `None`).
@@ -611,7 +740,7 @@ impl Sts {
         if matches!(caller.principal, Principal::User { root: true, .. }) {
             return Err(fault(403, "NoPermission", "Roles may not be assumed by root accounts."));
         }
-        let role = self.role(arn).ok_or_else(no_such_role)?.clone();
+        let role = self.role(arn).ok_or_else(no_such_role)?;
         let trusted = role.trusted.iter().any(|t| match t {
             Trust::Anyone => true,
             Trust::Key(id) => caller.access_key_id == *id || caller.origin.as_deref() == Some(id),
@@ -662,7 +791,7 @@ impl Sts {
         if !self.roles.iter().any(registered) {
             return Err(oidc_no_permission("No such OIDC Provider registered."));
         }
-        let role = self.role(arn).ok_or_else(no_such_role)?.clone();
+        let role = self.role(arn).ok_or_else(no_such_role)?;
         let Some((_, want)) = role.oidc.as_ref().filter(|_| registered(&role)) else {
             return Err(oidc_no_permission("There is no permission"));
         };
@@ -760,7 +889,7 @@ mod tests {
     }
 
     fn sts_with(section: Value) -> Sts {
-        load(Some(&section), &keys()).unwrap()
+        load(Some(&section), &keys(), None).unwrap()
     }
 
     fn sts() -> Sts {
@@ -792,7 +921,7 @@ mod tests {
     }
 
     fn field_of(section: Value) -> String {
-        match load(Some(&section), &keys()) {
+        match load(Some(&section), &keys(), None) {
             Err(SimError::Invalid { field, .. }) => field,
             other => panic!("expected an error, got ok={}", other.is_ok()),
         }
@@ -835,7 +964,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let none = load(None, &keys()).unwrap();
+        let none = load(None, &keys(), None).unwrap();
         assert!(!none.present && none.ecs_role.is_none());
         assert_eq!(none.account_id(), DEFAULT_ACCOUNT);
         let s = sts_with(json!({"account_id": "42", "ecs_role": {"name": "ecs"}}));
