@@ -110,10 +110,10 @@ pub(crate) fn load(section: Option<&Value>) -> Result<Box<dyn Service>, SimError
 fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
     let mut v = v.clone();
     let controls: Controls = match &mut v {
-        Value::Object(obj) => crate::controls::take(&format!("ecs[{i}]"), obj)?,
+        Value::Object(obj) if obj.contains_key("_sim") => crate::controls::take(&format!("ecs[{i}]"), obj)?,
         _ => Controls::default(),
     };
-    let mut inst = parse_fields(i, &v)?;
+    let mut inst = parse_fields(i, v)?;
     inst.mutation = controls.mutate_after_reads;
     // DescribeInstances always answers both fields (API reference, DescribeInstances response: `DeletionProtection`
     // boolean, `OperationLocks.LockReason` array, empty when unlocked): an inventory may leave them out.
@@ -124,8 +124,9 @@ fn parse_instance(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
     Ok(inst)
 }
 
-fn parse_fields(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
-    let f = Fields::of("ecs", i, v)?;
+/// Reads an instance object, keeping it (moved, not copied) to serve verbatim.
+fn parse_fields(i: usize, v: Value) -> Result<EcsInstance, SimError> {
+    let f = Fields::of("ecs", i, &v)?;
     let prepaid = f.one_of("InstanceChargeType", CHARGE_TYPES)? == "PrePaid";
     if let Some(t) = f.opt_str("CreationTime")? {
         time::parse(t).map_err(|e| f.err("CreationTime", e.to_string()))?;
@@ -171,9 +172,9 @@ fn parse_fields(i: usize, v: &Value) -> Result<EcsInstance, SimError> {
         locks,
         tags,
         auto_release,
-        raw: v.clone(),
         mutation: None,
         reads: 0,
+        raw: v,
     })
 }
 
@@ -188,7 +189,7 @@ impl Ecs {
             if let (true, Some(m), Value::Object(raw)) = (due, inst.mutation.take(), &mut inst.raw) {
                 raw.extend(m.set);
                 let merged = inst.raw.clone();
-                if let Ok(mut fresh) = parse_fields(0, &merged) {
+                if let Ok(mut fresh) = parse_fields(0, merged) {
                     fresh.reads = inst.reads;
                     *inst = fresh;
                 }
