@@ -31,6 +31,39 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Check a policy file and print what it means; exits non-zero on the first error.
     Validate(ValidateArgs),
+    /// Run one step of an organisation run (what Step Functions / CloudFlow invoke): the step's JSON document
+    /// (`{"janitor_step": "plan" | "run_shard" | "merge", ...}`) from a file or `-` (stdin); its answer on stdout.
+    Org(Box<OrgArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct OrgArgs {
+    /// The step document.
+    pub step: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl OrgArgs {
+    pub async fn run(&self) -> ExitCode {
+        let settings = match self.run.settings() {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let body = if self.step.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            match std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf) {
+                Ok(_) => buf,
+                Err(e) => return fail(format!("stdin: {e}")),
+            }
+        } else {
+            match std::fs::read(&self.step) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("{}: cannot read: {e}", self.step.display())),
+            }
+        };
+        crate::org::cli::step(&settings, &body).await
+    }
 }
 
 #[derive(Args, Debug)]
@@ -100,21 +133,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 impl RunArgs {
-    pub async fn run(&self) -> ExitCode {
-        let policy = match Policy::from_file(&self.policy) {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        };
-        let trigger = match &self.event {
-            None => Trigger::cli(),
-            Some(path) => match std::fs::read(path) {
-                Ok(body) => match event::parse(&body) {
-                    Ok(t) => t,
-                    Err(e) => return fail(format!("{}: {e}", path.display())),
-                },
-                Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
-            },
-        };
+    /// The run's settings from the flags and the environment; an error is for `fail`.
+    fn settings(&self) -> Result<Settings, String> {
+        let policy = Policy::from_file(&self.policy).map_err(|e| e.to_string())?;
         let mut settings = Settings::new(policy);
         settings.endpoint_override = self.endpoint.clone();
         settings.apply_flag = self.apply;
@@ -128,18 +149,37 @@ impl RunArgs {
         }
         settings.account_id =
             std::env::var(crate::runtime::ENV_ACCOUNT_ID).ok().map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
-        settings.mark_key = match crate::runtime::mark_key_from(
+        settings.mark_key = crate::runtime::mark_key_from(
             std::env::var(crate::lifecycle::MARK_KEY_ENV).ok().filter(|v| !v.trim().is_empty()),
-        ) {
-            Ok(k) => k,
-            Err(e) => return fail(e),
-        };
+        )
+        .map_err(|e| e.to_string())?;
         settings.profile = self.profile.clone();
-        settings.role = match crate::runtime::role_from(self.role_arn.clone()) {
-            Ok(r) => r,
+        settings.role = crate::runtime::role_from(self.role_arn.clone())?;
+        settings.sts_region = crate::credentials::sts::sts_region(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Ok(settings)
+    }
+
+    pub async fn run(&self) -> ExitCode {
+        let settings = match self.settings() {
+            Ok(s) => s,
             Err(e) => return fail(e),
         };
-        settings.sts_region = crate::credentials::sts::sts_region(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        if settings.policy.accounts.is_some() {
+            if self.event.is_some() {
+                return fail("--event: an organisation policy (accounts:) runs on schedule only; run an event against one account's policy");
+            }
+            return crate::org::cli::run_local(&settings, &self.output).await;
+        }
+        let trigger = match &self.event {
+            None => Trigger::cli(),
+            Some(path) => match std::fs::read(path) {
+                Ok(body) => match event::parse(&body) {
+                    Ok(t) => t,
+                    Err(e) => return fail(format!("{}: {e}", path.display())),
+                },
+                Err(e) => return fail(format!("{}: cannot read: {e}", path.display())),
+            },
+        };
         let deps = match crate::runtime::deps(&settings, None).await {
             Ok(d) => d,
             Err(e) => return fail(e),

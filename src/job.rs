@@ -42,6 +42,9 @@ pub enum JobError {
     Identity(ApiError),
     #[error("the credentials act in account {actual}, but {by} pins account {expected}: refused, nothing was listed")]
     AccountMismatch { expected: String, actual: String, by: &'static str },
+    /// An organisation step that could not run (`org::OrgError`, by its kind).
+    #[error("{message}")]
+    Org { kind: &'static str, message: String },
     #[error("JANITOR_MARK_KEY is not set: an apply run with a grace period writes marks, and a mark the janitor cannot verify as its own is never trusted (set a generated secret of at least 16 characters; the templates create one)")]
     MissingMarkKey,
 }
@@ -62,6 +65,7 @@ impl JobError {
             JobError::MissingMarkKey => "MissingMarkKey",
             JobError::Identity(_) => "CallerIdentity",
             JobError::AccountMismatch { .. } => "AccountMismatch",
+            JobError::Org { kind, .. } => kind,
         }
     }
 }

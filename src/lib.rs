@@ -18,6 +18,7 @@ pub(crate) mod job;
 pub mod lifecycle;
 pub(crate) mod limits;
 pub(crate) mod mode;
+pub mod org;
 pub mod plan;
 pub mod policy;
 pub mod products;

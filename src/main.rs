@@ -30,5 +30,6 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => args.run().await,
         Command::Validate(args) => args.run(),
+        Command::Org(args) => args.run().await,
     }
 }

@@ -74,6 +74,8 @@ pub fn default_host(product: &str, region: &str) -> String {
             format!("{product}.aliyuncs.com")
         }
         ("sts", "") => "sts.aliyuncs.com".into(),
+        // Resource Manager is a global service: one endpoint (Resource Manager API reference, "Endpoints").
+        ("resourcemanager", _) => "resourcemanager.aliyuncs.com".into(),
         _ => format!("{product}.{region}.aliyuncs.com"),
     }
 }

@@ -25,6 +25,7 @@
 //! role_arn: acs:ram::1234567890123456:role/aliyun-janitor   # optional: act through this role (STS AssumeRole)
 //! role_session_name: aliyun-janitor  # default aliyun-janitor (2-64 of letters, digits . @ - _)
 //! role_duration: 1h                # default 1h, 15m..12h; refreshed before it ends
+//! accounts: { discovery: resource-directory }   # optional: every member account, through its role (accounts.rs)
 //! rules:                       # required, at least one; tried in file order, the first match wins
 //!   - name: expired-by-tag     # required, unique
 //!     filters:                 # at least one besides products/regions/tag_absent; all must match
@@ -60,6 +61,7 @@ use std::time::Duration;
 
 use crate::inventory::ChargeType;
 
+pub mod accounts;
 mod bss;
 mod raw;
 mod time;
@@ -109,6 +111,8 @@ pub struct Policy {
     /// A role to act through (`role_arn:`, `role_session_name:`, `role_duration:`), assumed with whatever the
     /// credential chain found. `--role-arn` / `JANITOR_ROLE_ARN` replace it.
     pub role: Option<crate::credentials::RoleSpec>,
+    /// `accounts:`: run over an organisation's member accounts, each through its role (`org`).
+    pub accounts: Option<accounts::Accounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -184,6 +184,8 @@ pub(super) struct RawPolicy {
     role_session_name: Option<Text>,
     #[serde(default, deserialize_with = "present")]
     role_duration: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    accounts: Option<super::accounts::RawAccounts>,
 }
 
 #[derive(Deserialize)]
@@ -339,6 +341,7 @@ impl RawPolicy {
             notify,
             account_id: self.account_id.map(|Text(a)| a.trim().to_string()),
             role,
+            accounts: self.accounts.map(super::accounts::RawAccounts::into_accounts).transpose()?,
         })
     }
 }

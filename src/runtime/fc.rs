@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use super::{clean_id, env_secrets_owned, settings_from_env, InvocationError, StartupError};
 use crate::aliyun::Credentials;
-use crate::job::{self, Settings};
+use crate::job::Settings;
 
 pub const DEFAULT_PORT: u16 = 9000;
 const HEADER_KEY_ID: &str = "x-fc-access-key-id";
@@ -150,27 +150,14 @@ async fn run_invocation(state: &AppState, headers: &HeaderMap, body: &[u8], requ
     let platform = credentials_from_headers(headers);
     secrets.extend(platform.iter().flat_map(|c| c.secrets()).map(String::from));
     let _one_at_a_time = state.run_lock.lock().await;
-    let result = match super::deps(settings, platform.map(|c| (c, "Function Compute role (request headers)"))).await {
-        Ok(deps) => job::handle(body, settings, &deps).await,
-        Err(e) => Err(e),
-    };
+    let result = super::invoke(body, settings, platform.map(|c| (c, "Function Compute role (request headers)"))).await;
     match result {
-        Ok(summary) => {
-            if summary.is_degraded() {
-                tracing::warn!(
-                    request_id,
-                    run_id = summary.run_id,
-                    "run finished degraded: see failures and skipped_scopes in the summary"
-                );
+        Ok(answer) => match serde_json::to_vec(&answer) {
+            Ok(json) => reply(StatusCode::OK, json),
+            Err(e) => {
+                failure(InvocationError { error_type: "SummaryNotSerializable".into(), error_message: e.to_string() })
             }
-            match serde_json::to_vec(&summary) {
-                Ok(json) => reply(StatusCode::OK, json),
-                Err(e) => failure(InvocationError {
-                    error_type: "SummaryNotSerializable".into(),
-                    error_message: e.to_string(),
-                }),
-            }
-        }
+        },
         Err(e) => {
             let err = InvocationError::from_job(&e, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
             tracing::error!(

@@ -11,8 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{env_secrets_owned, settings_from_env, InvocationError};
-use crate::job::{self, JobError, Settings};
-use crate::report::Summary;
+use crate::job::{JobError, Settings};
 
 /// `lambda_runtime::run` panics when one of these is missing (or the memory size is not an integer).
 const REQUIRED_ENV: [&str; 4] = [
@@ -61,7 +60,7 @@ pub async fn run_lambda() -> ExitCode {
 /// One invocation: credentials are read each time, from the Secrets Manager secret `JANITOR_CREDENTIALS_SECRET_ARN`
 /// names (through the Parameters and Secrets extension, which caches it for minutes) or else from the
 /// environment, so a rotated key is picked up without a redeploy.
-pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Summary, InvocationError> {
+pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Value, InvocationError> {
     let (payload, context) = event.into_parts();
     let request_id = super::clean_id(&context.request_id);
     // `Lambda-Runtime-Deadline-Ms`: when the platform stops this invocation (ms since the epoch).
@@ -77,29 +76,17 @@ pub async fn handle(event: LambdaEvent<Value>, settings: &Settings) -> Result<Su
             secrets.extend(platform.iter().flat_map(|c| c.secrets()).map(String::from));
             // Re-serialising a `Value` cannot fail; an empty body would be rejected by the event parser anyway.
             let body = serde_json::to_vec(&payload).unwrap_or_default();
-            match super::deps(
+            super::invoke(
+                &body,
                 settings,
                 platform.map(|c| (c, "Secrets Manager secret (JANITOR_CREDENTIALS_SECRET_ARN)")),
             )
             .await
-            {
-                Ok(deps) => job::handle(&body, settings, &deps).await,
-                Err(e) => Err(e),
-            }
         }
         Err(e) => Err(JobError::from(e)),
     };
     match result {
-        Ok(summary) => {
-            if summary.is_degraded() {
-                tracing::warn!(
-                    request_id,
-                    run_id = summary.run_id,
-                    "run finished degraded: see failures and skipped_scopes in the summary"
-                );
-            }
-            Ok(summary)
-        }
+        Ok(answer) => Ok(answer),
         Err(e) => {
             let err = InvocationError::from_job(&e, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
             tracing::error!(

@@ -61,6 +61,38 @@ pub async fn deps(settings: &Settings, platform: Option<(Credentials, &str)>) ->
     Deps::connect(settings, credentials, webhooks, webhook_client()?)
 }
 
+/// One invocation's work, whatever the platform: an organisation step (`{"janitor_step": ...}`), an organisation
+/// run (a policy with `accounts:`, run by the local runner within this invocation), or an ordinary run. The
+/// answer is the step's document or the run's summary, as JSON.
+pub async fn invoke(
+    body: &[u8],
+    settings: &Settings,
+    platform: Option<(Credentials, &str)>,
+) -> Result<serde_json::Value, JobError> {
+    let to_value = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| JobError::Org { kind: "SummaryNotSerializable", message: e.to_string() })
+    };
+    if crate::org::is_step(body) || settings.policy.accounts.is_some() {
+        let base = credential_source(settings, platform).await?;
+        let webhooks = crate::webhook::targets_from_env()?;
+        if crate::org::is_step(body) {
+            return Ok(crate::org::handle_step(body, settings, base, &webhooks).await?);
+        }
+        crate::event::parse(body)?;
+        let summary = crate::org::run_local(settings, base, &webhooks).await?;
+        return to_value(serde_json::to_value(summary));
+    }
+    let deps = deps(settings, platform).await?;
+    let summary = crate::job::handle(body, settings, &deps).await?;
+    if summary.is_degraded() {
+        tracing::warn!(
+            run_id = summary.run_id,
+            "run finished degraded: see failures and skipped_scopes in the summary"
+        );
+    }
+    to_value(serde_json::to_value(summary))
+}
+
 /// The run's credential source: the platform's, else the default chain; through `settings.role()` if set.
 pub async fn credential_source(
     settings: &Settings,

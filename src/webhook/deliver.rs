@@ -77,10 +77,28 @@ pub async fn deliver_all_with(
     summary: &Summary,
     policy: DeliveryPolicy,
 ) -> Vec<Delivery> {
+    deliver_rendered_with(http, targets, |format| render(format, summary), policy).await
+}
+
+/// Posts whatever `render` makes of each target's format (an organisation summary, say), like [`deliver_all`].
+pub async fn deliver_rendered(
+    http: &reqwest::Client,
+    targets: &[WebhookTarget],
+    render: impl Fn(WebhookFormat) -> Value,
+) -> Vec<Delivery> {
+    deliver_rendered_with(http, targets, render, DeliveryPolicy::default()).await
+}
+
+async fn deliver_rendered_with(
+    http: &reqwest::Client,
+    targets: &[WebhookTarget],
+    render: impl Fn(WebhookFormat) -> Value,
+    policy: DeliveryPolicy,
+) -> Vec<Delivery> {
     let mut rendered: BTreeMap<WebhookFormat, Value> = BTreeMap::new();
     let mut tasks = Vec::with_capacity(targets.len());
     for (index, target) in targets.iter().enumerate() {
-        let body = rendered.entry(target.format).or_insert_with(|| render(target.format, summary)).clone();
+        let body = rendered.entry(target.format).or_insert_with(|| render(target.format)).clone();
         let (http, target) = (http.clone(), target.clone());
         tasks.push((
             index,

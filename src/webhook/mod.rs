@@ -15,5 +15,5 @@ mod sign;
 pub use config::{
     targets_from_env, targets_from_env_value, WebhookError, WebhookFormat, WebhookTarget, ENV_VAR, MAX_TARGETS,
 };
-pub use deliver::{deliver_all, deliver_all_with, http_client, Delivery, DeliveryPolicy};
+pub use deliver::{deliver_all, deliver_all_with, deliver_rendered, http_client, Delivery, DeliveryPolicy};
 pub use render::render;

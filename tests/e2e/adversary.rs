@@ -653,6 +653,9 @@ rules:
 async fn an_arn_of_another_account_is_ignored() {
     let mut inv = inventory(vec![stopped("i-mine", &[EXPIRED]), stopped("i-theirs", &[EXPIRED])]);
     inv["credentials"][0]["account_id"] = json!("1111222233334444");
+    // The emulator serves each account its own instances: these belong to the caller's account.
+    let ecs = inv.as_object_mut().and_then(|o| o.remove("ecs")).unwrap_or_default();
+    inv["accounts"] = json!({"1111222233334444": {"ecs": ecs}});
     let env = Env::start(&inv).await;
     let event = json!({
         "id": "evt-arn", "source": "acs.actiontrail", "specversion": "1.0", "type": "tag:ActionTrail:ApiCall",

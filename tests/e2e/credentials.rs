@@ -26,6 +26,13 @@ rules:
 "#;
 
 fn inventory(lifetime_secs: Option<u64>) -> Value {
+    let mut inv = base_inventory(lifetime_secs);
+    // The role's account (the emulator serves each account its own instances) holds the same two.
+    inv["accounts"] = json!({OTHER_ACCOUNT: {"ecs": inv["ecs"].clone()}});
+    inv
+}
+
+fn base_inventory(lifetime_secs: Option<u64>) -> Value {
     json!({
         "credentials": [
             {"access_key_id": KEY_ID, "access_key_secret": SECRET},
@@ -236,7 +243,8 @@ async fn temporary_credentials_that_expire_mid_run_are_refreshed() {
         .map(|i| ecs(&format!("i-{i:04}"), "cn-hangzhou", "Running", "PostPaid", &[]))
         .chain([ecs("i-expired", "cn-hangzhou", "Stopped", "PostPaid", &[("expire-at", "2026-01-01")])])
         .collect();
-    inv["ecs"] = Value::Array(many);
+    inv["ecs"] = Value::Array(many.clone());
+    inv["accounts"] = json!({OTHER_ACCOUNT: {"ecs": many}});
     let env = Env::start_with(&inv, aliyun_sim::SimOptions { latency_ms: 500, ..Default::default() }).await;
     let started = std::time::Instant::now();
     let run = env.run(POLICY, &["--role-arn", ROLE]).await;

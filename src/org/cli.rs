@@ -1,0 +1,70 @@
+//! The CLI's two organisation entry points: the local runner (`run` with an `accounts:` policy) and one step
+//! (`aliyun-janitor org STEP.json`). Exit codes as for `run`: 0 done, 1 nothing could run, 3 degraded.
+
+use std::process::ExitCode;
+
+use crate::job::Settings;
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    tracing::error!(error = %msg, "organisation run aborted: nothing was released");
+    eprintln!("error: {msg}");
+    ExitCode::from(1)
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, v)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the summary: {e}");
+        }
+    }
+}
+
+pub async fn run_local(settings: &Settings, output: &str) -> ExitCode {
+    let base = match crate::runtime::credential_source(settings, None).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let webhooks = match crate::webhook::targets_from_env() {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    match super::run_local(settings, base, &webhooks).await {
+        Ok(summary) => {
+            if output == "json" {
+                print_json(&summary);
+            } else {
+                println!("{}", super::message(&summary, crate::report::explain::Markup::Text));
+            }
+            if summary.degraded {
+                ExitCode::from(crate::cli::EXIT_DEGRADED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub async fn step(settings: &Settings, body: &[u8]) -> ExitCode {
+    let base = match crate::runtime::credential_source(settings, None).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let webhooks = match crate::webhook::targets_from_env() {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    match super::handle_step(body, settings, base, &webhooks).await {
+        Ok(v) => {
+            print_json(&v);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
