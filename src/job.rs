@@ -237,14 +237,20 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
 async fn identify(settings: &Settings, deps: &Deps) -> Result<crate::credentials::Identity, JobError> {
     let identity =
         crate::credentials::caller_identity(&deps.api, &settings.sts_region).await.map_err(JobError::Identity)?;
+    check_pins(settings, &identity.account_id)?;
+    Ok(identity)
+}
+
+/// Refuses an account other than the one the policy's `account_id:` or `JANITOR_ACCOUNT_ID` pins.
+pub(crate) fn check_pins(settings: &Settings, actual: &str) -> Result<(), JobError> {
     let pins = [
         (settings.policy.account_id.as_ref(), "the policy's account_id"),
         (settings.account_id.as_ref(), "JANITOR_ACCOUNT_ID"),
     ];
     for (pin, by) in pins {
-        if let Some(expected) = pin.filter(|p| **p != identity.account_id) {
-            return Err(JobError::AccountMismatch { expected: expected.clone(), actual: identity.account_id, by });
+        if let Some(expected) = pin.filter(|p| p.as_str() != actual) {
+            return Err(JobError::AccountMismatch { expected: expected.clone(), actual: actual.to_string(), by });
         }
     }
-    Ok(identity)
+    Ok(())
 }

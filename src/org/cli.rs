@@ -3,7 +3,11 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use crate::aliyun::CredentialSource;
 use crate::job::Settings;
+use crate::webhook::WebhookTarget;
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     tracing::error!(error = %msg, "organisation run aborted: nothing was released");
@@ -25,13 +29,16 @@ fn print_json(v: &impl serde::Serialize) {
     }
 }
 
+/// The credentials (the default chain, through `role_arn` if set) and the webhooks both entry points need.
+async fn deps(settings: &Settings) -> Result<(Arc<dyn CredentialSource>, Vec<WebhookTarget>), String> {
+    let base = crate::runtime::credential_source(settings, None).await.map_err(|e| e.to_string())?;
+    let webhooks = crate::webhook::targets_from_env().map_err(|e| e.to_string())?;
+    Ok((base, webhooks))
+}
+
 pub async fn run_local(settings: &Settings, output: &str) -> ExitCode {
-    let base = match crate::runtime::credential_source(settings, None).await {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let webhooks = match crate::webhook::targets_from_env() {
-        Ok(w) => w,
+    let (base, webhooks) = match deps(settings).await {
+        Ok(d) => d,
         Err(e) => return fail(e),
     };
     match super::run_local(settings, base, &webhooks).await {
@@ -52,12 +59,8 @@ pub async fn run_local(settings: &Settings, output: &str) -> ExitCode {
 }
 
 pub async fn step(settings: &Settings, body: &[u8]) -> ExitCode {
-    let base = match crate::runtime::credential_source(settings, None).await {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let webhooks = match crate::webhook::targets_from_env() {
-        Ok(w) => w,
+    let (base, webhooks) = match deps(settings).await {
+        Ok(d) => d,
         Err(e) => return fail(e),
     };
     match super::handle_step(body, settings, base, &webhooks).await {

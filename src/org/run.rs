@@ -83,14 +83,7 @@ pub async fn plan(
     let api = client(settings, base)?;
     let me =
         sts::caller_identity(&api, &settings.sts_region).await.map_err(|e| OrgError::Job(JobError::Identity(e)))?;
-    for (pin, by) in [
-        (settings.policy.account_id.as_ref(), "the policy's account_id"),
-        (settings.account_id.as_ref(), "JANITOR_ACCOUNT_ID"),
-    ] {
-        if let Some(expected) = pin.filter(|p| **p != me.account_id) {
-            return Err(JobError::AccountMismatch { expected: expected.clone(), actual: me.account_id, by }.into());
-        }
-    }
+    job::check_pins(settings, &me.account_id)?;
     let (mut members, mut excluded) = match &accounts.source {
         AccountSource::Explicit(ids) => (ids.clone(), Vec::new()),
         AccountSource::ResourceDirectory { folder } => {
@@ -145,11 +138,18 @@ pub async fn run_shard(
     let mut remaining = shard.budget;
     let mut results = Vec::with_capacity(shard.accounts.len());
     for account in &shard.accounts {
+        // A shard is input from outside (a workflow's state): it cannot widen the policy, name an excluded account
+        // or one an explicit `ids:` list leaves out.
+        let listed = match &accounts.source {
+            AccountSource::Explicit(ids) => ids.contains(account),
+            AccountSource::ResourceDirectory { .. } => true,
+        };
         if !crate::policy::accounts::is_account_id(account)
+            || !listed
+            || accounts.exclude.contains(account)
             || !shard.regions.iter().all(|r| settings.policy.regions.contains(r))
         {
-            // A shard is input from outside (a workflow's state): it cannot widen the policy.
-            results.push(skipped(account, "the shard names an account id or region outside the policy".into()));
+            results.push(skipped(account, "the shard names an account or region outside the policy".into()));
             continue;
         }
         let mut member = settings.clone();
@@ -342,4 +342,29 @@ pub async fn run_local(
     let summary = merge(&plan.org_run_id, &plan.now, &plan.summary, &results);
     super::notify(&summary, webhooks).await;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shard_cannot_name_an_account_or_region_the_policy_leaves_out() {
+        let text = "regions: [cn-hangzhou]\naccounts: { ids: [\"11\", \"12\"], exclude: [\"12\"] }\n\
+                    rules:\n  - name: r\n    filters: { ttl_tag: ttl }\n";
+        let settings = Settings::new(crate::policy::Policy::from_yaml(text, "org.yaml").unwrap());
+        let base: Arc<dyn CredentialSource> = Arc::new(crate::aliyun::Credentials::new("id", "secret", None));
+        let shard = |accounts: &[&str], region: &str| Shard {
+            id: "shard-0001".into(),
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            regions: vec![region.into()],
+            budget: None,
+            estimated_secs: 1,
+        };
+        // Excluded, not in `ids:`, not an id: skipped without a call (no endpoint is reachable here).
+        let r = run_shard(&settings, base.clone(), &shard(&["12", "99", "x"], "cn-hangzhou")).await.unwrap();
+        assert!(r.accounts.iter().all(|a| a.status == AccountStatus::Skipped), "{r:?}");
+        let r = run_shard(&settings, base, &shard(&["11"], "us-east-1")).await.unwrap();
+        assert_eq!(r.accounts[0].status, AccountStatus::Skipped, "a region outside the policy");
+    }
 }

@@ -72,10 +72,11 @@ pub async fn invoke(
     let to_value = |v: Result<serde_json::Value, serde_json::Error>| {
         v.map_err(|e| JobError::Org { kind: "SummaryNotSerializable", message: e.to_string() })
     };
-    if crate::org::is_step(body) || settings.policy.accounts.is_some() {
+    let is_step = crate::org::is_step(body);
+    if is_step || settings.policy.accounts.is_some() {
         let base = credential_source(settings, platform).await?;
         let webhooks = crate::webhook::targets_from_env()?;
-        if crate::org::is_step(body) {
+        if is_step {
             return Ok(crate::org::handle_step(body, settings, base, &webhooks).await?);
         }
         crate::event::parse(body)?;

@@ -2,6 +2,7 @@
 //! order — acts through an STS role when asked, refreshes temporary credentials during a long run, and names
 //! (and, when pinned, checks) the account before anything is listed.
 
+use crate::support::runtime::str_list;
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -108,10 +109,6 @@ fn assert_no_leak(env: &Env, run: &Run) {
             run.stderr
         );
     }
-}
-
-fn str_list(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
 #[tokio::test]
