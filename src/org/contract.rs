@@ -14,6 +14,13 @@ use serde::{Deserialize, Serialize};
 pub const MAX_IDS: usize = 20;
 /// Step Functions' limit on a state's input or output (and on the Map state's collected results).
 pub const STEP_FUNCTIONS_PAYLOAD_LIMIT: usize = 256 * 1024;
+/// CloudFlow's limit on a state's input and output ("Inputs and outputs": 64 KiB; "Limits": 64 KiB per event).
+pub const CLOUDFLOW_PAYLOAD_LIMIT: usize = 64 * 1024;
+/// Room kept under an engine's limit for what the budgets do not count: the merge document's own fields, the
+/// results array's separators and a failed shard's `{"shard_id", "error"}` in place of its answer.
+const WORKFLOW_MARGIN: usize = 8 * 1024;
+/// Below this many bytes per account an answer cannot even hold an account's counts: the plan refuses.
+pub const MIN_ACCOUNT_ANSWER_BYTES: usize = 128;
 
 /// What starts an organisation step: `{"janitor_step": "plan" | "run_shard" | "merge", ...}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -23,6 +30,10 @@ pub enum Step {
     Plan {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         counts: BTreeMap<String, u64>,
+        /// The workflow engine that will carry the plan (`step_functions` or `cloudflow`): the answer is then a
+        /// [`WorkflowPlan`] sized to that engine's payload limit. Absent: the plain [`Plan`] (local runner, CLI).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_workflow: Option<WorkflowEngine>,
     },
     /// Runs one shard of a plan.
     RunShard { org_run_id: String, now: String, shard: Shard },
@@ -42,6 +53,11 @@ pub struct Shard {
     pub budget: Option<usize>,
     /// The planner's estimate of the shard's run time, in seconds.
     pub estimated_secs: u64,
+    /// The most bytes the shard's answer may take (set for a workflow engine, see [`Plan::for_workflow`]): the
+    /// shard cuts detail from its answer ([`ShardResult::fit`]) so that all answers together, which travel in one
+    /// state to the merge step, stay under the engine's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_bytes: Option<usize>,
 }
 
 /// The plan step's answer: the shards to map over, and what the merge step needs to know of the plan.
@@ -146,4 +162,289 @@ pub struct OrgSummary {
     pub longest_shard_ms: u64,
     pub accounts: Vec<AccountResult>,
     pub degraded: bool,
+}
+
+/// The workflow engine a plan is made for: it sets the payload limit the shards' answers share.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum WorkflowEngine {
+    /// AWS Step Functions (template.yaml): 256 KiB per state input or output.
+    #[serde(rename = "step_functions")]
+    StepFunctions,
+    /// Alibaba CloudFlow (deploy/cloudflow.yaml): 64 KiB per state input and output.
+    #[serde(rename = "cloudflow")]
+    CloudFlow,
+}
+
+impl WorkflowEngine {
+    pub fn payload_limit(self) -> usize {
+        match self {
+            WorkflowEngine::StepFunctions => STEP_FUNCTIONS_PAYLOAD_LIMIT,
+            WorkflowEngine::CloudFlow => CLOUDFLOW_PAYLOAD_LIMIT,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            WorkflowEngine::StepFunctions => "Step Functions",
+            WorkflowEngine::CloudFlow => "CloudFlow",
+        }
+    }
+}
+
+/// The plan step's answer to a workflow engine: the plan with each shard's answer budget, and, for CloudFlow,
+/// whose Map state hands each iteration its item only (no item selector to add the run's id and clock), each
+/// shard's whole `run_shard` document in `runs` instead of `shards`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkflowPlan {
+    #[serde(flatten)]
+    pub plan: Plan,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<Step>,
+}
+
+fn json_len(v: &impl Serialize) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
+}
+
+impl Plan {
+    /// Sizes the plan for `engine`: the state after the Map carries the plan and every shard's answer, so the
+    /// room left under the engine's limit (less the plan itself and a margin) is shared out per account, and each
+    /// shard may answer with its accounts' share. An organisation too large for the engine is refused here, before
+    /// anything runs, rather than failing the workflow after the shards have released.
+    pub fn for_workflow(mut self, engine: WorkflowEngine) -> Result<WorkflowPlan, String> {
+        let limit = engine.payload_limit();
+        // Measured with the widest budget value, so the final plan is no larger than the one measured.
+        for s in &mut self.shards {
+            s.answer_bytes = Some(limit);
+        }
+        let plan_bytes = json_len(&Self::shaped(self.clone(), engine));
+        let appearances: usize = self.shards.iter().map(|s| s.accounts.len()).sum::<usize>().max(1);
+        let per_account = limit.saturating_sub(plan_bytes.saturating_add(WORKFLOW_MARGIN)) / appearances;
+        if per_account < MIN_ACCOUNT_ANSWER_BYTES {
+            return Err(format!(
+                "the plan ({} accounts, {} shards, {plan_bytes} bytes) leaves {per_account} bytes per account under \
+                 {}'s {} KiB state limit (at least {MIN_ACCOUNT_ANSWER_BYTES} needed): nothing was run; split the \
+                 organisation (accounts: folder or ids) into several workflows",
+                self.summary.accounts,
+                self.shards.len(),
+                engine.name(),
+                limit / 1024
+            ));
+        }
+        for s in &mut self.shards {
+            s.answer_bytes = Some(per_account * s.accounts.len());
+        }
+        Ok(Self::shaped(self, engine))
+    }
+
+    fn shaped(mut plan: Plan, engine: WorkflowEngine) -> WorkflowPlan {
+        match engine {
+            WorkflowEngine::StepFunctions => WorkflowPlan { plan, runs: Vec::new() },
+            WorkflowEngine::CloudFlow => {
+                let (org_run_id, now) = (plan.org_run_id.clone(), plan.now.clone());
+                let runs = plan
+                    .shards
+                    .drain(..)
+                    .map(|shard| Step::RunShard { org_run_id: org_run_id.clone(), now: now.clone(), shard })
+                    .collect();
+                WorkflowPlan { plan, runs }
+            }
+        }
+    }
+}
+
+/// Strings kept in a shard's answer when it must be cut to its budget (the full text is in the shard's logs).
+const CUT_TEXT_CHARS: usize = 120;
+
+fn cut_text(s: &mut String) -> bool {
+    match s.char_indices().nth(CUT_TEXT_CHARS) {
+        Some((at, _)) => {
+            s.truncate(at);
+            s.push('…');
+            true
+        }
+        None => false,
+    }
+}
+
+impl ShardResult {
+    /// Cuts detail, least useful first, until the answer takes at most `max_bytes` as JSON: ids beyond a few per
+    /// list, then the scanned counts, then every id, then all but one unlisted scope and long reasons. Counts,
+    /// statuses and limit breaches stay; an account that lost anything says `truncated`. True when it fits.
+    pub fn fit(&mut self, max_bytes: usize) -> bool {
+        let fits = |r: &ShardResult| json_len(r) <= max_bytes;
+        if fits(self) {
+            return true;
+        }
+        for keep in [10, 5, 2, 1, 0] {
+            for a in &mut self.accounts {
+                for list in a.ids.values_mut() {
+                    if list.len() > keep {
+                        list.truncate(keep);
+                        a.truncated = true;
+                    }
+                }
+                a.ids.retain(|_, l| !l.is_empty());
+            }
+            if fits(self) {
+                return true;
+            }
+            if keep == 5 {
+                for a in &mut self.accounts {
+                    if !a.scanned.is_empty() {
+                        a.scanned.clear();
+                        a.truncated = true;
+                    }
+                }
+                if fits(self) {
+                    return true;
+                }
+            }
+        }
+        for a in &mut self.accounts {
+            if a.skipped_scopes.len() > 1 {
+                a.skipped_scopes.truncate(1);
+                a.truncated = true;
+            }
+            let mut cut = a.skipped_scopes.iter_mut().fold(false, |c, s| cut_text(s) | c);
+            cut |= a.reason.as_mut().is_some_and(cut_text);
+            cut |= a.limit_breach.as_mut().is_some_and(cut_text);
+            a.truncated |= cut;
+        }
+        fits(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(i: usize, ids_per_list: usize) -> AccountResult {
+        let ids = ["released", "would_release", "marked", "unmarked", "finished", "held", "failed"]
+            .iter()
+            .map(|k| (k.to_string(), (0..ids_per_list).map(|n| format!("ecs:cn-hangzhou/i-bp1{n:019}")).collect()))
+            .collect();
+        AccountResult {
+            account_id: format!("{}", 1_000_000_000_000_000u64 + i as u64),
+            status: AccountStatus::Ran,
+            reason: None,
+            counts: [("kept".to_string(), 90), ("would_release".to_string(), 10)].into(),
+            scanned: (0..20).map(|r| (format!("ecs/region-{r}"), 100)).collect(),
+            ids,
+            truncated: false,
+            limit_breach: Some("x".repeat(400)),
+            skipped_scopes: (0..5).map(|r| format!("redis/region-{r}: Forbidden.RAM")).collect(),
+            degraded: false,
+        }
+    }
+
+    fn result(accounts: usize) -> ShardResult {
+        ShardResult {
+            shard_id: "shard-0001".into(),
+            accounts: (0..accounts).map(|i| account(i, MAX_IDS)).collect(),
+            elapsed_ms: 1,
+        }
+    }
+
+    #[test]
+    fn fit_keeps_an_answer_that_fits_as_it_is() {
+        let mut r = result(2);
+        let before = r.clone();
+        assert!(r.fit(1 << 20));
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn fit_cuts_ids_first_and_keeps_counts_and_breaches() {
+        let mut r = result(10);
+        let full = json_len(&r);
+        assert!(r.fit(full / 2), "{} > {}", json_len(&r), full / 2);
+        assert!(json_len(&r) <= full / 2);
+        for a in &r.accounts {
+            assert!(a.truncated);
+            assert_eq!(a.counts["would_release"], 10, "counts are never cut");
+            assert!(a.limit_breach.is_some());
+            assert!(a.ids.values().all(|l| !l.is_empty() && l.len() < MAX_IDS));
+        }
+    }
+
+    #[test]
+    fn fit_goes_down_to_counts_only_and_says_when_it_cannot() {
+        let mut r = result(10);
+        assert!(r.fit(10 * 400), "{}", json_len(&r));
+        assert!(r.accounts.iter().all(|a| a.ids.is_empty() && a.scanned.is_empty() && a.skipped_scopes.len() == 1));
+        assert!(r.accounts.iter().all(|a| a.limit_breach.as_ref().unwrap().chars().count() == CUT_TEXT_CHARS + 1));
+        let mut r = result(10);
+        assert!(!r.fit(10 * 50), "an answer cannot hold ten accounts in 500 bytes");
+    }
+
+    fn plan(accounts: usize, per_shard: usize) -> Plan {
+        let ids: Vec<String> = (0..accounts).map(|i| format!("{}", 1_000_000_000_000_000u64 + i as u64)).collect();
+        let regions: Vec<String> = (0..20).map(|r| format!("region-{r:02}")).collect();
+        Plan {
+            org_run_id: "5b1f8a5e-0000-4000-8000-000000000000".into(),
+            now: "2026-12-01T19:00:00Z".into(),
+            shards: ids
+                .chunks(per_shard)
+                .enumerate()
+                .map(|(i, c)| Shard {
+                    id: format!("shard-{:04}", i + 1),
+                    accounts: c.to_vec(),
+                    regions: regions.clone(),
+                    budget: Some(5),
+                    estimated_secs: 30,
+                    answer_bytes: None,
+                })
+                .collect(),
+            summary: PlanSummary {
+                accounts,
+                shards: accounts.div_ceil(per_shard),
+                excluded: Vec::new(),
+                planned_by: "1999999999999999".into(),
+                mode: "dry-run".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_workflow_plan_shares_the_engine_limit_out_per_account() {
+        for engine in [WorkflowEngine::StepFunctions, WorkflowEngine::CloudFlow] {
+            let w = plan(200, 10).for_workflow(engine).unwrap();
+            let shards: Vec<&Shard> = match engine {
+                WorkflowEngine::StepFunctions => w.plan.shards.iter().collect(),
+                WorkflowEngine::CloudFlow => w
+                    .runs
+                    .iter()
+                    .map(|s| match s {
+                        Step::RunShard { shard, org_run_id, .. } => {
+                            assert_eq!(org_run_id, &w.plan.org_run_id);
+                            shard
+                        }
+                        other => panic!("{other:?}"),
+                    })
+                    .collect(),
+            };
+            assert_eq!(shards.len(), 20);
+            let answers: usize = shards.iter().map(|s| s.answer_bytes.unwrap()).sum();
+            assert!(json_len(&w) + answers + WORKFLOW_MARGIN <= engine.payload_limit(), "{engine:?}");
+            assert!(shards.iter().all(|s| s.answer_bytes.unwrap() >= 10 * MIN_ACCOUNT_ANSWER_BYTES));
+        }
+    }
+
+    #[test]
+    fn an_organisation_too_large_for_the_engine_is_refused_before_anything_runs() {
+        let e = plan(1000, 10).for_workflow(WorkflowEngine::CloudFlow).unwrap_err();
+        assert!(e.contains("CloudFlow's 64 KiB") && e.contains("nothing was run"), "{e}");
+        assert!(plan(1000, 10).for_workflow(WorkflowEngine::StepFunctions).is_ok());
+    }
+
+    #[test]
+    fn a_plan_step_for_a_workflow_round_trips() {
+        let step: Step = serde_json::from_str(r#"{"janitor_step":"plan","for_workflow":"cloudflow"}"#).unwrap();
+        assert_eq!(step, Step::Plan { counts: BTreeMap::new(), for_workflow: Some(WorkflowEngine::CloudFlow) });
+        let bad = serde_json::from_str::<Step>(r#"{"janitor_step":"plan","for_workflow":"airflow"}"#);
+        assert!(bad.is_err());
+        let plain: Step = serde_json::from_str(r#"{"janitor_step":"plan"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"janitor_step":"plan"}"#);
+    }
 }

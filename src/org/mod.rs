@@ -41,8 +41,23 @@ pub async fn handle_step(
         }))
     })?;
     let value = match step {
-        Step::Plan { counts } => serde_json::to_value(plan(settings, base, &counts).await?),
-        Step::RunShard { shard, .. } => serde_json::to_value(run_shard(settings, base, &shard).await?),
+        Step::Plan { counts, for_workflow: None } => serde_json::to_value(plan(settings, base, &counts).await?),
+        Step::Plan { counts, for_workflow: Some(engine) } => {
+            let sized = plan(settings, base, &counts).await?.for_workflow(engine).map_err(|message| {
+                OrgError::Job(crate::job::JobError::Org { kind: "OrganisationTooLarge", message })
+            })?;
+            serde_json::to_value(sized)
+        }
+        Step::RunShard { shard, .. } => {
+            let mut answer = run_shard(settings, base, &shard).await?;
+            // A workflow's shard answers within its share of the engine's payload limit (contract::Plan::for_workflow).
+            if let Some(max) = shard.answer_bytes {
+                if !answer.fit(max) {
+                    tracing::warn!(shard_id = shard.id, max, "the shard's answer is over its budget even cut down");
+                }
+            }
+            serde_json::to_value(answer)
+        }
         Step::Merge { org_run_id, now, plan, results } => {
             let summary = merge(&org_run_id, &now, &plan, &results);
             notify(&summary, webhooks).await;

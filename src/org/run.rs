@@ -360,6 +360,7 @@ mod tests {
             regions: vec![region.into()],
             budget: None,
             estimated_secs: 1,
+            answer_bytes: None,
         };
         // Excluded, not in `ids:`, not an id: skipped without a call (no endpoint is reachable here).
         let r = run_shard(&settings, base.clone(), &shard(&["12", "99", "x"], "cn-hangzhou")).await.unwrap();

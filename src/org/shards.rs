@@ -94,6 +94,7 @@ pub fn plan(
                 regions,
                 budget: None,
                 estimated_secs: secs.ceil() as u64,
+                answer_bytes: None,
             });
         }
     };
@@ -106,6 +107,7 @@ pub fn plan(
                 regions: p.regions,
                 budget: None,
                 estimated_secs: p.secs.ceil() as u64,
+                answer_bytes: None,
             });
             continue;
         }
