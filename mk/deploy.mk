@@ -123,8 +123,10 @@ lint-deploy: $(VENV)/.lint-tools $(S_CLI)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template-file template.yaml
 	$(PYTHON) -m json.tool deploy/ram-policy.json > /dev/null
+	for f in deploy/ram-org-policy.json deploy/cloudflow-trust-policy.json deploy/cloudflow-invoke-policy.json; do \
+		$(PYTHON) -m json.tool $$f > /dev/null || exit 1; done
 	$(S_ENV) JANITOR_FC_ROLE_ARN=acs:ram::123456789012:role/aliyun-janitor $(S_CLI) preview > /dev/null
-	@echo "lint-deploy: template.yaml, s.yaml and deploy/ram-policy.json are valid"
+	@echo "lint-deploy: template.yaml, s.yaml and the deploy/ RAM policies are valid (deploy/cloudflow.yaml: tests/e2e/workflows.rs)"
 
 ## measure: release binary size, cold start of both serverless modes, peak memory of the demo runs (docs/deploy.md)
 measure: build

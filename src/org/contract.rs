@@ -39,7 +39,16 @@ pub enum Step {
     RunShard { org_run_id: String, now: String, shard: Shard },
     /// Adds the shards' results up into one summary and one webhook message. A shard that failed as a whole (a
     /// Step Functions catch) is passed as `{"shard_id": ..., "error": ...}`.
-    Merge { org_run_id: String, now: String, plan: PlanSummary, results: Vec<ShardOutcome> },
+    Merge {
+        org_run_id: String,
+        now: String,
+        plan: PlanSummary,
+        results: Vec<ShardOutcome>,
+        /// Set by a workflow engine: the answer then leaves out the per-account sections (they are in the webhook
+        /// message and the shards' logs), so it stays within the engine's limit like the results it adds up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_workflow: Option<WorkflowEngine>,
+    },
 }
 
 /// One unit of work: some accounts, some regions, and its share of the organisation-wide release cap.
@@ -217,7 +226,15 @@ impl Plan {
         for s in &mut self.shards {
             s.answer_bytes = Some(limit);
         }
-        let plan_bytes = json_len(&Self::shaped(self.clone(), engine));
+        // What travels beside the results to the merge: on Step Functions the Map's output keeps its input (the
+        // plan, shards included: ResultPath $.results); CloudFlow's Map output is built anew from the plan's id,
+        // clock and summary (deploy/cloudflow.yaml), the runs left behind.
+        let plan_bytes = match engine {
+            WorkflowEngine::StepFunctions => json_len(&Self::shaped(self.clone(), engine)),
+            WorkflowEngine::CloudFlow => {
+                json_len(&self.summary) + json_len(&self.org_run_id) + json_len(&self.now) + 64
+            }
+        };
         let appearances: usize = self.shards.iter().map(|s| s.accounts.len()).sum::<usize>().max(1);
         let per_account = limit.saturating_sub(plan_bytes.saturating_add(WORKFLOW_MARGIN)) / appearances;
         if per_account < MIN_ACCOUNT_ANSWER_BYTES {
@@ -255,6 +272,9 @@ impl Plan {
 
 /// Strings kept in a shard's answer when it must be cut to its budget (the full text is in the shard's logs).
 const CUT_TEXT_CHARS: usize = 120;
+
+/// A limit breach's reason when even the cut answer is over budget.
+const SHORT_BREACH_CHARS: usize = 40;
 
 fn cut_text(s: &mut String) -> bool {
     match s.char_indices().nth(CUT_TEXT_CHARS) {
@@ -310,6 +330,23 @@ impl ShardResult {
             cut |= a.reason.as_mut().is_some_and(cut_text);
             cut |= a.limit_breach.as_mut().is_some_and(cut_text);
             a.truncated |= cut;
+        }
+        if fits(self) {
+            return true;
+        }
+        // Last: the unlisted scopes go (`degraded` still says so) and a breach keeps only its first words.
+        for a in &mut self.accounts {
+            if !a.skipped_scopes.is_empty() {
+                a.skipped_scopes.clear();
+                a.truncated = true;
+            }
+            if let Some(b) = a.limit_breach.as_mut() {
+                if let Some((at, _)) = b.char_indices().nth(SHORT_BREACH_CHARS) {
+                    b.truncate(at);
+                    b.push('…');
+                    a.truncated = true;
+                }
+            }
         }
         fits(self)
     }

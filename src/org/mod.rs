@@ -58,10 +58,14 @@ pub async fn handle_step(
             }
             serde_json::to_value(answer)
         }
-        Step::Merge { org_run_id, now, plan, results } => {
+        Step::Merge { org_run_id, now, plan, results, for_workflow } => {
             let summary = merge(&org_run_id, &now, &plan, &results);
             notify(&summary, webhooks).await;
-            serde_json::to_value(summary)
+            let mut answer = serde_json::to_value(summary);
+            if let (Some(_), Ok(Value::Object(fields))) = (for_workflow, answer.as_mut()) {
+                fields.remove("accounts");
+            }
+            answer
         }
     };
     Ok(value.unwrap_or_else(|e| json!({"error": e.to_string()})))

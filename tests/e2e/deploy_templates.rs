@@ -419,3 +419,46 @@ fn shipped_policy_is_valid() {
     let policy = aliyun_janitor::policy::Policy::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(!policy.apply, "the shipped policy starts as a dry run");
 }
+
+/// Issue 15: the management identity's policy (deploy/ram-org-policy.json) grants exactly what an organisation run
+/// calls with it: Resource Manager's listings (src/org/discovery.rs) and STS AssumeRole into each member's role
+/// (the default role name of the policy's `accounts:`); each member's role needs deploy/ram-policy.json.
+#[test]
+fn ram_org_policy_grants_exactly_what_the_org_code_calls() {
+    let policy: Value = serde_json::from_str(&read("deploy/ram-org-policy.json")).expect("deploy/ram-org-policy.json");
+    assert_eq!(policy["Version"], "1");
+    let mut granted = std::collections::BTreeMap::new();
+    for st in policy["Statement"].as_array().expect("Statement") {
+        assert_eq!(st["Effect"], "Allow");
+        for a in st["Action"].as_array().expect("Action list") {
+            granted.insert(a.as_str().unwrap().to_string(), st["Resource"].clone());
+        }
+    }
+    let discovery = read("src/org/discovery.rs");
+    let code = discovery.split("#[cfg(test)]").next().unwrap_or("");
+    assert!(code.contains("ApiRequest::new(\"resourcemanager\""), "discovery no longer calls Resource Manager");
+    let mut needed: Vec<String> = ["ListAccounts", "ListAccountsForParent"]
+        .iter()
+        .map(|api| {
+            assert!(code.contains(&format!("\"{api}\"")), "src/org/discovery.rs no longer calls {api}: drop it");
+            format!("resourcemanager:{api}")
+        })
+        .collect();
+    // Every Resource Manager action the discovery names is granted (GetResourceDirectory is not called).
+    for word in code.split('"').skip(1).step_by(2) {
+        if ["List", "Get", "Describe"].iter().any(|v| word.starts_with(v))
+            && word.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            assert!(granted.contains_key(&format!("resourcemanager:{word}")), "discovery calls {word}, not granted");
+        }
+    }
+    assert!(read("src/credentials/sts.rs").contains("\"AssumeRole\""));
+    needed.push("sts:AssumeRole".into());
+    let mut keys: Vec<String> = granted.keys().cloned().collect();
+    needed.sort();
+    keys.sort();
+    assert_eq!(keys, needed, "the org policy grants exactly the calls the organisation code makes");
+    // AssumeRole only into the members' role, in any account of the directory.
+    let role = aliyun_janitor::policy::accounts::DEFAULT_ROLE_NAME;
+    assert_eq!(granted["sts:AssumeRole"], serde_json::json!(format!("acs:ram::*:role/{role}")));
+}

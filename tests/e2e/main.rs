@@ -26,3 +26,4 @@ mod products_kms;
 mod products_redis;
 mod tag_events;
 mod webhooks;
+mod workflows;
