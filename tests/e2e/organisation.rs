@@ -259,3 +259,25 @@ async fn fc_shard_entry_points_over_http() {
     assert_no_secrets("fc stderr", &fc.proc.stderr());
     assert!(!fc.proc.stderr().contains("panicked"), "{}", fc.proc.stderr());
 }
+
+/// The README's sample organisation policy is valid, and means what its comments say.
+#[test]
+fn the_example_organisation_policy_validates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org-policy.yaml");
+    let out = std::process::Command::new(crate::support::BIN)
+        .arg("validate")
+        .arg("--policy")
+        .arg(&path)
+        .env_clear()
+        .output()
+        .expect("validate runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&path).expect("examples/org-policy.yaml");
+    let policy = aliyun_janitor::policy::Policy::from_yaml(&text, "org-policy.yaml").expect("parses");
+    let accounts = policy.accounts.expect("an accounts: section");
+    use aliyun_janitor::policy::accounts::AccountSource;
+    assert_eq!(accounts.source, AccountSource::ResourceDirectory { folder: None });
+    assert_eq!(accounts.role.arn_for("42"), format!("acs:ram::42:role/{ROLE}"));
+    assert_eq!((accounts.max_releases_total, accounts.concurrency), (Some(200), 8));
+    assert!(!policy.apply, "the sample is a dry run");
+}
