@@ -281,3 +281,34 @@ fn the_example_organisation_policy_validates() {
     assert_eq!((accounts.max_releases_total, accounts.concurrency), (Some(200), 8));
     assert!(!policy.apply, "the sample is a dry run");
 }
+
+/// `max_releases_total` under concurrency: six members of 5 eligible instances each, a cap of 12, all six accounts
+/// of the one shard running at once. Equal shares (2 each) hold every account at first; then, in shard order, the
+/// first two run again with what is left (12, then 7) and release theirs; 2 left cannot cover a third. Never
+/// more than the cap, and the same accounts every time, whichever finished first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organisation_cap_binds_without_overshoot_under_concurrency() {
+    let inventory = json!({
+        "credentials": [{"access_key_id": KEY_ID, "access_key_secret": SECRET, "account_id": MASTER}],
+        "now": NOW,
+        "sts": {"account_id": MASTER, "member_role": {"name": ROLE, "trusted": [KEY_ID]}},
+        "resource_directory": {"id": "rd-cap001", "master_account_id": MASTER,
+                               "generate": {"count": 6, "first_id": FIRST}},
+        "generate": {"accounts": "all-members", "regions": ["cn-hangzhou"], "ecs_per_region": 10, "expired_every": 2},
+    });
+    let policy = "regions: [cn-hangzhou]\nproducts: [ecs]\n\
+                  accounts: { discovery: resource-directory, max_releases_total: 12, concurrency: 6 }\n\
+                  limits: { max_releases_per_run: 10, max_release_percent: 100 }\n\
+                  rules:\n  - name: expired\n    filters: { expire_at_tag: expire-at }\n    grace: 0\n";
+    let env = Env::start(&inventory).await;
+    let run = env.run(policy, &["--apply"]).await;
+    assert_eq!(run.code, 3, "held accounts make the run degraded\n{}\n{}", run.stdout, run.stderr);
+    let released = released_by_account(&env);
+    let first_two: Vec<String> = (0..2).map(|n| (FIRST + n).to_string()).collect();
+    assert_eq!(released.keys().cloned().collect::<Vec<_>>(), first_two, "{released:?}");
+    assert!(released.values().all(|ids| ids.len() == 5));
+    assert_eq!(run.summary["totals"]["released"], 10, "{}", run.summary["totals"]);
+    let held = notes(&run.summary["accounts_held"]);
+    assert_eq!(held.len(), 4, "{held:?}");
+    assert!(held.values().all(|r| r.contains("above max_releases_per_run 2")), "{held:?}");
+}
