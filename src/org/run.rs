@@ -34,6 +34,9 @@ pub enum OrgError {
     Discovery(crate::aliyun::ApiError),
     #[error("a shard names no account or no region")]
     EmptyShard,
+    /// Its runs would go at once and each release the same instances: the shard is refused whole.
+    #[error("a shard names account {0} more than once")]
+    DuplicateAccount(String),
 }
 
 impl From<OrgError> for JobError {
@@ -51,7 +54,7 @@ impl OrgError {
             OrgError::NotAnOrgPolicy => "NotAnOrgPolicy",
             OrgError::Job(e) => e.kind(),
             OrgError::Discovery(_) => "AccountDiscovery",
-            OrgError::EmptyShard => "InvalidShard",
+            OrgError::EmptyShard | OrgError::DuplicateAccount(_) => "InvalidShard",
         }
     }
 }
@@ -149,6 +152,10 @@ pub async fn run_shard(
     let accounts = accounts_of(settings)?;
     if shard.accounts.is_empty() || shard.regions.is_empty() {
         return Err(OrgError::EmptyShard);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = shard.accounts.iter().find(|a| !seen.insert(a.as_str())) {
+        return Err(OrgError::DuplicateAccount(twice.clone()));
     }
     let started = Instant::now();
     let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
@@ -534,7 +541,10 @@ mod tests {
         // Excluded, not in `ids:`, not an id: skipped without a call (no endpoint is reachable here).
         let r = run_shard(&settings, base.clone(), &shard(&["12", "99", "x"], "cn-hangzhou")).await.unwrap();
         assert!(r.accounts.iter().all(|a| a.status == AccountStatus::Skipped), "{r:?}");
-        let r = run_shard(&settings, base, &shard(&["11"], "us-east-1")).await.unwrap();
+        let r = run_shard(&settings, base.clone(), &shard(&["11"], "us-east-1")).await.unwrap();
         assert_eq!(r.accounts[0].status, AccountStatus::Skipped, "a region outside the policy");
+        // Named twice, its two runs would go at once: the whole shard is refused before any call.
+        let e = run_shard(&settings, base, &shard(&["11", "12", "11"], "cn-hangzhou")).await.unwrap_err();
+        assert_eq!((e.kind(), e.to_string().as_str()), ("InvalidShard", "a shard names account 11 more than once"));
     }
 }
