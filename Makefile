@@ -49,6 +49,7 @@ bench:
 	$(CARGO) build --release --locked
 	@mkdir -p target/bench && cp target/release/aliyun-janitor target/bench/aliyun-janitor
 	JANITOR_BENCH_BINARY=$(CURDIR)/target/bench/aliyun-janitor $(CARGO) bench --locked --bench scale
+	JANITOR_BENCH_BINARY=$(CURDIR)/target/bench/aliyun-janitor $(CARGO) bench --locked --bench org
 
 clean-tools:
 	rm -rf .tools

@@ -2,9 +2,9 @@
 //!
 //! - [`plan`]: names the management identity (pinned by the policy's `account_id:` if set), lists the members
 //!   (or takes `ids:`), drops `exclude:` and inactive members, and splits the work ([`super::shards`]).
-//! - [`run_shard`]: for each account of the shard, in turn: assume `role_name`/`role_arn` in it, check with STS
-//!   that the credentials act in that very account, and run the ordinary job over the shard's regions (no
-//!   webhook: the merge step posts one message). An account that cannot be entered is skipped and named; the
+//! - [`run_shard`]: for each account of the shard, `accounts.concurrency` at once: assume `role_name`/`role_arn`
+//!   in it, check with STS that the credentials act in that very account, and run the ordinary job over the
+//!   shard's regions (no webhook: the merge step posts one message). An account that cannot be entered is skipped and named; the
 //!   others are untouched by its failure.
 //! - [`merge`]: adds the results up. It decides nothing: what a shard did not report is reported missing.
 
@@ -34,6 +34,9 @@ pub enum OrgError {
     Discovery(crate::aliyun::ApiError),
     #[error("a shard names no account or no region")]
     EmptyShard,
+    /// Its runs would go at once and each release the same instances: the shard is refused whole.
+    #[error("a shard names account {0} more than once")]
+    DuplicateAccount(String),
 }
 
 impl From<OrgError> for JobError {
@@ -51,7 +54,7 @@ impl OrgError {
             OrgError::NotAnOrgPolicy => "NotAnOrgPolicy",
             OrgError::Job(e) => e.kind(),
             OrgError::Discovery(_) => "AccountDiscovery",
-            OrgError::EmptyShard => "InvalidShard",
+            OrgError::EmptyShard | OrgError::DuplicateAccount(_) => "InvalidShard",
         }
     }
 }
@@ -99,8 +102,8 @@ pub async fn plan(
         }
         keep
     });
-    let shards =
-        shards::plan(&members, &settings.policy.regions, counts, &Sizing::default(), accounts.max_releases_total);
+    let sizing = Sizing { accounts_at_once: accounts.concurrency, ..Sizing::default() };
+    let shards = shards::plan(&members, &settings.policy.regions, counts, &sizing, accounts.max_releases_total);
     let now = crate::lifecycle::format_time(settings.now.unwrap_or_else(chrono::Utc::now));
     tracing::info!(
         planned_by = me.account_id,
@@ -123,7 +126,24 @@ pub async fn plan(
     })
 }
 
-/// The run-shard step: each account in turn (the shard's budget is spent in order), its regions at once.
+/// The run-shard step: the shard's accounts `accounts.concurrency` at a time, each over the shard's regions.
+///
+/// The organisation-wide cap (`max_releases_total`, shared out over the shards by the planner) must not be
+/// overshot however the accounts interleave, and a run must not depend on which account happened to finish
+/// first. So no account draws from a shared counter while others run; instead:
+///
+/// 1. The shard's budget is split over its accounts deterministically, as the planner splits the organisation's
+///    over the shards ([`budget_shares`]: equal shares, the remainder to the first accounts). Each account runs
+///    with `max_releases_per_run` lowered to its share, so the ordinary limits stage holds an account whose
+///    eligible set exceeds its share whole (fail closed), exactly as it holds one over its own limit. The shares
+///    add up to the budget, so concurrent accounts cannot together exceed it.
+/// 2. Then, in shard order and one at a time, an account held *only* by its share — it changed nothing, and its
+///    breach's eligible count is above the share but within both its own limit and what the others left unused —
+///    is run again with that leftover as its cap ([`retry_cap`]). It made no change the first time (a held kind
+///    makes no call, not even a dry run), so running it again repeats only its listing.
+///
+/// As for `limits:` (see `crate::limits`), the cap bounds each kind of change (releases; marks) separately; the
+/// leftover is counted conservatively (releases, would-be releases and marks together).
 pub async fn run_shard(
     settings: &Settings,
     base: Arc<dyn CredentialSource>,
@@ -133,54 +153,121 @@ pub async fn run_shard(
     if shard.accounts.is_empty() || shard.regions.is_empty() {
         return Err(OrgError::EmptyShard);
     }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = shard.accounts.iter().find(|a| !seen.insert(a.as_str())) {
+        return Err(OrgError::DuplicateAccount(twice.clone()));
+    }
     let started = Instant::now();
     let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
-    let mut remaining = shard.budget;
-    let mut results = Vec::with_capacity(shard.accounts.len());
-    for account in &shard.accounts {
-        // A shard is input from outside (a workflow's state): it cannot widen the policy, name an excluded account
-        // or one an explicit `ids:` list leaves out.
-        let listed = match &accounts.source {
-            AccountSource::Explicit(ids) => ids.contains(account),
-            AccountSource::ResourceDirectory { .. } => true,
-        };
-        if !crate::policy::accounts::is_account_id(account)
-            || !listed
-            || accounts.exclude.contains(account)
-            || !shard.regions.iter().all(|r| settings.policy.regions.contains(r))
-        {
-            results.push(skipped(account, "the shard names an account or region outside the policy".into()));
-            continue;
+    let limit = settings.policy.limits.max_releases_per_run;
+    let shares = budget_shares(shard.budget, shard.accounts.len());
+    let at_once = accounts.concurrency.clamp(1, shard.accounts.len());
+    // Owned items: a stream of borrowed ones is not `Send` for every lifetime, which the FC server's handler needs.
+    let items: Vec<(usize, String, Option<usize>)> =
+        shard.accounts.iter().cloned().zip(shares).enumerate().map(|(i, (a, s))| (i, a, s)).collect();
+    let mut attempts: Vec<(usize, Attempt)> = futures_util::stream::iter(items)
+        .map(|(i, account, share)| {
+            let (base, http) = (base.clone(), &http);
+            async move { (i, run_one(settings, accounts, base, shard, &account, share, http).await) }
+        })
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    attempts.sort_by_key(|(i, _)| *i);
+    if let Some(budget) = shard.budget {
+        let mut left = budget.saturating_sub(attempts.iter().map(|(_, a)| a.used).sum());
+        for (i, attempt) in attempts.iter_mut() {
+            let Some(cap) = retry_cap(attempt, left, limit) else { continue };
+            let account = &shard.accounts[*i];
+            tracing::info!(account_id = account.as_str(), cap, "account held by its budget share: run again");
+            *attempt = run_one(settings, accounts, base.clone(), shard, account, Some(cap), &http).await;
+            left = left.saturating_sub(attempt.used);
         }
-        let mut member = settings.clone();
-        member.policy.accounts = None;
-        member.policy.account_id = None;
-        member.policy.regions = shard.regions.clone();
-        member.account_id = Some(account.clone());
-        if let Some(left) = remaining {
-            member.policy.limits.max_releases_per_run = member.policy.limits.max_releases_per_run.min(left);
-        }
-        let mut role = RoleSpec::new(accounts.role.arn_for(account));
-        if let Some(base_role) = settings.role() {
-            role.session_name = base_role.session_name.clone();
-        }
-        let result = run_account(&member, base.clone(), role, &http).await;
-        let r = match result {
-            Ok(summary) => {
-                if let Some(left) = remaining.as_mut() {
-                    *left = left
-                        .saturating_sub(summary.released.len() + summary.would_release.len() + summary.marked.len());
-                }
-                account_result(account, &summary)
-            }
-            Err(e) => {
-                tracing::warn!(account_id = account.as_str(), error = %e, "account skipped");
-                skipped(account, e.to_string())
-            }
-        };
-        results.push(r);
     }
+    let results = attempts.into_iter().map(|(_, a)| a.result).collect();
     Ok(ShardResult { shard_id: shard.id.clone(), accounts: results, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// Shares of a shard's budget per account, in shard order: equal, the remainder one each to the first accounts,
+/// adding up to the budget exactly. `None` (no organisation cap): no share.
+pub fn budget_shares(budget: Option<usize>, accounts: usize) -> Vec<Option<usize>> {
+    match budget {
+        None => vec![None; accounts],
+        Some(b) => {
+            let n = accounts.max(1);
+            (0..accounts).map(|i| Some(b / n + usize::from(i < b % n))).collect()
+        }
+    }
+}
+
+/// One account's run and what it means for the shard's budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub result: AccountResult,
+    /// The cap the account ran with (its share, or the leftover on a second run).
+    pub share: Option<usize>,
+    /// Releases, would-be releases and marks it made (what it drew from the budget).
+    pub used: usize,
+    /// When a limit held it and it changed nothing: the breach's eligible count.
+    pub held_eligible: Option<usize>,
+}
+
+/// The cap of a second run for an account held only by its share: `Some` when its eligible count is above the
+/// share it ran with and within both its own `limit` and the budget `left` unused; else `None` (not held, held
+/// by its own limit or the percentage, or the leftover is too small: it stays held).
+pub fn retry_cap(attempt: &Attempt, left: usize, limit: usize) -> Option<usize> {
+    let share = attempt.share?;
+    let eligible = attempt.held_eligible?;
+    (eligible > share && eligible <= limit.min(left)).then_some(left.min(limit))
+}
+
+async fn run_one(
+    settings: &Settings,
+    accounts: &Accounts,
+    base: Arc<dyn CredentialSource>,
+    shard: &Shard,
+    account: &String,
+    share: Option<usize>,
+    http: &reqwest::Client,
+) -> Attempt {
+    let done = |result: AccountResult| Attempt { result, share, used: 0, held_eligible: None };
+    // A shard is input from outside (a workflow's state): it cannot widen the policy, name an excluded account
+    // or one an explicit `ids:` list leaves out.
+    let listed = match &accounts.source {
+        AccountSource::Explicit(ids) => ids.contains(account),
+        AccountSource::ResourceDirectory { .. } => true,
+    };
+    if !crate::policy::accounts::is_account_id(account)
+        || !listed
+        || accounts.exclude.contains(account)
+        || !shard.regions.iter().all(|r| settings.policy.regions.contains(r))
+    {
+        return done(skipped(account, "the shard names an account or region outside the policy".into()));
+    }
+    let mut member = settings.clone();
+    member.policy.accounts = None;
+    member.policy.account_id = None;
+    member.policy.regions = shard.regions.clone();
+    member.account_id = Some(account.clone());
+    if let Some(cap) = share {
+        member.policy.limits.max_releases_per_run = member.policy.limits.max_releases_per_run.min(cap);
+    }
+    let mut role = RoleSpec::new(accounts.role.arn_for(account));
+    if let Some(base_role) = settings.role() {
+        role.session_name = base_role.session_name.clone();
+    }
+    match run_account(&member, base, role, http).await {
+        Ok(summary) => {
+            let used = summary.released.len() + summary.would_release.len() + summary.marked.len();
+            let changed = used + summary.unmarked.len() + summary.finished.len() > 0;
+            let held_eligible = summary.limit_breach.as_ref().filter(|_| !changed).map(|b| b.eligible);
+            Attempt { result: account_result(account, &summary), share, used, held_eligible }
+        }
+        Err(e) => {
+            tracing::warn!(account_id = account.as_str(), error = %e, "account skipped");
+            done(skipped(account, e.to_string()))
+        }
+    }
 }
 
 async fn run_account(
@@ -348,6 +435,96 @@ pub async fn run_local(
 mod tests {
     use super::*;
 
+    #[test]
+    fn budget_shares_add_up_to_the_budget_in_shard_order() {
+        assert_eq!(budget_shares(None, 3), vec![None, None, None]);
+        assert_eq!(budget_shares(Some(7), 3), vec![Some(3), Some(2), Some(2)]);
+        assert_eq!(budget_shares(Some(2), 4), vec![Some(1), Some(1), Some(0), Some(0)]);
+        assert_eq!(budget_shares(Some(5), 0), Vec::<Option<usize>>::new());
+        for b in 0..50 {
+            for n in 1..12 {
+                let s: Vec<usize> = budget_shares(Some(b), n).into_iter().flatten().collect();
+                assert_eq!(s.iter().sum::<usize>(), b);
+                assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
+            }
+        }
+    }
+
+    fn attempt(share: Option<usize>, used: usize, held_eligible: Option<usize>) -> Attempt {
+        Attempt { result: skipped("1", String::new()), share, used, held_eligible }
+    }
+
+    #[test]
+    fn only_an_account_held_by_its_share_runs_again_and_only_if_the_leftover_fits() {
+        // Held by its share of 3 with 5 eligible; 10 left over, limit 8: runs again capped at 8.
+        assert_eq!(retry_cap(&attempt(Some(3), 0, Some(5)), 10, 8), Some(8));
+        assert_eq!(retry_cap(&attempt(Some(3), 0, Some(5)), 6, 8), Some(6));
+        // The leftover is too small, or its own limit holds it: it stays held.
+        assert_eq!(retry_cap(&attempt(Some(3), 0, Some(5)), 4, 8), None);
+        assert_eq!(retry_cap(&attempt(Some(3), 0, Some(9)), 100, 8), None);
+        // Held although within its share (the percentage), not held, or no organisation cap: no second run.
+        assert_eq!(retry_cap(&attempt(Some(6), 0, Some(5)), 100, 8), None);
+        assert_eq!(retry_cap(&attempt(Some(3), 2, None), 100, 8), None);
+        assert_eq!(retry_cap(&attempt(None, 0, Some(5)), 100, 8), None);
+    }
+
+    /// The two passes of `run_shard` over accounts with the given eligible counts, as the limits stage decides
+    /// them (an account over its cap is held whole): what each account releases. Pass 1's order does not matter
+    /// (no account reads another's outcome); pass 2 goes in shard order.
+    fn simulate(eligible: &[usize], budget: usize, limit: usize) -> Vec<usize> {
+        let run = |e: usize, cap: usize| {
+            let cap = cap.min(limit);
+            if e > cap {
+                (0, Some(e))
+            } else {
+                (e, None)
+            }
+        };
+        let mut attempts: Vec<Attempt> = eligible
+            .iter()
+            .zip(budget_shares(Some(budget), eligible.len()))
+            .map(|(&e, share)| {
+                let (used, held) = run(e, share.unwrap());
+                attempt(share, used, held)
+            })
+            .collect();
+        let mut left = budget.saturating_sub(attempts.iter().map(|a| a.used).sum());
+        for (a, &e) in attempts.iter_mut().zip(eligible) {
+            if let Some(cap) = retry_cap(a, left, limit) {
+                let (used, held) = run(e, cap);
+                *a = attempt(Some(cap), used, held);
+                left = left.saturating_sub(used);
+            }
+        }
+        attempts.iter().map(|a| a.used).collect()
+    }
+
+    #[test]
+    fn the_organisation_cap_is_never_overshot_and_each_account_keeps_its_own_limit() {
+        // Budget 10 over 4 accounts (shares 3, 3, 2, 2): the 6-eligible one runs again with what the others left.
+        assert_eq!(simulate(&[0, 6, 1, 0], 10, 8), vec![0, 6, 1, 0]);
+        // Not enough left for both held accounts: the first in shard order gets it, the second stays held.
+        assert_eq!(simulate(&[5, 5, 0, 0], 6, 8), vec![5, 0, 0, 0]);
+        // Over its own limit: held whatever the budget.
+        assert_eq!(simulate(&[9, 0], 100, 8), vec![0, 0]);
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % m) as usize
+        };
+        for _ in 0..2000 {
+            let n = 1 + next(10);
+            let eligible: Vec<usize> = (0..n).map(|_| next(12)).collect();
+            let (budget, limit) = (next(40), next(12));
+            let used = simulate(&eligible, budget, limit);
+            assert!(used.iter().sum::<usize>() <= budget, "{eligible:?} {budget} {limit}: {used:?}");
+            for (u, e) in used.iter().zip(&eligible) {
+                // All or nothing per account, never above its own limit.
+                assert!(*u == 0 || (u == e && *u <= limit), "{eligible:?} {budget} {limit}: {used:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_shard_cannot_name_an_account_or_region_the_policy_leaves_out() {
         let text = "regions: [cn-hangzhou]\naccounts: { ids: [\"11\", \"12\"], exclude: [\"12\"] }\n\
@@ -365,7 +542,10 @@ mod tests {
         // Excluded, not in `ids:`, not an id: skipped without a call (no endpoint is reachable here).
         let r = run_shard(&settings, base.clone(), &shard(&["12", "99", "x"], "cn-hangzhou")).await.unwrap();
         assert!(r.accounts.iter().all(|a| a.status == AccountStatus::Skipped), "{r:?}");
-        let r = run_shard(&settings, base, &shard(&["11"], "us-east-1")).await.unwrap();
+        let r = run_shard(&settings, base.clone(), &shard(&["11"], "us-east-1")).await.unwrap();
         assert_eq!(r.accounts[0].status, AccountStatus::Skipped, "a region outside the policy");
+        // Named twice, its two runs would go at once: the whole shard is refused before any call.
+        let e = run_shard(&settings, base, &shard(&["11", "12", "11"], "cn-hangzhou")).await.unwrap_err();
+        assert_eq!((e.kind(), e.to_string().as_str()), ("InvalidShard", "a shard names account 11 more than once"));
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! The cost model is the run's own shape: an account costs two sequential calls before listing (`AssumeRole`,
 //! `GetCallerIdentity`); a region costs its listing pages (100 instances a page, 1 when unknown) plus the
-//! pre-flight, dry-run and release rounds (3), and an account lists `REGIONS_AT_ONCE` regions at a time.
+//! pre-flight, dry-run and release rounds (3), and an account lists `REGIONS_AT_ONCE` regions at a time. A shard
+//! runs `accounts_at_once` of its accounts at a time, so its time is at most its rounds of that many accounts,
+//! each round as long as its longest account (the bound of any such schedule, whatever finishes first).
 //! `call_secs` is one round trip, seen from a function in the cloud (default 0.1 s, generous against the
 //! 50 ms the benchmark assumes).
 
@@ -23,11 +25,13 @@ pub struct Sizing {
     pub call_secs: f64,
     /// Accounts per shard at most, so even tiny accounts spread over the Map's parallel branches.
     pub max_accounts: usize,
+    /// Accounts a shard runs at once (the policy's `accounts.concurrency`).
+    pub accounts_at_once: usize,
 }
 
 impl Default for Sizing {
     fn default() -> Self {
-        Sizing { target_secs: 120.0, call_secs: 0.1, max_accounts: 10 }
+        Sizing { target_secs: 120.0, call_secs: 0.1, max_accounts: 10, accounts_at_once: 8 }
     }
 }
 
@@ -41,6 +45,11 @@ fn region_rounds(instances: Option<u64>) -> f64 {
 fn account_secs(account: &str, regions: &[String], counts: &BTreeMap<String, u64>, s: &Sizing) -> f64 {
     let rounds: f64 = regions.iter().map(|r| region_rounds(counts.get(&format!("{account}/{r}")).copied())).sum();
     (2.0 + rounds / REGIONS_AT_ONCE.min(regions.len().max(1)) as f64) * s.call_secs
+}
+
+/// A shard's estimate: `n` accounts `at_once` at a time, the longest taking `longest` seconds.
+fn shard_secs(n: usize, longest: f64, at_once: usize) -> f64 {
+    n.div_ceil(at_once.max(1)) as f64 * longest
 }
 
 /// Splits the work. An account too big for one shard is split into groups of regions; small accounts are packed
@@ -85,9 +94,12 @@ pub fn plan(
 
     // Pack whole-region-set pieces (accounts) together; a split account's pieces are shards of their own.
     let mut shards: Vec<Shard> = Vec::new();
+    // The open shard: its accounts, its regions, its longest account's seconds.
+    let at_once = sizing.accounts_at_once;
     let mut open: Option<(Vec<String>, Vec<String>, f64)> = None;
     let flush = |open: &mut Option<(Vec<String>, Vec<String>, f64)>, shards: &mut Vec<Shard>| {
-        if let Some((accounts, regions, secs)) = open.take() {
+        if let Some((accounts, regions, longest)) = open.take() {
+            let secs = shard_secs(accounts.len(), longest, at_once);
             shards.push(Shard {
                 id: String::new(),
                 accounts,
@@ -111,16 +123,16 @@ pub fn plan(
             });
             continue;
         }
-        let fits = open
-            .as_ref()
-            .is_some_and(|(a, _, secs)| a.len() < sizing.max_accounts && secs + p.secs <= sizing.target_secs);
+        let fits = open.as_ref().is_some_and(|(a, _, longest)| {
+            a.len() < sizing.max_accounts && shard_secs(a.len() + 1, longest.max(p.secs), at_once) <= sizing.target_secs
+        });
         if !fits {
             flush(&mut open, &mut shards);
             open = Some((Vec::new(), regions.to_vec(), 0.0));
         }
-        if let Some((a, _, secs)) = open.as_mut() {
+        if let Some((a, _, longest)) = open.as_mut() {
             a.push(p.account);
-            *secs += p.secs;
+            *longest = longest.max(p.secs);
         }
     }
     flush(&mut open, &mut shards);
@@ -196,6 +208,26 @@ mod tests {
         let total: usize = shards.iter().map(|s| s.budget.unwrap()).sum();
         assert_eq!(total, 7);
         assert_eq!(shards.len(), 3);
+    }
+
+    #[test]
+    fn a_shard_is_estimated_by_its_rounds_of_accounts_at_once() {
+        let (a, r) = (ids(10), regions(4));
+        let one_at_a_time = Sizing { accounts_at_once: 1, ..Sizing::default() };
+        let seq = plan(&a, &r, &BTreeMap::new(), &one_at_a_time, None);
+        let par = plan(&a, &r, &BTreeMap::new(), &Sizing::default(), None);
+        assert_eq!((seq.len(), par.len()), (1, 1));
+        // One account: 2 calls + 4 regions of 4 rounds, 4 regions at once = 6 calls of 0.1 s.
+        let account: f64 = (2.0 + 4.0 * 4.0 / 4.0) * 0.1;
+        assert_eq!(seq[0].estimated_secs, (10.0 * account).ceil() as u64);
+        assert_eq!(par[0].estimated_secs, (2.0 * account).ceil() as u64, "10 accounts, 8 at once: 2 rounds");
+        // Big accounts: 60 s each packs two a shard one at a time, up to the target with 8 at once.
+        let counts: BTreeMap<String, u64> =
+            ids(10).iter().flat_map(|a| r.iter().map(move |g| (format!("{a}/{g}"), 58_000))).collect();
+        let seq = plan(&a, &r, &counts, &one_at_a_time, None);
+        let par = plan(&a, &r, &counts, &Sizing::default(), None);
+        assert!(seq.iter().all(|s| s.accounts.len() <= 2 && s.estimated_secs <= 120), "{seq:?}");
+        assert!(par.len() < seq.len() && par.iter().all(|s| s.estimated_secs <= 120), "{par:?}");
     }
 
     #[test]

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use crate::support::runtime::*;
 use serde_json::Value;
 
-struct Fc {
-    proc: Proc,
-    base: String,
+pub(crate) struct Fc {
+    pub(crate) proc: Proc,
+    pub(crate) base: String,
     ready_after: Duration,
 }
 
 /// Starts the binary as FC would (its env vars) and waits until the port accepts connections.
-fn start_fc(extra: &[(&str, String)]) -> Fc {
+pub(crate) fn start_fc(extra: &[(&str, String)]) -> Fc {
     let port = free_port();
     let mut env: Vec<(&str, String)> = vec![
         ("FC_FUNCTION_NAME", "aliyun-janitor".into()),
@@ -36,13 +36,13 @@ fn start_fc(extra: &[(&str, String)]) -> Fc {
     }
 }
 
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     fc_status: String,
-    body: Value,
+    pub(crate) body: Value,
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str, &str)]) -> Answer {
     let mut req = client.post(url).body(body.to_vec());
     for (k, v) in headers {
         req = req.header(*k, *v);

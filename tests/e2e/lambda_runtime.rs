@@ -15,20 +15,20 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Mutex};
 
 #[derive(Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     Response { id: String, body: Value },
     Error { id: String, body: Value },
     InitError { body: Value, error_type_header: String },
 }
 
-struct RuntimeApi {
+pub(crate) struct RuntimeApi {
     queue: Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
     results: mpsc::UnboundedSender<Outcome>,
     first_next: std::sync::Mutex<Option<Instant>>,
 }
 
 /// A running Runtime API: push events with `invoke`, read what the function answered with `next_outcome`.
-struct Harness {
+pub(crate) struct Harness {
     addr: String,
     events: mpsc::UnboundedSender<(String, Vec<u8>)>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
@@ -37,7 +37,7 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start() -> Harness {
+    pub(crate) async fn start() -> Harness {
         let (events, queue) = mpsc::unbounded_channel();
         let (results, outcomes) = mpsc::unbounded_channel();
         let api = Arc::new(RuntimeApi { queue: Mutex::new(queue), results, first_next: std::sync::Mutex::new(None) });
@@ -54,7 +54,7 @@ impl Harness {
     }
 
     /// Queues one event and waits for the function's answer to it.
-    async fn invoke(&mut self, body: &[u8]) -> Outcome {
+    pub(crate) async fn invoke(&mut self, body: &[u8]) -> Outcome {
         self.n += 1;
         let id = format!("req-{}", self.n);
         self.events.send((id.clone(), body.to_vec())).unwrap();
@@ -127,7 +127,7 @@ async fn init_error(State(api): State<Arc<RuntimeApi>>, headers: HeaderMap, body
     StatusCode::ACCEPTED
 }
 
-fn spawn_function(harness: &Harness, extra: &[(&str, String)]) -> Proc {
+pub(crate) fn spawn_function(harness: &Harness, extra: &[(&str, String)]) -> Proc {
     let mut env: Vec<(&str, String)> = harness.env();
     env.extend(extra.iter().cloned());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

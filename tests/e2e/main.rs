@@ -21,6 +21,7 @@ mod lambda_runtime;
 mod lifecycle;
 mod lifecycle_products;
 mod notify_end_to_end;
+mod organisation;
 mod products_kafka;
 mod products_kms;
 mod products_redis;
