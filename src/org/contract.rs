@@ -73,7 +73,9 @@ pub struct Shard {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     pub org_run_id: String,
-    /// The clock every shard evaluates the policy with (RFC 3339), so the whole organisation is judged at one time.
+    /// When the plan was made (RFC 3339): the organisation summary's time. Each shard judges the policy at its own
+    /// clock (a past clock is a replay and forces a dry run) and refuses to run more than a day after this
+    /// (`run::check_shard_age`).
     pub now: String,
     pub shards: Vec<Shard>,
     pub summary: PlanSummary,

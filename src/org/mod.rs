@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 pub use contract::{OrgSummary, Step};
-pub use run::{merge, plan, run_local, run_shard, OrgError};
+pub use run::{check_shard_age, merge, plan, run_local, run_shard, OrgError};
 
 use crate::aliyun::CredentialSource;
 use crate::job::Settings;
@@ -48,7 +48,8 @@ pub async fn handle_step(
             })?;
             serde_json::to_value(sized)
         }
-        Step::RunShard { shard, .. } => {
+        Step::RunShard { shard, now, .. } => {
+            check_shard_age(&now, settings.now.unwrap_or_else(chrono::Utc::now))?;
             let mut answer = run_shard(settings, base, &shard).await?;
             // A workflow's shard answers within its share of the engine's payload limit (contract::Plan::for_workflow).
             if let Some(max) = shard.answer_bytes {

@@ -37,6 +37,10 @@ pub enum OrgError {
     /// Its runs would go at once and each release the same instances: the shard is refused whole.
     #[error("a shard names account {0} more than once")]
     DuplicateAccount(String),
+    /// A shard document from a plan made long ago (a workflow execution redriven days later, a copied document):
+    /// the organisation, its marks and its limits may have changed since, so it is not run.
+    #[error("the shard's plan time `now` ({plan_now}) is {reason}: run a new plan")]
+    StaleShard { plan_now: String, reason: String },
 }
 
 impl From<OrgError> for JobError {
@@ -55,8 +59,32 @@ impl OrgError {
             OrgError::Job(e) => e.kind(),
             OrgError::Discovery(_) => "AccountDiscovery",
             OrgError::EmptyShard | OrgError::DuplicateAccount(_) => "InvalidShard",
+            OrgError::StaleShard { .. } => "StaleShard",
         }
     }
+}
+
+/// How long after its plan a shard may still run. A nightly Map of shards of at most a few minutes each ends within
+/// the hour; a Step Functions Standard execution can be redriven for up to 14 days after it failed (AWS Step
+/// Functions Developer Guide, "Redriving executions"), which must not release on a week-old plan.
+pub const SHARD_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+
+/// Checks a run_shard document's `now` (the plan's time) against the clock the shard runs with. Each shard judges
+/// the policy at its own clock (the plan's time would be a past clock: a replay, forced to a dry run by
+/// `mode::check_clock`); the plan's time only says whether the plan is still current.
+pub fn check_shard_age(plan_now: &str, clock: chrono::DateTime<chrono::Utc>) -> Result<(), OrgError> {
+    let stale = |reason: String| OrgError::StaleShard { plan_now: plan_now.chars().take(40).collect(), reason };
+    let planned = chrono::DateTime::parse_from_rfc3339(plan_now)
+        .map_err(|e| stale(format!("not an RFC 3339 time ({e})")))?
+        .with_timezone(&chrono::Utc);
+    let skew = chrono::Duration::minutes(5);
+    if planned > clock + skew {
+        return Err(stale(format!("after this shard's clock ({})", crate::lifecycle::format_time(clock))));
+    }
+    if clock - planned > SHARD_MAX_AGE {
+        return Err(stale(format!("more than {} hours before this shard's clock", SHARD_MAX_AGE.num_hours())));
+    }
+    Ok(())
 }
 
 fn accounts_of(settings: &Settings) -> Result<&Accounts, OrgError> {
@@ -434,6 +462,23 @@ pub async fn run_local(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_runs_only_on_a_current_plan() {
+        use chrono::TimeZone;
+        let clock = chrono::Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
+        assert!(check_shard_age("2026-12-03T01:55:00Z", clock).is_ok());
+        assert!(check_shard_age("2026-12-02T03:00:00Z", clock).is_ok(), "23 hours: still the same night's plan");
+        for (now, why) in [
+            ("2026-11-25T02:00:00Z", "a week-old plan (a redriven execution)"),
+            ("2026-12-03T03:00:00Z", "a plan from the future"),
+            ("yesterday", "not a time"),
+        ] {
+            let e = check_shard_age(now, clock).expect_err(why);
+            assert_eq!(e.kind(), "StaleShard", "{why}");
+            assert!(e.to_string().contains("`now`"), "{why}: names the field: {e}");
+        }
+    }
 
     #[test]
     fn budget_shares_add_up_to_the_budget_in_shard_order() {
