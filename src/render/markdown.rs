@@ -27,7 +27,7 @@ pub(super) fn render(s: &Stored, style: Style) -> String {
     out.push(String::new());
     out.push(format!("- **When:** {}", cell(&s.now, 40)));
     if !s.mode_reason.is_empty() {
-        out.push(format!("- **Mode:** {} ({})", s.mode_label(), cell(&s.mode_reason, 300)));
+        out.push(format!("- **Mode:** {} — {}", s.mode_label(), cell(&s.mode_reason, 300)));
     }
     if !s.trigger.is_empty() {
         out.push(format!("- **Trigger:** {}", cell(&s.trigger, 200)));

@@ -89,13 +89,13 @@ fn owners(s: &Stored, style: Style, out: &mut Vec<String>) {
         .iter()
         .flat_map(|(owner, notices)| {
             notices.iter().map(move |n| {
-                let after = n.release_after.as_deref().map(|a| format!(" (release after {})", text(a, 40)));
-                let what = format!("{}{}", text(&n.name, 200), after.unwrap_or_default());
-                [text(owner, 80), verb(&n.outcome).to_string(), text(&n.id, 200), what]
+                let after = n.release_after.as_deref().map(|a| text(a, 40)).unwrap_or_else(|| "-".into());
+                let instance = format!("{} {}", text(&n.id, 200), text(&n.name, 200));
+                [text(owner, 80), verb(&n.outcome).to_string(), after, instance.trim_end().to_string()]
             })
         })
         .collect();
-    grid(["OWNER", "WHAT", "INSTANCE", "NAME"], &rows, style.width, [0, 16, 80, 0], style, out);
+    grid(["OWNER", "WHAT", "RELEASE AFTER", "INSTANCE"], &rows, style.width, [0, 16, 24, 0], style, out);
 }
 
 /// What the run could not do: scopes not scanned, a limit breach, what an event named that is ignored.

@@ -10,6 +10,8 @@ mod adversary;
 mod bad_input;
 mod billing;
 mod catalog_literals;
+mod cli_output;
+mod cli_terminal;
 mod crash_safety;
 mod credentials;
 mod deploy_templates;
