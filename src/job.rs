@@ -238,9 +238,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     }
 
     // 4. On a terminal, the person confirms what is about to change; then marks, pre-flight, dry run and release.
-    let (products, regions) = (codes.iter().map(|c| c.to_string()).collect(), scope.regions.clone());
-    if !crate::confirm::ask(&*deps.confirm, &plan, products, regions) {
-        deps.progress.finish();
+    if !crate::confirm::ask(&*deps.confirm, &plan, &codes, &scope.regions) {
         return Err(JobError::NotConfirmed);
     }
     let pending = plan.entries.iter().filter(|e| e.pending_change().is_some()).count();

@@ -33,12 +33,17 @@ pub fn init(format: LogFormat, verbosity: i8, color: bool) {
         l @ 1..=4 => LEVELS[l as usize],
         _ => "trace",
     };
+    // The HTTP stack's own debug lines (connection pooling) say nothing about the run: they stay at warn.
+    let directives = match level {
+        "debug" | "trace" => format!("{level},hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn,h2=warn"),
+        _ => level.to_string(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // `try_init`: a second subscriber (a test calling this twice) is not worth a panic.
     let _ = match format {
-        LogFormat::Json => builder.json().with_writer(std::io::stderr).with_current_span(false).try_init(),
+        LogFormat::Json => builder.json().with_writer(AboveProgress).with_current_span(false).try_init(),
         LogFormat::Pretty => {
             builder.compact().with_ansi(color).with_target(false).without_time().with_writer(AboveProgress).try_init()
         }

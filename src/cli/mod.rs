@@ -348,7 +348,10 @@ impl RunArgs {
                     ExitCode::SUCCESS
                 }
             }
-            Err(e) => fail(e),
+            Err(e) => {
+                deps.progress.finish();
+                fail(e)
+            }
         }
     }
 }
