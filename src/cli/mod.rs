@@ -314,7 +314,7 @@ impl RunArgs {
             if self.event.is_some() || narrowed {
                 return fail("--event/--region/--product: an organisation policy (accounts:) runs on schedule only, over its whole scope; run an event or a narrowed run against one account's policy");
             }
-            return crate::org::cli::run_local(&settings, format).await;
+            return crate::org::cli::run_local(&settings, format, ui.style()).await;
         }
         let trigger = match &self.event {
             None => narrow.unwrap_or_else(Trigger::cli),

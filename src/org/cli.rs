@@ -29,9 +29,9 @@ async fn deps(settings: &Settings) -> Result<(Arc<dyn CredentialSource>, Vec<Web
     Ok((base, webhooks))
 }
 
-/// `output`: JSON, or (table, markdown, csv, text) the organisation message: an organisation summary has
-/// per-account counts, not instances, so it has no per-instance table.
-pub async fn run_local(settings: &Settings, output: crate::render::Format) -> ExitCode {
+/// `output`: JSON, a table or CSV per account (an organisation summary has per-account counts, not instances),
+/// or the organisation message (markdown, text).
+pub async fn run_local(settings: &Settings, output: crate::render::Format, style: crate::render::Style) -> ExitCode {
     let (base, webhooks) = match deps(settings).await {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -41,8 +41,7 @@ pub async fn run_local(settings: &Settings, output: crate::render::Format) -> Ex
             if output == crate::render::Format::Json {
                 print_json(&summary);
             } else {
-                let text = super::message(&summary, crate::report::explain::Markup::Text);
-                crate::cli::output::print(&format!("{text}\n"));
+                crate::cli::output::print(&crate::render::org::render(&summary, output, style));
             }
             if summary.degraded {
                 ExitCode::from(crate::cli::EXIT_DEGRADED)

@@ -45,7 +45,7 @@ fn fields(e: &Entry, s: &Stored, verbose: bool) -> Vec<String> {
     f
 }
 
-fn line(out: &mut String, fields: impl IntoIterator<Item = String>) {
+pub(super) fn line(out: &mut String, fields: impl IntoIterator<Item = String>) {
     // Control characters (line breaks, ESC) become spaces first: a CSV shown on a terminal stays inert too.
     let fields: Vec<String> = fields.into_iter().map(|f| field(&super::text(&f, 2000))).collect();
     out.push_str(&fields.join(","));

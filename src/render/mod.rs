@@ -19,6 +19,7 @@ use crate::report::{self, explain, Entry, Outcome};
 
 mod csv;
 mod markdown;
+pub mod org;
 mod table;
 
 /// `--output`: what the CLI prints on stdout.

@@ -182,7 +182,7 @@ fn layout<const N: usize>(head: &[&str; N], rows: &[[String; N]], width: usize, 
 }
 
 /// A heading row and the rows, laid out.
-fn grid<const N: usize>(
+pub(super) fn grid<const N: usize>(
     head: [&str; N],
     rows: &[[String; N]],
     width: usize,
@@ -242,12 +242,12 @@ pub(super) fn wrap(s: &str, width: usize) -> Vec<String> {
 }
 
 /// `s` wrapped to `width`, each line indented by `indent`.
-fn indented(s: &str, indent: usize, width: usize) -> Vec<String> {
+pub(super) fn indented(s: &str, indent: usize, width: usize) -> Vec<String> {
     let pad = " ".repeat(indent);
     wrap(s, width.saturating_sub(indent)).into_iter().map(|l| format!("{pad}{l}")).collect()
 }
 
-fn heading(s: &str, paint: console::Style, style: Style) -> String {
+pub(super) fn heading(s: &str, paint: console::Style, style: Style) -> String {
     if style.color {
         paint.apply_to(s).to_string()
     } else {

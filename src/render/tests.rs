@@ -59,3 +59,27 @@ fn outside_text_cannot_forge_lines_or_escape_a_cell() {
     let csv = render(&s, Format::Csv, plain(120));
     assert!(csv.contains("\"evil [31m|name forged,=cmd()\""), "{csv}");
 }
+
+#[test]
+fn an_organisation_summary_renders_per_account() {
+    let s: crate::org::contract::OrgSummary = serde_json::from_value(serde_json::json!({
+        "org_run_id": "org-1", "now": "2026-11-25T12:00:00Z", "mode": "dry-run", "planned_by": "1000000000000001",
+        "totals": {"would_release": 2, "kept": 5}, "accounts_planned": 2, "accounts_ran": 1,
+        "accounts_skipped": [{"account_id": "2000000000000002", "reason": "AssumeRole denied"}],
+        "accounts_held": [], "excluded": [], "shards": 1, "shards_failed": [], "longest_shard_ms": 10,
+        "accounts": [
+            {"account_id": "1000000000000001", "status": "ran", "counts": {"would_release": 2, "kept": 5}, "degraded": false},
+            {"account_id": "2000000000000002", "status": "skipped", "reason": "AssumeRole denied", "degraded": true}
+        ],
+        "degraded": true
+    }))
+    .expect("an organisation summary");
+    let table = org::render(&s, Format::Table, plain(100));
+    assert!(table.contains("dry run · INCOMPLETE") && table.contains("2 accounts planned"), "{table}");
+    assert!(table.contains("1000000000000001  ran") && table.contains("kept 5, would_release 2"), "{table}");
+    assert!(table.contains("2000000000000002  skipped  skipped: AssumeRole denied"), "{table}");
+    let csv = org::render(&s, Format::Csv, plain(100));
+    assert!(csv.contains("1000000000000001,ran,would_release,2,\r\n"), "{csv}");
+    assert!(csv.contains("2000000000000002,skipped,,,AssumeRole denied\r\n"), "{csv}");
+    assert!(org::render(&s, Format::Markdown, plain(100)).contains("2000000000000002"));
+}
