@@ -2,6 +2,7 @@
 //! terminal), or pretty lines for a person at a terminal. `RUST_LOG` overrides the level either way.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -12,6 +13,14 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line (the default when stderr is not a terminal; always in Lambda and FC).
     Json,
+}
+
+/// Set once pretty logging is on: a person, not a log pipeline, reads stderr.
+static PRETTY: AtomicBool = AtomicBool::new(false);
+
+/// True when stderr carries pretty (human) log lines.
+pub fn is_pretty() -> bool {
+    PRETTY.load(Ordering::Relaxed)
 }
 
 /// The serverless runtimes' logging: JSON lines, `RUST_LOG` or `info`.
@@ -45,6 +54,7 @@ pub fn init(format: LogFormat, verbosity: i8, color: bool) {
     let _ = match format {
         LogFormat::Json => builder.json().with_writer(AboveProgress).with_current_span(false).try_init(),
         LogFormat::Pretty => {
+            PRETTY.store(true, Ordering::Relaxed);
             builder.compact().with_ansi(color).with_target(false).without_time().with_writer(AboveProgress).try_init()
         }
     };

@@ -237,7 +237,10 @@ pub struct ValidateArgs {
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    tracing::error!(error = %msg, "run aborted: nothing was released");
+    // A person reads the `error:` line; a log pipeline reads the JSON one.
+    if !logging::is_pretty() {
+        tracing::error!(error = %msg, "run aborted: nothing was released");
+    }
     terminal::above_progress(|| eprintln!("error: {msg}"));
     ExitCode::from(1)
 }
@@ -330,12 +333,13 @@ impl RunArgs {
             Ok(d) => d,
             Err(e) => return fail(e),
         };
-        if ui.terminal.stderr {
-            deps.progress = Arc::new(terminal::Bars::new());
+        let bars = ui.terminal.stderr.then(|| Arc::new(terminal::Bars::new()));
+        if let Some(bars) = &bars {
+            deps.progress = bars.clone();
         }
         // Never a prompt without a terminal to show it on and to answer from.
         if !self.yes && ui.terminal.stdin && ui.terminal.stderr {
-            deps.confirm = Arc::new(terminal::Prompt);
+            deps.confirm = Arc::new(terminal::Prompt { progress: bars });
         }
         match job::run(&trigger, &settings, &deps).await {
             Ok(summary) => {

@@ -101,10 +101,10 @@ impl Bars {
             Phase::DryRun | Phase::Release => count(state.total, "change"),
         };
         let secs = state.started.elapsed().as_secs_f64();
-        bar.set_style(
-            ProgressStyle::with_template("✓ {prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.finish_with_message(format!("{what} ({secs:.1} s)"));
+        // The finished phase becomes a plain line above the live one, so a prompt or a log line clearing the
+        // live lines never takes it away.
+        bar.finish_and_clear();
+        let _ = self.multi.println(format!("✓ {}: {what} ({secs:.1} s)", phase.as_str()));
     }
 }
 
@@ -167,11 +167,17 @@ impl Progress for Bars {
     }
 }
 
-/// The apply run's question on a terminal (stderr, read from stdin); anything but `y`/`yes` is a no.
-pub struct Prompt;
+/// The apply run's question on a terminal (stderr, read from stdin); anything but `y`/`yes` is a no. The
+/// progress lines, if any, are closed first, so the question stands alone.
+pub struct Prompt {
+    pub progress: Option<std::sync::Arc<Bars>>,
+}
 
 impl Confirm for Prompt {
     fn confirm(&self, p: &Proposal) -> bool {
+        if let Some(bars) = &self.progress {
+            bars.finish();
+        }
         above_progress(|| ask(p))
     }
 }
