@@ -47,8 +47,11 @@ pub fn init(format: LogFormat, verbosity: i8, color: bool) {
         "debug" | "trace" => format!("{level},hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn,h2=warn"),
         _ => level.to_string(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
+    // An empty or unreadable RUST_LOG is no setting (an empty filter would silence everything but errors).
+    let asked = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let filter = asked
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(directives));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // `try_init`: a second subscriber (a test calling this twice) is not worth a panic.
     let _ = match format {

@@ -178,3 +178,21 @@ async fn region_and_product_narrow_exactly_as_a_manual_event() {
     assert!(run.summary["limit_breach"]["reason"].as_str().unwrap_or_default().contains("fleet-wide"));
     assert!(env.released_ids().is_empty());
 }
+
+/// `--log-format pretty` (a terminal's default) writes human lines; `-q` quietens them; JSON is the default here.
+#[tokio::test]
+async fn log_format_and_verbosity() {
+    let env = Env::start(&inventory(vec![ecs("i-old", "cn-hangzhou", "Stopped", "PostPaid", &[EXPIRED])])).await;
+    let open = policy("max_release_percent: 100");
+    let no_rust_log = [("RUST_LOG", ""), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", crate::support::SECRET)];
+    let pretty = env.run_with_env(&open, &["--log-format", "pretty", "-v"], &no_rust_log).await;
+    assert_eq!(pretty.code, 0, "{}", pretty.stderr);
+    assert!(pretty.stderr.contains("INFO") && pretty.stderr.contains("run starting"), "{}", pretty.stderr);
+    assert!(pretty.stderr.lines().all(|l| !l.starts_with('{')), "{}", pretty.stderr);
+    assert!(!pretty.stderr.contains('\u{1b}'), "no colour off a terminal: {}", pretty.stderr);
+    let quiet = env.run_with_env(&open, &["-q"], &no_rust_log).await;
+    assert!(!quiet.stderr.contains("run starting"), "-q drops info lines: {}", quiet.stderr);
+    let json = env.run_with_env(&open, &[], &no_rust_log).await;
+    assert!(json.stderr.lines().any(|l| l.contains("\"run starting\"")), "{}", json.stderr);
+    assert!(json.stderr.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{}", json.stderr);
+}
