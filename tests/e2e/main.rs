@@ -11,6 +11,7 @@ mod bad_input;
 mod billing;
 mod catalog_literals;
 mod cli_output;
+#[cfg(unix)]
 mod cli_terminal;
 mod crash_safety;
 mod credentials;
