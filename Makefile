@@ -11,13 +11,14 @@ DEMO_ENV := ALIBABA_CLOUD_ACCESS_KEY_ID=demo-access-key ALIBABA_CLOUD_ACCESS_KEY
 # Four days after the demo's "now": past the default 3-day grace of the marks made on day 0.
 DEMO_DAY4 := 2026-11-29T12:00:00Z
 
-.PHONY: all demo test test-rust bench clean-tools
+.PHONY: all demo test test-rust bench clean-tools install install-sim
 
 all: build
 
 -include mk/*.mk
 
-## demo: start the emulator with a sample inventory; dry-run, mark (day 0), then release after the grace (day 4)
+## demo: start the emulator with a sample inventory; dry-run, mark (day 0), then release after the grace (day 4).
+##   The plan is printed as tables; the apply steps pass --yes (a script answers no prompt).
 demo:
 	$(CARGO) build --workspace --quiet
 	@set -e; \
@@ -26,14 +27,25 @@ demo:
 	for i in $$(seq 50); do (echo > /dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null && break; sleep 0.1; done; \
 	echo "== 1. validate the policy"; \
 	$(BIN) validate --policy examples/demo-policy.yaml; \
-	echo; echo "== 2. day 0, dry run: every decision with its reason (nothing is changed)"; \
-	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --output text || true; \
+	echo; echo "== 2. day 0, dry run: every decision with its reason, grouped by outcome (nothing is changed)"; \
+	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --output table || true; \
 	echo; echo "== 3. day 0, --apply: first matches are marked (janitor:release-after), owners are told; no-grace rules release"; \
-	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --apply --output text || true; \
+	$(DEMO_ENV) $(BIN) run --policy examples/demo-policy.yaml --apply --yes --output table || true; \
 	echo; echo "== 4. day 4 (JANITOR_NOW=$(DEMO_DAY4)), --apply: the grace has passed; what still matches is released"; \
-	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply --output text || true; \
-	echo; echo "== 5. the JSON summary of a second day-4 run (the janitor is idempotent: nothing left to release)"; \
-	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply | head -c 2000; echo
+	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply --yes --output table || true; \
+	echo; echo "== 5. a second day-4 run, its JSON summary stored and rendered by \`report\` (idempotent: nothing left to release)"; \
+	mkdir -p target/demo; \
+	$(DEMO_ENV) JANITOR_NOW=$(DEMO_DAY4) $(BIN) run --policy examples/demo-policy.yaml --apply --yes --output json > target/demo/summary.json || true; \
+	$(BIN) report target/demo/summary.json --output table; \
+	echo; echo "== done: the summary is in target/demo/summary.json (\`$(BIN) report target/demo/summary.json --output markdown\` for a ticket)"
+
+## install: put aliyun-janitor on your PATH (~/.cargo/bin) from this checkout
+install:
+	$(CARGO) install --locked --path .
+
+## install-sim: put the emulator, aliyun-sim, on your PATH too (the quick start runs against it)
+install-sim:
+	$(CARGO) install --locked --path sim
 
 ## test: everything CI runs
 test: test-rust $(EXTRA_TESTS)

@@ -16,6 +16,7 @@ use crate::mode;
 use crate::plan::{self, Plan, Planner};
 use crate::policy::Policy;
 use crate::products::Product;
+use crate::progress::Phase;
 use crate::report::{self, Summary};
 use crate::scan::{self, Scope, WideningError};
 use crate::webhook::WebhookTarget;
@@ -45,6 +46,8 @@ pub enum JobError {
     /// An organisation step that could not run (`org::OrgError`, by its kind).
     #[error("{message}")]
     Org { kind: &'static str, message: String },
+    #[error("the apply run was not confirmed at the prompt: nothing was changed")]
+    NotConfirmed,
     #[error("JANITOR_MARK_KEY is not set: an apply run with a grace period writes marks, and a mark the janitor cannot verify as its own is never trusted (set a generated secret of at least 16 characters; the templates create one)")]
     MissingMarkKey,
 }
@@ -66,6 +69,7 @@ impl JobError {
             JobError::Identity(_) => "CallerIdentity",
             JobError::AccountMismatch { .. } => "AccountMismatch",
             JobError::Org { kind, .. } => kind,
+            JobError::NotConfirmed => "NotConfirmed",
         }
     }
 }
@@ -139,6 +143,10 @@ pub struct Deps {
     pub webhooks: Vec<WebhookTarget>,
     /// The process's one webhook HTTP client.
     pub http: reqwest::Client,
+    /// Progress for a person at a terminal (the CLI); silent otherwise.
+    pub progress: crate::progress::Hook,
+    /// Asked before an apply run changes anything (the CLI on a terminal); always yes otherwise.
+    pub confirm: crate::confirm::Hook,
 }
 
 impl Deps {
@@ -153,7 +161,8 @@ impl Deps {
         let endpoints = settings.endpoints()?;
         let api = Client::with_source(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
         let products = crate::products::catalog().adapters().into_iter().map(Arc::from).collect();
-        Ok(Deps { api, products, webhooks, http })
+        let (progress, confirm) = (crate::progress::silent(), Arc::new(crate::confirm::AlwaysYes) as _);
+        Ok(Deps { api, products, webhooks, http, progress, confirm })
     }
 }
 
@@ -192,7 +201,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let event = trigger.resources();
 
     // 1. What exists.
+    deps.progress.phase(Phase::Listing, scope.products.len() * scope.regions.len());
+    scope.progress = deps.progress.clone();
     let scan = scan::scan(&deps.api, &scope, trigger, policy, now).await;
+    deps.progress.phase(Phase::Details, scan.listings.iter().map(|l| l.instances.len()).sum());
 
     // 2. One decision per instance, and for what only billing knows.
     let mut skipped_scopes = scan.skipped;
@@ -225,11 +237,17 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         crate::fleet::hold_by_fleet(&mut plan, &deps.api, &deps.products, &planner).await;
     }
 
-    // 4. Marks, then pre-flight, dry run and release.
+    // 4. On a terminal, the person confirms what is about to change; then marks, pre-flight, dry run and release.
+    if !crate::confirm::ask(&*deps.confirm, &plan, &codes, &scope.regions) {
+        return Err(JobError::NotConfirmed);
+    }
+    let pending = plan.entries.iter().filter(|e| e.pending_change().is_some()).count();
+    deps.progress.phase(if mode.is_apply() { Phase::Release } else { Phase::DryRun }, pending);
     let poll = crate::products::Poll { until: deadline, ..settings.release_poll };
     crate::execute::execute(&mut plan, &deps.api, &scope.products, &planner, poll).await;
 
     // 5. Summary, logs, webhooks.
+    deps.progress.finish();
     Ok(report::report(plan, deps.api.call_counts(), &deps.http, &deps.webhooks, event.is_some()).await)
 }
 

@@ -8,6 +8,7 @@
 
 pub mod aliyun;
 pub mod cli;
+pub mod confirm;
 pub mod credentials;
 pub(crate) mod discovery;
 pub mod event;
@@ -22,6 +23,8 @@ pub mod org;
 pub mod plan;
 pub mod policy;
 pub mod products;
+pub mod progress;
+pub mod render;
 pub mod report;
 pub(crate) mod retry;
 pub mod runtime;

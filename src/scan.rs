@@ -32,6 +32,8 @@ pub struct Scope {
     pub regions: Vec<String>,
     /// The caller's account id, when known: an event's ARN naming another account is ignored.
     pub account: Option<String>,
+    /// Told of each listing as it completes (a terminal's progress line; silent otherwise).
+    pub progress: crate::progress::Hook,
 }
 
 impl Scope {
@@ -51,7 +53,7 @@ impl Scope {
             codes.retain(|p| asked.contains(p));
         }
         let products = adapters.iter().filter(|p| codes.iter().any(|c| c == p.code())).cloned().collect();
-        Ok(Scope { products, regions, account: None })
+        Ok(Scope { products, regions, account: None, progress: crate::progress::silent() })
     }
 }
 
@@ -123,7 +125,10 @@ async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listin
     let mut out = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(listing) => out.push(listing),
+            Ok(listing) => {
+                scope.progress.listed(listing.0.code(), &listing.1, listing.2.as_ref().ok().map(Vec::len));
+                out.push(listing)
+            }
             // A panicking task is a bug; its scope is simply absent from the scan and so never released.
             Err(e) => tracing::error!(error = %e, "listing task failed"),
         }

@@ -132,6 +132,14 @@ impl Serialize for StrMap {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for StrMap {
+    /// A map of strings (a stored summary's facts, read back by `aliyun-janitor report`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = std::collections::BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
 impl<K: AsRef<str>, V: AsRef<str>> Extend<(K, V)> for StrMap {
     /// Like a map's `extend`: later values replace earlier ones.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {

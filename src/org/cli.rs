@@ -16,17 +16,10 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, v)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out))
-        .and_then(|()| out.flush());
-    if let Err(e) = written {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the summary: {e}");
-        }
-    }
+    crate::cli::output::emit(|out| {
+        serde_json::to_writer_pretty(&mut *out, v).map_err(std::io::Error::from)?;
+        writeln!(out)
+    });
 }
 
 /// The credentials (the default chain, through `role_arn` if set) and the webhooks both entry points need.
@@ -36,17 +29,19 @@ async fn deps(settings: &Settings) -> Result<(Arc<dyn CredentialSource>, Vec<Web
     Ok((base, webhooks))
 }
 
-pub async fn run_local(settings: &Settings, output: &str) -> ExitCode {
+/// `output`: JSON, a table or CSV per account (an organisation summary has per-account counts, not instances),
+/// or the organisation message (markdown, text).
+pub async fn run_local(settings: &Settings, output: crate::render::Format, style: crate::render::Style) -> ExitCode {
     let (base, webhooks) = match deps(settings).await {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
     match super::run_local(settings, base, &webhooks).await {
         Ok(summary) => {
-            if output == "json" {
+            if output == crate::render::Format::Json {
                 print_json(&summary);
             } else {
-                println!("{}", super::message(&summary, crate::report::explain::Markup::Text));
+                crate::cli::output::print(&crate::render::org::render(&summary, output, style));
             }
             if summary.degraded {
                 ExitCode::from(crate::cli::EXIT_DEGRADED)

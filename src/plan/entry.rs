@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Change, Decision, Verdict};
 
 /// What happened to one instance, after planning and (dry-run or real) release.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Released by a real call.
@@ -44,7 +44,8 @@ pub enum Outcome {
 }
 
 /// One instance's line in the plan and the summary: the decision, the change planned, what execution did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+// Deserialize: `aliyun-janitor report SUMMARY.json` reads a stored summary's entries back.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub outcome: Outcome,
     #[serde(flatten)]
@@ -65,7 +66,7 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Request ids of the API calls that acted on this instance (dry run, release).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_ids: Vec<String>,
 }
 

@@ -87,14 +87,14 @@ impl Serialize for ResourceKey {
 }
 
 /// What the execute stage will do to one instance: exactly what is sent, nothing decided later.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// The dry run (native, or the pre-flight re-read), then, in apply mode, the release call.
     Release {
         options: ReleaseOptions,
         /// Product values from the listing the release call needs (Redis `GlobalInstanceId`).
-        #[serde(skip_serializing_if = "Extras::is_empty")]
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
         extra: Extras,
     },
     /// Write the mark (`janitor:release-after`, `janitor:rule`, for an event `janitor:last-event`); set the

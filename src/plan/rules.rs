@@ -11,7 +11,7 @@ use crate::products::ReleaseOptions;
 /// The facts a decision rests on, by name (see `strmap` for why it is not a `BTreeMap`).
 pub type Facts = crate::strmap::StrMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     /// A rule matched and nothing vetoes it.
@@ -26,7 +26,7 @@ pub enum Verdict {
     Keep,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Decision {
     pub product: Text,
     pub region: Text,

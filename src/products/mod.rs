@@ -37,7 +37,7 @@ pub enum Finish {
 }
 
 /// Options that travel with one release call; all ids in a call share them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReleaseOptions {
     /// Release even if running (ECS `Force=true`, Kafka `ForceDeleteInstance`, KMS `ForceDeleteWithoutBackup`).
     pub force: bool,

@@ -10,6 +10,9 @@ mod adversary;
 mod bad_input;
 mod billing;
 mod catalog_literals;
+mod cli_output;
+#[cfg(unix)]
+mod cli_terminal;
 mod crash_safety;
 mod credentials;
 mod deploy_templates;
