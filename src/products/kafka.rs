@@ -40,6 +40,8 @@ const RELEASABLE_STATES: [i64; 2] = [2, 3];
 /// `ViewInstanceStatusCode` released: the state to wait for when an answer carries no `ServiceStatus` (which
 /// view code shows while `ServiceStatus` is 15 is UNVERIFIED; both readings are handled).
 const RELEASED: i64 = 6;
+/// `ViewInstanceStatusCode` while a release is under way (reference 3.3).
+const RELEASING: i64 = 23;
 /// `ServiceStatus` of a released instance whose record `DeleteInstance` removes (reference 3.3, corrected).
 const SERVICE_RELEASED: i64 = 15;
 /// `ServiceStatus` after `DeleteInstance`: the Terraform provider's reader treats it as "not found".
@@ -402,6 +404,15 @@ impl Product for Kafka {
                 instance.status
             )),
         }
+    }
+
+    /// Releasing (`ViewInstanceStatusCode` 23) or released (`ServiceStatus` 15 or 10, view code 6).
+    fn release_seen(&self, instance: &Instance) -> Option<String> {
+        let releasing = state_code(instance) == Some(RELEASING);
+        (releasing || step(instance) != Step::NotYet).then(|| {
+            let service = service_status(instance).map(|s| format!(", ServiceStatus {s}")).unwrap_or_default();
+            format!("status {}{service}", instance.status)
+        })
     }
 
     fn tagging(&self) -> Option<&dyn Tagging> {

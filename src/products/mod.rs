@@ -105,6 +105,13 @@ pub trait Product: Send + Sync {
         None
     }
 
+    /// What a fresh read shows of a release under way or done (Kafka: releasing or released; Redis: `Released`),
+    /// if it does. After a release answer that leaves open whether it acted, this (or the instance being gone)
+    /// confirms the release.
+    fn release_seen(&self, _instance: &Instance) -> Option<String> {
+        None
+    }
+
     /// The release API has a `DryRun` flag. Without one, the dry-run step is a fresh re-read by id (pre-flight).
     fn native_dry_run(&self) -> Option<&dyn NativeDryRun> {
         None

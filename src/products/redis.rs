@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::shared::{
-    decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches,
-    tag_params, untag_params,
+    decode, lenient_bool, lenient_i64, read_each, request_id, shape, tag_answer, tag_batches, tag_params, untag_params,
 };
 use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
@@ -318,12 +317,14 @@ impl Product for Redis {
         if let Some(global) = call.extra.get(id).and_then(|x| x.get("GlobalInstanceId")).filter(|g| !g.is_empty()) {
             req = req.param("GlobalInstanceId", global);
         }
-        // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
-        match api.call(&req).await {
-            Ok(v) => Ok(request_id(&v)),
-            Err(e) if not_found_on_retry(&e, is_not_found) => Ok(e.request_id().unwrap_or_default().to_string()),
-            Err(e) => Err(e),
-        }
+        // Mutating (never resent by the client): DeleteInstance has no ClientToken, so after a 5xx, a timeout or a
+        // reset only a re-read can tell whether it acted; the execute stage reconciles (`release::reconcile`).
+        api.call(&req.mutating()).await.map(|v| request_id(&v))
+    }
+
+    /// `Released` is a documented `InstanceStatus` (r-kvstore DescribeInstanceAttribute: "Released：已释放").
+    fn release_seen(&self, instance: &Instance) -> Option<String> {
+        instance.status.eq_ignore_ascii_case("Released").then(|| format!("status {}", instance.status))
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {

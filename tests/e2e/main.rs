@@ -24,5 +24,6 @@ mod notify_end_to_end;
 mod products_kafka;
 mod products_kms;
 mod products_redis;
+mod reconcile;
 mod tag_events;
 mod webhooks;
