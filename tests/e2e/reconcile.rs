@@ -174,3 +174,45 @@ async fn a_release_that_may_have_acted_is_not_sent_again_when_the_re_read_fails(
         assert_eq!(o.sent, 1, "{ctx}");
     }
 }
+
+/// Billing's own `ReleaseInstance` (reseller accounts, `bss.vno`) has no ClientToken either.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_billing_release_that_lost_its_answer_is_confirmed_and_one_that_did_not_act_is_sent_again() {
+    const BSS: &str = "2017-12-14";
+    let policy = r#"
+regions: [cn-hangzhou]
+products: [ecs]
+bss: { discovery: true, vno: true, release_products: [rds] }
+limits: { max_releases_per_run: 10, max_release_percent: 100 }
+rules:
+  - name: expired-subscription
+    filters: { charge_type: subscription, expired_for: 1d }
+    grace: 0
+"#;
+    let record = json!({
+        "InstanceID": "rm-expired", "ProductCode": "rds", "ProductType": "rds", "Region": "cn-hangzhou",
+        "SubscriptionType": "Subscription", "Status": "Expired", "SubStatus": "Normal", "RenewStatus": "ManualRenewal",
+        "CreateTime": "2025-11-01T16:00:00Z", "EndTime": "2026-11-01T16:00:00Z",
+    });
+    let lost = json!({"action": "ReleaseInstance", "version": BSS, "kind": "lost_response", "status": 503, "times": 1});
+    let before =
+        json!({"action": "ReleaseInstance", "version": BSS, "status": 503, "code": "ServiceUnavailable", "times": 1});
+    for (rule, sent) in [(lost, 1), (before, 2)] {
+        let kept = ecs("i-kept", "cn-hangzhou", "Stopped", "PostPaid", &[]);
+        let mut inv = inventory_with(json!({"ecs": [kept], "bss": {"vno": true, "instances": [record.clone()]}}));
+        inv["faults"] = json!([rule]);
+        let env = Env::start(&inv).await;
+        let knobs = [("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET), ("JANITOR_RETRY_BASE_MS", "10")];
+        let run = env.run_with_env(policy, &["--apply"], &knobs).await;
+        let ctx = format!("{rule}: exit {}\n{}\n{}", run.code, run.stdout, run.stderr);
+        assert_eq!(run.code, 0, "{ctx}");
+        assert_eq!(run.outcome("rm-expired"), "released", "{ctx}");
+        assert_eq!(env.calls_to(BSS, "ReleaseInstance").len(), sent, "{ctx}");
+        let acted =
+            env.sim.release_calls().iter().filter(|c| c.action == "ReleaseInstance" && c.code.is_none()).count();
+        assert_eq!(acted, 1, "{ctx}");
+        if sent == 1 {
+            assert!(run.entry("rm-expired")["facts"]["reconciled"].as_str().is_some_and(|r| r.contains("re-read")));
+        }
+    }
+}
