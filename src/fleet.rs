@@ -61,14 +61,17 @@ async fn fleet_breach(
     let mut counting = policy.clone();
     counting.bss.discovery = false;
     let scan = scan::scan(api, &scope, &whole, &counting, planner.now).await;
-    if !scan.skipped.is_empty() {
-        return Err(scan.skipped.len());
-    }
+    let mut skipped = scan.skipped;
     let billing = Billing::Off;
     let mut fleet = Planner::new(policy, planner.now, planner.mode, None, &billing);
     fleet.mark_key = planner.mark_key;
+    let mut listings = scan.listings;
+    scan::read_details(api, &mut listings, &mut skipped, |p, i| fleet.needs_details(p, i)).await;
+    if !skipped.is_empty() {
+        return Err(skipped.len());
+    }
     let (mut due, mut population) = (0usize, 0usize);
-    for listing in &scan.listings {
+    for listing in &listings {
         population += listing.instances.len();
         due += listing
             .instances

@@ -199,6 +199,8 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let billing = Billing::new(policy, event.is_some(), scan.billing, &mut skipped_scopes);
     let mut planner = Planner::new(policy, now, mode, event, &billing);
     planner.mark_key = settings.mark_key.as_ref();
+    let mut listings = scan.listings;
+    scan::read_details(&deps.api, &mut listings, &mut skipped_scopes, |p, i| planner.needs_details(p, i)).await;
     let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
     let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
     let header = Plan {
@@ -215,8 +217,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         ignored: scan.ignored,
         limit_breach: None,
     };
-    let mut plan =
-        plan::plan(&planner, header, scan.listings, |listed| billing.billed_only(listed, &reach, policy, now));
+    let mut plan = plan::plan(&planner, header, listings, |listed| billing.billed_only(listed, &reach, policy, now));
 
     // 3. Run-wide limits over every kind of change; an event or narrowed run that releases also checks the fleet.
     let limit_scope = if event.is_some() { LimitScope::Event } else { LimitScope::Fleet };

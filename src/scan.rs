@@ -105,6 +105,68 @@ pub async fn scan(api: &Client, scope: &Scope, trigger: &Trigger, policy: &Polic
     scan
 }
 
+/// Completes the listings of products whose listing lacks details (`Product::listing_lacks_details`): one `get`
+/// per scope for exactly the instances `needs` names (those a rule can still match), whose records it replaces
+/// (an id the read no longer finds is dropped: it is gone). A scope whose read fails is skipped whole, as a
+/// failed listing is: nothing in it is released. All scopes at once; the client bounds calls per endpoint.
+pub async fn read_details(
+    api: &Client,
+    listings: &mut Vec<ScopeListing>,
+    skipped: &mut Vec<SkippedScope>,
+    needs: impl Fn(&dyn Product, &Instance) -> bool,
+) {
+    let wanted: Vec<(usize, Vec<String>)> = listings
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.product.listing_lacks_details())
+        .map(|(i, l)| {
+            let ids = l.instances.iter().filter(|x| needs(l.product.as_ref(), x)).map(|x| x.id.to_string()).collect();
+            (i, ids)
+        })
+        .filter(|(_, ids): &(usize, Vec<String>)| !ids.is_empty())
+        .collect();
+    let reads = wanted.into_iter().map(|(i, ids)| {
+        let (product, region) = (listings[i].product.clone(), listings[i].region.clone());
+        async move { (i, ids.clone(), product.get(api, &region, &ids).await) }
+    });
+    let mut failed = Vec::new();
+    for (i, ids, result) in futures_util::future::join_all(reads).await {
+        let listing = &mut listings[i];
+        match result {
+            Ok(fresh) => {
+                let mut fresh: BTreeMap<String, Instance> = fresh.into_iter().map(|x| (x.id.to_string(), x)).collect();
+                let asked: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+                listing.instances.retain_mut(|x| {
+                    if !asked.contains(x.id.as_str()) {
+                        return true;
+                    }
+                    match fresh.remove(x.id.as_str()) {
+                        Some(full) => {
+                            *x = full;
+                            true
+                        }
+                        None => false,
+                    }
+                });
+            }
+            Err(e) => {
+                let code = listing.product.code();
+                tracing::warn!(product = code, region = listing.region, code = e.summary_code(), error = %e, "detail read failed: nothing in this scope will be released");
+                skipped.push(SkippedScope {
+                    product: code.into(),
+                    region: listing.region.clone(),
+                    code: e.summary_code(),
+                    error: e.to_string(),
+                });
+                failed.push(i);
+            }
+        }
+    }
+    for i in failed.into_iter().rev() {
+        listings.remove(i);
+    }
+}
+
 type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
 
 async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listing> {

@@ -198,6 +198,15 @@ impl<'a> Planner<'a> {
     }
 
     /// The one decision for a listed (or re-read) instance of `product`.
+    /// Whether the facts a product's listing lacks (`Product::listing_lacks_details`: a protection flag) could
+    /// change this instance's outcome. Decided on the listing's facts: an instance that no rule matches (`kept`) or
+    /// that a tag already protects, with nothing to change, ends the same whatever the details say; any other
+    /// (a release, a mark, an unmark, a manual or skipped candidate) has its details read before it is decided.
+    pub fn needs_details(&self, product: &dyn Product, listed: &Instance) -> bool {
+        let e = self.decide(product, listed);
+        !(e.change.is_none() && matches!(e.outcome, Outcome::Kept | Outcome::Protected))
+    }
+
     pub fn decide(&self, product: &dyn Product, instance: &Instance) -> Entry {
         if let Some(seen) = product.finish_release().and_then(|f| f.awaiting(instance)) {
             return self.finish(instance, seen);

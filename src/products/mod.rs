@@ -96,6 +96,13 @@ pub trait Product: Send + Sync {
     /// A fresh read of the given ids (for events and pre-flight checks). Ids that no longer exist are absent.
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError>;
 
+    /// `list` answers the listing's facts only, and `get` reads what the listing lacks (Redis: the release
+    /// protection, only in `DescribeInstanceAttribute`). The scan then reads details only for the instances a rule
+    /// can still match on the listing's facts (`scan::read_details`); `get` (events, pre-flight) is always full.
+    fn listing_lacks_details(&self) -> bool {
+        false
+    }
+
     /// The real release call for every id in `call`.
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
 

@@ -13,6 +13,7 @@ mod catalog_literals;
 mod crash_safety;
 mod credentials;
 mod deploy_templates;
+mod detail_reads;
 mod ecs_end_to_end;
 mod faults;
 mod fc_http;
