@@ -96,6 +96,8 @@ pub struct Settings {
     pub sts_region: String,
     /// How long a two-step release (Kafka) waits for its second step (`JANITOR_RELEASE_POLL_MS`).
     pub release_poll: crate::products::Poll,
+    /// Which entries the summary holds (`JANITOR_SUMMARY_ENTRIES`: auto, all, actions); counts cover all.
+    pub summary_entries: crate::plan::EntriesMode,
 }
 
 impl Settings {
@@ -113,6 +115,7 @@ impl Settings {
             role: None,
             sts_region: String::new(),
             release_poll: crate::products::Poll::default(),
+            summary_entries: crate::plan::EntriesMode::default(),
         }
     }
 }
@@ -216,8 +219,10 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         skipped_scopes,
         ignored: scan.ignored,
         limit_breach: None,
+        settled: Default::default(),
     };
-    let mut plan = plan::plan(&planner, header, listings, |listed| billing.billed_only(listed, &reach, policy, now));
+    let billed_only = |listed: &[scan::ScopeListing]| billing.billed_only(listed, &reach, policy, now);
+    let mut plan = plan::plan(&planner, header, listings, billed_only, settings.summary_entries);
 
     // 3. Run-wide limits over every kind of change; an event or narrowed run that releases also checks the fleet.
     let limit_scope = if event.is_some() { LimitScope::Event } else { LimitScope::Fleet };

@@ -50,6 +50,7 @@ async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Ve
         skipped_scopes: Vec::new(),
         ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
     limits::hold(&mut plan, &policy.limits, LimitScope::Fleet);
     execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
@@ -78,6 +79,7 @@ async fn run_fake(fake: Fake) -> (Plan, Vec<String>) {
         skipped_scopes: Vec::new(),
         ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
     limits::hold(&mut plan, &policy.limits, LimitScope::Fleet);
     execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
@@ -195,6 +197,7 @@ async fn a_mark_is_written_before_its_auto_release_time_and_a_failed_mark_sets_n
         skipped_scopes: Vec::new(),
         ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
     let products: Vec<Arc<dyn Product>> = vec![fake.clone()];
     execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;

@@ -164,6 +164,57 @@ pub struct Plan {
     /// Set by the limits stage when it held a kind of change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_breach: Option<LimitBreach>,
+    /// Entries already final when planned and not kept in `entries` ([`EntriesMode`]): their decision lines are
+    /// logged as they are decided, and only their count stays, `product/region` → outcome → count.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// Which entries the plan and the summary keep (`JANITOR_SUMMARY_ENTRIES`, `--summary-entries`). Every
+/// decision is logged either way; the counts always cover every instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntriesMode {
+    /// `all` for runs of at most [`EntriesMode::AUTO_ALL_UP_TO`] instances, `actions` above.
+    #[default]
+    Auto,
+    /// Every instance scanned.
+    All,
+    /// The entries that changed something or need a person: released, would release, marked, unmarked, finished,
+    /// failed, held, manual, invalid, skipped (and their dry-run forms). Kept, protected, waiting, outside the
+    /// window and duplicate deliveries are counted and logged only: memory grows with the candidates, not the
+    /// population.
+    Actions,
+}
+
+impl EntriesMode {
+    /// Up to this many instances `auto` keeps every entry (a summary a person reads whole).
+    pub const AUTO_ALL_UP_TO: usize = 1_000;
+
+    pub fn parse(s: &str) -> Option<EntriesMode> {
+        match s.trim() {
+            "auto" => Some(EntriesMode::Auto),
+            "all" => Some(EntriesMode::All),
+            "actions" => Some(EntriesMode::Actions),
+            _ => None,
+        }
+    }
+
+    /// Whether a run of `population` instances keeps `e` in its entries.
+    pub fn keeps(self, population: usize, e: &Entry) -> bool {
+        let all = match self {
+            EntriesMode::All => true,
+            EntriesMode::Actions => false,
+            EntriesMode::Auto => population <= Self::AUTO_ALL_UP_TO,
+        };
+        // An entry with a pending change is never final before the execute stage.
+        all || e.pending_change().is_some()
+            || e.change.is_some()
+            || !matches!(
+                e.outcome,
+                Outcome::Kept | Outcome::Protected | Outcome::Waiting | Outcome::OutsideWindow | Outcome::Duplicate
+            )
+    }
 }
 
 /// Everything a decision depends on besides the instance: built once per run, shared by the plan and by the
@@ -463,19 +514,36 @@ pub fn plan(
     header: Plan,
     listings: Vec<crate::scan::ScopeListing>,
     billed_only: impl FnOnce(&[crate::scan::ScopeListing]) -> Vec<Entry>,
+    entries: EntriesMode,
 ) -> Plan {
     let mut plan = header;
     let extra = billed_only(&listings);
-    plan.entries.reserve_exact(listings.iter().map(|l| l.instances.len()).sum::<usize>() + extra.len());
+    let population = listings.iter().map(|l| l.instances.len()).sum::<usize>() + extra.len();
+    let keep = |plan: &mut Plan, e: Entry| {
+        if entries.keeps(population, &e) {
+            plan.entries.push(e);
+        } else {
+            // Final now: its line is written at once and only its count is held.
+            crate::report::log_entry(&e, &plan.account_id);
+            let key = format!("{}/{}", e.decision.product, e.decision.region);
+            *plan.settled.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
+        }
+    };
     for listing in listings {
         plan.scanned += listing.instances.len();
         plan.population += listing.instances.len();
-        for instance in &listing.instances {
-            plan.entries.push(planner.decide(listing.product.as_ref(), instance));
+        // Each scope's instances are dropped once decided.
+        for instance in listing.instances {
+            let e = planner.decide(listing.product.as_ref(), &instance);
+            keep(&mut plan, e);
         }
     }
     plan.scanned += extra.len();
-    plan.entries.extend(extra.into_iter().map(|e| planner.decide_billed(e)));
+    for e in extra {
+        let e = planner.decide_billed(e);
+        keep(&mut plan, e);
+    }
+    plan.entries.shrink_to_fit();
     plan
 }
 

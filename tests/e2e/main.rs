@@ -26,5 +26,6 @@ mod products_kafka;
 mod products_kms;
 mod products_redis;
 mod reconcile;
+mod streaming;
 mod tag_events;
 mod webhooks;
