@@ -60,16 +60,20 @@ async fn fleet_breach(
     // Billing is not read for the count: every expired subscription counts as due (the conservative reading).
     let mut counting = policy.clone();
     counting.bss.discovery = false;
-    let scan = scan::scan(api, &scope, &whole, &counting, planner.now).await;
-    let mut skipped = scan.skipped;
+    let details = scan::DetailFilter {
+        policy: std::sync::Arc::new(policy.clone()),
+        now: planner.now,
+        mode: planner.mode,
+        mark_key: planner.mark_key.cloned(),
+    };
+    let scan = scan::scan(api, &scope, &whole, &counting, planner.now, Some(details)).await;
+    if !scan.skipped.is_empty() {
+        return Err(scan.skipped.len());
+    }
     let billing = Billing::Off;
     let mut fleet = Planner::new(policy, planner.now, planner.mode, None, &billing);
     fleet.mark_key = planner.mark_key;
-    let mut listings = scan.listings;
-    scan::read_details(api, &mut listings, &mut skipped, |p, i| fleet.needs_details(p, i)).await;
-    if !skipped.is_empty() {
-        return Err(skipped.len());
-    }
+    let listings = scan.listings;
     let (mut due, mut population) = (0usize, 0usize);
     for listing in &listings {
         population += listing.instances.len();

@@ -195,15 +195,20 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let event = trigger.resources();
 
     // 1. What exists.
-    let scan = scan::scan(&deps.api, &scope, trigger, policy, now).await;
+    let details = scan::DetailFilter {
+        policy: std::sync::Arc::new(policy.clone()),
+        now,
+        mode,
+        mark_key: settings.mark_key.clone(),
+    };
+    let scan = scan::scan(&deps.api, &scope, trigger, policy, now, Some(details)).await;
 
     // 2. One decision per instance, and for what only billing knows.
     let mut skipped_scopes = scan.skipped;
     let billing = Billing::new(policy, event.is_some(), scan.billing, &mut skipped_scopes);
     let mut planner = Planner::new(policy, now, mode, event, &billing);
     planner.mark_key = settings.mark_key.as_ref();
-    let mut listings = scan.listings;
-    scan::read_details(&deps.api, &mut listings, &mut skipped_scopes, |p, i| planner.needs_details(p, i)).await;
+    let listings = scan.listings;
     let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
     let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
     let header = Plan {

@@ -76,11 +76,19 @@ pub struct Scan {
 }
 
 /// Reads the run's scope (see the module docs).
-pub async fn scan(api: &Client, scope: &Scope, trigger: &Trigger, policy: &Policy, now: DateTime<Utc>) -> Scan {
+/// `details`: which instances have the details their listing lacks read (all without it; see [`DetailFilter`]).
+pub async fn scan(
+    api: &Client,
+    scope: &Scope,
+    trigger: &Trigger,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    details: Option<DetailFilter>,
+) -> Scan {
     let concurrency = policy.concurrency.regions;
     let mut ignored = Vec::new();
     let listings = match trigger.resources() {
-        None => list_all(api, scope, concurrency).await,
+        None => list_all(api, scope, concurrency, details).await,
         Some(event) => read_named(api, scope, event, concurrency, &mut ignored).await,
     };
     let billing = match (policy.bss.discovery, trigger.resources()) {
@@ -105,79 +113,77 @@ pub async fn scan(api: &Client, scope: &Scope, trigger: &Trigger, policy: &Polic
     scan
 }
 
-/// Completes the listings of products whose listing lacks details (`Product::listing_lacks_details`): one `get`
-/// per scope for exactly the instances `needs` names (those a rule can still match), whose records it replaces
-/// (an id the read no longer finds is dropped: it is gone). A scope whose read fails is skipped whole, as a
-/// failed listing is: nothing in it is released. All scopes at once; the client bounds calls per endpoint.
-pub async fn read_details(
+/// Decides, as each scope's listing arrives, which instances have their details read (products whose listing
+/// lacks some: `Product::listing_lacks_details`): those a rule can still match on the listing's facts
+/// (`Planner::needs_details`). It plans without billing, which can only hold a release back, never make one,
+/// so it never reads fewer details than the run's own planner would need. Owned, for the listing tasks.
+#[derive(Clone)]
+pub struct DetailFilter {
+    pub policy: Arc<Policy>,
+    pub now: DateTime<Utc>,
+    pub mode: crate::plan::RunMode,
+    pub mark_key: Option<crate::lifecycle::MarkKey>,
+}
+
+/// Completes one scope's listing for a product whose listing lacks details: one `get` for exactly the instances
+/// `filter` names (all of them without a filter), whose records it replaces; an id the read no longer finds is
+/// dropped (it is gone). A failed read fails the scope, as a failed listing does: nothing in it is released.
+async fn complete(
     api: &Client,
-    listings: &mut Vec<ScopeListing>,
-    skipped: &mut Vec<SkippedScope>,
-    needs: impl Fn(&dyn Product, &Instance) -> bool,
-) {
-    let wanted: Vec<(usize, Vec<String>)> = listings
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.product.listing_lacks_details())
-        .map(|(i, l)| {
-            let ids = l.instances.iter().filter(|x| needs(l.product.as_ref(), x)).map(|x| x.id.to_string()).collect();
-            (i, ids)
-        })
-        .filter(|(_, ids): &(usize, Vec<String>)| !ids.is_empty())
-        .collect();
-    let reads = wanted.into_iter().map(|(i, ids)| {
-        let (product, region) = (listings[i].product.clone(), listings[i].region.clone());
-        async move { (i, ids.clone(), product.get(api, &region, &ids).await) }
-    });
-    let mut failed = Vec::new();
-    for (i, ids, result) in futures_util::future::join_all(reads).await {
-        let listing = &mut listings[i];
-        match result {
-            Ok(fresh) => {
-                let mut fresh: BTreeMap<String, Instance> = fresh.into_iter().map(|x| (x.id.to_string(), x)).collect();
-                let asked: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-                listing.instances.retain_mut(|x| {
-                    if !asked.contains(x.id.as_str()) {
-                        return true;
-                    }
-                    match fresh.remove(x.id.as_str()) {
-                        Some(full) => {
-                            *x = full;
-                            true
-                        }
-                        None => false,
-                    }
-                });
-            }
-            Err(e) => {
-                let code = listing.product.code();
-                tracing::warn!(product = code, region = listing.region, code = e.summary_code(), error = %e, "detail read failed: nothing in this scope will be released");
-                skipped.push(SkippedScope {
-                    product: code.into(),
-                    region: listing.region.clone(),
-                    code: e.summary_code(),
-                    error: e.to_string(),
-                });
-                failed.push(i);
-            }
+    product: &dyn Product,
+    region: &str,
+    mut instances: Vec<Instance>,
+    filter: Option<&DetailFilter>,
+) -> Result<Vec<Instance>, ApiError> {
+    if !product.listing_lacks_details() {
+        return Ok(instances);
+    }
+    let ids: Vec<String> = match filter {
+        Some(f) => {
+            let billing = discovery::Billing::Off;
+            let mut planner = crate::plan::Planner::new(&f.policy, f.now, f.mode, None, &billing);
+            planner.mark_key = f.mark_key.as_ref();
+            instances.iter().filter(|i| planner.needs_details(product, i)).map(|i| i.id.to_string()).collect()
         }
+        None => instances.iter().map(|i| i.id.to_string()).collect(),
+    };
+    if ids.is_empty() {
+        return Ok(instances);
     }
-    for i in failed.into_iter().rev() {
-        listings.remove(i);
-    }
+    let mut fresh: BTreeMap<String, Instance> =
+        product.get(api, region, &ids).await?.into_iter().map(|i| (i.id.to_string(), i)).collect();
+    let asked: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    instances.retain_mut(|i| {
+        if !asked.contains(i.id.as_str()) {
+            return true;
+        }
+        match fresh.remove(i.id.as_str()) {
+            Some(full) => {
+                *i = full;
+                true
+            }
+            None => false,
+        }
+    });
+    Ok(instances)
 }
 
 type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
 
-async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listing> {
+async fn list_all(api: &Client, scope: &Scope, concurrency: usize, details: Option<DetailFilter>) -> Vec<Listing> {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for product in &scope.products {
         for region in &scope.regions {
             let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
+            let details = details.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire().await;
-                let result = product.list(&api, &region).await;
+                let result = match product.list(&api, &region).await {
+                    // The details are read as soon as the scope is listed, while other scopes are still listing.
+                    Ok(listed) => complete(&api, product.as_ref(), &region, listed, details.as_ref()).await,
+                    Err(e) => Err(e),
+                };
                 (product, region, result)
             });
         }
