@@ -32,7 +32,8 @@ pub enum IdOutcome {
     /// The release answer left open whether it acted and the re-read could not tell (`reread` says why): not
     /// sent again, since a second call could release twice.
     Unknown { error: ApiError, request_ids: Vec<String>, reread: String },
-    /// The native dry run failed for this id (a dry run changes nothing, so this is never reconciled).
+    /// The native dry run, or what must be written before the release (`Product::prepare_releases`), failed
+    /// for this id: no release was sent, so this is never reconciled.
     DryRunFailed { error: ApiError, request_ids: Vec<String> },
     /// The release failed for this id.
     Failed { error: ApiError, request_ids: Vec<String> },
@@ -112,8 +113,19 @@ pub async fn release_region(
     poll: Poll,
     recheck: Recheck<'_>,
 ) -> BTreeMap<String, IdOutcome> {
+    let mut eligible = eligible;
+    let mut unprepared = BTreeMap::new();
+    if apply {
+        let ids: Vec<String> = eligible.iter().map(|e| e.id.clone()).collect();
+        unprepared = product.prepare_releases(api, region, &ids).await;
+        eligible.retain(|e| !unprepared.contains_key(&e.id));
+    }
     let by_id: BTreeMap<String, Eligible> = eligible.iter().map(|e| (e.id.clone(), e.clone())).collect();
     let mut out = run_batches(product, api, region, run_id, eligible, apply).await;
+    // Nothing was sent for these: a failure before the release, never reconciled.
+    for (id, error) in unprepared {
+        out.insert(id, IdOutcome::DryRunFailed { error, request_ids: Vec::new() });
+    }
     if apply {
         reconcile(product, api, region, run_id, poll, recheck, &by_id, &mut out).await;
     }

@@ -103,6 +103,12 @@ pub trait Product: Send + Sync {
         false
     }
 
+    /// What must be written before the releases of one region (Kafka: the janitor's release record), for all of
+    /// them at once (apply mode only). Answers the ids it could not prepare: those are not released.
+    async fn prepare_releases(&self, _api: &Client, _region: &str, _ids: &[String]) -> BTreeMap<String, ApiError> {
+        BTreeMap::new()
+    }
+
     /// The real release call for every id in `call`.
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
 
