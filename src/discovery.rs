@@ -24,7 +24,6 @@ use crate::plan::{Entry, Outcome};
 use crate::policy::{BssSite, Policy};
 use crate::products;
 use crate::report::SkippedScope;
-use crate::scan::ScopeListing;
 
 const ENDPOINT: &str = "bssopenapi";
 const VERSION: &str = "2017-12-14";
@@ -302,7 +301,25 @@ pub enum Billing {
     Read { by_key: BTreeMap<(String, String, String), Billed>, records: Vec<Billed> },
 }
 
+/// What the listings showed that [`Billing::billed_only`] needs: the scopes listed, and the listed ids billing
+/// also names (only those: the instances themselves are not kept).
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub scopes: std::collections::BTreeSet<(String, String)>,
+    pub ids: std::collections::BTreeSet<(String, String, String)>,
+}
+
 impl Billing {
+    /// Billing names this instance (product code, region, id).
+    pub fn lists(&self, product: &str, region: &str, id: &str) -> bool {
+        match self {
+            Billing::Read { by_key, .. } => {
+                by_key.contains_key(&(product.to_string(), region.to_string(), id.to_string()))
+            }
+            _ => false,
+        }
+    }
+
     /// From the scan's billing read; a failed read is reported as the skipped scope `bss`.
     pub fn new(
         policy: &Policy,
@@ -383,13 +400,7 @@ impl Billing {
     /// Entries for what only billing knows, within `reach`: expired subscriptions of an adapter product its own
     /// API did not return (skipped, both readings reported), and, unless the trigger narrowed the products,
     /// expired subscriptions of products without an adapter (evaluated like any instance: no tags, no name).
-    pub fn billed_only(
-        &self,
-        listings: &[ScopeListing],
-        reach: &Reach<'_>,
-        policy: &Policy,
-        now: DateTime<Utc>,
-    ) -> Vec<Entry> {
+    pub fn billed_only(&self, listed: &Listed, reach: &Reach<'_>, policy: &Policy, now: DateTime<Utc>) -> Vec<Entry> {
         let Billing::Read { records, .. } = self else { return Vec::new() };
         let catalog = products::catalog();
         let mut out = Vec::new();
@@ -397,11 +408,11 @@ impl Billing {
             match catalog.by_billing_code(&rec.product_code).map(|spec| spec.code) {
                 Some(code) => {
                     // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
-                    let Some(listed) = listings.iter().find(|l| l.product.code() == code && l.region == rec.region)
-                    else {
+                    if !listed.scopes.contains(&(code.to_string(), rec.region.clone())) {
                         continue;
-                    };
-                    if !reach.products.contains(&code) || listed.instances.iter().any(|i| i.id == rec.id) {
+                    }
+                    let key = (code.to_string(), rec.region.clone(), rec.id.clone());
+                    if !reach.products.contains(&code) || listed.ids.contains(&key) {
                         continue;
                     }
                     let mut inst = rec.to_instance();

@@ -66,14 +66,14 @@ async fn fleet_breach(
         mode: planner.mode,
         mark_key: planner.mark_key.cloned(),
     };
-    let scan = scan::scan(api, &scope, &whole, &counting, planner.now, Some(details)).await;
+    let mut listings = Vec::new();
+    let scan = scan::scan(api, &scope, &whole, &counting, Some(details), &mut |l| listings.push(l)).await;
     if !scan.skipped.is_empty() {
         return Err(scan.skipped.len());
     }
     let billing = Billing::Off;
     let mut fleet = Planner::new(policy, planner.now, planner.mode, None, &billing);
     fleet.mark_key = planner.mark_key;
-    let listings = scan.listings;
     let (mut due, mut population) = (0usize, 0usize);
     for listing in &listings {
         population += listing.instances.len();

@@ -194,23 +194,19 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     );
     let event = trigger.resources();
 
-    // 1. What exists.
+    // 1. What exists, and 2. one decision per instance as each scope is listed, then for what only billing
+    // knows. Billing is read first: the decisions cross-check it.
+    let mut billing_skipped = Vec::new();
+    let billed = scan::billing(&deps.api, policy, trigger, now).await;
+    let billing = Billing::new(policy, event.is_some(), billed, &mut billing_skipped);
+    let mut planner = Planner::new(policy, now, mode, event, &billing);
+    planner.mark_key = settings.mark_key.as_ref();
     let details = scan::DetailFilter {
         policy: std::sync::Arc::new(policy.clone()),
         now,
         mode,
         mark_key: settings.mark_key.clone(),
     };
-    let scan = scan::scan(&deps.api, &scope, trigger, policy, now, Some(details)).await;
-
-    // 2. One decision per instance, and for what only billing knows.
-    let mut skipped_scopes = scan.skipped;
-    let billing = Billing::new(policy, event.is_some(), scan.billing, &mut skipped_scopes);
-    let mut planner = Planner::new(policy, now, mode, event, &billing);
-    planner.mark_key = settings.mark_key.as_ref();
-    let listings = scan.listings;
-    let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
-    let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
     let header = Plan {
         run_id,
         account_id: identity.account_id,
@@ -221,13 +217,20 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         scanned: 0,
         population: 0,
         entries: Vec::new(),
-        skipped_scopes,
-        ignored: scan.ignored,
+        skipped_scopes: Vec::new(),
+        ignored: Vec::new(),
         limit_breach: None,
         settled: Default::default(),
     };
-    let billed_only = |listed: &[scan::ScopeListing]| billing.billed_only(listed, &reach, policy, now);
-    let mut plan = plan::plan(&planner, header, listings, billed_only, settings.summary_entries);
+    let mut planning = plan::Planning::new(&planner, header, settings.summary_entries);
+    let scan = scan::scan(&deps.api, &scope, trigger, policy, Some(details), &mut |l| planning.add(l)).await;
+    let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
+    let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+    let billed_only = billing.billed_only(planning.listed(), &reach, policy, now);
+    let mut plan = planning.finish(billed_only);
+    plan.skipped_scopes = scan.skipped;
+    plan.skipped_scopes.append(&mut billing_skipped);
+    plan.ignored = scan.ignored;
 
     // 3. Run-wide limits over every kind of change; an event or narrowed run that releases also checks the fleet.
     let limit_scope = if event.is_some() { LimitScope::Event } else { LimitScope::Fleet };

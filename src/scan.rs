@@ -1,8 +1,8 @@
 //! The scan stage: what exists. Every (product, region) of the run's scope is listed, a bounded number at a
 //! time; an event run instead re-reads exactly the resources it names, by id, and never lists. A scope that
 //! cannot be read is reported and planned as empty, so nothing in it is released. Billing discovery's
-//! account-wide read of expired subscriptions (`bss.discovery`) is part of the scan too (scheduled runs only).
-//! Reads only; returns the instances and what could not be read.
+//! account-wide read of expired subscriptions (`bss.discovery`, [`billing`]) comes first (scheduled runs only).
+//! Reads only; hands each scope's instances on as soon as they are listed, and returns what could not be read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,15 +64,10 @@ pub struct ScopeListing {
 
 /// What the scan found.
 pub struct Scan {
-    /// Scopes read, sorted by (product, region).
-    pub listings: Vec<ScopeListing>,
-    /// Scopes that could not be read.
+    /// Scopes that could not be read, sorted by (product, region).
     pub skipped: Vec<SkippedScope>,
     /// What an event named that the janitor does not manage, or that no longer exists.
     pub ignored: Vec<String>,
-    /// Billing's expired subscriptions; `None` when not asked (`bss.discovery` off, or an event run: billing is
-    /// account-wide, so an event run, which reads a few ids, cannot cross-check).
-    pub billing: Option<Result<Vec<Billed>, ApiError>>,
 }
 
 /// Reads the run's scope (see the module docs).
@@ -82,35 +77,51 @@ pub async fn scan(
     scope: &Scope,
     trigger: &Trigger,
     policy: &Policy,
-    now: DateTime<Utc>,
     details: Option<DetailFilter>,
+    on_listing: &mut (dyn FnMut(ScopeListing) + Send),
 ) -> Scan {
     let concurrency = policy.concurrency.regions;
     let mut ignored = Vec::new();
-    let listings = match trigger.resources() {
-        None => list_all(api, scope, concurrency, details).await,
-        Some(event) => read_named(api, scope, event, concurrency, &mut ignored).await,
+    let mut scan = Scan { skipped: Vec::new(), ignored: Vec::new() };
+    let mut take = |scan: &mut Scan, (product, region, result): Listing| match result {
+        Ok(instances) => on_listing(ScopeListing { product, region, instances }),
+        Err(e) => {
+            tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
+            scan.skipped.push(SkippedScope {
+                product: product.code().into(),
+                region,
+                code: e.summary_code(),
+                error: e.to_string(),
+            });
+        }
     };
-    let billing = match (policy.bss.discovery, trigger.resources()) {
-        (true, None) => Some(discovery::fetch(api, policy.bss.site, now).await),
-        _ => None,
-    };
-    let mut scan = Scan { listings: Vec::new(), skipped: Vec::new(), ignored, billing };
-    for (product, region, result) in listings {
-        match result {
-            Ok(instances) => scan.listings.push(ScopeListing { product, region, instances }),
-            Err(e) => {
-                tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
-                scan.skipped.push(SkippedScope {
-                    product: product.code().into(),
-                    region,
-                    code: e.summary_code(),
-                    error: e.to_string(),
-                });
+    match trigger.resources() {
+        // Each scope is handed on as soon as it is listed, so the run never holds every instance at once.
+        None => list_all(api, scope, concurrency, details, &mut |l| take(&mut scan, l)).await,
+        Some(event) => {
+            for listing in read_named(api, scope, event, concurrency, &mut ignored).await {
+                take(&mut scan, listing);
             }
         }
     }
+    scan.skipped.sort_by(|a, b| (&a.product, &a.region).cmp(&(&b.product, &b.region)));
+    scan.ignored = ignored;
     scan
+}
+
+/// Billing's expired subscriptions (`bss.discovery`, scheduled runs only: billing is account-wide, so an event
+/// run, which reads a few ids, cannot cross-check). Read before the listing, so each scope can be decided as it
+/// is listed.
+pub async fn billing(
+    api: &Client,
+    policy: &Policy,
+    trigger: &Trigger,
+    now: DateTime<Utc>,
+) -> Option<Result<Vec<Billed>, ApiError>> {
+    match (policy.bss.discovery, trigger.resources()) {
+        (true, None) => Some(discovery::fetch(api, policy.bss.site, now).await),
+        _ => None,
+    }
 }
 
 /// Decides, as each scope's listing arrives, which instances have their details read (products whose listing
@@ -170,7 +181,13 @@ async fn complete(
 
 type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
 
-async fn list_all(api: &Client, scope: &Scope, concurrency: usize, details: Option<DetailFilter>) -> Vec<Listing> {
+async fn list_all(
+    api: &Client,
+    scope: &Scope,
+    concurrency: usize,
+    details: Option<DetailFilter>,
+    on_listing: &mut (dyn FnMut(Listing) + Send),
+) {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for product in &scope.products {
@@ -188,16 +205,12 @@ async fn list_all(api: &Client, scope: &Scope, concurrency: usize, details: Opti
             });
         }
     }
-    let mut out = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(listing) => out.push(listing),
-            // A panicking task is a bug; its scope is simply absent from the scan and so never released.
+            Ok(listing) => on_listing(listing),
             Err(e) => tracing::error!(error = %e, "listing task failed"),
         }
     }
-    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
-    out
 }
 
 /// For an event: reads exactly the named resources, by id, grouped by (product, region); never lists. Resources

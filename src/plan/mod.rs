@@ -506,45 +506,76 @@ struct Target<'t> {
     extra: &'t Extras,
 }
 
-/// Decides every scanned instance (and the instances only billing knows) into a [`Plan`]. An instance that can
-/// take no further part is decided and dropped at once, so a large listing is not held twice (benchmark: peak
-/// memory): the plan holds entries, never instances.
-pub fn plan(
-    planner: &Planner<'_>,
-    header: Plan,
-    listings: Vec<crate::scan::ScopeListing>,
-    billed_only: impl FnOnce(&[crate::scan::ScopeListing]) -> Vec<Entry>,
-    entries: EntriesMode,
-) -> Plan {
-    let mut plan = header;
-    let extra = billed_only(&listings);
-    let population = listings.iter().map(|l| l.instances.len()).sum::<usize>() + extra.len();
-    let keep = |plan: &mut Plan, e: Entry| {
-        if entries.keeps(population, &e) {
-            plan.entries.push(e);
+/// Decides every scanned instance (and the instances only billing knows) into a [`Plan`], scope by scope as the
+/// scan hands them on ([`Planning::add`]): an entry final when planned is logged at once and only counted
+/// unless [`EntriesMode`] keeps it; every instance is dropped once decided.
+pub struct Planning<'p> {
+    planner: &'p Planner<'p>,
+    plan: Plan,
+    mode: EntriesMode,
+    /// `auto` turned into `actions` (the run passed [`EntriesMode::AUTO_ALL_UP_TO`] instances).
+    swept: bool,
+    listed: crate::discovery::Listed,
+}
+
+impl<'p> Planning<'p> {
+    pub fn new(planner: &'p Planner<'p>, header: Plan, mode: EntriesMode) -> Self {
+        Planning { planner, plan: header, mode, swept: false, listed: Default::default() }
+    }
+
+    /// Decides one scope's instances.
+    pub fn add(&mut self, listing: crate::scan::ScopeListing) {
+        let code = listing.product.code();
+        self.listed.scopes.insert((code.to_string(), listing.region.clone()));
+        self.plan.scanned += listing.instances.len();
+        self.plan.population += listing.instances.len();
+        for instance in listing.instances {
+            if self.planner.billing.lists(code, &listing.region, &instance.id) {
+                self.listed.ids.insert((code.to_string(), listing.region.clone(), instance.id.to_string()));
+            }
+            let e = self.planner.decide(listing.product.as_ref(), &instance);
+            self.keep(e);
+        }
+    }
+
+    /// What the listings showed that billing's own entries need (`Billing::billed_only`).
+    pub fn listed(&self) -> &crate::discovery::Listed {
+        &self.listed
+    }
+
+    /// Adds the entries only billing knows, and answers the plan.
+    pub fn finish(mut self, billed_only: Vec<Entry>) -> Plan {
+        self.plan.scanned += billed_only.len();
+        for e in billed_only {
+            let e = self.planner.decide_billed(e);
+            self.keep(e);
+        }
+        self.plan.entries.shrink_to_fit();
+        self.plan
+    }
+
+    fn keep(&mut self, e: Entry) {
+        if self.mode == EntriesMode::Auto && !self.swept && self.plan.scanned > EntriesMode::AUTO_ALL_UP_TO {
+            // Past the size a person reads whole: what was kept so far and is final is settled now.
+            self.swept = true;
+            for kept in std::mem::take(&mut self.plan.entries) {
+                self.settle_or_keep(kept);
+            }
+        }
+        self.settle_or_keep(e);
+    }
+
+    fn settle_or_keep(&mut self, e: Entry) {
+        let mode = if self.swept { EntriesMode::Actions } else { self.mode };
+        if mode.keeps(self.plan.scanned, &e) {
+            self.plan.entries.push(e);
         } else {
             // Final now: its line is written at once and only its count is held.
-            crate::report::log_entry(&e, &plan.account_id);
+            crate::report::log_entry(&e, &self.plan.account_id);
             let key = format!("{}/{}", e.decision.product, e.decision.region);
-            *plan.settled.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
-        }
-    };
-    for listing in listings {
-        plan.scanned += listing.instances.len();
-        plan.population += listing.instances.len();
-        // Each scope's instances are dropped once decided.
-        for instance in listing.instances {
-            let e = planner.decide(listing.product.as_ref(), &instance);
-            keep(&mut plan, e);
+            *self.plan.settled.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
         }
     }
-    plan.scanned += extra.len();
-    for e in extra {
-        let e = planner.decide_billed(e);
-        keep(&mut plan, e);
-    }
-    plan.entries.shrink_to_fit();
-    plan
 }
 
 #[cfg(test)]
