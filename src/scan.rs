@@ -190,8 +190,11 @@ async fn list_all(
 ) {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for product in &scope.products {
-        for region in &scope.regions {
+    // Region by region, every product in each: the semaphore admits scopes in this order, so a product whose
+    // listing is long (per-instance reads) starts early instead of after every other product's scopes
+    // (benchmark: wall time).
+    for region in &scope.regions {
+        for product in &scope.products {
             let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
             let details = details.clone();
             tasks.spawn(async move {
