@@ -190,11 +190,8 @@ async fn list_all(
 ) {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    // Region by region, every product in each: the semaphore admits scopes in this order, so a product whose
-    // listing is long (per-instance reads) starts early instead of after every other product's scopes
-    // (benchmark: wall time).
-    for region in &scope.regions {
-        for product in &scope.products {
+    for product in &scope.products {
+        for region in &scope.regions {
             let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
             let details = details.clone();
             tasks.spawn(async move {
