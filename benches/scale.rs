@@ -22,7 +22,37 @@ use serde_json::{json, Value};
 fn bin() -> String {
     std::env::var("JANITOR_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_aliyun-janitor").to_string())
 }
-const TOTAL: usize = 10_000;
+/// One scenario of the benchmark (`JANITOR_BENCH_SCENARIOS=10k,candidates,faults,100k` picks some; default all).
+struct Scenario {
+    name: &'static str,
+    total: usize,
+    /// What instance `i` (of its product, counted within its region) is.
+    kind: fn(usize) -> Kind,
+    /// The emulator's fault knobs (none: only the latency).
+    faults: bool,
+    /// The dry run too (the faults scenario runs apply only).
+    dry_run: bool,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario { name: "10k", total: 10_000, kind, faults: false, dry_run: true },
+    Scenario { name: "candidates", total: 10_000, kind: one_percent, faults: false, dry_run: true },
+    Scenario { name: "faults", total: 10_000, kind, faults: true, dry_run: false },
+    Scenario { name: "100k", total: 100_000, kind, faults: false, dry_run: true },
+];
+
+/// The faults scenario's knobs: 10 % throttling, 5 % 503, 1 % resets on every action (releases included); half
+/// of the 503s and resets strike after the request acted (the release done, its answer lost).
+fn fault_options() -> aliyun_sim::SimOptions {
+    aliyun_sim::SimOptions {
+        latency_ms: LATENCY_MS,
+        throttle_rate: 0.10,
+        error_rate: 0.05,
+        reset_rate: 0.01,
+        acted_share: 0.5,
+        seed: 16,
+    }
+}
 const REGIONS: [&str; 10] = [
     "cn-hangzhou",
     "cn-shanghai",
@@ -59,6 +89,15 @@ fn kind(i: usize) -> Kind {
         0..=2 => Kind::Eligible,
         3 => Kind::Protected,
         _ => Kind::Kept,
+    }
+}
+
+/// The "1 % candidates" scenario: one instance in a hundred is eligible, the rest match no rule.
+fn one_percent(i: usize) -> Kind {
+    if i % 100 == 0 {
+        Kind::Eligible
+    } else {
+        Kind::Kept
     }
 }
 
@@ -187,17 +226,31 @@ fn usable_products(dir: &Path) -> Vec<&'static ProductGen> {
 /// Per product and region: (instances, eligible). Billing rows: (rows, expired: reported `manual`).
 type Layout = BTreeMap<(&'static str, &'static str), (usize, usize)>;
 
-fn write_inventory(products: &[&'static ProductGen], path: &Path) -> Layout {
+/// Writes the inventory and answers its layout, plus the ids of every product instance by kind.
+fn write_inventory(
+    products: &[&'static ProductGen],
+    path: &Path,
+    sc: &Scenario,
+) -> (Layout, BTreeMap<&'static str, Vec<String>>) {
     let mut inv = base_inventory();
     let mut layout = Layout::new();
-    let per_product = TOTAL / products.len();
+    let mut ids: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let per_product = sc.total / products.len();
     for p in products {
         let mut items = Vec::with_capacity(per_product);
         for i in 0..per_product {
             let region = REGIONS[i % REGIONS.len()];
-            let k = kind(i / REGIONS.len());
-            let id = format!("{}-{:05}", &p.code[..2], i);
+            let k = (sc.kind)(i / REGIONS.len());
+            let id = format!("{}-{:06}", &p.code[..2], i);
             items.push((p.make)(&id, region, k));
+            if p.code != BSS {
+                let label = match k {
+                    Kind::Eligible => "eligible",
+                    Kind::Protected => "protected",
+                    Kind::Kept => "kept",
+                };
+                ids.entry(label).or_default().push(id.clone());
+            }
             let e = layout.entry((p.code, region)).or_default();
             e.0 += 1;
             e.1 += usize::from(if p.code == BSS { k != Kind::Kept } else { k == Kind::Eligible });
@@ -205,15 +258,15 @@ fn write_inventory(products: &[&'static ProductGen], path: &Path) -> Layout {
         inv.insert(section(p.code).into(), Value::Array(items));
     }
     std::fs::write(path, Value::Object(inv).to_string()).expect("write inventory");
-    layout
+    (layout, ids)
 }
 
-fn policy(products: &[&'static ProductGen]) -> String {
+fn policy(products: &[&'static ProductGen], total: usize) -> String {
     let codes: Vec<&str> = products.iter().map(|p| p.code).filter(|c| *c != BSS).collect();
     let bss = products.iter().any(|p| p.code == BSS);
     format!(
         "regions: [{}]\nproducts: [{}]\nconcurrency: {{ regions: {REGION_CONCURRENCY}, per_endpoint: {PER_ENDPOINT} }}\n\
-         protect:\n  tags: {{ \"janitor:keep\": \"true\" }}\nlimits: {{ max_releases_per_run: {TOTAL}, max_release_percent: 100 }}\n\
+         protect:\n  tags: {{ \"janitor:keep\": \"true\" }}\nlimits: {{ max_releases_per_run: {total}, max_release_percent: 100 }}\n\
          bss: {{ discovery: {bss} }}\n\
          rules:\n  - name: expired-by-tag\n    filters: {{ expire_at_tag: expire-at }}\n    grace: 0\n\
          \x20 - name: kms-scratch\n    filters: {{ products: [kms], name: \"scratch-*\" }}\n    grace: 0\n\
@@ -225,6 +278,9 @@ fn policy(products: &[&'static ProductGen]) -> String {
 
 struct Floor {
     calls: BTreeMap<String, u64>,
+    /// Of `calls`, the listing's: pages, the reads a listing needs for any fact a rule tests (KMS: every
+    /// `GetKmsInstance`, its list has ids only), billing's pages and the account read.
+    listing: u64,
     time: Duration,
 }
 
@@ -249,9 +305,9 @@ struct ScopeWork {
 /// API has no batch`):
 /// - ECS: `DescribeInstances` pages of 100; the pre-flight re-read, `DescribeInstances` of batches of 100 ids;
 ///   `DeleteInstances` batches of 100 with `DryRun`, then the real ones.
-/// - Redis: `DescribeInstances` pages of 50 (its maximum) + one `DescribeInstanceAttribute` per instance (the
-///   release protection flag is only there); the pre-flight re-read is a `DescribeInstanceAttribute` per eligible
-///   instance (the flag again); one `DeleteInstance` per instance.
+/// - Redis: `DescribeInstances` pages of 50 (its maximum) + one `DescribeInstanceAttribute` per instance a rule
+///   can still match on the listing's facts (the release protection flag is only there; issue 16); the pre-flight
+///   re-read is a `DescribeInstanceAttribute` per eligible instance (the flag again); one `DeleteInstance` each.
 /// - Kafka: one `GetInstanceList` per region (no paging) and one for the pre-flight; per instance
 ///   `ReleaseInstance` then `DeleteInstance` (the two-step release).
 /// - KMS: `ListKmsInstances` pages of 100 (ids only) + `GetKmsInstance` per id; the pre-flight is a
@@ -271,11 +327,13 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
         }
     };
     let mut scopes: Vec<ScopeWork> = Vec::new();
+    let mut listing = 1usize;
     for p in products {
         if p.code == BSS {
             // The query asks for expired (and soon-expiring) subscriptions only: pages of the expired rows.
             let rows: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (_, e))| e).sum();
             let pages = ceil_div(rows, 300).max(1);
+            listing += pages;
             add(BSS, "QueryAvailableInstances", pages);
             scopes.push(ScopeWork { host: aliyun_janitor::aliyun::default_host(BSS, ""), pages, ..Default::default() });
             continue;
@@ -285,6 +343,7 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
             match *code {
                 "ecs" => {
                     w.pages = ceil_div(n, 100).max(1);
+                    listing += w.pages;
                     let batches = ceil_div(e, 100);
                     add(code, "DescribeInstances", w.pages + batches);
                     // The pre-flight re-read (batches of 100 ids), then the dry runs, then (apply) the releases.
@@ -299,11 +358,14 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
                     }
                 }
                 "r-kvstore" => {
+                    // The listing has every fact a rule tests but the protection: the attribute read is only for
+                    // the candidates (here the eligible; a tag-protected or unmatched instance needs none).
                     w.pages = ceil_div(n, 50).max(1);
-                    w.reads = n;
+                    w.reads = e;
                     w.pre = e;
+                    listing += w.pages;
                     add(code, "DescribeInstances", w.pages);
-                    add(code, "DescribeInstanceAttribute", n + e);
+                    add(code, "DescribeInstanceAttribute", e + e);
                     if apply {
                         w.rel = e;
                         w.rel_chain = 1;
@@ -312,6 +374,7 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
                 }
                 "alikafka" => {
                     w.pages = 1;
+                    listing += 1;
                     w.pre = usize::from(e > 0);
                     add(code, "GetInstanceList", 1 + w.pre);
                     if apply {
@@ -330,6 +393,7 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
                 "kms" => {
                     w.pages = ceil_div(n, 100).max(1);
                     w.reads = n;
+                    listing += w.pages + n;
                     w.pre = e;
                     add(code, "ListKmsInstances", w.pages);
                     add(code, "GetKmsInstance", n + e);
@@ -361,7 +425,7 @@ fn floor(products: &[&'static ProductGen], layout: &Layout, apply: bool) -> Floo
     let release_rounds = hosts.values().map(|h| slots(h.2).max(h.3)).max().unwrap_or(0);
     // The run names its account first (STS GetCallerIdentity): one call, one round, before any listing.
     *calls.entry("sts:GetCallerIdentity".into()).or_default() += 1;
-    Floor { calls, time: latency * (1 + list_rounds + release_rounds) as u32 }
+    Floor { calls, listing: listing as u64, time: latency * (1 + list_rounds + release_rounds) as u32 }
 }
 
 struct Measured {
@@ -424,10 +488,14 @@ fn run_janitor(url: &str, policy: &Path, apply: bool, dir: &Path, tag: &str) -> 
 }
 
 /// Starts the emulator as `aliyun-sim` would (one current-thread runtime), with the benchmark's latency.
-fn start_sim(inventory: &Path) -> aliyun_sim::ThreadServer {
-    let opts = aliyun_sim::SimOptions { latency_ms: LATENCY_MS, ..aliyun_sim::SimOptions::default() };
+fn start_sim(inventory: &Path, faults: bool) -> (aliyun_sim::ThreadServer, aliyun_sim::Sim) {
+    let opts = if faults {
+        fault_options()
+    } else {
+        aliyun_sim::SimOptions { latency_ms: LATENCY_MS, ..aliyun_sim::SimOptions::default() }
+    };
     let sim = aliyun_sim::Sim::from_inventory_file(inventory, opts).expect("the benchmark inventory loads");
-    aliyun_sim::ThreadServer::start(sim).expect("the emulator starts")
+    (aliyun_sim::ThreadServer::start(sim.clone()).expect("the emulator starts"), sim)
 }
 
 fn cold_start(policy: &Path) -> Duration {
@@ -482,68 +550,195 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("target/bench");
     let products = usable_products(&dir);
     assert!(!products.is_empty(), "no product is both emulated and adapted");
-    let inventory = dir.join("inventory.json");
-    let layout = write_inventory(&products, &inventory);
-    let policy_path = dir.join("policy.yaml");
-    std::fs::write(&policy_path, policy(&products)).expect("policy");
+    let wanted = std::env::var("JANITOR_BENCH_SCENARIOS").unwrap_or_default();
+    let picked = |name: &str| wanted.trim().is_empty() || wanted.split(',').any(|w| w.trim() == name);
+    let mut out = String::new();
+    let binary_size = std::fs::metadata(bin()).map(|m| m.len()).unwrap_or(0);
+    out.push_str(&format!(
+        "Release binary: `{}` ({}), {:.2} MB ({binary_size} bytes). Emulator latency {LATENCY_MS} ms per call; \
+         concurrency {REGION_CONCURRENCY} scopes listed at once, {PER_ENDPOINT} calls in flight per endpoint.\n",
+        bin().strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).map(str::to_string).unwrap_or_else(bin),
+        if std::env::var_os("JANITOR_BENCH_BINARY").is_some() {
+            "as shipped by `make build`"
+        } else {
+            "built by `cargo bench`"
+        },
+        binary_size as f64 / 1e6
+    ));
+    for sc in SCENARIOS.iter().filter(|sc| picked(sc.name)) {
+        let section = scenario(sc, &products, &dir);
+        println!("{section}");
+        out.push_str(&section);
+        std::fs::write(dir.join("report.md"), &out).expect("report");
+    }
+    println!("report: {}", dir.join("report.md").display());
+}
+
+/// The ids a release call names, by action (ECS `InstanceId.N`, billing's comma list, the others one id).
+fn released_ids(c: &aliyun_sim::CallRecord) -> Vec<String> {
+    match c.action.as_str() {
+        "DeleteInstances" => {
+            c.params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v.clone()).collect()
+        }
+        "ReleaseKmsInstance" => c.params.get("KmsInstanceId").cloned().into_iter().collect(),
+        "ReleaseInstance" if c.params.contains_key("InstanceIds") => {
+            c.params["InstanceIds"].split(',').map(str::to_string).collect()
+        }
+        "ReleaseInstance" | "DeleteInstance" => c.params.get("InstanceId").cloned().into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+const RELEASE_ACTIONS: [&str; 4] = ["DeleteInstances", "DeleteInstance", "ReleaseInstance", "ReleaseKmsInstance"];
+
+/// The faults scenario's promises, from the emulator's call log and the apply summary: released = the eligible
+/// set exactly; no instance released by two calls (an ECS ClientToken replay is the same call; Kafka's
+/// `DeleteInstance` is the second step of one release); no protected or kept id in any release call.
+fn fault_checks(
+    sim: &aliyun_sim::Sim,
+    ids: &BTreeMap<&'static str, Vec<String>>,
+    apply: &Measured,
+) -> Vec<(String, String)> {
+    use std::collections::BTreeSet;
+    let eligible: BTreeSet<&str> = ids.get("eligible").into_iter().flatten().map(String::as_str).collect();
+    let protected: BTreeSet<&str> = ids.get("protected").into_iter().flatten().map(String::as_str).collect();
+    let kept: BTreeSet<&str> = ids.get("kept").into_iter().flatten().map(String::as_str).collect();
+    let released: BTreeSet<String> = apply.summary["released"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().and_then(|s| s.rsplit('/').next()).map(str::to_string))
+        .collect();
+    let missing = eligible.iter().filter(|id| !released.contains(**id)).count();
+    let extra = released.iter().filter(|id| !eligible.contains(id.as_str())).count();
+    let mut acted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in sim.release_calls().iter().filter(|c| c.code.is_none()) {
+        let step2 = c.action == "DeleteInstance" && c.version == "2019-09-16";
+        if step2 {
+            continue;
+        }
+        let token = c.params.get("ClientToken").cloned().unwrap_or_else(|| format!("call-{}", acted.len()));
+        for id in released_ids(c) {
+            let n = acted.get(&id).map_or(0, BTreeSet::len);
+            acted.entry(id).or_default().insert(if token.starts_with("call-") {
+                format!("{token}-{n}")
+            } else {
+                token.clone()
+            });
+        }
+    }
+    let double = acted.values().filter(|t| t.len() > 1).count();
+    let calls = sim.calls();
+    let sent = |set: &BTreeSet<&str>| {
+        calls
+            .iter()
+            .filter(|c| RELEASE_ACTIONS.contains(&c.action.as_str()))
+            .flat_map(released_ids)
+            .filter(|id| set.contains(id.as_str()))
+            .count()
+    };
+    let injected = calls.iter().filter(|c| c.injected.is_some()).count();
+    let acted_lost = calls
+        .iter()
+        .filter(|c| RELEASE_ACTIONS.contains(&c.action.as_str()) && c.injected.as_deref() == Some("lost_response"))
+        .count();
+    vec![
+        (
+            "released / eligible".into(),
+            format!("{} / {} (missing {missing}, not eligible {extra})", released.len(), eligible.len()),
+        ),
+        ("instances released by two calls".into(), double.to_string()),
+        ("protected ids in any release call".into(), sent(&protected).to_string()),
+        ("kept ids in any release call".into(), sent(&kept).to_string()),
+        ("faults injected (of all calls)".into(), format!("{injected} of {}", calls.len())),
+        ("release answers lost after the release acted".into(), acted_lost.to_string()),
+        (
+            "failures / skipped scopes".into(),
+            format!(
+                "{} / {}",
+                apply.summary["failures"].as_array().map_or(0, Vec::len),
+                apply.summary["skipped_scopes"].as_array().map_or(0, Vec::len)
+            ),
+        ),
+    ]
+}
+
+/// One scenario: its inventory and policy, the runs, and its section of the report.
+fn scenario(sc: &Scenario, products: &[&'static ProductGen], dir: &Path) -> String {
+    let inventory = dir.join(format!("inventory-{}.json", sc.name));
+    let (layout, ids) = write_inventory(products, &inventory, sc);
+    let policy_path = dir.join(format!("policy-{}.yaml", sc.name));
+    std::fs::write(&policy_path, policy(products, sc.total)).expect("policy");
     let eligible: usize = layout.iter().filter(|((c, _), _)| *c != BSS).map(|(_, (_, e))| e).sum();
     let billed_expired: usize = layout.iter().filter(|((c, _), _)| *c == BSS).map(|(_, (_, e))| e).sum();
     let scanned: usize = layout.values().map(|(n, _)| n).sum();
 
-    let sim = start_sim(&inventory);
-    let dry = run_janitor(&sim.url, &policy_path, false, &dir, "dry-run");
-    let apply = run_janitor(&sim.url, &policy_path, true, &dir, "apply");
-    drop(sim);
-    let dry_floor = floor(&products, &layout, false);
-    let apply_floor = floor(&products, &layout, true);
-
-    let binary_size = std::fs::metadata(bin()).map(|m| m.len()).unwrap_or(0);
-    let cold = cold_start(&policy_path);
+    let (server, sim) = start_sim(&inventory, sc.faults);
+    let dry = sc.dry_run.then(|| run_janitor(&server.url, &policy_path, false, dir, &format!("{}-dry-run", sc.name)));
+    let apply = run_janitor(&server.url, &policy_path, true, dir, &format!("{}-apply", sc.name));
+    drop(server);
+    let dry_floor = floor(products, &layout, false);
+    let apply_floor = floor(products, &layout, true);
 
     let codes: Vec<&str> = products.iter().map(|p| p.code).collect();
     let mut out = String::new();
     out.push_str(&format!(
-        "Inventory: {scanned} instances ({}) over {} regions, {eligible} eligible; emulator latency {LATENCY_MS} ms per call; \
-         concurrency {REGION_CONCURRENCY} scopes listed at once, {PER_ENDPOINT} calls in flight per endpoint. \
-         Release binary: `{}` ({}).\n\n",
+        "\n### Scenario `{}`\n\nInventory: {scanned} instances ({}) over {} regions, {eligible} eligible{}.\n\n",
+        sc.name,
         codes.join(", "),
         REGIONS.len(),
-        bin().strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).map(str::to_string).unwrap_or_else(bin),
-        if std::env::var_os("JANITOR_BENCH_BINARY").is_some() { "as shipped by `make build`" } else { "built by `cargo bench`" }
+        if sc.faults {
+            "; faults on every action: 10 % throttling, 5 % 503, 1 % resets, half of the 503s and resets after the request acted"
+        } else {
+            ""
+        }
     ));
-    out.push_str("| figure | dry run | apply run | floor (dry / apply) | target |\n|---|---:|---:|---:|---|\n");
     let total = |m: &Measured| {
         m.summary["api_calls"].as_object().map(|o| o.values().filter_map(Value::as_u64).sum::<u64>()).unwrap_or(0)
     };
     let ftotal = |f: &Floor| f.calls.values().sum::<u64>();
+    let na = || "–".to_string();
+    let d = |f: &dyn Fn(&Measured) -> String| dry.as_ref().map(f).unwrap_or_else(na);
+    out.push_str("| figure | dry run | apply run | floor (dry / apply) | target |\n|---|---:|---:|---:|---|\n");
     out.push_str(&format!(
-        "| wall time | {} | {} | {} / {} | ≤ 1.25 × floor ({:.2}x / {:.2}x) |\n",
-        ms(dry.wall),
+        "| wall time | {} | {} | {} / {} | ≤ 1.25 × floor ({} / {:.2}x) |\n",
+        d(&|m| ms(m.wall)),
         ms(apply.wall),
         ms(dry_floor.time),
         ms(apply_floor.time),
-        dry.wall.as_secs_f64() / dry_floor.time.as_secs_f64(),
+        d(&|m| format!("{:.2}x", m.wall.as_secs_f64() / dry_floor.time.as_secs_f64())),
         apply.wall.as_secs_f64() / apply_floor.time.as_secs_f64()
     ));
     out.push_str(&format!(
         "| API calls | {} | {} | {} / {} | = floor |\n",
-        total(&dry),
+        d(&|m| total(m).to_string()),
         total(&apply),
         ftotal(&dry_floor),
         ftotal(&apply_floor)
     ));
+    if sc.name == "candidates" {
+        let candidates = eligible + billed_expired;
+        let bound = apply_floor.listing + 3 * candidates as u64;
+        out.push_str(&format!(
+            "| API calls vs listing + 3 × candidates | {} | {} | {} listing + 3 × {candidates} = {bound} | ≤ bound |\n",
+            d(&|m| total(m).to_string()),
+            total(&apply),
+            apply_floor.listing
+        ));
+    }
     out.push_str(&format!(
-        "| peak RSS | {:.1} MB | {:.1} MB | | < 30 MB |\n",
-        dry.peak_rss_kb as f64 / 1024.0,
-        apply.peak_rss_kb as f64 / 1024.0
+        "| peak RSS | {} | {:.1} MB | | {} |\n",
+        d(&|m| format!("{:.1} MB", m.peak_rss_kb as f64 / 1024.0)),
+        apply.peak_rss_kb as f64 / 1024.0,
+        if sc.total > 10_000 { "≤ 64 MB" } else { "< 30 MB" }
     ));
     out.push_str(&format!(
         "| CPU time (user + sys) | {} | {} | | |\n",
-        ms(dry.user + dry.sys),
+        d(&|m| ms(m.user + m.sys)),
         ms(apply.user + apply.sys)
     ));
     let released = apply.summary["released"].as_array().map(Vec::len).unwrap_or(0);
-    let would = dry.summary["would_release"].as_array().map(Vec::len).unwrap_or(0);
+    let would = d(&|m| m.summary["would_release"].as_array().map(Vec::len).unwrap_or(0).to_string());
     out.push_str(&format!("| instances released / would release | {would} | {released} | {eligible} | = eligible |\n"));
     let manual = |m: &Measured| {
         m.summary["counts"]
@@ -553,21 +748,31 @@ fn main() {
     };
     out.push_str(&format!(
         "| billing rows reported `manual` (no adapter) | {} | {} | {billed_expired} | = expired rows |\n",
-        manual(&dry),
+        d(&|m| manual(m).to_string()),
         manual(&apply)
     ));
-    out.push_str(&format!("| exit code | {} | {} | | 0 |\n", dry.exit, apply.exit));
+    let entries = |m: &Measured| m.summary["entries"].as_array().map(Vec::len).unwrap_or(0);
     out.push_str(&format!(
-        "| cold start (`validate`, median of 21) | {:.1} ms | | | < 20 ms |\n",
-        cold.as_secs_f64() * 1000.0
+        "| summary entries held | {} | {} | | the candidates |\n",
+        d(&|m| entries(m).to_string()),
+        entries(&apply)
     ));
-    out.push_str(&format!(
-        "| release binary size | {:.2} MB ({binary_size} bytes) | | | < 10 MB |\n",
-        binary_size as f64 / 1e6
-    ));
-    calls_table(&mut out, "Dry run", &dry, &dry_floor);
-    calls_table(&mut out, "Apply run", &apply, &apply_floor);
-    println!("{out}");
-    std::fs::write(dir.join("report.md"), &out).expect("report");
-    println!("report: {}", dir.join("report.md").display());
+    out.push_str(&format!("| exit code | {} | {} | | 0 |\n", d(&|m| m.exit.to_string()), apply.exit));
+    if sc.faults {
+        out.push_str("\n| faults check | value |\n|---|---|\n");
+        for (k, v) in fault_checks(&sim, &ids, &apply) {
+            out.push_str(&format!("| {k} | {v} |\n"));
+        }
+    }
+    if sc.name == "10k" {
+        let cold = cold_start(&policy_path);
+        out.push_str(&format!("\ncold start (`validate`, median of 21): {:.1} ms\n", cold.as_secs_f64() * 1000.0));
+    }
+    if !sc.faults {
+        if let Some(dry) = &dry {
+            calls_table(&mut out, "Dry run", dry, &dry_floor);
+        }
+        calls_table(&mut out, "Apply run", &apply, &apply_floor);
+    }
+    out
 }

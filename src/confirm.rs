@@ -123,6 +123,7 @@ mod tests {
             skipped_scopes: Vec::new(),
             ignored: Vec::new(),
             limit_breach: None,
+            settled: Default::default(),
         }
     }
 

@@ -24,7 +24,6 @@ use crate::plan::{Entry, Outcome};
 use crate::policy::{BssSite, Policy};
 use crate::products;
 use crate::report::SkippedScope;
-use crate::scan::ScopeListing;
 
 const ENDPOINT: &str = "bssopenapi";
 const VERSION: &str = "2017-12-14";
@@ -302,7 +301,25 @@ pub enum Billing {
     Read { by_key: BTreeMap<(String, String, String), Billed>, records: Vec<Billed> },
 }
 
+/// What the listings showed that [`Billing::billed_only`] needs: the scopes listed, and the listed ids billing
+/// also names (only those: the instances themselves are not kept).
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub scopes: std::collections::BTreeSet<(String, String)>,
+    pub ids: std::collections::BTreeSet<(String, String, String)>,
+}
+
 impl Billing {
+    /// Billing names this instance (product code, region, id).
+    pub fn lists(&self, product: &str, region: &str, id: &str) -> bool {
+        match self {
+            Billing::Read { by_key, .. } => {
+                by_key.contains_key(&(product.to_string(), region.to_string(), id.to_string()))
+            }
+            _ => false,
+        }
+    }
+
     /// From the scan's billing read; a failed read is reported as the skipped scope `bss`.
     pub fn new(
         policy: &Policy,
@@ -383,13 +400,7 @@ impl Billing {
     /// Entries for what only billing knows, within `reach`: expired subscriptions of an adapter product its own
     /// API did not return (skipped, both readings reported), and, unless the trigger narrowed the products,
     /// expired subscriptions of products without an adapter (evaluated like any instance: no tags, no name).
-    pub fn billed_only(
-        &self,
-        listings: &[ScopeListing],
-        reach: &Reach<'_>,
-        policy: &Policy,
-        now: DateTime<Utc>,
-    ) -> Vec<Entry> {
+    pub fn billed_only(&self, listed: &Listed, reach: &Reach<'_>, policy: &Policy, now: DateTime<Utc>) -> Vec<Entry> {
         let Billing::Read { records, .. } = self else { return Vec::new() };
         let catalog = products::catalog();
         let mut out = Vec::new();
@@ -397,11 +408,11 @@ impl Billing {
             match catalog.by_billing_code(&rec.product_code).map(|spec| spec.code) {
                 Some(code) => {
                     // A listing that failed is already reported as a skipped scope; a product not scanned is not ours.
-                    let Some(listed) = listings.iter().find(|l| l.product.code() == code && l.region == rec.region)
-                    else {
+                    if !listed.scopes.contains(&(code.to_string(), rec.region.clone())) {
                         continue;
-                    };
-                    if !reach.products.contains(&code) || listed.instances.iter().any(|i| i.id == rec.id) {
+                    }
+                    let key = (code.to_string(), rec.region.clone(), rec.id.clone());
+                    if !reach.products.contains(&code) || listed.ids.contains(&key) {
                         continue;
                     }
                     let mut inst = rec.to_instance();
@@ -524,7 +535,7 @@ pub async fn release_through_billing(
             if !apply || keep.is_empty() {
                 continue;
             }
-            let results = call_with_split(keep, |ids| {
+            let send = |ids: Vec<String>| {
                 let mut req = ApiRequest::new(ENDPOINT, VERSION, "ReleaseInstance", site_region(site))
                     .param("ProductCode", code.clone())
                     .param("SubscriptionType", "Subscription")
@@ -545,27 +556,96 @@ pub async fn release_through_billing(
                     }
                     Ok(request_id)
                 }
-            })
-            .await;
-            for (id, r) in results {
-                let Some(i) = find(entries, &id) else { continue };
-                let entry = &mut entries[i];
-                match r {
-                    Ok(rid) => {
-                        entry.outcome = Outcome::Released;
-                        entry.message = Some("released through billing ReleaseInstance (bss.vno)".into());
-                        entry.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+            };
+            // ReleaseInstance has no ClientToken: an answer that may have acted (a 5xx, a reset) is reconciled by
+            // a re-read of billing, as the adapters' releases are (`execute::release::reconcile`).
+            let schedule = api.retry_schedule();
+            let started = tokio::time::Instant::now();
+            let mut pending = keep;
+            let mut resends = 0u32;
+            while !pending.is_empty() {
+                let mut ambiguous: Vec<(String, ApiError)> = Vec::new();
+                for (id, r) in call_with_split(std::mem::take(&mut pending), &send).await {
+                    let Some(i) = find(entries, &id) else { continue };
+                    let entry = &mut entries[i];
+                    match r {
+                        Ok(rid) => {
+                            entry.outcome = Outcome::Released;
+                            entry.message = Some("released through billing ReleaseInstance (bss.vno)".into());
+                            entry.request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
+                        }
+                        Err(e) if e.may_have_acted() => ambiguous.push((id, e)),
+                        Err(e) => fail(entry, &e, e.to_string()),
                     }
-                    Err(e) => {
-                        entry.outcome = Outcome::Failed;
-                        entry.code = Some(e.summary_code());
-                        entry.message = Some(e.to_string());
-                        entry.request_ids.extend(e.request_id().map(String::from));
+                }
+                if ambiguous.is_empty() {
+                    break;
+                }
+                let ids: Vec<String> = ambiguous.iter().map(|(id, _)| id.clone()).collect();
+                let fresh = match query(api, site, now, Some((&code, &ids))).await {
+                    Ok(fresh) => fresh,
+                    Err(re) => {
+                        for (id, e) in &ambiguous {
+                            let Some(i) = find(entries, id) else { continue };
+                            let message = format!(
+                                "the release may have acted ({e}) and the re-read failed ({re}): not sent again, \
+                                 since a second call could release twice; the next run sees what happened"
+                            );
+                            fail(&mut entries[i], e, message);
+                        }
+                        break;
                     }
+                };
+                let delay = crate::retry::backoff(schedule.base_delay, schedule.max_delay, resends + 1);
+                let may_resend =
+                    resends + 1 < schedule.max_attempts.max(1) && started.elapsed() + delay <= schedule.budget;
+                for (id, e) in ambiguous {
+                    let Some(i) = find(entries, &id) else { continue };
+                    let entry = &mut entries[i];
+                    let answered = e.summary_code();
+                    match fresh.iter().find(|r| r.id == id && r.region == region) {
+                        None => {
+                            let confirmed = format!(
+                                "confirmed by re-read: billing no longer lists it (the release answered {answered})"
+                            );
+                            entry.outcome = Outcome::Released;
+                            entry.decision.facts.insert(crate::execute::RECONCILED_FACT, &confirmed);
+                            entry.message = Some(confirmed);
+                            entry.request_ids.extend(e.request_id().map(String::from));
+                        }
+                        Some(r) => {
+                            let d = plan::evaluate(&r.to_instance(), policy, now);
+                            if d.verdict == entry.decision.verdict && d.rule == entry.decision.rule {
+                                if may_resend {
+                                    pending.push(id);
+                                } else {
+                                    fail(entry, &e, e.to_string());
+                                }
+                            } else {
+                                let message = format!(
+                                    "the release answered {answered} and the re-read shows the record changed: \
+                                     not released and not sent again"
+                                );
+                                skip(entry, message);
+                            }
+                        }
+                    }
+                }
+                if !pending.is_empty() {
+                    resends += 1;
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
     }
+}
+
+/// Records a failed billing release on its entry.
+fn fail(entry: &mut Entry, e: &ApiError, message: String) {
+    entry.outcome = Outcome::Failed;
+    entry.code = Some(e.summary_code());
+    entry.message = Some(message);
+    entry.request_ids.extend(e.request_id().map(String::from));
 }
 
 #[cfg(test)]

@@ -60,7 +60,14 @@ async fn fleet_breach(
     // Billing is not read for the count: every expired subscription counts as due (the conservative reading).
     let mut counting = policy.clone();
     counting.bss.discovery = false;
-    let scan = scan::scan(api, &scope, &whole, &counting, planner.now).await;
+    let details = scan::DetailFilter {
+        policy: std::sync::Arc::new(policy.clone()),
+        now: planner.now,
+        mode: planner.mode,
+        mark_key: planner.mark_key.cloned(),
+    };
+    let mut listings = Vec::new();
+    let scan = scan::scan(api, &scope, &whole, &counting, Some(details), &mut |l| listings.push(l)).await;
     if !scan.skipped.is_empty() {
         return Err(scan.skipped.len());
     }
@@ -68,7 +75,7 @@ async fn fleet_breach(
     let mut fleet = Planner::new(policy, planner.now, planner.mode, None, &billing);
     fleet.mark_key = planner.mark_key;
     let (mut due, mut population) = (0usize, 0usize);
-    for listing in &scan.listings {
+    for listing in &listings {
         population += listing.instances.len();
         due += listing
             .instances

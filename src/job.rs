@@ -100,6 +100,8 @@ pub struct Settings {
     pub sts_region: String,
     /// How long a two-step release (Kafka) waits for its second step (`JANITOR_RELEASE_POLL_MS`).
     pub release_poll: crate::products::Poll,
+    /// Which entries the summary holds (`JANITOR_SUMMARY_ENTRIES`: auto, all, actions); counts cover all.
+    pub summary_entries: crate::plan::EntriesMode,
 }
 
 impl Settings {
@@ -117,6 +119,7 @@ impl Settings {
             role: None,
             sts_region: String::new(),
             release_poll: crate::products::Poll::default(),
+            summary_entries: crate::plan::EntriesMode::default(),
         }
     }
 }
@@ -200,19 +203,21 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     );
     let event = trigger.resources();
 
-    // 1. What exists.
+    // 1. What exists, and 2. one decision per instance as each scope is listed, then for what only billing
+    // knows. Billing is read first: the decisions cross-check it.
     deps.progress.phase(Phase::Listing, scope.products.len() * scope.regions.len());
     scope.progress = deps.progress.clone();
-    let scan = scan::scan(&deps.api, &scope, trigger, policy, now).await;
-    deps.progress.phase(Phase::Details, scan.listings.iter().map(|l| l.instances.len()).sum());
-
-    // 2. One decision per instance, and for what only billing knows.
-    let mut skipped_scopes = scan.skipped;
-    let billing = Billing::new(policy, event.is_some(), scan.billing, &mut skipped_scopes);
+    let mut billing_skipped = Vec::new();
+    let billed = scan::billing(&deps.api, policy, trigger, now).await;
+    let billing = Billing::new(policy, event.is_some(), billed, &mut billing_skipped);
     let mut planner = Planner::new(policy, now, mode, event, &billing);
     planner.mark_key = settings.mark_key.as_ref();
-    let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
-    let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+    let details = scan::DetailFilter {
+        policy: std::sync::Arc::new(policy.clone()),
+        now,
+        mode,
+        mark_key: settings.mark_key.clone(),
+    };
     let header = Plan {
         run_id,
         account_id: identity.account_id,
@@ -223,12 +228,21 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
         scanned: 0,
         population: 0,
         entries: Vec::new(),
-        skipped_scopes,
-        ignored: scan.ignored,
+        skipped_scopes: Vec::new(),
+        ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
-    let mut plan =
-        plan::plan(&planner, header, scan.listings, |listed| billing.billed_only(listed, &reach, policy, now));
+    let mut planning = plan::Planning::new(&planner, header, settings.summary_entries);
+    let scan = scan::scan(&deps.api, &scope, trigger, policy, Some(details), &mut |l| planning.add(l)).await;
+    let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
+    let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
+    let billed_only = billing.billed_only(planning.listed(), &reach, policy, now);
+    let mut plan = planning.finish(billed_only);
+    plan.skipped_scopes = scan.skipped;
+    plan.skipped_scopes.append(&mut billing_skipped);
+    plan.ignored = scan.ignored;
+    deps.progress.phase(Phase::Details, plan.scanned);
 
     // 3. Run-wide limits over every kind of change; an event or narrowed run that releases also checks the fleet.
     let limit_scope = if event.is_some() { LimitScope::Event } else { LimitScope::Fleet };

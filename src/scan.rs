@@ -1,8 +1,8 @@
 //! The scan stage: what exists. Every (product, region) of the run's scope is listed, a bounded number at a
 //! time; an event run instead re-reads exactly the resources it names, by id, and never lists. A scope that
 //! cannot be read is reported and planned as empty, so nothing in it is released. Billing discovery's
-//! account-wide read of expired subscriptions (`bss.discovery`) is part of the scan too (scheduled runs only).
-//! Reads only; returns the instances and what could not be read.
+//! account-wide read of expired subscriptions (`bss.discovery`, [`billing`]) comes first (scheduled runs only).
+//! Reads only; hands each scope's instances on as soon as they are listed, and returns what could not be read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,75 +66,157 @@ pub struct ScopeListing {
 
 /// What the scan found.
 pub struct Scan {
-    /// Scopes read, sorted by (product, region).
-    pub listings: Vec<ScopeListing>,
-    /// Scopes that could not be read.
+    /// Scopes that could not be read, sorted by (product, region).
     pub skipped: Vec<SkippedScope>,
     /// What an event named that the janitor does not manage, or that no longer exists.
     pub ignored: Vec<String>,
-    /// Billing's expired subscriptions; `None` when not asked (`bss.discovery` off, or an event run: billing is
-    /// account-wide, so an event run, which reads a few ids, cannot cross-check).
-    pub billing: Option<Result<Vec<Billed>, ApiError>>,
 }
 
 /// Reads the run's scope (see the module docs).
-pub async fn scan(api: &Client, scope: &Scope, trigger: &Trigger, policy: &Policy, now: DateTime<Utc>) -> Scan {
+/// `details`: which instances have the details their listing lacks read (all without it; see [`DetailFilter`]).
+pub async fn scan(
+    api: &Client,
+    scope: &Scope,
+    trigger: &Trigger,
+    policy: &Policy,
+    details: Option<DetailFilter>,
+    on_listing: &mut (dyn FnMut(ScopeListing) + Send),
+) -> Scan {
     let concurrency = policy.concurrency.regions;
     let mut ignored = Vec::new();
-    let listings = match trigger.resources() {
-        None => list_all(api, scope, concurrency).await,
-        Some(event) => read_named(api, scope, event, concurrency, &mut ignored).await,
+    let mut scan = Scan { skipped: Vec::new(), ignored: Vec::new() };
+    let mut take = |scan: &mut Scan, (product, region, result): Listing| match result {
+        Ok(instances) => on_listing(ScopeListing { product, region, instances }),
+        Err(e) => {
+            tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
+            scan.skipped.push(SkippedScope {
+                product: product.code().into(),
+                region,
+                code: e.summary_code(),
+                error: e.to_string(),
+            });
+        }
     };
-    let billing = match (policy.bss.discovery, trigger.resources()) {
-        (true, None) => Some(discovery::fetch(api, policy.bss.site, now).await),
-        _ => None,
-    };
-    let mut scan = Scan { listings: Vec::new(), skipped: Vec::new(), ignored, billing };
-    for (product, region, result) in listings {
-        match result {
-            Ok(instances) => scan.listings.push(ScopeListing { product, region, instances }),
-            Err(e) => {
-                tracing::warn!(product = product.code(), region, code = e.summary_code(), error = %e, "listing failed: nothing in this scope will be released");
-                scan.skipped.push(SkippedScope {
-                    product: product.code().into(),
-                    region,
-                    code: e.summary_code(),
-                    error: e.to_string(),
-                });
+    match trigger.resources() {
+        // Each scope is handed on as soon as it is listed, so the run never holds every instance at once.
+        None => list_all(api, scope, concurrency, details, &mut |l| take(&mut scan, l)).await,
+        Some(event) => {
+            for listing in read_named(api, scope, event, concurrency, &mut ignored).await {
+                take(&mut scan, listing);
             }
         }
     }
+    scan.skipped.sort_by(|a, b| (&a.product, &a.region).cmp(&(&b.product, &b.region)));
+    scan.ignored = ignored;
     scan
+}
+
+/// Billing's expired subscriptions (`bss.discovery`, scheduled runs only: billing is account-wide, so an event
+/// run, which reads a few ids, cannot cross-check). Read before the listing, so each scope can be decided as it
+/// is listed.
+pub async fn billing(
+    api: &Client,
+    policy: &Policy,
+    trigger: &Trigger,
+    now: DateTime<Utc>,
+) -> Option<Result<Vec<Billed>, ApiError>> {
+    match (policy.bss.discovery, trigger.resources()) {
+        (true, None) => Some(discovery::fetch(api, policy.bss.site, now).await),
+        _ => None,
+    }
+}
+
+/// Decides, as each scope's listing arrives, which instances have their details read (products whose listing
+/// lacks some: `Product::listing_lacks_details`): those a rule can still match on the listing's facts
+/// (`Planner::needs_details`). It plans without billing, which can only hold a release back, never make one,
+/// so it never reads fewer details than the run's own planner would need. Owned, for the listing tasks.
+#[derive(Clone)]
+pub struct DetailFilter {
+    pub policy: Arc<Policy>,
+    pub now: DateTime<Utc>,
+    pub mode: crate::plan::RunMode,
+    pub mark_key: Option<crate::lifecycle::MarkKey>,
+}
+
+/// Completes one scope's listing for a product whose listing lacks details: one `get` for exactly the instances
+/// `filter` names (all of them without a filter), whose records it replaces; an id the read no longer finds is
+/// dropped (it is gone). A failed read fails the scope, as a failed listing does: nothing in it is released.
+async fn complete(
+    api: &Client,
+    product: &dyn Product,
+    region: &str,
+    mut instances: Vec<Instance>,
+    filter: Option<&DetailFilter>,
+) -> Result<Vec<Instance>, ApiError> {
+    if !product.listing_lacks_details() {
+        return Ok(instances);
+    }
+    let ids: Vec<String> = match filter {
+        Some(f) => {
+            let billing = discovery::Billing::Off;
+            let mut planner = crate::plan::Planner::new(&f.policy, f.now, f.mode, None, &billing);
+            planner.mark_key = f.mark_key.as_ref();
+            instances.iter().filter(|i| planner.needs_details(product, i)).map(|i| i.id.to_string()).collect()
+        }
+        None => instances.iter().map(|i| i.id.to_string()).collect(),
+    };
+    if ids.is_empty() {
+        return Ok(instances);
+    }
+    let mut fresh: BTreeMap<String, Instance> =
+        product.get(api, region, &ids).await?.into_iter().map(|i| (i.id.to_string(), i)).collect();
+    let asked: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    instances.retain_mut(|i| {
+        if !asked.contains(i.id.as_str()) {
+            return true;
+        }
+        match fresh.remove(i.id.as_str()) {
+            Some(full) => {
+                *i = full;
+                true
+            }
+            None => false,
+        }
+    });
+    Ok(instances)
 }
 
 type Listing = (Arc<dyn Product>, String, Result<Vec<Instance>, ApiError>);
 
-async fn list_all(api: &Client, scope: &Scope, concurrency: usize) -> Vec<Listing> {
+async fn list_all(
+    api: &Client,
+    scope: &Scope,
+    concurrency: usize,
+    details: Option<DetailFilter>,
+    on_listing: &mut (dyn FnMut(Listing) + Send),
+) {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for product in &scope.products {
         for region in &scope.regions {
             let (api, product, region, limit) = (api.clone(), product.clone(), region.clone(), limit.clone());
+            let details = details.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire().await;
-                let result = product.list(&api, &region).await;
+                let result = match product.list(&api, &region).await {
+                    // The details are read as soon as the scope is listed, while other scopes are still listing.
+                    Ok(listed) => complete(&api, product.as_ref(), &region, listed, details.as_ref()).await,
+                    Err(e) => Err(e),
+                };
                 (product, region, result)
             });
         }
     }
-    let mut out = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok(listing) => {
                 scope.progress.listed(listing.0.code(), &listing.1, listing.2.as_ref().ok().map(Vec::len));
-                out.push(listing)
+                on_listing(listing)
             }
             // A panicking task is a bug; its scope is simply absent from the scan and so never released.
             Err(e) => tracing::error!(error = %e, "listing task failed"),
         }
     }
-    out.sort_by(|a, b| (a.0.code(), &a.1).cmp(&(b.0.code(), &b.1)));
-    out
 }
 
 /// For an event: reads exactly the named resources, by id, grouped by (product, region); never lists. Resources

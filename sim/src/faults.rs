@@ -4,6 +4,16 @@
 //! Global knobs ([`super::SimOptions`]): `throttle_rate` answers that fraction of authenticated requests with 400
 //! `Throttling.User`, `error_rate` with 503 `ServiceUnavailable`; both are drawn from one `fastrand::Rng` seeded
 //! with `seed`, so a run is reproducible for a given request order. (`latency_ms` is applied by the server.)
+//! `reset_rate` closes that fraction of connections without an answer. `acted_share` makes that fraction of the
+//! 503s and resets strike *after* the handler ran: the request acted (a release releases) and only its answer is
+//! lost. That is the case a client cannot tell from the answer alone, and the reason non-idempotent calls are not
+//! resent blindly: RFC 9110 section 9.2.2 ("a user agent SHOULD NOT automatically retry a request with a
+//! non-idempotent method unless it has some means to know that the request semantics are actually idempotent
+//! ... or some means to detect that the original request was never applied"), and Alibaba Cloud's "How to
+//! ensure idempotence" (ECS API reference, ClientToken: "a timeout or a server error" leaves the client unsure
+//! whether the request took effect, so it resends with the same ClientToken; APIs without a ClientToken, such as
+//! r-kvstore `DeleteInstance`, alikafka `ReleaseInstance` and KMS `ReleaseKmsInstance`, give no such guarantee).
+//! Throttling never acts: flow control refuses a request before it is processed (`Throttling.User`).
 //!
 //! Per-action rules (inventory `"faults"`), checked first, in file order; the first rule that matches fires:
 //!
@@ -215,7 +225,33 @@ pub(crate) struct Injected {
     spec: Option<FaultSpec>,
 }
 
+/// The 503 `ServiceUnavailable` of the error knob and of a lost response with status 503.
+fn unavailable() -> ApiFault {
+    ApiFault::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+}
+
 impl Injected {
+    /// The handler runs, then its answer is lost: a 503 with `status`, else the connection closes.
+    fn lost(status: Option<u16>) -> Self {
+        let spec = FaultSpec {
+            action: None,
+            version: None,
+            region: None,
+            instance_id: None,
+            account: None,
+            dry_run: None,
+            kind: FaultKind::LostResponse,
+            code: None,
+            status,
+            message: None,
+            delay_ms: None,
+            total_count: None,
+            after: None,
+            times: None,
+        };
+        Injected { kind: FaultKind::LostResponse, replace: None, delay: Duration::ZERO, reset: false, spec: Some(spec) }
+    }
+
     fn replace(kind: FaultKind, reply: Reply) -> Self {
         Injected { kind, replace: Some(reply), delay: Duration::ZERO, reset: false, spec: None }
     }
@@ -231,6 +267,8 @@ pub(crate) struct Faults {
     rules: Vec<Rule>,
     throttle_rate: f64,
     error_rate: f64,
+    reset_rate: f64,
+    acted_share: f64,
     rng: fastrand::Rng,
     /// The items of the last page served, per (account, action, region): kept only when a `page_repeat` rule
     /// exists.
@@ -281,6 +319,8 @@ impl Faults {
             rules: specs.into_iter().map(|spec| Rule { spec, seen: 0, fired: 0 }).collect(),
             throttle_rate: rate("throttle_rate", opts.throttle_rate)?,
             error_rate: rate("error_rate", opts.error_rate)?,
+            reset_rate: rate("reset_rate", opts.reset_rate)?,
+            acted_share: rate("acted_share", opts.acted_share)?,
             rng: fastrand::Rng::with_seed(opts.seed),
             last_page: remember.then(HashMap::new),
         })
@@ -334,16 +374,26 @@ impl Faults {
             ));
         }
         if self.error_rate > 0.0 && self.rng.f64() < self.error_rate {
-            return Some(Injected::replace(
-                FaultKind::Error,
-                Reply::Fault(ApiFault::new(
-                    503,
-                    "ServiceUnavailable",
-                    "The request has failed due to a temporary failure of the server.",
-                )),
-            ));
+            if self.acted() {
+                return Some(Injected::lost(Some(503)));
+            }
+            return Some(Injected::replace(FaultKind::Error, Reply::Fault(unavailable())));
+        }
+        if self.reset_rate > 0.0 && self.rng.f64() < self.reset_rate {
+            if self.acted() {
+                return Some(Injected::lost(None));
+            }
+            return Some(Injected {
+                reset: true,
+                ..Injected::replace(FaultKind::Reset, Reply::Raw { status: 502, body: String::new() })
+            });
         }
         None
+    }
+
+    /// Whether a drawn 503 or reset strikes after the request acted (`acted_share`).
+    fn acted(&mut self) -> bool {
+        self.acted_share > 0.0 && self.rng.f64() < self.acted_share
     }
 
     /// Spoils (or just remembers) the handler's answer. `injected` is what [`Self::before_handler`] returned.
@@ -526,6 +576,27 @@ mod tests {
         assert_eq!(code(f.before_handler("v", "A", &Params::new(), None)).as_deref(), Some("Throttling.User"));
         let mut f = Faults::new(Vec::new(), &SimOptions { error_rate: 1.0, ..SimOptions::default() }).unwrap();
         assert_eq!(code(f.before_handler("v", "A", &Params::new(), None)).as_deref(), Some("ServiceUnavailable"));
+    }
+
+    #[test]
+    fn resets_and_acted_faults_from_the_knobs() {
+        let mut f = Faults::new(Vec::new(), &SimOptions { reset_rate: 1.0, ..SimOptions::default() }).unwrap();
+        let i = f.before_handler("v", "A", &Params::new(), None).unwrap();
+        assert!(i.reset && !runs_handler(&i), "a reset before the handler");
+        let acted = SimOptions { reset_rate: 1.0, acted_share: 1.0, ..SimOptions::default() };
+        let mut f = Faults::new(Vec::new(), &acted).unwrap();
+        let i = f.before_handler("v", "A", &Params::new(), None).unwrap();
+        assert!(runs_handler(&i) && resets_after_handler(&i), "the request acts, then the connection closes");
+        let acted = SimOptions { error_rate: 1.0, acted_share: 1.0, ..SimOptions::default() };
+        let mut f = Faults::new(Vec::new(), &acted).unwrap();
+        let p = Params::new();
+        let i = f.before_handler("v", "A", &p, None).unwrap();
+        assert!(runs_handler(&i) && !resets_after_handler(&i));
+        match f.after_handler(Some(&i), "A", &p, None, &mut Ok(serde_json::json!({}))) {
+            Some(Reply::Fault(fault)) => assert_eq!((fault.status, fault.code.as_str()), (503, "ServiceUnavailable")),
+            other => panic!("{other:?}"),
+        }
+        assert!(Faults::new(Vec::new(), &SimOptions { acted_share: 2.0, ..SimOptions::default() }).is_err());
     }
 
     #[test]

@@ -84,13 +84,18 @@ pub struct SimOptions {
     pub throttle_rate: f64,
     /// Fraction (0..=1) of authenticated requests answered 503 `ServiceUnavailable`.
     pub error_rate: f64,
+    /// Fraction (0..=1) of authenticated requests whose connection closes without an answer.
+    pub reset_rate: f64,
+    /// Fraction (0..=1) of the `error_rate` and `reset_rate` faults that strike after the request acted: the
+    /// handler runs (a release releases), then the answer is a 503 or the connection closes (see `faults.rs`).
+    pub acted_share: f64,
     /// Seed for the throttle/error draws, so a run can be replayed.
     pub seed: u64,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { latency_ms: 0, throttle_rate: 0.0, error_rate: 0.0, seed: 1 }
+        SimOptions { latency_ms: 0, throttle_rate: 0.0, error_rate: 0.0, reset_rate: 0.0, acted_share: 0.0, seed: 1 }
     }
 }
 

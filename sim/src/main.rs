@@ -25,6 +25,12 @@ struct Args {
     /// Fraction of requests answered 503 `ServiceUnavailable` (0..1).
     #[arg(long, default_value_t = 0.0)]
     error_rate: f64,
+    /// Fraction of requests whose connection closes without an answer (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    reset_rate: f64,
+    /// Fraction of the 503s and resets that strike after the request acted (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    acted_share: f64,
     /// Seed of the throttle/error draws, so a run can be replayed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -42,6 +48,8 @@ async fn main() -> ExitCode {
         latency_ms: args.latency_ms,
         throttle_rate: args.throttle_rate,
         error_rate: args.error_rate,
+        reset_rate: args.reset_rate,
+        acted_share: args.acted_share,
         seed: args.seed,
     };
     let sim = match Sim::from_inventory_file(&args.inventory, opts) {

@@ -220,6 +220,11 @@ impl Client {
         self.inner.per_endpoint_concurrency
     }
 
+    /// The retry schedule every call follows (the release reconciliation re-sends within it too).
+    pub fn retry_schedule(&self) -> crate::retry::Schedule {
+        self.inner.retry.schedule()
+    }
+
     /// Pages a listing may take before its scope fails (`RetryPolicy::max_pages`).
     pub fn max_pages(&self) -> usize {
         self.inner.retry.max_pages

@@ -88,6 +88,22 @@ impl ApiError {
         }
     }
 
+    /// The call may have acted although it did not succeed: a 5xx, a timeout, a connection closed after the
+    /// request was sent, or a 2xx answer that could not be read. Throttling, other 4xx answers, a refused
+    /// connection and missing credentials say the request was not carried out (RFC 9110 section 9.2.2: only such
+    /// answers let a client know "the original request was never applied").
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            ApiError::Service { status, .. } => *status >= 500 && !self.is_throttling(),
+            ApiError::Http { status, .. } => *status >= 500,
+            ApiError::Transport { message, timeout, .. } => *timeout || !message.starts_with("connect: "),
+            ApiError::Shape { .. } => true,
+            ApiError::Credentials { .. } => false,
+            // Earlier attempts of an idempotent call could have acted whatever the last one said.
+            ApiError::Exhausted { .. } => true,
+        }
+    }
+
     pub fn is_throttling(&self) -> bool {
         match self.code() {
             Some(code) => is_throttling_code(code),

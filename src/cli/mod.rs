@@ -228,6 +228,13 @@ pub struct RunArgs {
     /// acs:ram::1234567890123456:role/aliyun-janitor. Replaces the policy's `role_arn:`.
     #[arg(long, env = "JANITOR_ROLE_ARN")]
     pub role_arn: Option<String>,
+    /// Which entries the summary lists: `auto` (every instance up to 1,000, else `actions`), `all`, or `actions`
+    /// (what changed something or needs a person). Counts and decision log lines always cover every instance.
+    #[arg(long, env = "JANITOR_SUMMARY_ENTRIES", value_parser = ["auto", "all", "actions"])]
+    pub summary_entries: Option<String>,
+    /// Short for `--summary-entries all`.
+    #[arg(long, conflicts_with = "summary_entries")]
+    pub all_entries: bool,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +302,11 @@ impl RunArgs {
         settings.profile = self.profile.clone();
         settings.role = crate::runtime::role_from(self.role_arn.clone())?;
         settings.sts_region = crate::credentials::sts::sts_region(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        settings.summary_entries = match (self.all_entries, self.summary_entries.as_deref()) {
+            (true, _) => crate::plan::EntriesMode::All,
+            (false, Some(v)) => crate::plan::EntriesMode::parse(v).unwrap_or_default(),
+            (false, None) => crate::plan::EntriesMode::default(),
+        };
         Ok(settings)
     }
 

@@ -241,13 +241,29 @@ async fn release_scope(
             }
         }
     }
+    // The fresh records are not needed past this point; every scope releases at once (benchmark: peak memory).
+    drop(fresh);
     if eligible.is_empty() {
         return;
     }
     if late() {
         return leave(entries);
     }
-    let results = release::release_region(product, api, region, run_id, eligible, apply, poll).await;
+    // What the plan holds for each id, to tell whether a re-read after an ambiguous release answer still calls
+    // for the very same release.
+    let planned: BTreeMap<String, (Option<Change>, Option<Text>)> = entries
+        .iter()
+        .filter(|e| releasing(e))
+        .map(|e| (e.decision.id.to_string(), (e.change.clone(), e.decision.rule.clone())))
+        .collect();
+    let recheck = |fresh: &crate::inventory::Instance| -> Result<(), String> {
+        let again = planner.decide(product, fresh);
+        match planned.get(fresh.id.as_str()) {
+            Some((change, rule)) if again.change == *change && again.decision.rule == *rule => Ok(()),
+            _ => Err(crate::report::reason(&again)),
+        }
+    };
+    let results = release::release_region(product, api, region, run_id, eligible, apply, poll, &recheck).await;
     for entry in entries.iter_mut() {
         let Some(r) = results.get(entry.decision.id.as_str()) else { continue };
         match r {
@@ -255,17 +271,26 @@ async fn release_scope(
                 entry.outcome = Outcome::WouldRelease;
                 entry.request_ids = request_ids.clone();
             }
-            IdOutcome::Released { request_ids } => {
+            IdOutcome::Released { request_ids, confirmed } => {
                 entry.outcome = Outcome::Released;
                 entry.request_ids = request_ids.clone();
+                if let Some(confirmed) = confirmed {
+                    entry.decision.facts.insert(RECONCILED_FACT, confirmed);
+                    entry.message = Some(confirmed.clone());
+                }
             }
-            IdOutcome::ReleaseStarted { request_ids, pending } => {
+            IdOutcome::ReleaseStarted { request_ids, pending, confirmed } => {
                 entry.outcome = Outcome::Released;
                 entry.request_ids = request_ids.clone();
                 entry.message = Some(format!("release started, record removal pending: {pending}"));
+                if let Some(confirmed) = confirmed {
+                    entry.decision.facts.insert(RECONCILED_FACT, confirmed);
+                }
             }
             // A protection the listing did not show (or that appeared since): a veto, not a failure.
-            IdOutcome::Failed { error, request_ids } if error.is_protection_veto() => {
+            IdOutcome::Failed { error, request_ids } | IdOutcome::DryRunFailed { error, request_ids }
+                if error.is_protection_veto() =>
+            {
                 entry.outcome = Outcome::Protected;
                 entry.decision.verdict = Verdict::Protected {
                     by: format!("release protection reported by the service ({})", error.summary_code()),
@@ -274,15 +299,40 @@ async fn release_scope(
                 entry.message = Some(error.to_string());
                 entry.request_ids = request_ids.clone();
             }
-            IdOutcome::Failed { error, request_ids } => {
+            IdOutcome::Failed { error, request_ids } | IdOutcome::DryRunFailed { error, request_ids } => {
                 entry.outcome = Outcome::Failed;
                 entry.code = Some(error.summary_code());
                 entry.message = Some(error.to_string());
                 entry.request_ids = request_ids.clone();
             }
+            // Both readings: what the plan decided from the listing, and what the re-read shows now.
+            IdOutcome::Changed { error, request_ids, now } => {
+                let listed = crate::report::reason(entry);
+                entry.outcome = Outcome::Skipped;
+                entry.code = Some(error.summary_code());
+                entry.message = Some(format!(
+                    "the release answered {} and the re-read shows the instance changed: listed as {listed}, now \
+                     {now}; not released and not sent again",
+                    error.summary_code()
+                ));
+                entry.decision.verdict = Verdict::Skip { reason: "changed since the release call (re-read)".into() };
+                entry.request_ids = request_ids.clone();
+            }
+            IdOutcome::Unknown { error, request_ids, reread } => {
+                entry.outcome = Outcome::Failed;
+                entry.code = Some(error.summary_code());
+                entry.message = Some(format!(
+                    "the release may have acted ({error}) and {reread}: not sent again, since a second call could \
+                     release twice; the next run sees what happened"
+                ));
+                entry.request_ids = request_ids.clone();
+            }
         }
     }
 }
+
+/// The decision fact that says how an ambiguous release answer was settled.
+pub const RECONCILED_FACT: &str = "reconciled";
 
 /// The second steps of releases earlier runs started (apply mode only): the finisher re-reads the instances
 /// and removes each record that still reads released. What it cannot finish yet is left for a later run.

@@ -2,6 +2,11 @@
 //! most `batch_size` ids sharing the same options, proves each call with a dry run, and (in apply mode)
 //! releases only the ids whose dry run passed. One instance's error never blocks the rest of its batch:
 //! the batch is split in halves until the failing instance stands alone.
+//!
+//! A release answer that leaves open whether it acted (a 5xx, a timeout, a reset: [`ApiError::may_have_acted`])
+//! is reconciled by a re-read ([`reconcile`]): gone or reading as released is `released`, confirmed by the
+//! re-read; unchanged and still the same decision is sent again (within the client's retry schedule); anything
+//! else is not released. Without a re-read that answers, nothing is sent twice.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,29 +14,29 @@ use std::future::Future;
 use sha2::{Digest, Sha256};
 
 use crate::aliyun::{ApiError, Client};
-use crate::inventory::Extras;
+use crate::inventory::{Extras, Instance};
 use crate::products::{CallResult, Finish, Poll, Product, ReleaseCall, ReleaseOptions};
 
 /// What happened to one id in the release step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdOutcome {
     /// Dry run passed (or pre-flight held), and no real call was made.
-    DryRunPassed {
-        request_ids: Vec<String>,
-    },
-    Released {
-        request_ids: Vec<String>,
-    },
+    DryRunPassed { request_ids: Vec<String> },
+    /// `confirmed`: the release answer was lost and a re-read showed the release (what it showed).
+    Released { request_ids: Vec<String>, confirmed: Option<String> },
     /// Released, but the second step of a two-step release (`FinishRelease::finish_releases`) is still pending.
-    ReleaseStarted {
-        request_ids: Vec<String>,
-        pending: String,
-    },
-    /// The dry run or the release failed for this id.
-    Failed {
-        error: ApiError,
-        request_ids: Vec<String>,
-    },
+    ReleaseStarted { request_ids: Vec<String>, pending: String, confirmed: Option<String> },
+    /// The release answer left open whether it acted, and the re-read shows the instance changed into something
+    /// the plan did not decide (`now`): not released, not sent again.
+    Changed { error: ApiError, request_ids: Vec<String>, now: String },
+    /// The release answer left open whether it acted and the re-read could not tell (`reread` says why): not
+    /// sent again, since a second call could release twice.
+    Unknown { error: ApiError, request_ids: Vec<String>, reread: String },
+    /// The native dry run, or what must be written before the release (`Product::prepare_releases`), failed
+    /// for this id: no release was sent, so this is never reconciled.
+    DryRunFailed { error: ApiError, request_ids: Vec<String> },
+    /// The release failed for this id.
+    Failed { error: ApiError, request_ids: Vec<String> },
 }
 
 /// One eligible instance handed to the release step.
@@ -41,6 +46,10 @@ pub struct Eligible {
     pub options: ReleaseOptions,
     pub extra: Extras,
 }
+
+/// Whether a fresh read of an instance still calls for the very release the plan holds: `Ok(())`, or what it
+/// calls for now.
+pub type Recheck<'a> = &'a (dyn Fn(&Instance) -> Result<(), String> + Sync);
 
 /// A deterministic idempotency token (≤ 64 ASCII chars): the same run, product, region, ids and options
 /// always give the same token, so a retry after a lost response cannot release twice.
@@ -93,6 +102,7 @@ where
 /// Runs the dry-run step and, when `apply` is set, the release step for one product and region.
 /// Products without a native dry run must have been pre-flighted by the caller (a fresh re-read); their
 /// dry-run step here is a no-op pass. Batches run concurrently; the client's per-endpoint limit bounds them.
+#[allow(clippy::too_many_arguments)]
 pub async fn release_region(
     product: &dyn Product,
     api: &Client,
@@ -101,6 +111,48 @@ pub async fn release_region(
     eligible: Vec<Eligible>,
     apply: bool,
     poll: Poll,
+    recheck: Recheck<'_>,
+) -> BTreeMap<String, IdOutcome> {
+    let mut eligible = eligible;
+    let mut unprepared = BTreeMap::new();
+    if apply {
+        let ids: Vec<String> = eligible.iter().map(|e| e.id.clone()).collect();
+        unprepared = product.prepare_releases(api, region, &ids).await;
+        eligible.retain(|e| !unprepared.contains_key(&e.id));
+    }
+    let by_id: BTreeMap<String, Eligible> = eligible.iter().map(|e| (e.id.clone(), e.clone())).collect();
+    let mut out = run_batches(product, api, region, run_id, eligible, apply).await;
+    // Nothing was sent for these: a failure before the release, never reconciled.
+    for (id, error) in unprepared {
+        out.insert(id, IdOutcome::DryRunFailed { error, request_ids: Vec::new() });
+    }
+    if apply {
+        reconcile(product, api, region, run_id, poll, recheck, &by_id, &mut out).await;
+    }
+    if let Some(finisher) = product.finish_release() {
+        let released: Vec<String> =
+            out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
+        if !released.is_empty() {
+            for (id, result) in finisher.finish_releases(api, region, &released, poll).await {
+                if let Some(IdOutcome::Released { request_ids, confirmed }) = out.get(&id) {
+                    let finished = finish(result, request_ids.clone(), confirmed.clone());
+                    out.insert(id, finished);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The batches of one region: grouped by options, at most `batch_size` ids each, a few more in flight than the
+/// endpoint admits.
+async fn run_batches(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    run_id: &str,
+    eligible: Vec<Eligible>,
+    apply: bool,
 ) -> BTreeMap<String, IdOutcome> {
     let spec = product.spec();
     let mut by_options: BTreeMap<ReleaseOptions, Vec<Eligible>> = BTreeMap::new();
@@ -123,20 +175,131 @@ pub async fn release_region(
         .buffer_unordered(in_flight)
         .collect()
         .await;
-    let mut out: BTreeMap<String, IdOutcome> = done.into_iter().flatten().collect();
-    if let Some(finisher) = product.finish_release() {
-        let released: Vec<String> =
-            out.iter().filter(|(_, o)| matches!(o, IdOutcome::Released { .. })).map(|(id, _)| id.clone()).collect();
-        if !released.is_empty() {
-            for (id, result) in finisher.finish_releases(api, region, &released, poll).await {
-                if let Some(IdOutcome::Released { request_ids }) = out.get(&id) {
-                    let finished = finish(result, request_ids.clone());
-                    out.insert(id, finished);
+    done.into_iter().flatten().collect()
+}
+
+/// Reconciles every release whose answer left open whether it acted: one re-read of those ids per round
+/// (`Product::get`), then each is
+/// - gone, or reading as released ([`Product::release_seen`]): `Released`, "confirmed by re-read";
+/// - unchanged and still the same decision (`recheck`): sent again, after a back-off, at most
+///   `max_attempts - 1` rounds, within the schedule's budget and the run's deadline; past that it stays failed;
+/// - anything else: [`IdOutcome::Changed`], not released.
+///
+/// A re-read that fails leaves them [`IdOutcome::Unknown`]: nothing is sent a second time without a reading
+/// that shows the first call did not act.
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile(
+    product: &dyn Product,
+    api: &Client,
+    region: &str,
+    run_id: &str,
+    poll: Poll,
+    recheck: Recheck<'_>,
+    eligible: &BTreeMap<String, Eligible>,
+    out: &mut BTreeMap<String, IdOutcome>,
+) {
+    let schedule = api.retry_schedule();
+    let start = tokio::time::Instant::now();
+    let mut resends = 0u32;
+    loop {
+        let ambiguous: Vec<String> = out
+            .iter()
+            .filter(|(_, o)| matches!(o, IdOutcome::Failed { error, .. } if error.may_have_acted()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ambiguous.is_empty() {
+            return;
+        }
+        let fresh = match product.get(api, region, &ambiguous).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                for id in ambiguous {
+                    if let Some(IdOutcome::Failed { error, request_ids }) = out.remove(&id) {
+                        let reread = format!("the re-read failed ({e})");
+                        out.insert(id, IdOutcome::Unknown { error, request_ids, reread });
+                    }
                 }
+                return;
             }
+        };
+        let delay = crate::retry::backoff(schedule.base_delay, schedule.max_delay, resends + 1);
+        let may_resend = resends + 1 < schedule.max_attempts.max(1)
+            && start.elapsed() + delay <= schedule.budget
+            && poll.until.is_none_or(|until| tokio::time::Instant::now() + delay < until);
+        let mut again: Vec<Eligible> = Vec::new();
+        let mut earlier: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in ambiguous {
+            let Some(IdOutcome::Failed { error, request_ids }) = out.remove(&id) else { continue };
+            let answered = error.summary_code();
+            let outcome = match fresh.iter().find(|i| i.id == id) {
+                None => IdOutcome::Released {
+                    request_ids,
+                    confirmed: Some(format!("confirmed by re-read: gone (the release answered {answered})")),
+                },
+                Some(i) => match (product.release_seen(i), recheck(i)) {
+                    (Some(seen), _) => IdOutcome::Released {
+                        request_ids,
+                        confirmed: Some(format!("confirmed by re-read: {seen} (the release answered {answered})")),
+                    },
+                    (None, Ok(())) if may_resend => match eligible.get(&id) {
+                        Some(e) => {
+                            again.push(e.clone());
+                            earlier.insert(id, request_ids);
+                            continue;
+                        }
+                        None => IdOutcome::Failed { error, request_ids },
+                    },
+                    (None, Ok(())) => IdOutcome::Failed { error, request_ids },
+                    (None, Err(now)) => IdOutcome::Changed { error, request_ids, now },
+                },
+            };
+            out.insert(id, outcome);
+        }
+        if again.is_empty() {
+            return;
+        }
+        resends += 1;
+        tracing::debug!(
+            product = product.code(),
+            region,
+            ids = again.len(),
+            resends,
+            "release answers were lost and the re-read shows them unchanged: sending again"
+        );
+        tokio::time::sleep(delay).await;
+        for (id, outcome) in run_batches(product, api, region, run_id, again, true).await {
+            let before = earlier.remove(&id).unwrap_or_default();
+            out.insert(id, with_earlier(outcome, before));
         }
     }
-    out
+}
+
+/// The request ids of earlier attempts go first.
+fn with_earlier(outcome: IdOutcome, before: Vec<String>) -> IdOutcome {
+    let join = |mut r: Vec<String>| {
+        let mut all = before.clone();
+        all.append(&mut r);
+        all
+    };
+    match outcome {
+        IdOutcome::DryRunPassed { request_ids } => IdOutcome::DryRunPassed { request_ids: join(request_ids) },
+        IdOutcome::Released { request_ids, confirmed } => {
+            IdOutcome::Released { request_ids: join(request_ids), confirmed }
+        }
+        IdOutcome::ReleaseStarted { request_ids, pending, confirmed } => {
+            IdOutcome::ReleaseStarted { request_ids: join(request_ids), pending, confirmed }
+        }
+        IdOutcome::Failed { error, request_ids } => IdOutcome::Failed { error, request_ids: join(request_ids) },
+        IdOutcome::DryRunFailed { error, request_ids } => {
+            IdOutcome::DryRunFailed { error, request_ids: join(request_ids) }
+        }
+        IdOutcome::Changed { error, request_ids, now } => {
+            IdOutcome::Changed { error, request_ids: join(request_ids), now }
+        }
+        IdOutcome::Unknown { error, request_ids, reread } => {
+            IdOutcome::Unknown { error, request_ids: join(request_ids), reread }
+        }
+    }
 }
 
 /// One batch: the dry run, then (in apply mode) the real call on exactly the ids whose dry run passed.
@@ -175,7 +338,7 @@ async fn release_batch(
                     dry_ids.insert(id.clone(), rid);
                     passed.push(id);
                 }
-                Err(error) => out.push((id, IdOutcome::Failed { error, request_ids: Vec::new() })),
+                Err(error) => out.push((id, IdOutcome::DryRunFailed { error, request_ids: Vec::new() })),
             }
         }
     } else {
@@ -202,7 +365,7 @@ async fn release_batch(
         match r {
             Ok(rid) => {
                 request_ids.extend(Some(rid).filter(|r| !r.is_empty()));
-                out.push((id, IdOutcome::Released { request_ids }));
+                out.push((id, IdOutcome::Released { request_ids, confirmed: None }));
             }
             Err(error) => {
                 request_ids.extend(error.request_id().map(String::from));
@@ -215,16 +378,17 @@ async fn release_batch(
 
 /// Step 3 of a two-step release: removes the released record. A pending or failed removal never turns the
 /// release into a failure: the instance is released either way.
-fn finish(result: Result<Finish, ApiError>, mut request_ids: Vec<String>) -> IdOutcome {
+fn finish(result: Result<Finish, ApiError>, mut request_ids: Vec<String>, confirmed: Option<String>) -> IdOutcome {
     match result {
         Ok(Finish::Done { request_id }) => {
             request_ids.extend(Some(request_id).filter(|r| !r.is_empty()));
-            IdOutcome::Released { request_ids }
+            IdOutcome::Released { request_ids, confirmed }
         }
-        Ok(Finish::Pending { reason }) => IdOutcome::ReleaseStarted { request_ids, pending: reason },
+        Ok(Finish::Pending { reason }) => IdOutcome::ReleaseStarted { request_ids, pending: reason, confirmed },
         Err(e) => {
             request_ids.extend(e.request_id().map(String::from));
-            IdOutcome::ReleaseStarted { request_ids, pending: format!("removing the released record failed: {e}") }
+            let pending = format!("removing the released record failed: {e}");
+            IdOutcome::ReleaseStarted { request_ids, pending, confirmed }
         }
     }
 }

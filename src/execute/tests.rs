@@ -50,10 +50,89 @@ async fn run(mode: RunMode, now: DateTime<Utc>, listed: Vec<Instance>, fresh: Ve
         skipped_scopes: Vec::new(),
         ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
     limits::hold(&mut plan, &policy.limits, LimitScope::Fleet);
     execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
     (plan, fake.calls())
+}
+
+/// Like [`run`] in apply mode at day 4, with a fake the test has set up (scripted release answers).
+async fn run_fake(fake: Fake) -> (Plan, Vec<String>) {
+    let policy = Policy::from_yaml(POLICY, "execute-unit.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let listed = fake.now.lock().map(|n| n.clone()).unwrap_or_default();
+    let fake = Arc::new(fake);
+    let products: Vec<Arc<dyn Product>> = vec![fake.clone()];
+    let key = fake::mark_key();
+    let mut planner = Planner::new(&policy, day(4), RunMode::Apply, None, &Billing::Off);
+    planner.mark_key = Some(&key);
+    let mut plan = Plan {
+        run_id: "run-1".into(),
+        account_id: "1234567890123456".into(),
+        mode: RunMode::Apply,
+        mode_reason: String::new(),
+        trigger: "test".into(),
+        now: day(4),
+        scanned: listed.len(),
+        population: listed.len(),
+        entries: listed.iter().map(|i| planner.decide(fake.as_ref(), i)).collect(),
+        skipped_scopes: Vec::new(),
+        ignored: Vec::new(),
+        limit_breach: None,
+        settled: Default::default(),
+    };
+    limits::hold(&mut plan, &policy.limits, LimitScope::Fleet);
+    execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;
+    (plan, fake.calls())
+}
+
+fn scripted(lost: Vec<fake::LostRelease>) -> Fake {
+    let f = Fake::with(vec![marked("f-1")]);
+    *f.lost_releases.lock().unwrap() = lost;
+    f
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_release_answer_is_settled_by_a_re_read() {
+    // The release acted, its answer was lost: the re-read finds it gone. One release call.
+    let (plan, calls) = run_fake(scripted(vec![fake::LostRelease { acts: true, then: None }])).await;
+    let e = &plan.entries[0];
+    assert_eq!(e.outcome, Outcome::Released, "{e:?}");
+    assert!(e.decision.facts.get(RECONCILED_FACT).is_some_and(|r| r.contains("confirmed by re-read: gone")));
+    assert_eq!(calls, ["Get f-1", "Release f-1", "Get f-1"]);
+
+    // It did not act, and the re-read shows the same instance, decided the same: sent again.
+    let (plan, calls) = run_fake(scripted(vec![fake::LostRelease::default()])).await;
+    assert_eq!(plan.entries[0].outcome, Outcome::Released, "{:?}", plan.entries[0]);
+    assert_eq!(calls, ["Get f-1", "Release f-1", "Get f-1", "Release f-1"]);
+
+    // It did not act, and the instance changed meanwhile (the owner moved the mark's deadline): not released, not sent again,
+    // and both readings named.
+    let mut kept = marked("f-1");
+    kept.tags.insert(RELEASE_AFTER_TAG, "2026-12-05T12:00:00Z");
+    let (plan, calls) = run_fake(scripted(vec![fake::LostRelease { acts: false, then: Some(vec![kept]) }])).await;
+    let e = &plan.entries[0];
+    assert_eq!(e.outcome, Outcome::Skipped, "{e:?}");
+    let message = e.message.as_deref().unwrap_or_default();
+    assert!(message.contains("listed as") && message.contains("now"), "{message}");
+    assert_eq!(calls, ["Get f-1", "Release f-1", "Get f-1"]);
+
+    // The re-read fails: never a second call.
+    let mut f = scripted(vec![fake::LostRelease { acts: true, then: None }]);
+    f.get_fails_from = Some(2);
+    let (plan, calls) = run_fake(f).await;
+    let e = &plan.entries[0];
+    assert_eq!(e.outcome, Outcome::Failed, "{e:?}");
+    assert!(e.message.as_deref().unwrap_or_default().contains("not sent again"), "{e:?}");
+    assert_eq!(calls, ["Get f-1", "Release f-1", "Get f-1"]);
+
+    // Unchanged every time: sent again only within the retry schedule (the default: 4 attempts), then failed.
+    let lost = (0..10).map(|_| fake::LostRelease::default()).collect();
+    let (plan, calls) = run_fake(scripted(lost)).await;
+    assert_eq!(plan.entries[0].outcome, Outcome::Failed);
+    let releases = calls.iter().filter(|c| c.starts_with("Release")).count();
+    let max = fake::client().retry_schedule().max_attempts as usize;
+    assert_eq!(releases, max, "{calls:?}");
 }
 
 #[tokio::test]
@@ -118,6 +197,7 @@ async fn a_mark_is_written_before_its_auto_release_time_and_a_failed_mark_sets_n
         skipped_scopes: Vec::new(),
         ignored: Vec::new(),
         limit_breach: None,
+        settled: Default::default(),
     };
     let products: Vec<Arc<dyn Product>> = vec![fake.clone()];
     execute(&mut plan, &fake::client(), &products, &planner, crate::products::Poll::default()).await;

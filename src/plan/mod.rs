@@ -164,6 +164,57 @@ pub struct Plan {
     /// Set by the limits stage when it held a kind of change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_breach: Option<LimitBreach>,
+    /// Entries already final when planned and not kept in `entries` ([`EntriesMode`]): their decision lines are
+    /// logged as they are decided, and only their count stays, `product/region` → outcome → count.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// Which entries the plan and the summary keep (`JANITOR_SUMMARY_ENTRIES`, `--summary-entries`). Every
+/// decision is logged either way; the counts always cover every instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntriesMode {
+    /// `all` for runs of at most [`EntriesMode::AUTO_ALL_UP_TO`] instances, `actions` above.
+    #[default]
+    Auto,
+    /// Every instance scanned.
+    All,
+    /// The entries that changed something or need a person: released, would release, marked, unmarked, finished,
+    /// failed, held, manual, invalid, skipped (and their dry-run forms). Kept, protected, waiting, outside the
+    /// window and duplicate deliveries are counted and logged only: memory grows with the candidates, not the
+    /// population.
+    Actions,
+}
+
+impl EntriesMode {
+    /// Up to this many instances `auto` keeps every entry (a summary a person reads whole).
+    pub const AUTO_ALL_UP_TO: usize = 1_000;
+
+    pub fn parse(s: &str) -> Option<EntriesMode> {
+        match s.trim() {
+            "auto" => Some(EntriesMode::Auto),
+            "all" => Some(EntriesMode::All),
+            "actions" => Some(EntriesMode::Actions),
+            _ => None,
+        }
+    }
+
+    /// Whether a run of `population` instances keeps `e` in its entries.
+    pub fn keeps(self, population: usize, e: &Entry) -> bool {
+        let all = match self {
+            EntriesMode::All => true,
+            EntriesMode::Actions => false,
+            EntriesMode::Auto => population <= Self::AUTO_ALL_UP_TO,
+        };
+        // An entry with a pending change is never final before the execute stage.
+        all || e.pending_change().is_some()
+            || e.change.is_some()
+            || !matches!(
+                e.outcome,
+                Outcome::Kept | Outcome::Protected | Outcome::Waiting | Outcome::OutsideWindow | Outcome::Duplicate
+            )
+    }
 }
 
 /// Everything a decision depends on besides the instance: built once per run, shared by the plan and by the
@@ -198,6 +249,15 @@ impl<'a> Planner<'a> {
     }
 
     /// The one decision for a listed (or re-read) instance of `product`.
+    /// Whether the facts a product's listing lacks (`Product::listing_lacks_details`: a protection flag) could
+    /// change this instance's outcome. Decided on the listing's facts: an instance that no rule matches (`kept`) or
+    /// that a tag already protects, with nothing to change, ends the same whatever the details say; any other
+    /// (a release, a mark, an unmark, a manual or skipped candidate) has its details read before it is decided.
+    pub fn needs_details(&self, product: &dyn Product, listed: &Instance) -> bool {
+        let e = self.decide(product, listed);
+        !(e.change.is_none() && matches!(e.outcome, Outcome::Kept | Outcome::Protected))
+    }
+
     pub fn decide(&self, product: &dyn Product, instance: &Instance) -> Entry {
         if let Some(seen) = product.finish_release().and_then(|f| f.awaiting(instance)) {
             return self.finish(instance, seen);
@@ -446,28 +506,76 @@ struct Target<'t> {
     extra: &'t Extras,
 }
 
-/// Decides every scanned instance (and the instances only billing knows) into a [`Plan`]. An instance that can
-/// take no further part is decided and dropped at once, so a large listing is not held twice (benchmark: peak
-/// memory): the plan holds entries, never instances.
-pub fn plan(
-    planner: &Planner<'_>,
-    header: Plan,
-    listings: Vec<crate::scan::ScopeListing>,
-    billed_only: impl FnOnce(&[crate::scan::ScopeListing]) -> Vec<Entry>,
-) -> Plan {
-    let mut plan = header;
-    let extra = billed_only(&listings);
-    plan.entries.reserve_exact(listings.iter().map(|l| l.instances.len()).sum::<usize>() + extra.len());
-    for listing in listings {
-        plan.scanned += listing.instances.len();
-        plan.population += listing.instances.len();
-        for instance in &listing.instances {
-            plan.entries.push(planner.decide(listing.product.as_ref(), instance));
+/// Decides every scanned instance (and the instances only billing knows) into a [`Plan`], scope by scope as the
+/// scan hands them on ([`Planning::add`]): an entry final when planned is logged at once and only counted
+/// unless [`EntriesMode`] keeps it; every instance is dropped once decided.
+pub struct Planning<'p> {
+    planner: &'p Planner<'p>,
+    plan: Plan,
+    mode: EntriesMode,
+    /// `auto` turned into `actions` (the run passed [`EntriesMode::AUTO_ALL_UP_TO`] instances).
+    swept: bool,
+    listed: crate::discovery::Listed,
+}
+
+impl<'p> Planning<'p> {
+    pub fn new(planner: &'p Planner<'p>, header: Plan, mode: EntriesMode) -> Self {
+        Planning { planner, plan: header, mode, swept: false, listed: Default::default() }
+    }
+
+    /// Decides one scope's instances.
+    pub fn add(&mut self, listing: crate::scan::ScopeListing) {
+        let code = listing.product.code();
+        self.listed.scopes.insert((code.to_string(), listing.region.clone()));
+        self.plan.scanned += listing.instances.len();
+        self.plan.population += listing.instances.len();
+        for instance in listing.instances {
+            if self.planner.billing.lists(code, &listing.region, &instance.id) {
+                self.listed.ids.insert((code.to_string(), listing.region.clone(), instance.id.to_string()));
+            }
+            let e = self.planner.decide(listing.product.as_ref(), &instance);
+            self.keep(e);
         }
     }
-    plan.scanned += extra.len();
-    plan.entries.extend(extra.into_iter().map(|e| planner.decide_billed(e)));
-    plan
+
+    /// What the listings showed that billing's own entries need (`Billing::billed_only`).
+    pub fn listed(&self) -> &crate::discovery::Listed {
+        &self.listed
+    }
+
+    /// Adds the entries only billing knows, and answers the plan.
+    pub fn finish(mut self, billed_only: Vec<Entry>) -> Plan {
+        self.plan.scanned += billed_only.len();
+        for e in billed_only {
+            let e = self.planner.decide_billed(e);
+            self.keep(e);
+        }
+        self.plan.entries.shrink_to_fit();
+        self.plan
+    }
+
+    fn keep(&mut self, e: Entry) {
+        if self.mode == EntriesMode::Auto && !self.swept && self.plan.scanned > EntriesMode::AUTO_ALL_UP_TO {
+            // Past the size a person reads whole: what was kept so far and is final is settled now.
+            self.swept = true;
+            for kept in std::mem::take(&mut self.plan.entries) {
+                self.settle_or_keep(kept);
+            }
+        }
+        self.settle_or_keep(e);
+    }
+
+    fn settle_or_keep(&mut self, e: Entry) {
+        let mode = if self.swept { EntriesMode::Actions } else { self.mode };
+        if mode.keeps(self.plan.scanned, &e) {
+            self.plan.entries.push(e);
+        } else {
+            // Final now: its line is written at once and only its count is held.
+            crate::report::log_entry(&e, &self.plan.account_id);
+            let key = format!("{}/{}", e.decision.product, e.decision.region);
+            *self.plan.settled.entry(key).or_default().entry(e.outcome.as_str().to_string()).or_default() += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,30 @@ pub struct Fake {
     pub calls: Mutex<Vec<String>>,
     /// Actions (`TagResources`, `Release`, ...) that fail.
     pub failing: Vec<&'static str>,
+    /// Scripted `Release` answers, used front first: each is a 503 (an answer that leaves open whether the call
+    /// acted). `acts`: the call did release (its ids leave `now`); `then`: `now` becomes these instances.
+    pub lost_releases: Mutex<Vec<LostRelease>>,
+    /// `Get` fails with a 500 from this call on (counted from 1).
+    pub get_fails_from: Option<usize>,
+    /// `Get` calls so far.
+    pub gets: Mutex<usize>,
+}
+
+/// One scripted `Release` answer of [`Fake::lost_releases`].
+#[derive(Default)]
+pub struct LostRelease {
+    pub acts: bool,
+    pub then: Option<Vec<Instance>>,
+}
+
+fn unavailable(action: &str) -> ApiError {
+    ApiError::Service {
+        action: action.into(),
+        status: 503,
+        code: "ServiceUnavailable".into(),
+        message: "scripted".into(),
+        request_id: String::new(),
+    }
 }
 
 impl Fake {
@@ -105,11 +129,35 @@ impl Product for Fake {
 
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
         self.record("Get", ids)?;
+        let n = self.gets.lock().map(|mut g| {
+            *g += 1;
+            *g
+        });
+        if self.get_fails_from.is_some_and(|from| n.is_ok_and(|n| n >= from)) {
+            return Err(ApiError::Service {
+                action: "Get".into(),
+                status: 500,
+                code: "InternalError".into(),
+                message: "scripted".into(),
+                request_id: String::new(),
+            });
+        }
         Ok(self.list(api, region).await?.into_iter().filter(|i| ids.iter().any(|id| *id == i.id)).collect())
     }
 
     async fn release(&self, _api: &Client, call: &ReleaseCall) -> CallResult {
-        self.record("Release", &call.ids)
+        let answer = self.record("Release", &call.ids);
+        let scripted = self.lost_releases.lock().ok().and_then(|mut l| (!l.is_empty()).then(|| l.remove(0)));
+        let Some(lost) = scripted else { return answer };
+        if let Ok(mut now) = self.now.lock() {
+            if lost.acts {
+                now.retain(|i| !call.ids.contains(&i.id.to_string()));
+            }
+            if let Some(then) = lost.then {
+                *now = then;
+            }
+        }
+        Err(unavailable("Release"))
     }
 
     fn tagging(&self) -> Option<&dyn Tagging> {

@@ -40,6 +40,8 @@ const RELEASABLE_STATES: [i64; 2] = [2, 3];
 /// `ViewInstanceStatusCode` released: the state to wait for when an answer carries no `ServiceStatus` (which
 /// view code shows while `ServiceStatus` is 15 is UNVERIFIED; both readings are handled).
 const RELEASED: i64 = 6;
+/// `ViewInstanceStatusCode` while a release is under way (reference 3.3).
+const RELEASING: i64 = 23;
 /// `ServiceStatus` of a released instance whose record `DeleteInstance` removes (reference 3.3, corrected).
 const SERVICE_RELEASED: i64 = 15;
 /// `ServiceStatus` after `DeleteInstance`: the Terraform provider's reader treats it as "not found".
@@ -322,24 +324,6 @@ impl Kafka {
         tag_batches(ids, TAG_BATCH, |chunk| async move { tag_call(api, region, action, &chunk, params).await }).await
     }
 
-    /// The release record, written before `ReleaseInstance`; the release is not sent unless it was.
-    async fn record_release(&self, api: &Client, region: &str, id: &str) -> Result<(), ApiError> {
-        let at = crate::lifecycle::format_time(chrono::Utc::now());
-        let tags = BTreeMap::from([(crate::lifecycle::RELEASED_TAG.to_string(), at)]);
-        let ids = [id.to_string()];
-        let report = tag_call(api, region, "TagResources", &ids, &tag_params(&tags)?).await?;
-        match report.failed.into_iter().next() {
-            None => Ok(()),
-            Some((_, (code, message))) => Err(ApiError::Service {
-                action: "TagResources".into(),
-                status: 200,
-                code,
-                message: format!("the release record could not be written, so nothing was released: {message}"),
-                request_id: report.request_ids.into_iter().next().unwrap_or_default(),
-            }),
-        }
-    }
-
     fn envelope_call(action: &'static str, v: serde_json::Value) -> CallResult {
         let request_id = request_id(&v);
         let env: Envelope = decode(action, v)?;
@@ -381,7 +365,7 @@ impl Product for Kafka {
         let [id] = call.ids.as_slice() else {
             return Err(shape("ReleaseInstance", format!("one id per call, {} given", call.ids.len())));
         };
-        self.record_release(api, &call.region, id).await?;
+        // The release record (`janitor:released`) was written by `prepare_releases` before this call.
         let mut req = ApiRequest::new(CODE, VERSION, "ReleaseInstance", &call.region)
             .param("RegionId", call.region.clone())
             .param("InstanceId", id.clone());
@@ -402,6 +386,42 @@ impl Product for Kafka {
                 instance.status
             )),
         }
+    }
+
+    /// The release record (`janitor:released`), written before `ReleaseInstance` for the whole region at once (one
+    /// `TagResources` per 20 ids); an id whose record could not be written is not released.
+    async fn prepare_releases(&self, api: &Client, region: &str, ids: &[String]) -> BTreeMap<String, ApiError> {
+        let at = crate::lifecycle::format_time(chrono::Utc::now());
+        let tags = BTreeMap::from([(crate::lifecycle::RELEASED_TAG.to_string(), at)]);
+        let params = match tag_params(&tags) {
+            Ok(p) => p,
+            Err(e) => return ids.iter().map(|id| (id.clone(), e.clone())).collect(),
+        };
+        let report = self.tag_calls(api, region, "TagResources", ids, &params).await;
+        let request_id = report.request_ids.first().cloned().unwrap_or_default();
+        report
+            .failed
+            .into_iter()
+            .map(|(id, (code, message))| {
+                let error = ApiError::Service {
+                    action: "TagResources".into(),
+                    status: 200,
+                    code,
+                    message: format!("the release record could not be written, so nothing was released: {message}"),
+                    request_id: request_id.clone(),
+                };
+                (id, error)
+            })
+            .collect()
+    }
+
+    /// Releasing (`ViewInstanceStatusCode` 23) or released (`ServiceStatus` 15 or 10, view code 6).
+    fn release_seen(&self, instance: &Instance) -> Option<String> {
+        let releasing = state_code(instance) == Some(RELEASING);
+        (releasing || step(instance) != Step::NotYet).then(|| {
+            let service = service_status(instance).map(|s| format!(", ServiceStatus {s}")).unwrap_or_default();
+            format!("status {}{service}", instance.status)
+        })
     }
 
     fn tagging(&self) -> Option<&dyn Tagging> {

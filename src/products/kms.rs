@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::shared::{decode, lenient_i64, not_found_on_retry, read_each, request_id, shape};
+use super::shared::{decode, lenient_i64, read_each, request_id, shape};
 use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall};
 use crate::aliyun::{ApiError, ApiRequest, Client};
 use crate::inventory::{parse_api_time, parse_expiry, ChargeType, Instance};
@@ -230,12 +230,9 @@ impl Product for Kms {
         if call.options.force {
             req = req.param("ForceDeleteWithoutBackup", "true");
         }
-        // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
-        match api.call(&req).await {
-            Ok(v) => Ok(request_id(&v)),
-            Err(e) if not_found_on_retry(&e, |c| c == NOT_FOUND) => Ok(e.request_id().unwrap_or_default().to_string()),
-            Err(e) => Err(explain(e)),
-        }
+        // Mutating (never resent by the client): ReleaseKmsInstance has no ClientToken, so after a 5xx, a timeout
+        // or a reset only a re-read can tell whether it acted; the execute stage reconciles (`release::reconcile`).
+        api.call(&req.mutating()).await.map(|v| request_id(&v)).map_err(explain)
     }
 }
 

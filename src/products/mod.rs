@@ -96,12 +96,32 @@ pub trait Product: Send + Sync {
     /// A fresh read of the given ids (for events and pre-flight checks). Ids that no longer exist are absent.
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError>;
 
+    /// `list` answers the listing's facts only, and `get` reads what the listing lacks (Redis: the release
+    /// protection, only in `DescribeInstanceAttribute`). The scan then reads details only for the instances a rule
+    /// can still match on the listing's facts (`scan::read_details`); `get` (events, pre-flight) is always full.
+    fn listing_lacks_details(&self) -> bool {
+        false
+    }
+
+    /// What must be written before the releases of one region (Kafka: the janitor's release record), for all of
+    /// them at once (apply mode only). Answers the ids it could not prepare: those are not released.
+    async fn prepare_releases(&self, _api: &Client, _region: &str, _ids: &[String]) -> BTreeMap<String, ApiError> {
+        BTreeMap::new()
+    }
+
     /// The real release call for every id in `call`.
     async fn release(&self, api: &Client, call: &ReleaseCall) -> CallResult;
 
     /// Why the instance's current state rules out a release, if it does (Redis `DeleteInstance` needs
     /// `Normal`). Checked when planning and again at the pre-flight re-read.
     fn state_veto(&self, _instance: &Instance) -> Option<String> {
+        None
+    }
+
+    /// What a fresh read shows of a release under way or done (Kafka: releasing or released; Redis: `Released`),
+    /// if it does. After a release answer that leaves open whether it acted, this (or the instance being gone)
+    /// confirms the release.
+    fn release_seen(&self, _instance: &Instance) -> Option<String> {
         None
     }
 

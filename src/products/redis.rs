@@ -1,6 +1,7 @@
 //! Redis / Tair (`r-kvstore`, version 2015-01-01, reference sections 3.2 and 7): `DescribeInstances` (pages of
-//! at most 50) to enumerate, `DescribeInstanceAttribute` per instance for `InstanceReleaseProtection` (the list
-//! has no protection flag), `DeleteInstance` to release. No native dry run: the engine re-reads each instance
+//! at most 50) to list every instance with its status, charge type, times and tags, `DescribeInstanceAttribute`
+//! for `InstanceReleaseProtection` (the list has no protection flag), read only for the instances a rule can
+//! still match (`Product::listing_lacks_details`) and for every re-read, `DeleteInstance` to release. No native dry run: the engine re-reads each instance
 //! just before releasing it. Only `Normal` pay-as-you-go instances can be released through the API.
 //! `TagResources`/`UntagResources` write and remove the lifecycle's marks, which the attribute read's `Tags`
 //! shows on the next run.
@@ -11,8 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::shared::{
-    decode, lenient_bool, lenient_i64, not_found_on_retry, read_each, request_id, shape, tag_answer, tag_batches,
-    tag_params, untag_params,
+    decode, lenient_bool, lenient_i64, read_each, request_id, shape, tag_answer, tag_batches, tag_params, untag_params,
 };
 use super::{ArnForm, CallResult, Product, ProductSpec, ReleaseCall, TagReport, Tagging};
 use crate::aliyun::{ApiError, ApiRequest, Client};
@@ -77,14 +77,8 @@ struct ListWrapper {
     kv_store_instance: Vec<Listed>,
 }
 
-/// The listing is only used to enumerate ids; everything else comes from the attribute read.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Listed {
-    instance_id: String,
-    #[serde(default)]
-    region_id: Option<String>,
-}
+/// A listed instance: the attribute read's fields but the release protection (reference 3.2).
+type Listed = Attribute;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -115,9 +109,10 @@ struct Attribute {
     end_time: Option<String>,
     #[serde(default)]
     global_instance_id: Option<String>,
-    /// Required: without it we cannot know whether the instance is protected (fail closed).
-    #[serde(deserialize_with = "lenient_bool")]
-    instance_release_protection: bool,
+    /// Required in the attribute read: without it we cannot know whether the instance is protected (fail
+    /// closed). Absent from the listing.
+    #[serde(default, deserialize_with = "lenient_opt_bool")]
+    instance_release_protection: Option<bool>,
     #[serde(default)]
     tags: Option<Tags>,
 }
@@ -144,9 +139,18 @@ fn is_not_found(code: &str) -> bool {
     code == "InvalidInstanceId.NotFound"
 }
 
+/// `lenient_bool` for an optional field: `null` or absent reads as absent.
+fn lenient_opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v => lenient_bool(v).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 impl Attribute {
-    fn into_instance(self, region: &str) -> Result<Instance, ApiError> {
-        let action = "DescribeInstanceAttribute";
+    /// `action` is the read the record came from: the attribute read must carry the protection flag; the
+    /// listing has none (read as unprotected: only an instance no rule can match keeps the listing's record).
+    fn into_instance(self, region: &str, action: &str) -> Result<Instance, ApiError> {
         let at = |field: &str| format!("instance {}: `{field}`", self.instance_id);
         let charge_type = match self.charge_type.as_str() {
             "PostPaid" => ChargeType::PayAsYouGo,
@@ -180,7 +184,11 @@ impl Attribute {
         inst.status = self.instance_status.into();
         inst.created_at = created_at;
         inst.expires_at = expires_at;
-        inst.deletion_protection = self.instance_release_protection;
+        inst.deletion_protection = match (self.instance_release_protection, action) {
+            (Some(p), _) => p,
+            (None, "DescribeInstances") => false,
+            (None, _) => return Err(shape(action, format!("{}: missing", at("InstanceReleaseProtection")))),
+        };
         inst.tags = self
             .tags
             .map(|t| {
@@ -201,7 +209,7 @@ fn attribute_answer(value: serde_json::Value, id: &str, region: &str) -> Result<
     let mut found = resp.instances.db_instance_attribute.into_iter();
     match (found.next(), found.next()) {
         (None, _) => Ok(None),
-        (Some(a), None) if a.instance_id == id => a.into_instance(region).map(Some),
+        (Some(a), None) if a.instance_id == id => a.into_instance(region, action).map(Some),
         (Some(a), None) => Err(shape(
             action,
             format!("`Instances.DBInstanceAttribute[0].InstanceId`: asked for {id}, got {}", a.instance_id),
@@ -250,8 +258,9 @@ impl Redis {
         .await
     }
 
-    /// Every instance id in `region`, all pages. A repeated id means the pages cannot be trusted.
-    async fn list_ids(&self, api: &Client, region: &str) -> Result<Vec<String>, ApiError> {
+    /// Every instance in `region` as the listing shows it, all pages. A repeated id means the pages cannot be
+    /// trusted.
+    async fn list_all(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
         let action = "DescribeInstances";
         let mut ids = Vec::new();
         let mut seen = BTreeSet::new();
@@ -282,7 +291,7 @@ impl Redis {
                         format!("instance {} listed twice: pagination is inconsistent", item.instance_id),
                     ));
                 }
-                ids.push(item.instance_id);
+                ids.push(item.into_instance(region, action)?);
             }
             if empty || ids.len() as i64 >= resp.total_count {
                 return Ok(ids);
@@ -299,8 +308,11 @@ impl Product for Redis {
     }
 
     async fn list(&self, api: &Client, region: &str) -> Result<Vec<Instance>, ApiError> {
-        let ids = self.list_ids(api, region).await?;
-        self.get(api, region, &ids).await
+        self.list_all(api, region).await
+    }
+
+    fn listing_lacks_details(&self) -> bool {
+        true
     }
 
     async fn get(&self, api: &Client, region: &str, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
@@ -318,12 +330,14 @@ impl Product for Redis {
         if let Some(global) = call.extra.get(id).and_then(|x| x.get("GlobalInstanceId")).filter(|g| !g.is_empty()) {
             req = req.param("GlobalInstanceId", global);
         }
-        // Not marked mutating: a retry after a lost answer is safe because "not found" on a retry counts as done.
-        match api.call(&req).await {
-            Ok(v) => Ok(request_id(&v)),
-            Err(e) if not_found_on_retry(&e, is_not_found) => Ok(e.request_id().unwrap_or_default().to_string()),
-            Err(e) => Err(e),
-        }
+        // Mutating (never resent by the client): DeleteInstance has no ClientToken, so after a 5xx, a timeout or a
+        // reset only a re-read can tell whether it acted; the execute stage reconciles (`release::reconcile`).
+        api.call(&req.mutating()).await.map(|v| request_id(&v))
+    }
+
+    /// `Released` is a documented `InstanceStatus` (r-kvstore DescribeInstanceAttribute: "Released：已释放").
+    fn release_seen(&self, instance: &Instance) -> Option<String> {
+        instance.status.eq_ignore_ascii_case("Released").then(|| format!("status {}", instance.status))
     }
 
     fn state_veto(&self, instance: &Instance) -> Option<String> {

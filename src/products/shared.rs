@@ -108,13 +108,6 @@ where
     Ok(out.into_iter().map(|(_, t)| t).collect())
 }
 
-/// The error is the service's "no such instance" answer to a call that was retried: an earlier attempt whose
-/// answer was lost most likely did the release (reference section 2: a delete may be retried when "not found"
-/// counts as success). A first-attempt "not found" is not success: someone else removed it.
-pub(crate) fn not_found_on_retry(e: &ApiError, is_not_found: impl Fn(&str) -> bool) -> bool {
-    matches!(e, ApiError::Exhausted { attempts, last, .. } if *attempts > 1 && last.code().is_some_and(&is_not_found))
-}
-
 /// Reads `FailedResources` from a 200 answer (the Tag service shape, reference 3.6:
 /// `{"FailedResources": {"FailedResource": [{"ResourceARN" or "ResourceId", "Result": {"Code", "Message"}}]}}`).
 /// A failure that names no id of the call cannot be attributed, so it fails the whole call.
@@ -286,20 +279,5 @@ mod tests {
         assert_eq!(tag_answer("TagResources", &partial, &ids).unwrap().failed["r-2"].0, "X");
         let stranger = json!({"FailedResources": {"FailedResource": [{"ResourceId": "r-9"}]}});
         assert!(tag_answer("TagResources", &stranger, &ids).is_err());
-    }
-
-    #[test]
-    fn not_found_counts_only_on_a_retry() {
-        let nf = ApiError::Service {
-            action: "D".into(),
-            status: 404,
-            code: "InvalidInstanceId.NotFound".into(),
-            message: String::new(),
-            request_id: String::new(),
-        };
-        let is_nf = |c: &str| c == "InvalidInstanceId.NotFound";
-        assert!(!not_found_on_retry(&nf, is_nf));
-        let retried = ApiError::Exhausted { action: "D".into(), attempts: 2, last: Box::new(nf) };
-        assert!(not_found_on_retry(&retried, is_nf));
     }
 }

@@ -64,7 +64,8 @@ pub struct Summary {
     /// What an event named that the janitor does not manage or the policy does not cover.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
-    /// Every instance scanned, with its decision and outcome.
+    /// The instances that changed something or need a person, with their decision and outcome; every instance
+    /// scanned in small runs or with `JANITOR_SUMMARY_ENTRIES=all` (`plan::EntriesMode`). `counts` covers all.
     pub entries: Vec<Entry>,
 }
 
@@ -117,6 +118,13 @@ impl Summary {
             entries: plan.entries,
         };
         summary.finish();
+        // The entries the plan settled early are counted, never held (`plan::EntriesMode`).
+        for (scope, outcomes) in plan.settled {
+            let counts = summary.counts.entry(scope).or_default();
+            for (outcome, n) in outcomes {
+                *counts.entry(outcome).or_default() += n;
+            }
+        }
         summary
     }
 

@@ -194,6 +194,11 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     if let Some(ms) = number("JANITOR_RELEASE_POLL_MS")?.filter(|ms| *ms > 0) {
         settings.release_poll.every = std::time::Duration::from_millis(ms);
     }
+    if let Some(v) = get("JANITOR_SUMMARY_ENTRIES") {
+        settings.summary_entries = crate::plan::EntriesMode::parse(&v).ok_or_else(|| {
+            StartupError::setting(format!("JANITOR_SUMMARY_ENTRIES: `{v}` is not one of auto, all, actions"))
+        })?;
+    }
     settings.mark_key = mark_key_from(get(crate::lifecycle::MARK_KEY_ENV))?;
     settings.account_id = get(ENV_ACCOUNT_ID).map(|a| a.trim().to_string());
     settings.profile = get("ALIBABA_CLOUD_PROFILE");
