@@ -127,7 +127,9 @@ def demo_peak_rss(binary, inventory, policy):
         raise SystemExit("GNU time is missing: apt-get install -y time")
     sim, port = start_sim(binary, inventory)
     try:
-        env = base_env({"JANITOR_ENDPOINT": f"http://127.0.0.1:{port}", "JANITOR_NOW": DEMO_NOW, **DEMO_KEY})
+        # The demo's mark key (as the Makefile's demo): without it an apply run with a grace period is refused.
+        env = base_env({"JANITOR_ENDPOINT": f"http://127.0.0.1:{port}", "JANITOR_NOW": DEMO_NOW,
+                        "JANITOR_MARK_KEY": "demo-mark-key-emulator-only-0001", **DEMO_KEY})
         peaks = {}
         for label, extra in [("dry run", []), ("apply", ["--apply"])]:
             out = os.path.join(ROOT, "target", "measure-time.txt")
