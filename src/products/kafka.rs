@@ -500,6 +500,9 @@ impl FinishRelease for Kafka {
                     },
                 }
             }
+            // The region's whole fresh list is not needed while the removals run (benchmark, 100k scenario: held
+            // through every DeleteInstance in ten regions at once, about 12 MB of the peak).
+            drop(fresh);
             let removals = ready.into_iter().map(|id| async move {
                 let req = ApiRequest::new(CODE, VERSION, "DeleteInstance", region)
                     .param("RegionId", region)
