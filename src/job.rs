@@ -162,7 +162,8 @@ impl Deps {
     ) -> Result<Deps, JobError> {
         let policy = &settings.policy;
         let endpoints = settings.endpoints()?;
-        let api = Client::with_source(credentials, endpoints, settings.retry.clone(), policy.concurrency.per_endpoint)?;
+        let api =
+            Client::with_source(credentials, endpoints, settings.retry.clone(), policy.concurrency.call_limits())?;
         let products = crate::products::catalog().adapters().into_iter().map(Arc::from).collect();
         let (progress, confirm) = (crate::progress::silent(), Arc::new(crate::confirm::AlwaysYes) as _);
         Ok(Deps { api, products, webhooks, http, progress, confirm })

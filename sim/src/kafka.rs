@@ -221,7 +221,9 @@ impl Kafka {
             .collect();
         let mut list = Vec::new();
         for (id, k) in self.instances.iter_mut() {
-            if k.current().is_some_and(|v| v.region == region) && (ids.is_empty() || ids.contains(&id)) {
+            // The `RegionId` string first, the full view only for the region's instances (the same answer).
+            let here = k.state.peek().get("RegionId").and_then(Value::as_str) == Some(region);
+            if here && k.current().is_some_and(|v| v.region == region) && (ids.is_empty() || ids.contains(&id)) {
                 list.push(k.read());
             }
         }

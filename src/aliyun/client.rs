@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::retry::{self, GaveUp, Retriable};
 
-use super::limit::{AdaptiveLimit, LimitStats};
+use super::limit::{AdaptiveLimit, CallLimits, LimitStats};
 use super::sign;
 use super::{ApiError, CredentialSource, Credentials, Endpoints};
 use serde::de::DeserializeOwned;
@@ -108,11 +108,21 @@ pub struct ApiRequest {
     pub params: Vec<(String, String)>,
     /// Reads, and writes that carry an idempotency token, may be retried after an ambiguous failure.
     pub idempotent: bool,
+    /// The answer may be megabytes (a whole region's list): its connection is closed after it, not pooled.
+    pub large_answer: bool,
 }
 
 impl ApiRequest {
     pub fn new(product: &'static str, version: &'static str, action: &'static str, region: &str) -> Self {
-        ApiRequest { product, version, action, region: region.to_string(), params: Vec::new(), idempotent: true }
+        ApiRequest {
+            product,
+            version,
+            action,
+            region: region.to_string(),
+            params: Vec::new(),
+            idempotent: true,
+            large_answer: false,
+        }
     }
 
     pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -123,6 +133,15 @@ impl ApiRequest {
     /// Marks a call that changes state and has no idempotency token.
     pub fn mutating(mut self) -> Self {
         self.idempotent = false;
+        self
+    }
+
+    /// Marks a call whose answer may be megabytes. hyper keeps a pooled connection's read buffer at the size of
+    /// the largest answer it carried (up to about 400 KB) for as long as the connection lives; such a
+    /// connection is closed after its answer instead (benchmark, 100k scenario: Kafka's whole-region lists left
+    /// about 400 KB on each of their connections, most of 13 MB of connection buffers at the peak).
+    pub fn large_answer(mut self) -> Self {
+        self.large_answer = true;
         self
     }
 }
@@ -139,6 +158,8 @@ struct Inner {
     endpoints: Endpoints,
     retry: RetryPolicy,
     per_endpoint_concurrency: usize,
+    /// Calls in flight across every endpoint (`CallLimits::total`).
+    in_flight: tokio::sync::Semaphore,
     limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
@@ -179,9 +200,9 @@ impl Client {
         credentials: Credentials,
         endpoints: Endpoints,
         retry: RetryPolicy,
-        per_endpoint_concurrency: usize,
+        limits: CallLimits,
     ) -> Result<Self, ApiError> {
-        Self::with_source(Arc::new(credentials), endpoints, retry, per_endpoint_concurrency)
+        Self::with_source(Arc::new(credentials), endpoints, retry, limits)
     }
 
     /// A client that asks `credentials` before every request.
@@ -189,7 +210,7 @@ impl Client {
         credentials: Arc<dyn CredentialSource>,
         endpoints: Endpoints,
         retry: RetryPolicy,
-        per_endpoint_concurrency: usize,
+        limits: CallLimits,
     ) -> Result<Self, ApiError> {
         install_crypto_provider();
         let http = reqwest::Client::builder()
@@ -208,7 +229,8 @@ impl Client {
                 credentials,
                 endpoints,
                 retry,
-                per_endpoint_concurrency: per_endpoint_concurrency.max(1),
+                per_endpoint_concurrency: limits.per_endpoint.max(1),
+                in_flight: tokio::sync::Semaphore::new(limits.total.max(1)),
                 limits: Mutex::new(BTreeMap::new()),
                 calls: Mutex::new(BTreeMap::new()),
             }),
@@ -343,6 +365,8 @@ impl Client {
     async fn attempt(&self, req: &ApiRequest, credentials: &Credentials) -> Result<Vec<u8>, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
         let permit = self.limit(req).acquire().await;
+        // Closed never (the semaphore lives as long as the client), so the error arm cannot happen.
+        let _in_flight = self.inner.in_flight.acquire().await.ok();
         self.count(req);
         let query = signed_query(req, credentials, "POST");
         let url = format!("{base_url}/?{query}");
@@ -352,24 +376,21 @@ impl Client {
             // without_url: the URL holds the signature and the STS token.
             message: describe_transport(&e.without_url()),
         };
-        let resp = self
-            .inner
-            .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send()
-            .await
-            .map_err(transport)?;
+        let mut request = self.inner.http.post(url).header("content-type", "application/x-www-form-urlencoded");
+        if req.large_answer {
+            request = request.header("connection", "close");
+        }
+        let resp = request.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let body = read_capped(resp, self.inner.retry.max_body_bytes, req.action).await?;
-        let parsed = check_response(req.action, status, &body).map(|()| body.to_vec());
-        match &parsed {
+        let checked = check_response(req.action, status, &body);
+        match &checked {
             Err(e) if e.is_throttling() => permit.throttled(),
             // A refusal about the request (a passing dry run is one) still shows the endpoint keeping up.
-            Ok(_) | Err(ApiError::Service { status: 400..=499, .. }) => permit.succeeded(),
+            Ok(()) | Err(ApiError::Service { status: 400..=499, .. }) => permit.succeeded(),
             Err(_) => {}
         }
-        parsed
+        checked.map(|()| body)
     }
 }
 
@@ -379,7 +400,8 @@ async fn read_capped(mut resp: reqwest::Response, max: usize, action: &str) -> R
     if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(too_big());
     }
-    let mut body = Vec::new();
+    // Sized once when the length is announced (already checked against `max`): no doubling on the way.
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {

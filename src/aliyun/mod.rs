@@ -11,4 +11,4 @@ pub use client::{install_crypto_provider, ApiRequest, Client, RetryPolicy};
 pub use credentials::{CredentialError, CredentialSource, Credentials, ENV_KEY_ID, ENV_KEY_SECRET, ENV_TOKEN};
 pub use endpoint::{default_host, EndpointError, Endpoints};
 pub use error::ApiError;
-pub use limit::LimitStats;
+pub use limit::{CallLimits, LimitStats};

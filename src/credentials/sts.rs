@@ -119,7 +119,7 @@ impl AssumeRole {
         region: String,
     ) -> Result<super::Refreshing, ApiError> {
         let name = base.describe();
-        let client = Client::with_source(base, endpoints, retry, 2)?;
+        let client = Client::with_source(base, endpoints, retry, crate::aliyun::CallLimits::per_endpoint(2))?;
         Ok(super::Refreshing::new(Box::new(AssumeRole { client, region, role, base: name }), None))
     }
 }

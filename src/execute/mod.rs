@@ -8,6 +8,7 @@
 //!    to the dry run (native, where the API has one) and, in apply mode, the release call.
 //!
 //! It changes entries' outcomes, messages, codes and request ids; it never adds a change the plan does not hold.
+//! Each entry's decision line is logged here, once its scope is done (`report::log_entry`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +39,9 @@ pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>
             .then(|| (e.decision.product.clone(), e.decision.region.clone()))
     };
     plan.entries.sort_by_cached_key(scope_of);
-    let run_id = plan.run_id.as_str();
+    // Entries outside every scope sort first (`None`); billing's own releases below are theirs.
+    let unscoped = plan.entries.iter().take_while(|e| scope_of(e).is_none()).count();
+    let (run_id, account) = (plan.run_id.as_str(), plan.account_id.as_str());
     let work = plan.entries.chunk_by_mut(|a, b| scope_of(a) == scope_of(b)).filter_map(|mine| {
         let (code, region) = scope_of(mine.first()?)?;
         let product = products.iter().find(|p| p.code() == code.as_str())?.as_ref();
@@ -51,11 +54,18 @@ pub async fn execute(plan: &mut Plan, api: &Client, products: &[Arc<dyn Product>
             if apply {
                 finish_scope(product, api, region, poll, mine).await;
             }
+            // Final now: each decision's line is written as its scope ends, not at the end of the run.
+            for e in mine.iter() {
+                crate::report::log_entry(e, account);
+            }
         })
     });
     futures_util::future::join_all(work).await;
     // Billing's own release of products without an adapter (reseller accounts only).
     crate::discovery::release_through_billing(api, planner.policy, planner.now, apply, &mut plan.entries).await;
+    for e in &plan.entries[..unscoped] {
+        crate::report::log_entry(e, &plan.account_id);
+    }
 }
 
 /// Writes the marks and removes the unmarks of one (product, region), then sets or cancels the auto-release
@@ -240,15 +250,16 @@ async fn release_scope(
     }
     // What the plan holds for each id, to tell whether a re-read after an ambiguous release answer still calls
     // for the very same release.
-    let planned: BTreeMap<String, (Option<Change>, Option<Text>)> = entries
+    // Borrowed from the entries, which stay untouched until the results come back (no copy per candidate).
+    let planned: BTreeMap<&str, (&Option<Change>, &Option<Text>)> = entries
         .iter()
         .filter(|e| releasing(e))
-        .map(|e| (e.decision.id.to_string(), (e.change.clone(), e.decision.rule.clone())))
+        .map(|e| (e.decision.id.as_str(), (&e.change, &e.decision.rule)))
         .collect();
     let recheck = |fresh: &crate::inventory::Instance| -> Result<(), String> {
         let again = planner.decide(product, fresh);
         match planned.get(fresh.id.as_str()) {
-            Some((change, rule)) if again.change == *change && again.decision.rule == *rule => Ok(()),
+            Some((change, rule)) if again.change == **change && again.decision.rule == **rule => Ok(()),
             _ => Err(crate::report::reason(&again)),
         }
     };

@@ -120,14 +120,15 @@ pub async fn release_region(
         unprepared = product.prepare_releases(api, region, &ids).await;
         eligible.retain(|e| !unprepared.contains_key(&e.id));
     }
-    let by_id: BTreeMap<String, Eligible> = eligible.iter().map(|e| (e.id.clone(), e.clone())).collect();
-    let mut out = run_batches(product, api, region, run_id, eligible, apply).await;
+    // One copy of the eligible, borrowed by the batches and by the reconciliation (benchmark: peak memory).
+    eligible.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = run_batches(product, api, region, run_id, eligible.iter().collect(), apply).await;
     // Nothing was sent for these: a failure before the release, never reconciled.
     for (id, error) in unprepared {
         out.insert(id, IdOutcome::DryRunFailed { error, request_ids: Vec::new() });
     }
     if apply {
-        reconcile(product, api, region, run_id, poll, recheck, &by_id, &mut out).await;
+        reconcile(product, api, region, run_id, poll, recheck, &eligible, &mut out).await;
     }
     if let Some(finisher) = product.finish_release() {
         let released: Vec<String> =
@@ -151,27 +152,32 @@ async fn run_batches(
     api: &Client,
     region: &str,
     run_id: &str,
-    eligible: Vec<Eligible>,
+    eligible: Vec<&Eligible>,
     apply: bool,
 ) -> BTreeMap<String, IdOutcome> {
     let spec = product.spec();
-    let mut by_options: BTreeMap<ReleaseOptions, Vec<Eligible>> = BTreeMap::new();
-    for e in eligible {
-        by_options.entry(e.options).or_default().push(e);
+    // Batches name their instances by index into `eligible`: owned items keep the stream's futures `Send`.
+    let mut by_options: BTreeMap<ReleaseOptions, Vec<usize>> = BTreeMap::new();
+    for (i, e) in eligible.iter().enumerate() {
+        by_options.entry(e.options).or_default().push(i);
     }
-    let mut batches: Vec<(ReleaseOptions, Vec<Eligible>)> = Vec::new();
+    let mut batches: Vec<(ReleaseOptions, Vec<usize>)> = Vec::new();
     for (options, mut group) in by_options {
-        group.sort_by(|a, b| a.id.cmp(&b.id));
+        group.sort_by(|&a, &b| eligible[a].id.cmp(&eligible[b].id));
         for batch in group.chunks(spec.batch_size.max(1)) {
             batches.push((options, batch.to_vec()));
         }
     }
+    let eligible = &eligible;
     // Batches run concurrently, but only a few more at a time than the endpoint admits: a region with hundreds
     // of single-instance calls does not hold hundreds of waiting calls in memory (benchmark: peak memory).
     use futures_util::StreamExt;
     let in_flight = api.per_endpoint_concurrency().saturating_mul(2).max(1);
     let done: Vec<Vec<(String, IdOutcome)>> = futures_util::stream::iter(batches)
-        .map(|(options, batch)| release_batch(product, api, region, run_id, options, batch, apply))
+        .map(|(options, batch)| {
+            let batch = batch.into_iter().map(|i| eligible[i]).collect();
+            release_batch(product, api, region, run_id, options, batch, apply)
+        })
         .buffer_unordered(in_flight)
         .collect()
         .await;
@@ -195,9 +201,11 @@ pub async fn reconcile(
     run_id: &str,
     poll: Poll,
     recheck: Recheck<'_>,
-    eligible: &BTreeMap<String, Eligible>,
+    eligible: &[Eligible],
     out: &mut BTreeMap<String, IdOutcome>,
 ) {
+    // Sorted by id (`release_region`).
+    let find = |id: &str| eligible.binary_search_by(|e| e.id.as_str().cmp(id)).ok().map(|i| &eligible[i]);
     let schedule = api.retry_schedule();
     let start = tokio::time::Instant::now();
     let mut resends = 0u32;
@@ -226,7 +234,7 @@ pub async fn reconcile(
         let may_resend = resends + 1 < schedule.max_attempts.max(1)
             && start.elapsed() + delay <= schedule.budget
             && poll.until.is_none_or(|until| tokio::time::Instant::now() + delay < until);
-        let mut again: Vec<Eligible> = Vec::new();
+        let mut again: Vec<&Eligible> = Vec::new();
         let mut earlier: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for id in ambiguous {
             let Some(IdOutcome::Failed { error, request_ids }) = out.remove(&id) else { continue };
@@ -241,9 +249,9 @@ pub async fn reconcile(
                         request_ids,
                         confirmed: Some(format!("confirmed by re-read: {seen} (the release answered {answered})")),
                     },
-                    (None, Ok(())) if may_resend => match eligible.get(&id) {
+                    (None, Ok(())) if may_resend => match find(&id) {
                         Some(e) => {
-                            again.push(e.clone());
+                            again.push(e);
                             earlier.insert(id, request_ids);
                             continue;
                         }
@@ -309,15 +317,15 @@ async fn release_batch(
     region: &str,
     run_id: &str,
     options: ReleaseOptions,
-    batch: Vec<Eligible>,
+    batch: Vec<&Eligible>,
     apply: bool,
 ) -> Vec<(String, IdOutcome)> {
-    let extra: BTreeMap<String, Extras> = batch.iter().map(|e| (e.id.clone(), e.extra.clone())).collect();
+    let extra: BTreeMap<&str, &Extras> = batch.iter().map(|e| (e.id.as_str(), &e.extra)).collect();
     let make_call = |ids: Vec<String>| ReleaseCall {
         region: region.to_string(),
         client_token: client_token(run_id, product.code(), region, &ids, options),
         options,
-        extra: ids.iter().filter_map(|id| extra.get(id).map(|x| (id.clone(), x.clone()))).collect(),
+        extra: ids.iter().filter_map(|id| extra.get(id.as_str()).map(|x| (id.clone(), (*x).clone()))).collect(),
         ids,
     };
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();

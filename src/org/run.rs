@@ -101,7 +101,7 @@ fn mode_name(settings: &Settings) -> &'static str {
 
 fn client(settings: &Settings, source: Arc<dyn CredentialSource>) -> Result<Client, JobError> {
     let policy = &settings.policy;
-    Ok(Client::with_source(source, settings.endpoints()?, settings.retry.clone(), policy.concurrency.per_endpoint)?)
+    Ok(Client::with_source(source, settings.endpoints()?, settings.retry.clone(), policy.concurrency.call_limits())?)
 }
 
 /// The plan step. `counts` (`account/region` → instances, from a previous run's results) sizes the shards.

@@ -8,7 +8,7 @@
 //! regions: [cn-hangzhou, cn-shanghai]   # required, non-empty
 //! products: [ecs]              # default: the products the rules name, or all known if a rule names none
 //! endpoints: { ecs: "http://127.0.0.1:8931" }   # per-product base URLs, http:// or https://
-//! concurrency: { regions: 4, per_endpoint: 8 }   # defaults 4 / 8, each 1..=64
+//! concurrency: { regions: 4, per_endpoint: 8, total: 128 }   # defaults; 1..=64, 1..=64, 1..=1024
 //! protect:                     # vetoes, whatever rule matched; matched case-insensitively (when in doubt, keep)
 //!   tags: { "janitor:keep": "true", "do-not-delete": null }   # null = any value; or [ {key: k, value: v}, {key: k2} ]
 //!   instance_ids: [i-abc]
@@ -127,6 +127,9 @@ pub struct Concurrency {
     pub regions: usize,
     /// Requests in flight per endpoint (default 8).
     pub per_endpoint: usize,
+    /// Requests in flight across every endpoint (default 128): what bounds the connections, and so the memory,
+    /// of a run over many regions and products.
+    pub total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -271,11 +274,14 @@ impl Policy {
             check_product(product).map_err(|m| err(format!("endpoints.{product}"), m))?;
             check_endpoint(url).map_err(|m| err(format!("endpoints.{product}"), m))?;
         }
-        for (field, value) in [("regions", self.concurrency.regions), ("per_endpoint", self.concurrency.per_endpoint)] {
-            if !(1..=64).contains(&value) {
+        let c = &self.concurrency;
+        for (field, value, max) in
+            [("regions", c.regions, 64), ("per_endpoint", c.per_endpoint, 64), ("total", c.total, 1024)]
+        {
+            if !(1..=max).contains(&value) {
                 return Err(err(
                     format!("concurrency.{field}"),
-                    format!("{value} is out of range: expected an integer from 1 to 64"),
+                    format!("{value} is out of range: expected an integer from 1 to {max}"),
                 ));
             }
         }
@@ -484,9 +490,16 @@ impl Rule {
     }
 }
 
+impl Concurrency {
+    /// The API client's bounds.
+    pub fn call_limits(&self) -> crate::aliyun::CallLimits {
+        crate::aliyun::CallLimits { per_endpoint: self.per_endpoint, total: self.total }
+    }
+}
+
 impl Default for Concurrency {
     fn default() -> Self {
-        Concurrency { regions: 4, per_endpoint: 8 }
+        Concurrency { regions: 4, per_endpoint: 8, total: crate::aliyun::CallLimits::DEFAULT_TOTAL }
     }
 }
 
@@ -598,7 +611,7 @@ rules:
         assert_eq!(p.regions, ["cn-hangzhou", "cn-shanghai"]);
         assert_eq!(p.products, ["ecs"]);
         assert_eq!(p.endpoints.get("ecs").map(String::as_str), Some("http://127.0.0.1:8931"));
-        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8 });
+        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 128 });
         assert_eq!(
             p.protect.tags,
             [
@@ -630,7 +643,7 @@ rules:
     fn defaults_are_dry_run_and_conservative() {
         let p = parse(&with_filters("      expire_at_tag: expire-at")).unwrap();
         assert!(!p.apply);
-        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8 });
+        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 128 });
         assert_eq!(p.limits, Limits { max_releases_per_run: 10, max_release_percent: 25.0 });
         assert_eq!(p.protect, Protection::default());
         assert!(p.endpoints.is_empty());
@@ -864,7 +877,13 @@ rules:
         rejected(&policy("regions: 0"), "concurrency.regions", "from 1 to 64");
         rejected(&policy("per_endpoint: 65"), "concurrency.per_endpoint", "from 1 to 64");
         rejected(&policy("per_endpoint: -3"), "concurrency.per_endpoint", "from 1 to 64");
-        assert_eq!(parse(&policy("regions: 64")).unwrap().concurrency, Concurrency { regions: 64, per_endpoint: 8 });
+        rejected(&policy("total: 0"), "concurrency.total", "from 1 to 1024");
+        rejected(&policy("total: 1025"), "concurrency.total", "from 1 to 1024");
+        assert_eq!(
+            parse(&policy("regions: 64")).unwrap().concurrency,
+            Concurrency { regions: 64, per_endpoint: 8, total: 128 }
+        );
+        assert_eq!(parse(&policy("total: 1024")).unwrap().concurrency.total, 1024);
     }
 
     #[test]

@@ -213,6 +213,8 @@ struct RawConcurrency {
     regions: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     per_endpoint: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    total: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -499,18 +501,21 @@ impl RawConcurrency {
     fn into_concurrency(self) -> Result<Concurrency, PolicyError> {
         let defaults = Concurrency::default();
         Ok(Concurrency {
-            regions: bounded(self.regions, defaults.regions, "concurrency.regions")?,
-            per_endpoint: bounded(self.per_endpoint, defaults.per_endpoint, "concurrency.per_endpoint")?,
+            regions: bounded(self.regions, defaults.regions, 64, "concurrency.regions")?,
+            per_endpoint: bounded(self.per_endpoint, defaults.per_endpoint, 64, "concurrency.per_endpoint")?,
+            total: bounded(self.total, defaults.total, 1024, "concurrency.total")?,
         })
     }
 }
 
-/// Concurrency values: 1..=64 (more would only earn throttling from the API).
-fn bounded(value: Option<i64>, default: usize, path: &str) -> Result<usize, PolicyError> {
+/// Concurrency values: 1..=max (more per endpoint would only earn throttling from the API).
+fn bounded(value: Option<i64>, default: usize, max: i64, path: &str) -> Result<usize, PolicyError> {
     match value {
         None => Ok(default),
-        Some(v @ 1..=64) => usize::try_from(v).map_err(|_| err(path, "expected an integer from 1 to 64")),
-        Some(v) => Err(err(path, format!("{v} is out of range: expected an integer from 1 to 64"))),
+        Some(v) if (1..=max).contains(&v) => {
+            usize::try_from(v).map_err(|_| err(path, format!("expected an integer from 1 to {max}")))
+        }
+        Some(v) => Err(err(path, format!("{v} is out of range: expected an integer from 1 to {max}"))),
     }
 }
 

@@ -90,7 +90,13 @@ impl Fake {
 /// An API client that is never called (the fake answers first); its endpoint is a closed loopback port.
 pub fn client() -> Client {
     let endpoints = Endpoints::new(Some("http://127.0.0.1:9"), &BTreeMap::new()).expect("loopback endpoint");
-    Client::new(Credentials::new("id", "secret", None), endpoints, RetryPolicy::default(), 4).expect("client")
+    Client::new(
+        Credentials::new("id", "secret", None),
+        endpoints,
+        RetryPolicy::default(),
+        crate::aliyun::CallLimits::per_endpoint(4),
+    )
+    .expect("client")
 }
 
 /// The mark key of the unit tests.

@@ -183,8 +183,7 @@ impl Summary {
     }
 }
 
-/// The report stage: the summary of the executed plan, one decision log line per instance, and the summary
-/// webhooks. An event run that changed nothing (the usual case: a tag that does not concern the janitor) is not
+/// The report stage: the summary of the executed plan, the run's log line, and the summary webhooks. An event run that changed nothing (the usual case: a tag that does not concern the janitor) is not
 /// announced. A failed delivery is recorded in `notifications` and never changes what was done.
 pub async fn report(
     plan: Plan,
@@ -195,9 +194,7 @@ pub async fn report(
 ) -> Summary {
     let mut summary = Summary::from_plan(plan);
     summary.api_calls = api_calls;
-    for e in &summary.entries {
-        log_entry(e, &summary.account_id);
-    }
+    // Every decision's line is already written: by the plan stage when final there, else by the execute stage.
     logs::log_run(&summary);
     let worth_telling = !event_run || summary.is_degraded() || summary.entries.iter().any(|e| e.outcome.is_change());
     if !webhooks.is_empty() && worth_telling {

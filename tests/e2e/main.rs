@@ -13,6 +13,7 @@ mod catalog_literals;
 mod cli_output;
 #[cfg(unix)]
 mod cli_terminal;
+mod connections;
 mod crash_safety;
 mod credentials;
 mod deploy_templates;

@@ -162,7 +162,13 @@ impl Env {
     pub fn client(&self) -> aliyun_janitor::aliyun::Client {
         use aliyun_janitor::aliyun::{Client, Credentials, Endpoints, RetryPolicy};
         let endpoints = Endpoints::new(Some(&self.url), &std::collections::BTreeMap::new()).expect("endpoint");
-        Client::new(Credentials::new(KEY_ID, SECRET, None), endpoints, RetryPolicy::default(), 4).expect("client")
+        Client::new(
+            Credentials::new(KEY_ID, SECRET, None),
+            endpoints,
+            RetryPolicy::default(),
+            aliyun_janitor::aliyun::CallLimits::per_endpoint(4),
+        )
+        .expect("client")
     }
 
     /// An ECS instance as it is now, read by id (`None` once released).
