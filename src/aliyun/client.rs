@@ -136,10 +136,11 @@ impl ApiRequest {
         self
     }
 
-    /// Marks a call whose answer may be megabytes. hyper keeps a pooled connection's read buffer at the size of
-    /// the largest answer it carried (up to about 400 KB) for as long as the connection lives; such a
-    /// connection is closed after its answer instead (benchmark, 100k scenario: Kafka's whole-region lists left
-    /// about 400 KB on each of their connections, most of 13 MB of connection buffers at the peak).
+    /// Marks a call whose answer may be megabytes: at most `LARGE_ANSWERS_IN_FLIGHT` of them at once, and the
+    /// connection is closed after the answer. hyper keeps a pooled connection's read buffer at the size of the
+    /// largest answer it carried (up to about 400 KB) for as long as the connection lives (benchmark, 100k
+    /// scenario: Kafka's whole-region lists left that on each of their connections, most of 13 MB of
+    /// connection buffers at the peak).
     pub fn large_answer(mut self) -> Self {
         self.large_answer = true;
         self
@@ -160,9 +161,15 @@ struct Inner {
     per_endpoint_concurrency: usize,
     /// Calls in flight across every endpoint (`CallLimits::total`).
     in_flight: tokio::sync::Semaphore,
+    /// Calls with a large answer in flight (`ApiRequest::large_answer`), whatever their endpoint.
+    large_in_flight: tokio::sync::Semaphore,
     limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
+
+/// Answers that may be megabytes (a whole region's list) being read at once, across every endpoint: each is
+/// held whole while it is parsed (benchmark, 100k scenario: ten regions' Kafka pre-flights at once held 11 MB).
+const LARGE_ANSWERS_IN_FLIGHT: usize = 2;
 
 /// The credentials as they may appear in an answer: raw, percent-encoded, and percent-encoded twice (as in a
 /// string to sign that quotes a canonical query). Every error is redacted of the forms of the credentials its
@@ -231,6 +238,7 @@ impl Client {
                 retry,
                 per_endpoint_concurrency: limits.per_endpoint.max(1),
                 in_flight: tokio::sync::Semaphore::new(limits.total.max(1)),
+                large_in_flight: tokio::sync::Semaphore::new(LARGE_ANSWERS_IN_FLIGHT),
                 limits: Mutex::new(BTreeMap::new()),
                 calls: Mutex::new(BTreeMap::new()),
             }),
@@ -365,7 +373,11 @@ impl Client {
     async fn attempt(&self, req: &ApiRequest, credentials: &Credentials) -> Result<Vec<u8>, ApiError> {
         let base_url = self.inner.endpoints.base_url(req.product, &req.region);
         let permit = self.limit(req).acquire().await;
-        // Closed never (the semaphore lives as long as the client), so the error arm cannot happen.
+        // Closed never (the semaphores live as long as the client), so the error arm cannot happen.
+        let _large = match req.large_answer {
+            true => self.inner.large_in_flight.acquire().await.ok(),
+            false => None,
+        };
         let _in_flight = self.inner.in_flight.acquire().await.ok();
         self.count(req);
         let query = signed_query(req, credentials, "POST");

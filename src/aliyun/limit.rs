@@ -24,7 +24,7 @@ pub struct CallLimits {
 
 impl CallLimits {
     /// The policy's default run-wide bound (`concurrency.total`).
-    pub const DEFAULT_TOTAL: usize = 128;
+    pub const DEFAULT_TOTAL: usize = 192;
 
     /// `per_endpoint` per host, and the default bound in all.
     pub fn per_endpoint(per_endpoint: usize) -> Self {

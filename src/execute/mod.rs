@@ -269,11 +269,11 @@ async fn release_scope(
         match r {
             IdOutcome::DryRunPassed { request_ids } => {
                 entry.outcome = Outcome::WouldRelease;
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
             }
             IdOutcome::Released { request_ids, confirmed } => {
                 entry.outcome = Outcome::Released;
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
                 if let Some(confirmed) = confirmed {
                     entry.decision.facts.insert(RECONCILED_FACT, confirmed);
                     entry.message = Some(confirmed.clone());
@@ -281,7 +281,7 @@ async fn release_scope(
             }
             IdOutcome::ReleaseStarted { request_ids, pending, confirmed } => {
                 entry.outcome = Outcome::Released;
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
                 entry.message = Some(format!("release started, record removal pending: {pending}"));
                 if let Some(confirmed) = confirmed {
                     entry.decision.facts.insert(RECONCILED_FACT, confirmed);
@@ -297,13 +297,13 @@ async fn release_scope(
                 };
                 entry.code = Some(error.summary_code());
                 entry.message = Some(error.to_string());
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
             }
             IdOutcome::Failed { error, request_ids } | IdOutcome::DryRunFailed { error, request_ids } => {
                 entry.outcome = Outcome::Failed;
                 entry.code = Some(error.summary_code());
                 entry.message = Some(error.to_string());
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
             }
             // Both readings: what the plan decided from the listing, and what the re-read shows now.
             IdOutcome::Changed { error, request_ids, now } => {
@@ -316,7 +316,7 @@ async fn release_scope(
                     error.summary_code()
                 ));
                 entry.decision.verdict = Verdict::Skip { reason: "changed since the release call (re-read)".into() };
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
             }
             IdOutcome::Unknown { error, request_ids, reread } => {
                 entry.outcome = Outcome::Failed;
@@ -325,7 +325,7 @@ async fn release_scope(
                     "the release may have acted ({error}) and {reread}: not sent again, since a second call could \
                      release twice; the next run sees what happened"
                 ));
-                entry.request_ids = request_ids.clone();
+                entry.request_ids = request_ids.iter().collect();
             }
         }
     }

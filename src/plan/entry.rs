@@ -66,8 +66,73 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Request ids of the API calls that acted on this instance (dry run, release).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub request_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "RequestIds::is_empty")]
+    pub request_ids: RequestIds,
+}
+
+/// The request ids of the calls that acted on one instance, in order, in one string; serialised as a list. A
+/// `Vec<String>` took three allocations per released instance (benchmark, 100k scenario: about 2 MB of the
+/// apply peak, 24,000 released entries held for the summary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestIds(String);
+
+impl RequestIds {
+    /// Between ids; never inside one (removed from an id that carries it).
+    const SEPARATOR: char = '\u{1f}';
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds an id at the end; an empty one is not an id and is skipped.
+    pub fn push(&mut self, id: &str) {
+        let id = id.replace(Self::SEPARATOR, "");
+        if id.is_empty() {
+            return;
+        }
+        if !self.0.is_empty() {
+            self.0.push(Self::SEPARATOR);
+        }
+        self.0.push_str(&id);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split(Self::SEPARATOR).filter(|id| !id.is_empty())
+    }
+
+    /// The ids with `sep` between them (the log line's form).
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+}
+
+impl<S: AsRef<str>> Extend<S> for RequestIds {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, ids: I) {
+        for id in ids {
+            self.push(id.as_ref());
+        }
+        self.0.shrink_to_fit();
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for RequestIds {
+    fn from_iter<I: IntoIterator<Item = S>>(ids: I) -> Self {
+        let mut out = RequestIds::default();
+        out.extend(ids);
+        out
+    }
+}
+
+impl Serialize for RequestIds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RequestIds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 impl Outcome {
@@ -143,7 +208,7 @@ impl Entry {
             release_after: None,
             code: None,
             message: None,
-            request_ids: Vec::new(),
+            request_ids: RequestIds::default(),
         }
     }
 
@@ -177,5 +242,25 @@ impl Entry {
 
     pub fn key(&self) -> super::ResourceKey {
         super::ResourceKey::of(&self.decision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestIds;
+
+    #[test]
+    fn request_ids_keep_their_order_and_serialise_as_a_list() {
+        let mut ids: RequestIds = ["A-1", "", "B-2"].into_iter().collect();
+        ids.extend(Some("C,3".to_string()));
+        assert_eq!(ids.iter().collect::<Vec<_>>(), ["A-1", "B-2", "C,3"]);
+        assert_eq!(ids.join(","), "A-1,B-2,C,3");
+        let json = serde_json::to_string(&ids).unwrap();
+        assert_eq!(json, r#"["A-1","B-2","C,3"]"#);
+        assert_eq!(serde_json::from_str::<RequestIds>(&json).unwrap(), ids);
+        assert!(RequestIds::default().is_empty());
+        // The separator cannot split an id into two.
+        let odd: RequestIds = ["x\u{1f}y"].into_iter().collect();
+        assert_eq!(odd.iter().collect::<Vec<_>>(), ["xy"]);
     }
 }

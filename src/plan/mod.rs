@@ -27,7 +27,7 @@ use crate::report::SkippedScope;
 mod entry;
 mod rules;
 
-pub use entry::{Entry, Outcome, NO_OWNER, OWNER_FACT, RELEASE_AFTER_FACT};
+pub use entry::{Entry, Outcome, RequestIds, NO_OWNER, OWNER_FACT, RELEASE_AFTER_FACT};
 pub use rules::{evaluate, Decision, Facts, Verdict};
 
 /// Whether a run changes anything. Only `Apply` writes tags or makes a real release call; both make the dry runs.

@@ -219,3 +219,18 @@ async fn the_preflight_catches_a_subscription_renewed_after_discovery() {
     assert_eq!(env.succeeded(BSS, "ReleaseInstance", "InstanceIds"), ["rm-expired"]);
     assert!(env.sim.instance_ids("bss").contains(&"rm-renewed".to_string()));
 }
+
+/// Billing is read before any listing, so its pages are not a chain: after the first page, the pages its
+/// `TotalCount` announces are read together, and checked in page order. 700 expired rows: three pages of 300.
+#[tokio::test]
+async fn billing_pages_after_the_first_are_read_together_and_all_rows_count() {
+    let rows: Vec<Value> = (0..700)
+        .map(|i| bill(&format!("rm-{i:04}"), "rds", "cn-hangzhou", "2026-11-01T16:00:00Z", "ManualRenewal"))
+        .collect();
+    let env = Env::start(&inventory_with(json!({"ecs": [], "bss": {"vno": false, "instances": rows}}))).await;
+    let run = env.run(POLICY, &["--all-entries"]).await;
+    assert_eq!(run.code, 0, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    assert_eq!(env.calls_of("QueryAvailableInstances"), 3);
+    let manual = run.summary["entries"].as_array().unwrap().iter().filter(|e| e["outcome"] == "manual").count();
+    assert_eq!(manual, 700, "every row of every page is reported for release by hand");
+}

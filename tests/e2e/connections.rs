@@ -82,3 +82,21 @@ async fn a_call_with_a_large_answer_closes_its_connection() {
     assert!(!headers[0].1.eq_ignore_ascii_case("close"), "a small answer keeps its connection: {headers:?}");
     assert!(headers[1].1.eq_ignore_ascii_case("close"), "a large answer's connection is closed: {headers:?}");
 }
+
+#[tokio::test]
+async fn at_most_two_large_answers_are_read_at_once() {
+    let seen = Arc::new(Seen::default());
+    let url = server(seen.clone()).await;
+    let api = client(&url, CallLimits::per_endpoint(8));
+    let regions = ["cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-qingdao", "cn-chengdu"];
+    let calls =
+        regions.iter().map(|region| {
+            let api = api.clone();
+            async move {
+                api.call(&ApiRequest::new("alikafka", "2019-09-16", "GetInstanceList", region).large_answer()).await
+            }
+        });
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(seen.most.load(Ordering::SeqCst), 2, "six regions' whole lists, two at a time");
+}
