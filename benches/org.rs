@@ -293,7 +293,7 @@ fn main() {
         secs(local.wall),
         local.summary["longest_shard_ms"].as_u64().unwrap_or(0)
     ));
-    out.push_str(&format!("| local runner peak RSS | {:.1} MB | |\n", local.peak_rss_kb as f64 / 1024.0));
+    out.push_str(&format!("| local runner peak RSS | {:.1} MiB | |\n", local.peak_rss_kb as f64 / 1024.0));
     out.push_str(&format!("| local runner CPU (user + sys) | {} | |\n", secs(local.cpu)));
     out.push_str(&format!("| API calls, local runner | {} | floor {floor_total} |\n", total(&local_calls)));
     out.push_str(&format!("| released, local runner | {} | {eligible} |\n", released(&local.summary)));
