@@ -505,6 +505,7 @@ pub(crate) mod tests {
             owners: BTreeMap::new(),
             ignored: Vec::new(),
             entries,
+            entries_omitted: 0,
         };
         s.finish();
         s

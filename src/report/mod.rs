@@ -67,6 +67,38 @@ pub struct Summary {
     /// The instances that changed something or need a person, with their decision and outcome; every instance
     /// scanned in small runs or with `JANITOR_SUMMARY_ENTRIES=all` (`plan::EntriesMode`). `counts` covers all.
     pub entries: Vec<Entry>,
+    /// Entries left out of a function's answer to fit the platform's limit ([`Summary::fit_answer`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub entries_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a function's answer may hold, in bytes of JSON: AWS Lambda refuses a buffered response over 6 MB,
+/// Function Compute a synchronous one over 32 MB (their limits pages). A 100,000-instance run's summary is
+/// about 30 MB (benchmark, 100k scenario).
+pub const ANSWER_BUDGET: usize = 5 * 1024 * 1024;
+
+/// Bytes of compact JSON, counted without building the text.
+fn json_len<T: Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serialising plain data into a counter cannot fail; an error would count as "too large".
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// One line of an owner's notice.
@@ -116,6 +148,7 @@ impl Summary {
             owners: BTreeMap::new(),
             ignored: plan.ignored,
             entries: plan.entries,
+            entries_omitted: 0,
         };
         summary.finish();
         // The entries the plan settled early are counted, never held (`plan::EntriesMode`).
@@ -177,6 +210,38 @@ impl Summary {
         }
     }
 
+    /// Drops the entries (in their order) past `budget` bytes of JSON, and counts them in `entries_omitted`:
+    /// a function's answer must fit its platform's limit, or the invocation fails after the run acted, and
+    /// a scheduled one is retried. Nothing is lost: every decision has its log line, every id is in the id
+    /// lists, every failure in `failures`.
+    pub fn fit_answer(&mut self, budget: usize) {
+        if json_len(self) <= budget {
+            return;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        // Room for the `entries_omitted` field too.
+        let mut used = json_len(self).saturating_add(40);
+        let keep = entries
+            .iter()
+            .take_while(|e| {
+                used = used.saturating_add(json_len(e) + 1);
+                used <= budget
+            })
+            .count();
+        self.entries = entries;
+        self.entries_omitted += self.entries.len() - keep;
+        self.entries.truncate(keep);
+        if self.entries_omitted > 0 {
+            tracing::warn!(
+                run_id = self.run_id,
+                kept = keep,
+                omitted = self.entries_omitted,
+                budget,
+                "the answer holds only the first entries (the platform limits its size); every decision is in the logs"
+            );
+        }
+    }
+
     /// True when the run did not do everything it set out to do (a scope unscanned, a failure, a limit breach).
     pub fn is_degraded(&self) -> bool {
         !self.failures.is_empty() || !self.skipped_scopes.is_empty() || self.limit_breach.is_some()
@@ -201,4 +266,27 @@ pub async fn report(
         summary.notifications = logs::log_deliveries(crate::webhook::deliver_all(http, webhooks, &summary).await);
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_answer_keeps_the_entries_that_fit_and_counts_the_rest() {
+        let mut s = explain::tests::summary(200);
+        let whole = json_len(&s);
+        let all = s.entries.len();
+        s.fit_answer(whole);
+        assert_eq!((s.entries.len(), s.entries_omitted), (all, 0), "a summary within the budget is whole");
+        let budget = whole / 2;
+        s.fit_answer(budget);
+        assert!(s.entries_omitted > 0 && !s.entries.is_empty(), "{} kept", s.entries.len());
+        assert_eq!(s.entries.len() + s.entries_omitted, all);
+        assert!(json_len(&s) <= budget, "{} > {budget}", json_len(&s));
+        // The id lists and counts still cover every instance.
+        assert_eq!(s.would_release.len(), 200);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains(&format!("\"entries_omitted\":{}", s.entries_omitted)), "{text}");
+    }
 }

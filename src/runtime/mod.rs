@@ -84,7 +84,8 @@ pub async fn invoke(
         return to_value(serde_json::to_value(summary));
     }
     let deps = deps(settings, platform).await?;
-    let summary = crate::job::handle(body, settings, &deps).await?;
+    let mut summary = crate::job::handle(body, settings, &deps).await?;
+    summary.fit_answer(crate::report::ANSWER_BUDGET);
     if summary.is_degraded() {
         tracing::warn!(
             run_id = summary.run_id,

@@ -169,6 +169,7 @@ fn summary(mode: &str) -> Summary {
             ),
             entry("i-bp1none", "", Outcome::Kept, Verdict::Keep),
         ],
+        entries_omitted: 0,
     };
     s.finish();
     s
