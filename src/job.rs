@@ -164,9 +164,24 @@ impl Deps {
         let endpoints = settings.endpoints()?;
         let api =
             Client::with_source(credentials, endpoints, settings.retry.clone(), policy.concurrency.call_limits())?;
+        Ok(Deps::with_api(api, webhooks, http))
+    }
+
+    /// The same over `shared`'s connections and run-wide bounds (`Client::for_credentials`): an account of an
+    /// organisation run, where every account in flight shares them.
+    pub fn connect_over(
+        shared: &Client,
+        credentials: Arc<dyn CredentialSource>,
+        webhooks: Vec<WebhookTarget>,
+        http: reqwest::Client,
+    ) -> Deps {
+        Deps::with_api(shared.for_credentials(credentials), webhooks, http)
+    }
+
+    fn with_api(api: Client, webhooks: Vec<WebhookTarget>, http: reqwest::Client) -> Deps {
         let products = crate::products::catalog().adapters().into_iter().map(Arc::from).collect();
         let (progress, confirm) = (crate::progress::silent(), Arc::new(crate::confirm::AlwaysYes) as _);
-        Ok(Deps { api, products, webhooks, http, progress, confirm })
+        Deps { api, products, webhooks, http, progress, confirm }
     }
 }
 

@@ -122,6 +122,18 @@ impl AssumeRole {
         let client = Client::with_source(base, endpoints, retry, crate::aliyun::CallLimits::per_endpoint(2))?;
         Ok(super::Refreshing::new(Box::new(AssumeRole { client, region, role, base: name }), None))
     }
+
+    /// The same, its STS calls over `shared`'s connections and run-wide bounds (an organisation run's accounts).
+    pub fn source_over(
+        shared: &Client,
+        base: Arc<dyn CredentialSource>,
+        role: RoleSpec,
+        region: String,
+    ) -> super::Refreshing {
+        let name = base.describe();
+        let client = shared.for_credentials(base);
+        super::Refreshing::new(Box::new(AssumeRole { client, region, role, base: name }), None)
+    }
 }
 
 #[async_trait::async_trait]

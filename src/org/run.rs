@@ -177,6 +177,19 @@ pub async fn run_shard(
     base: Arc<dyn CredentialSource>,
     shard: &Shard,
 ) -> Result<ShardResult, OrgError> {
+    let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
+    // One connection pool and one run-wide bound for the shard's accounts in flight (`Client::for_credentials`).
+    let shared = Shared { http, api: client(settings, base.clone())? };
+    run_shard_over(settings, base, shard, &shared).await
+}
+
+/// [`run_shard`] over connections that other shards share too (the local runner: one pool for every shard).
+async fn run_shard_over(
+    settings: &Settings,
+    base: Arc<dyn CredentialSource>,
+    shard: &Shard,
+    shared: &Shared,
+) -> Result<ShardResult, OrgError> {
     let accounts = accounts_of(settings)?;
     if shard.accounts.is_empty() || shard.regions.is_empty() {
         return Err(OrgError::EmptyShard);
@@ -186,7 +199,6 @@ pub async fn run_shard(
         return Err(OrgError::DuplicateAccount(twice.clone()));
     }
     let started = Instant::now();
-    let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
     let limit = settings.policy.limits.max_releases_per_run;
     let shares = budget_shares(shard.budget, shard.accounts.len());
     let at_once = accounts.concurrency.clamp(1, shard.accounts.len());
@@ -195,8 +207,8 @@ pub async fn run_shard(
         shard.accounts.iter().cloned().zip(shares).enumerate().map(|(i, (a, s))| (i, a, s)).collect();
     let mut attempts: Vec<(usize, Attempt)> = futures_util::stream::iter(items)
         .map(|(i, account, share)| {
-            let (base, http) = (base.clone(), &http);
-            async move { (i, run_one(settings, accounts, base, shard, &account, share, http).await) }
+            let base = base.clone();
+            async move { (i, run_one(settings, accounts, base, shard, &account, share, shared).await) }
         })
         .buffer_unordered(at_once)
         .collect()
@@ -208,7 +220,7 @@ pub async fn run_shard(
             let Some(cap) = retry_cap(attempt, left, limit) else { continue };
             let account = &shard.accounts[*i];
             tracing::info!(account_id = account.as_str(), cap, "account held by its budget share: run again");
-            *attempt = run_one(settings, accounts, base.clone(), shard, account, Some(cap), &http).await;
+            *attempt = run_one(settings, accounts, base.clone(), shard, account, Some(cap), shared).await;
             left = left.saturating_sub(attempt.used);
         }
     }
@@ -249,6 +261,12 @@ pub fn retry_cap(attempt: &Attempt, left: usize, limit: usize) -> Option<usize> 
     (eligible > share && eligible <= limit.min(left)).then_some(left.min(limit))
 }
 
+/// What the accounts of one shard share: the HTTP client, and the API connections and run-wide bounds.
+struct Shared {
+    http: reqwest::Client,
+    api: Client,
+}
+
 async fn run_one(
     settings: &Settings,
     accounts: &Accounts,
@@ -256,7 +274,7 @@ async fn run_one(
     shard: &Shard,
     account: &String,
     share: Option<usize>,
-    http: &reqwest::Client,
+    shared: &Shared,
 ) -> Attempt {
     let done = |result: AccountResult| Attempt { result, share, used: 0, held_eligible: None };
     // A shard is input from outside (a workflow's state): it cannot widen the policy, name an excluded account
@@ -284,7 +302,7 @@ async fn run_one(
     if let Some(base_role) = settings.role() {
         role.session_name = base_role.session_name.clone();
     }
-    match run_account(&member, base, role, http).await {
+    match run_account(&member, base, role, shared).await {
         Ok(summary) => {
             let used = summary.released.len() + summary.would_release.len() + summary.marked.len();
             let changed = used + summary.unmarked.len() + summary.finished.len() > 0;
@@ -302,11 +320,12 @@ async fn run_account(
     member: &Settings,
     base: Arc<dyn CredentialSource>,
     role: RoleSpec,
-    http: &reqwest::Client,
+    shared: &Shared,
 ) -> Result<Summary, JobError> {
-    let source =
-        sts::AssumeRole::source(base, role, member.endpoints()?, member.retry.clone(), member.sts_region.clone())?;
-    let deps = Deps::connect(member, Arc::new(source), Vec::new(), http.clone())?;
+    // The member's settings differ from the shard's in regions and limits only: same endpoints, retries and
+    // concurrency, so its clients can use the shard's connections (`Client::for_credentials`).
+    let source = sts::AssumeRole::source_over(&shared.api, base, role, member.sts_region.clone());
+    let deps = Deps::connect_over(&shared.api, Arc::new(source), Vec::new(), shared.http.clone());
     job::run(&crate::event::Trigger::cli(), member, &deps).await
 }
 
@@ -441,11 +460,14 @@ pub async fn run_local(
 ) -> Result<OrgSummary, OrgError> {
     let plan = plan(settings, base.clone(), &BTreeMap::new()).await?;
     let concurrency = accounts_of(settings)?.concurrency;
+    // Every shard's accounts over one pool and one run-wide bound (up to `concurrency`² accounts in flight).
+    let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
+    let shared = Shared { http, api: client(settings, base.clone())? };
     let results: Vec<ShardOutcome> = futures_util::stream::iter(plan.shards.clone())
         .map(|shard| {
-            let base = base.clone();
+            let (base, shared) = (base.clone(), &shared);
             async move {
-                match run_shard(settings, base, &shard).await {
+                match run_shard_over(settings, base, &shard, shared).await {
                     Ok(r) => ShardOutcome::Done(r),
                     Err(e) => ShardOutcome::Failed { shard_id: shard.id.clone(), error: e.to_string() },
                 }
