@@ -8,7 +8,7 @@
 //! regions: [cn-hangzhou, cn-shanghai]   # required, non-empty
 //! products: [ecs]              # default: the products the rules name, or all known if a rule names none
 //! endpoints: { ecs: "http://127.0.0.1:8931" }   # per-product base URLs, http:// or https://
-//! concurrency: { regions: 4, per_endpoint: 8, total: 192 }   # defaults; 1..=64, 1..=64, 1..=1024
+//! concurrency: { regions: 4, per_endpoint: 8, total: 160 }   # defaults; 1..=64, 1..=64, 1..=1024
 //! protect:                     # vetoes, whatever rule matched; matched case-insensitively (when in doubt, keep)
 //!   tags: { "janitor:keep": "true", "do-not-delete": null }   # null = any value; or [ {key: k, value: v}, {key: k2} ]
 //!   instance_ids: [i-abc]
@@ -127,7 +127,7 @@ pub struct Concurrency {
     pub regions: usize,
     /// Requests in flight per endpoint (default 8).
     pub per_endpoint: usize,
-    /// Requests in flight across every endpoint (default 192): what bounds the connections, and so the memory,
+    /// Requests in flight across every endpoint (default 160): what bounds the connections, and so the memory,
     /// of a run over many regions and products.
     pub total: usize,
 }
@@ -611,7 +611,7 @@ rules:
         assert_eq!(p.regions, ["cn-hangzhou", "cn-shanghai"]);
         assert_eq!(p.products, ["ecs"]);
         assert_eq!(p.endpoints.get("ecs").map(String::as_str), Some("http://127.0.0.1:8931"));
-        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 192 });
+        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 160 });
         assert_eq!(
             p.protect.tags,
             [
@@ -643,7 +643,7 @@ rules:
     fn defaults_are_dry_run_and_conservative() {
         let p = parse(&with_filters("      expire_at_tag: expire-at")).unwrap();
         assert!(!p.apply);
-        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 192 });
+        assert_eq!(p.concurrency, Concurrency { regions: 4, per_endpoint: 8, total: 160 });
         assert_eq!(p.limits, Limits { max_releases_per_run: 10, max_release_percent: 25.0 });
         assert_eq!(p.protect, Protection::default());
         assert!(p.endpoints.is_empty());
@@ -881,7 +881,7 @@ rules:
         rejected(&policy("total: 1025"), "concurrency.total", "from 1 to 1024");
         assert_eq!(
             parse(&policy("regions: 64")).unwrap().concurrency,
-            Concurrency { regions: 64, per_endpoint: 8, total: 192 }
+            Concurrency { regions: 64, per_endpoint: 8, total: 160 }
         );
         assert_eq!(parse(&policy("total: 1024")).unwrap().concurrency.total, 1024);
     }
