@@ -325,10 +325,14 @@ pub enum Billing {
     EventRun,
     /// Billing could not be read: no expired subscription is released on the product API's word alone.
     Unavailable { code: String },
-    /// Billing's records of adapter products, by (adapter code, region, id), and every record (until
-    /// [`Billing::billed_only`] takes them: the cross-check needs only `by_key` after that).
-    Read { by_key: BTreeMap<(String, String, String), Billed>, records: std::sync::Mutex<Vec<Billed>> },
+    /// Billing's records of adapter products, by (adapter code, region, id): all the cross-check needs.
+    Read { by_key: BTreeMap<(String, String, String), Billed> },
 }
+
+/// Every record billing answered, for [`Billing::billed_only`], which consumes them: they are not held through
+/// the execute stage with the cross-check (benchmark, 100k scenario: 8,000 rows, 1.4 MB of the apply peak).
+#[derive(Debug, Default)]
+pub struct BilledRecords(Vec<Billed>);
 
 /// What the listings showed that [`Billing::billed_only`] needs: the scopes listed, and the listed ids billing
 /// also names (only those: the instances themselves are not kept).
@@ -349,17 +353,19 @@ impl Billing {
         }
     }
 
-    /// From the scan's billing read; a failed read is reported as the skipped scope `bss`.
+    /// From the scan's billing read; a failed read is reported as the skipped scope `bss`. The records are
+    /// handed back beside it, for [`Billing::billed_only`].
     pub fn new(
         policy: &Policy,
         event_run: bool,
         fetched: Option<Result<Vec<Billed>, ApiError>>,
         skipped: &mut Vec<SkippedScope>,
-    ) -> Billing {
+    ) -> (Billing, BilledRecords) {
+        let none = BilledRecords::default();
         match fetched {
-            _ if !policy.bss.discovery => Billing::Off,
-            None if event_run => Billing::EventRun,
-            None => Billing::Off,
+            _ if !policy.bss.discovery => (Billing::Off, none),
+            None if event_run => (Billing::EventRun, none),
+            None => (Billing::Off, none),
             Some(Err(e)) => {
                 tracing::warn!(code = e.summary_code(), error = %e, "billing discovery failed: expired subscriptions are not released this run");
                 skipped.push(SkippedScope {
@@ -368,7 +374,7 @@ impl Billing {
                     code: e.summary_code(),
                     error: e.to_string(),
                 });
-                Billing::Unavailable { code: e.summary_code() }
+                (Billing::Unavailable { code: e.summary_code() }, none)
             }
             Some(Ok(records)) => {
                 let catalog = products::catalog();
@@ -379,7 +385,7 @@ impl Billing {
                         Some(((code.to_string(), r.region.clone(), r.id.clone()), r.clone()))
                     })
                     .collect();
-                Billing::Read { by_key, records: std::sync::Mutex::new(records) }
+                (Billing::Read { by_key }, BilledRecords(records))
             }
         }
     }
@@ -429,11 +435,13 @@ impl Billing {
     /// Entries for what only billing knows, within `reach`: expired subscriptions of an adapter product its own
     /// API did not return (skipped, both readings reported), and, unless the trigger narrowed the products,
     /// expired subscriptions of products without an adapter (evaluated like any instance: no tags, no name).
-    /// Called once per run: it takes the records, which nothing needs after it (benchmark, 100k scenario: 8,000
-    /// rows, 1.4 MB held through the execute stage).
-    pub fn billed_only(&self, listed: &Listed, reach: &Reach<'_>, policy: &Policy, now: DateTime<Utc>) -> Vec<Entry> {
-        let Billing::Read { records, .. } = self else { return Vec::new() };
-        let records = std::mem::take(&mut *records.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    pub fn billed_only(
+        BilledRecords(records): BilledRecords,
+        listed: &Listed,
+        reach: &Reach<'_>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Vec<Entry> {
         let catalog = products::catalog();
         let mut out = Vec::new();
         for rec in records.iter().filter(|r| reach.regions.contains(&r.region)) {

@@ -225,7 +225,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     scope.progress = deps.progress.clone();
     let mut billing_skipped = Vec::new();
     let billed = scan::billing(&deps.api, policy, trigger, now).await;
-    let billing = Billing::new(policy, event.is_some(), billed, &mut billing_skipped);
+    let (billing, billed) = Billing::new(policy, event.is_some(), billed, &mut billing_skipped);
     let mut planner = Planner::new(policy, now, mode, event, &billing);
     planner.mark_key = settings.mark_key.as_ref();
     let details = scan::DetailFilter {
@@ -253,7 +253,7 @@ pub async fn run(trigger: &Trigger, settings: &Settings, deps: &Deps) -> Result<
     let scan = scan::scan(&deps.api, &scope, trigger, policy, Some(details), &mut |l| planning.add(l)).await;
     let codes: Vec<&str> = scope.products.iter().map(|p| p.code()).collect();
     let reach = Reach { regions: &scope.regions, products: &codes, other_products: trigger.products().is_none() };
-    let billed_only = billing.billed_only(planning.listed(), &reach, policy, now);
+    let billed_only = Billing::billed_only(billed, planning.listed(), &reach, policy, now);
     let mut plan = planning.finish(billed_only);
     plan.skipped_scopes = scan.skipped;
     plan.skipped_scopes.append(&mut billing_skipped);

@@ -153,19 +153,24 @@ pub struct Client {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// Shared by the clients of one organisation run ([`Client::for_credentials`]).
+    transport: Arc<Transport>,
     /// Asked before every request: temporary credentials are refreshed by their source during a run.
     credentials: Arc<dyn CredentialSource>,
     endpoints: Endpoints,
     retry: RetryPolicy,
     per_endpoint_concurrency: usize,
-    /// Calls in flight across every endpoint (`CallLimits::total`); shared by the clients of one organisation
-    /// run ([`Client::for_credentials`]), as are the connection pool and `large_in_flight`.
-    in_flight: Arc<tokio::sync::Semaphore>,
-    /// Calls with a large answer in flight (`ApiRequest::large_answer`), whatever their endpoint.
-    large_in_flight: Arc<tokio::sync::Semaphore>,
     limits: Mutex<BTreeMap<String, Arc<AdaptiveLimit>>>,
     calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The connections and the run-wide bounds on them.
+struct Transport {
+    http: reqwest::Client,
+    /// Calls in flight across every endpoint (`CallLimits::total`).
+    in_flight: tokio::sync::Semaphore,
+    /// Calls with a large answer in flight (`ApiRequest::large_answer`), whatever their endpoint.
+    large_in_flight: tokio::sync::Semaphore,
 }
 
 /// Answers that may be megabytes (a whole region's list) being read at once, across every endpoint: each is
@@ -231,19 +236,32 @@ impl Client {
                 message: e.without_url().to_string(),
                 timeout: false,
             })?;
-        Ok(Client {
+        let transport = Arc::new(Transport {
+            http,
+            in_flight: tokio::sync::Semaphore::new(limits.total.max(1)),
+            large_in_flight: tokio::sync::Semaphore::new(LARGE_ANSWERS_IN_FLIGHT),
+        });
+        Ok(Client::over(transport, credentials, endpoints, retry, limits.per_endpoint))
+    }
+
+    fn over(
+        transport: Arc<Transport>,
+        credentials: Arc<dyn CredentialSource>,
+        endpoints: Endpoints,
+        retry: RetryPolicy,
+        per_endpoint: usize,
+    ) -> Client {
+        Client {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 credentials,
                 endpoints,
                 retry,
-                per_endpoint_concurrency: limits.per_endpoint.max(1),
-                in_flight: Arc::new(tokio::sync::Semaphore::new(limits.total.max(1))),
-                large_in_flight: Arc::new(tokio::sync::Semaphore::new(LARGE_ANSWERS_IN_FLIGHT)),
+                per_endpoint_concurrency: per_endpoint.max(1),
                 limits: Mutex::new(BTreeMap::new()),
                 calls: Mutex::new(BTreeMap::new()),
             }),
-        })
+        }
     }
 
     /// A client for other credentials (another account of an organisation) over this one's connections and
@@ -252,19 +270,13 @@ impl Client {
     /// limits and call counts are its own: throttling is per account.
     pub fn for_credentials(&self, credentials: Arc<dyn CredentialSource>) -> Client {
         let i = &self.inner;
-        Client {
-            inner: Arc::new(Inner {
-                http: i.http.clone(),
-                credentials,
-                endpoints: i.endpoints.clone(),
-                retry: i.retry.clone(),
-                per_endpoint_concurrency: i.per_endpoint_concurrency,
-                in_flight: i.in_flight.clone(),
-                large_in_flight: i.large_in_flight.clone(),
-                limits: Mutex::new(BTreeMap::new()),
-                calls: Mutex::new(BTreeMap::new()),
-            }),
-        }
+        Client::over(i.transport.clone(), credentials, i.endpoints.clone(), i.retry.clone(), i.per_endpoint_concurrency)
+    }
+
+    /// How many calls of one endpoint a caller keeps going at once: a few more than the endpoint admits, so it
+    /// never idles, but not hundreds of waiting calls held in memory (benchmark: peak memory).
+    pub fn queue_depth(&self) -> usize {
+        self.inner.per_endpoint_concurrency.saturating_mul(2).max(1)
     }
 
     /// Requests allowed in flight per endpoint (before any throttling back-off).
@@ -397,10 +409,10 @@ impl Client {
         let permit = self.limit(req).acquire().await;
         // Closed never (the semaphores live as long as the client), so the error arm cannot happen.
         let _large = match req.large_answer {
-            true => self.inner.large_in_flight.acquire().await.ok(),
+            true => self.inner.transport.large_in_flight.acquire().await.ok(),
             false => None,
         };
-        let _in_flight = self.inner.in_flight.acquire().await.ok();
+        let _in_flight = self.inner.transport.in_flight.acquire().await.ok();
         self.count(req);
         let query = signed_query(req, credentials, "POST");
         let url = format!("{base_url}/?{query}");
@@ -410,7 +422,8 @@ impl Client {
             // without_url: the URL holds the signature and the STS token.
             message: describe_transport(&e.without_url()),
         };
-        let mut request = self.inner.http.post(url).header("content-type", "application/x-www-form-urlencoded");
+        let mut request =
+            self.inner.transport.http.post(url).header("content-type", "application/x-www-form-urlencoded");
         if req.large_answer {
             request = request.header("connection", "close");
         }

@@ -157,13 +157,13 @@ async fn run_batches(
 ) -> BTreeMap<String, IdOutcome> {
     let spec = product.spec();
     // Batches name their instances by index into `eligible`: owned items keep the stream's futures `Send`.
+    // Each group keeps the order of `eligible`, sorted by id by its callers (deterministic batches and tokens).
     let mut by_options: BTreeMap<ReleaseOptions, Vec<usize>> = BTreeMap::new();
     for (i, e) in eligible.iter().enumerate() {
         by_options.entry(e.options).or_default().push(i);
     }
     let mut batches: Vec<(ReleaseOptions, Vec<usize>)> = Vec::new();
-    for (options, mut group) in by_options {
-        group.sort_by(|&a, &b| eligible[a].id.cmp(&eligible[b].id));
+    for (options, group) in by_options {
         for batch in group.chunks(spec.batch_size.max(1)) {
             batches.push((options, batch.to_vec()));
         }
@@ -172,7 +172,7 @@ async fn run_batches(
     // Batches run concurrently, but only a few more at a time than the endpoint admits: a region with hundreds
     // of single-instance calls does not hold hundreds of waiting calls in memory (benchmark: peak memory).
     use futures_util::StreamExt;
-    let in_flight = api.per_endpoint_concurrency().saturating_mul(2).max(1);
+    let in_flight = api.queue_depth();
     let done: Vec<Vec<(String, IdOutcome)>> = futures_util::stream::iter(batches)
         .map(|(options, batch)| {
             let batch = batch.into_iter().map(|i| eligible[i]).collect();

@@ -177,9 +177,8 @@ pub async fn run_shard(
     base: Arc<dyn CredentialSource>,
     shard: &Shard,
 ) -> Result<ShardResult, OrgError> {
-    let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
     // One connection pool and one run-wide bound for the shard's accounts in flight (`Client::for_credentials`).
-    let shared = Shared { http, api: client(settings, base.clone())? };
+    let shared = Shared::new(settings, base.clone())?;
     run_shard_over(settings, base, shard, &shared).await
 }
 
@@ -265,6 +264,13 @@ pub fn retry_cap(attempt: &Attempt, left: usize, limit: usize) -> Option<usize> 
 struct Shared {
     http: reqwest::Client,
     api: Client,
+}
+
+impl Shared {
+    fn new(settings: &Settings, base: Arc<dyn CredentialSource>) -> Result<Shared, JobError> {
+        let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
+        Ok(Shared { http, api: client(settings, base)? })
+    }
 }
 
 async fn run_one(
@@ -461,8 +467,7 @@ pub async fn run_local(
     let plan = plan(settings, base.clone(), &BTreeMap::new()).await?;
     let concurrency = accounts_of(settings)?.concurrency;
     // Every shard's accounts over one pool and one run-wide bound (up to `concurrency`² accounts in flight).
-    let http = crate::webhook::http_client().map_err(|e| JobError::HttpClient(e.to_string()))?;
-    let shared = Shared { http, api: client(settings, base.clone())? };
+    let shared = Shared::new(settings, base.clone())?;
     let results: Vec<ShardOutcome> = futures_util::stream::iter(plan.shards.clone())
         .map(|shard| {
             let (base, shared) = (base.clone(), &shared);

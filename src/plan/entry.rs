@@ -86,14 +86,13 @@ impl RequestIds {
 
     /// Adds an id at the end; an empty one is not an id and is skipped.
     pub fn push(&mut self, id: &str) {
-        let id = id.replace(Self::SEPARATOR, "");
-        if id.is_empty() {
+        if id.chars().all(|c| c == Self::SEPARATOR) {
             return;
         }
         if !self.0.is_empty() {
             self.0.push(Self::SEPARATOR);
         }
-        self.0.push_str(&id);
+        self.0.extend(id.chars().filter(|&c| c != Self::SEPARATOR));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {

@@ -525,11 +525,11 @@ impl FinishRelease for Kafka {
                 };
                 (id, result)
             });
-            // A few more at a time than the endpoint admits, not all of them waiting at once (benchmark, 100k
-            // scenario: 600 waiting removals per region held about 8 MB of the peak).
+            // Not all of them waiting at once (benchmark, 100k scenario: 600 waiting removals per region held
+            // about 8 MB of the peak).
             use futures_util::StreamExt;
-            let in_flight = api.per_endpoint_concurrency().saturating_mul(2).max(1);
-            out.extend(futures_util::stream::iter(removals).buffer_unordered(in_flight).collect::<Vec<_>>().await);
+            let removed = futures_util::stream::iter(removals).buffer_unordered(api.queue_depth());
+            out.extend(removed.collect::<Vec<_>>().await);
             pending = still;
         }
         out.extend(pending.into_iter().map(|id| {

@@ -248,8 +248,9 @@ impl Summary {
     }
 }
 
-/// The report stage: the summary of the executed plan, the run's log line, and the summary webhooks. An event run that changed nothing (the usual case: a tag that does not concern the janitor) is not
-/// announced. A failed delivery is recorded in `notifications` and never changes what was done.
+/// The report stage: the summary of the executed plan, the run's log line, and the summary webhooks. An event
+/// run that changed nothing (the usual case: a tag that does not concern the janitor) is not announced. A failed
+/// delivery is recorded in `notifications` and never changes what was done.
 pub async fn report(
     plan: Plan,
     api_calls: BTreeMap<String, u64>,
